@@ -1,0 +1,160 @@
+//! The engine's configuration. The binary builds it from `nightshift.toml`, the environment and
+//! flags; an embedding host builds it in code. The engine itself reads no environment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+
+/// Everything the engine needs to run.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The SQLite file. Its directory must exist; the file is created if missing.
+    pub db: PathBuf,
+    /// Worker actors, each running one job at a time.
+    pub workers: usize,
+    /// Retry policy.
+    pub retry: RetryConfig,
+    /// Handler timeout for jobs that set none.
+    pub timeout: Duration,
+    /// How long a claim holds a job without a heartbeat.
+    pub lease: Duration,
+    /// How often a worker extends its lease while the handler runs.
+    pub heartbeat: Duration,
+    /// How often the Retry actor rescans the table: the pickup delay for jobs enqueued by
+    /// another process, and the reaping interval for expired leases.
+    pub poll_interval: Duration,
+    /// `synchronous` pragma: FULL survives power loss, NORMAL only process crashes.
+    pub synchronous: Synchronous,
+    /// Largest payload accepted, bytes.
+    pub max_payload: usize,
+    /// Writes folded into one transaction at most; 1 commits every write alone.
+    pub max_batch: usize,
+    /// Store restarts allowed within `store_restart_window` before the engine gives up.
+    pub store_restarts: u32,
+    /// The window for `store_restarts`.
+    pub store_restart_window: Duration,
+    /// Where alerts go.
+    pub alert: AlertConfig,
+    /// Wall-clock time for everything persisted.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl EngineConfig {
+    /// Defaults from DESIGN.md for the database at `db`.
+    pub fn new(db: impl Into<PathBuf>) -> Self {
+        Self {
+            db: db.into(),
+            workers: 4,
+            retry: RetryConfig::default(),
+            timeout: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(500),
+            synchronous: Synchronous::Full,
+            max_payload: 1024 * 1024,
+            max_batch: 256,
+            store_restarts: 5,
+            store_restart_window: Duration::from_secs(60),
+            alert: AlertConfig::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("db", &self.db)
+            .field("workers", &self.workers)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("lease", &self.lease)
+            .field("synchronous", &self.synchronous)
+            .field("alert", &self.alert)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bounded retries with exponential backoff and jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Attempts before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay, before jitter.
+    pub base: Duration,
+    /// The longest delay, before jitter.
+    pub cap: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { max_attempts: 4, base: Duration::from_secs(1), cap: Duration::from_secs(60) }
+    }
+}
+
+/// SQLite's `synchronous` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// fsync on every commit: a committed job survives power loss.
+    #[default]
+    Full,
+    /// fsync at checkpoints: survives process crashes, may lose the last commits on power loss.
+    Normal,
+}
+
+impl Synchronous {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Where and how alerts are delivered.
+#[derive(Clone)]
+pub struct AlertConfig {
+    /// The webhook URL; it may carry a token, so it is never printed.
+    pub webhook: Option<String>,
+    /// The first retry's delay after a failed delivery.
+    pub retry_base: Duration,
+    /// The longest delay between delivery attempts.
+    pub retry_cap: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl AlertConfig {
+    /// Alerts to `webhook` with the default retry policy.
+    pub fn webhook(url: impl Into<String>) -> Self {
+        Self { webhook: Some(url.into()), ..Self::defaults() }
+    }
+
+    fn defaults() -> Self {
+        Self {
+            webhook: None,
+            retry_base: Duration::from_secs(2),
+            retry_cap: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self::defaults()
+    }
+}
+
+impl fmt::Debug for AlertConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertConfig")
+            .field("webhook", &self.webhook.as_ref().map(|_| "<redacted>"))
+            .field("retry_base", &self.retry_base)
+            .field("retry_cap", &self.retry_cap)
+            .finish()
+    }
+}

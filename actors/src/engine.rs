@@ -1,0 +1,366 @@
+//! The embedding API: [`Engine::start`] builds the supervision tree over one database and
+//! returns an [`EngineHandle`] that enqueues, inspects, replays, pauses, drains and shuts down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
+
+use crate::config::EngineConfig;
+use crate::dead_letter::DeadLetterMsg;
+use crate::error::{EngineError, StoreError};
+use crate::events::event;
+use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
+use crate::lock::RunnerLock;
+use crate::shared::{RunState, Shared};
+use crate::store::StoreHandle;
+use crate::supervisor::{Supervisor, SupervisorMsg};
+
+/// Starts engines.
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// Starts the tree as a root actor. Takes the database's runner lock: a second engine on
+    /// the same file (in this process or another) gets [`EngineError::Locked`].
+    pub async fn start(
+        config: EngineConfig,
+        handler: impl Handler,
+    ) -> Result<EngineHandle, EngineError> {
+        Self::start_inner(config, Arc::new(handler), None).await
+    }
+
+    /// Starts the tree linked under a host's actor, which then receives a supervision event if
+    /// the engine stops on its own (its restart budget ran out).
+    pub async fn start_linked(
+        config: EngineConfig,
+        handler: impl Handler,
+        supervisor: ActorCell,
+    ) -> Result<EngineHandle, EngineError> {
+        Self::start_inner(config, Arc::new(handler), Some(supervisor)).await
+    }
+
+    async fn start_inner(
+        config: EngineConfig,
+        handler: Arc<dyn Handler>,
+        host: Option<ActorCell>,
+    ) -> Result<EngineHandle, EngineError> {
+        validate(&config)?;
+        let lock = RunnerLock::acquire(&config.db)?;
+        let instance = format!("ns-{:08x}", rand::random::<u32>());
+        let workers = config.workers;
+        let shared = Arc::new(Shared::new(config, handler, StoreHandle::empty(), instance));
+        let actor = Supervisor { shared: shared.clone() };
+        let spawned = match host {
+            Some(host) => Actor::spawn_linked(None, actor, (), host).await,
+            None => Actor::spawn(None, actor, ()).await,
+        };
+        let (supervisor, join) = spawned.map_err(|e| match e {
+            SpawnErr::StartupFailed(inner) => match inner.downcast::<StoreError>() {
+                Ok(store) => EngineError::Store(*store),
+                Err(other) => EngineError::Spawn(other.to_string()),
+            },
+            other => EngineError::Spawn(other.to_string()),
+        })?;
+        event!("runner_started", workers = workers);
+        Ok(EngineHandle { shared, supervisor, join: Some(join), _lock: lock })
+    }
+}
+
+fn validate(config: &EngineConfig) -> Result<(), EngineError> {
+    let bad = |what: &str| Err(EngineError::Store(StoreError::InvalidValue(what.to_owned())));
+    if config.workers == 0 {
+        return bad("workers must be at least 1");
+    }
+    if config.retry.max_attempts == 0 {
+        return bad("max_attempts must be at least 1");
+    }
+    if config.lease.is_zero() || config.heartbeat.is_zero() || config.heartbeat >= config.lease {
+        return bad("the heartbeat must be above zero and shorter than the lease");
+    }
+    if config.timeout.is_zero() || config.poll_interval.is_zero() {
+        return bad("the handler timeout and poll interval must be above zero");
+    }
+    Ok(())
+}
+
+/// A running engine. Dropping it without [`EngineHandle::shutdown`] stops the tree abruptly
+/// (jobs in flight are recovered on the next start, their attempt counted).
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    join: Option<JoinHandle<()>>,
+    _lock: RunnerLock,
+}
+
+impl EngineHandle {
+    /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
+    /// same key cannot create a second row.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
+        let shared = &self.shared;
+        let run_at = job.run_at;
+        let outcome = retry_transient(|| shared.store.enqueue(job.clone(), shared.now())).await?;
+        if outcome == Enqueued::Enqueued {
+            match run_at {
+                Some(at) if at > shared.now() => shared.retry_due(at),
+                _ => shared.wake_workers(),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Counts, gates and spend.
+    pub async fn status(&self) -> Result<Status, EngineError> {
+        Ok(self.shared.store.status(self.shared.now()).await?)
+    }
+
+    /// One job by key.
+    pub async fn job(&self, key: &str) -> Result<Option<JobRecord>, EngineError> {
+        Ok(self.shared.store.job(key.to_owned()).await?)
+    }
+
+    /// Jobs, optionally of one status and queue.
+    pub async fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        queue: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, EngineError> {
+        Ok(self.shared.store.jobs(status, queue.map(str::to_owned), limit).await?)
+    }
+
+    /// One dead-lettered job by key.
+    pub async fn dead_letter(&self, key: &str) -> Result<Option<DeadJob>, EngineError> {
+        Ok(self.shared.store.dead(key.to_owned()).await?)
+    }
+
+    /// Dead-lettered jobs, newest first.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadJob>, EngineError> {
+        Ok(self.shared.store.dead_list(limit).await?)
+    }
+
+    /// Moves dead-lettered jobs back to the queue, attempts reset, due at once. Returns the
+    /// keys replayed.
+    pub async fn replay(&self, which: Selector) -> Result<Vec<String>, EngineError> {
+        self.dead_letter_call(|reply| DeadLetterMsg::Replay(which, reply)).await
+    }
+
+    /// Deletes dead-lettered jobs for good. Returns the keys purged.
+    pub async fn purge(&self, which: Selector) -> Result<Vec<String>, EngineError> {
+        self.dead_letter_call(|reply| DeadLetterMsg::Purge(which, reply)).await
+    }
+
+    async fn dead_letter_call<F>(&self, build: F) -> Result<Vec<String>, EngineError>
+    where
+        F: FnOnce(ractor::RpcReplyPort<Result<Vec<String>, StoreError>>) -> DeadLetterMsg,
+    {
+        let actor = self.shared.refs().dead_letter.clone();
+        let actor = actor.ok_or_else(|| EngineError::Stopped("the dead letter actor is not running".into()))?;
+        match actor.call(build, Some(Duration::from_secs(60))).await {
+            Ok(CallResult::Success(answer)) => Ok(answer?),
+            Ok(_) | Err(_) => Err(EngineError::Store(StoreError::Unavailable(
+                "the dead letter actor did not answer".to_owned(),
+            ))),
+        }
+    }
+
+    /// Turns the kill switch on: workers claim nothing more; jobs in flight finish.
+    pub async fn pause(&self, reason: Option<&str>) -> Result<(), EngineError> {
+        let shared = &self.shared;
+        shared.store.set_paused(true, reason.map(str::to_owned), shared.now()).await?;
+        event!("paused", reason = reason.unwrap_or(""));
+        Ok(())
+    }
+
+    /// Turns the kill switch off and wakes the workers.
+    pub async fn resume(&self) -> Result<(), EngineError> {
+        let shared = &self.shared;
+        shared.store.set_paused(false, None, shared.now()).await?;
+        event!("resumed");
+        shared.wake_workers();
+        Ok(())
+    }
+
+    /// Runs every due job, waits for retries that fall due within `window`, then returns the
+    /// final status (the `run --once` behaviour). Returns at once while paused; jobs scheduled
+    /// past the window stay pending.
+    pub async fn drain(&self, window: Duration) -> Result<Status, EngineError> {
+        let shared = &self.shared;
+        let window_ms = window.as_millis() as i64;
+        loop {
+            self.check_alive()?;
+            let activity = shared.activity.notified();
+            let mut activity = std::pin::pin!(activity);
+            activity.as_mut().enable();
+            let status = self.status().await?;
+            if status.paused {
+                return Ok(status);
+            }
+            let now = shared.now();
+            let quiet = status.running == 0 && shared.in_flight() == 0;
+            match status.next_due {
+                _ if !quiet => {}
+                None => return Ok(status),
+                Some(at) if at > now + window_ms => return Ok(status),
+                Some(_) => {}
+            }
+            let due_in = status.next_due.map_or(0, |at| (at - now).max(0)) as u64;
+            if due_in == 0 {
+                shared.wake_workers();
+            }
+            let nap = Duration::from_millis(due_in.clamp(5, 100));
+            tokio::select! {
+                _ = activity => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// Ordered shutdown: claim nothing more, give running handlers `grace` to finish, then drop
+    /// them and release their leases without counting an attempt, deliver what alerts can go
+    /// in a few seconds, commit the Store's buffer, stop.
+    pub async fn shutdown(mut self, grace: Duration) -> Result<(), EngineError> {
+        let shared = self.shared.clone();
+        let _ = shared.run_state.send(RunState::Stopping);
+        let deadline = tokio::time::Instant::now() + grace;
+        self.wait_idle(deadline).await;
+        if shared.in_flight() > 0 {
+            let _ = shared.run_state.send(RunState::Abort);
+            self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(10)).await;
+        }
+        self.flush_alerts(Duration::from_secs(5)).await;
+        self.supervisor.stop(Some("shutdown".to_owned()));
+        if let Some(join) = self.join.take() {
+            let _ = join.await;
+        }
+        event!("runner_stopped", reason = "shutdown");
+        match shared.exit_reason() {
+            Some(why) => Err(EngineError::Stopped(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves when the tree stops on its own (restart budget exhausted), with the reason.
+    pub async fn wait(&mut self) -> EngineError {
+        if let Some(join) = self.join.take() {
+            let _ = join.await;
+        }
+        EngineError::Stopped(self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()))
+    }
+
+    /// Delivers owed alerts for at most `limit`; returns how many due ones are left.
+    pub async fn flush_alerts(&self, limit: Duration) -> usize {
+        let Some(alert) = self.shared.refs().alert.clone() else { return 0 };
+        match alert.call(crate::alert::AlertMsg::Flush, Some(limit)).await {
+            Ok(CallResult::Success(left)) => left,
+            _ => usize::MAX,
+        }
+    }
+
+    async fn wait_idle(&self, deadline: tokio::time::Instant) {
+        let shared = &self.shared;
+        loop {
+            let activity = shared.activity.notified();
+            let mut activity = std::pin::pin!(activity);
+            activity.as_mut().enable();
+            if shared.in_flight() == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = activity => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), EngineError> {
+        match self.supervisor.get_status() {
+            ractor::ActorStatus::Running => Ok(()),
+            _ => Err(EngineError::Stopped(
+                self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()),
+            )),
+        }
+    }
+
+    /// Test and fault-injection access to the tree's actors.
+    #[doc(hidden)]
+    pub fn chaos(&self) -> ChaosHandle {
+        ChaosHandle { shared: self.shared.clone() }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        if self.join.is_some() {
+            self.supervisor.stop(Some("engine handle dropped".to_owned()));
+        }
+    }
+}
+
+async fn retry_transient<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Kills actors of a running engine, for fault-injection tests.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct ChaosHandle {
+    shared: Arc<Shared>,
+}
+
+impl ChaosHandle {
+    /// Kills worker `id` (its running handler is dropped mid-await).
+    pub fn kill_worker(&self, id: usize) -> bool {
+        let w = self.shared.refs().workers.get(id).cloned().flatten();
+        w.map(|w| w.kill()).is_some()
+    }
+
+    /// Whether worker `id` is running (false between its death and its restart).
+    pub fn worker_alive(&self, id: usize) -> bool {
+        let w = self.shared.refs().workers.get(id).cloned().flatten();
+        w.is_some_and(|w| w.get_status() == ractor::ActorStatus::Running)
+    }
+
+    /// The current worker `id`'s actor id, to see that it was replaced.
+    pub fn worker_id(&self, id: usize) -> Option<ractor::ActorId> {
+        self.shared.refs().workers.get(id).cloned().flatten().map(|w| w.get_id())
+    }
+
+    /// Kills the Store actor.
+    pub fn kill_store(&self) -> bool {
+        self.shared.store.actor().map(|s| s.kill()).is_some()
+    }
+
+    /// The Store's current actor id.
+    pub fn store_id(&self) -> Option<ractor::ActorId> {
+        self.shared.store.actor().map(|s| s.get_id())
+    }
+
+    /// Kills the Retry, DeadLetter or Alert actor (`"retry"`, `"dead_letter"`, `"alert"`).
+    pub fn kill(&self, which: &str) -> bool {
+        let refs = self.shared.refs();
+        let cell = match which {
+            "retry" => refs.retry.as_ref().map(|a| a.get_cell()),
+            "dead_letter" => refs.dead_letter.as_ref().map(|a| a.get_cell()),
+            "alert" => refs.alert.as_ref().map(|a| a.get_cell()),
+            _ => None,
+        };
+        cell.map(|c| c.kill()).is_some()
+    }
+}

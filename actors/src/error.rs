@@ -1,0 +1,80 @@
+//! Errors at the engine's boundary. Each message names the thing and the fix.
+
+use std::path::PathBuf;
+
+/// An error from the Store: bad input, SQLite, or the Store being unreachable.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key breaks the key rules.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The payload is larger than `[store] max_payload`.
+    #[error("payload is {size} bytes, over the {limit}-byte limit; raise [store] max_payload or send a smaller payload")]
+    PayloadTooLarge {
+        /// The payload's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A value that must be positive or finite was not.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// SQLite refused the operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction holding this write could not commit (disk full, I/O error); nothing of
+    /// it was written.
+    #[error("database error: could not commit: {0}")]
+    Commit(String),
+    /// The database could not be opened or set up as the engine requires.
+    #[error("{0}")]
+    Open(String),
+    /// The Store actor is not running (restarting or stopped); the outcome of the request is
+    /// unknown, and requests fenced by a lease or keyed by an idempotency key may be repeated.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// True when repeating the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// An error starting or driving the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Another runner holds the database's lock file.
+    #[error("another runner holds {}: {holder}; stop it first (one runner per database)", .lock.display())]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// What the lock file says about its holder.
+        holder: String,
+    },
+    /// The Store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An actor could not be started.
+    #[error("could not start the engine: {0}")]
+    Spawn(String),
+    /// The engine has stopped (shut down, or the restart budget ran out).
+    #[error("the engine has stopped: {0}")]
+    Stopped(String),
+    /// An I/O error on a file the engine owns.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,285 @@
+//! The job types the engine's API speaks in: what is enqueued, what a handler sees and returns,
+//! and what the tables hold.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+
+/// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The idempotency key: 1 to 255 bytes of UTF-8, no control characters.
+    pub key: String,
+    /// UTF-8 text handed to the handler (JSON by convention).
+    pub payload: String,
+    /// The queue name, `default` unless set.
+    pub queue: String,
+    /// Attempts before the job is dead-lettered; `None` takes `[retry] max_attempts`.
+    pub max_attempts: Option<u32>,
+    /// Higher runs first.
+    pub priority: i64,
+    /// Earliest time to run; `None` is now.
+    pub run_at: Option<Timestamp>,
+    /// Per-job handler timeout; `None` takes the engine's.
+    pub timeout: Option<Duration>,
+}
+
+impl NewJob {
+    /// A job on the `default` queue with the configured defaults.
+    pub fn new(key: impl Into<String>, payload: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            payload: payload.into(),
+            queue: "default".to_owned(),
+            max_attempts: None,
+            priority: 0,
+            run_at: None,
+            timeout: None,
+        }
+    }
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Enqueued {
+    /// A new row was written.
+    Enqueued,
+    /// The key exists with the same payload; nothing changed.
+    Duplicate {
+        /// The existing job's status.
+        status: JobStatus,
+    },
+    /// The key exists with a different payload; nothing changed.
+    Conflict {
+        /// The existing job's status.
+        status: JobStatus,
+    },
+    /// The key is in the dead letter; nothing changed (`replay` brings it back).
+    DeadLettered,
+}
+
+/// A job's status in the `jobs` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for its `run_at`, or for a worker.
+    Pending,
+    /// Claimed by a worker holding its lease.
+    Running,
+    /// Finished successfully.
+    Done,
+}
+
+impl JobStatus {
+    /// The word stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(JobStatus::Pending),
+            "running" => Some(JobStatus::Running),
+            "done" => Some(JobStatus::Done),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a handler is given: one claimed attempt of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The idempotency key; pass it downstream so a repeated attempt is recognised.
+    pub key: String,
+    /// The queue name.
+    pub queue: String,
+    /// The payload text.
+    pub payload: String,
+    /// This attempt's number, 1-based.
+    pub attempt: u32,
+    /// Attempts allowed before the job is dead-lettered.
+    pub max_attempts: u32,
+    /// The handler timeout for this attempt.
+    pub timeout: Duration,
+}
+
+/// What a handler returns for one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The job is done; `result` is kept in the `result` column.
+    Success {
+        /// Kept as the job's result (the command handler keeps stdout).
+        result: Option<String>,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+    },
+    /// The attempt failed and may succeed later: retried with backoff until attempts run out.
+    Retry {
+        /// Why, kept in `last_error` and the dead letter's history.
+        error: String,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+        /// Wait this long instead of the backoff (an upstream's Retry-After).
+        delay: Option<Duration>,
+    },
+    /// Retrying cannot help: the job is dead-lettered at once.
+    Permanent {
+        /// Why, kept in the dead letter.
+        error: String,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+    },
+}
+
+impl Outcome {
+    /// Success with no result and no cost.
+    pub fn success() -> Self {
+        Outcome::Success { result: None, cost_usd: 0.0 }
+    }
+
+    /// A retryable failure with the backoff delay.
+    pub fn retry(error: impl Into<String>) -> Self {
+        Outcome::Retry { error: error.into(), cost_usd: 0.0, delay: None }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(error: impl Into<String>) -> Self {
+        Outcome::Permanent { error: error.into(), cost_usd: 0.0 }
+    }
+
+    /// The attempt's cost in US dollars.
+    pub fn cost_usd(&self) -> f64 {
+        match self {
+            Outcome::Success { cost_usd, .. }
+            | Outcome::Retry { cost_usd, .. }
+            | Outcome::Permanent { cost_usd, .. } => *cost_usd,
+        }
+    }
+}
+
+/// The code a host program plugs in: runs one attempt of a job.
+///
+/// Handlers must be idempotent on `job.key`: delivery is at least once, and an attempt may be
+/// cut short (worker killed, shutdown past the grace period) and run again. A panic is counted
+/// as a failed attempt.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one attempt.
+    async fn run(&self, job: Job) -> Outcome;
+}
+
+/// Why a job ended in the dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    /// Every allowed attempt failed.
+    Exhausted,
+    /// The handler said retrying cannot help.
+    Permanent,
+    /// The last attempt was cut short by a crash (worker, process or host).
+    Crashed,
+}
+
+impl DeadReason {
+    /// The word stored in the `reason` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::Exhausted => "exhausted",
+            DeadReason::Permanent => "permanent",
+            DeadReason::Crashed => "crashed",
+        }
+    }
+}
+
+/// A row of `dead_letter`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadJob {
+    /// The idempotency key.
+    pub key: String,
+    /// The queue name.
+    pub queue: String,
+    /// The payload text.
+    pub payload: String,
+    /// The last attempt's error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was buried, unix seconds.
+    pub died: i64,
+    /// `exhausted`, `permanent` or `crashed`.
+    pub reason: String,
+    /// Every attempt's error and time, as a JSON array.
+    pub errors: String,
+}
+
+/// A row of `jobs`, as `jobs show` and tests read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRecord {
+    /// The idempotency key.
+    pub key: String,
+    /// The queue name.
+    pub queue: String,
+    /// The payload text.
+    pub payload: String,
+    /// `pending`, `running` or `done`.
+    pub status: JobStatus,
+    /// Failed or interrupted attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Higher runs first.
+    pub priority: i64,
+    /// When it may next run, unix ms.
+    pub run_at: Timestamp,
+    /// The last failed attempt's error.
+    pub last_error: Option<String>,
+    /// The handler's result, once done.
+    pub result: Option<String>,
+}
+
+/// Which dead-lettered jobs a replay or purge takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// These keys.
+    Keys(Vec<String>),
+    /// Every row.
+    All,
+}
+
+/// Counts and gates, as `status` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Jobs waiting.
+    pub pending: u64,
+    /// Jobs claimed by a worker.
+    pub running: u64,
+    /// Jobs finished.
+    pub done: u64,
+    /// Rows in `dead_letter`.
+    pub dead: u64,
+    /// Age of the oldest due pending job, ms.
+    pub oldest_pending_ms: Option<i64>,
+    /// The earliest `run_at` among pending jobs.
+    pub next_due: Option<Timestamp>,
+    /// Whether the kill switch is on.
+    pub paused: bool,
+    /// Why it was paused.
+    pub pause_reason: Option<String>,
+    /// Alerts in the outbox not yet delivered.
+    pub alerts_undelivered: u64,
+    /// Cost recorded today (UTC), micro-dollars.
+    pub spend_today_micros: i64,
+}

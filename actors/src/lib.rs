@@ -1,0 +1,43 @@
+//! nightshift's embeddable engine: a durable job queue in one SQLite file, worked by a ractor
+//! supervision tree.
+//!
+//! # Layout
+//!
+//! - [`engine`]: [`Engine::start`] / [`Engine::start_linked`] and the [`EngineHandle`] a host
+//!   program drives (enqueue, status, replay, pause, drain, shutdown).
+//! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
+//! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
+//!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
+//! - `worker`: a fixed pool that pulls one job at a time from the Store and runs the [`Handler`].
+//! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
+//! - `dead_letter`: learns of buried jobs, serves replay and purge.
+//! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
+//! - [`policy`]: pure decisions with no I/O (backoff).
+//! - [`job`], [`config`], [`clock`], [`error`]: the types the API speaks in.
+#![warn(missing_docs, unreachable_pub)]
+
+mod alert;
+pub mod clock;
+pub mod config;
+mod dead_letter;
+pub mod engine;
+pub mod error;
+mod events;
+pub mod job;
+mod lock;
+pub mod policy;
+mod retry;
+mod shared;
+mod store;
+mod supervisor;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
+pub use engine::{ChaosHandle, Engine, EngineHandle};
+pub use error::{EngineError, StoreError};
+pub use lock::runner_holder;
+pub use job::{
+    DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome, Selector,
+    Status,
+};

@@ -1,0 +1,4 @@
+//! Pure policies: decisions computed from numbers, with no I/O, unit-tested beside them.
+
+pub mod backoff;
+pub mod restart;

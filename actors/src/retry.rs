@@ -1,0 +1,117 @@
+//! The Retry scheduler: wake-ups for jobs whose `run_at` is in the future. It holds one timer,
+//! armed for the earliest due time it knows of; the due times themselves live in SQLite, so a
+//! timer lost with a crashed actor costs at most one rescan interval. The periodic rescan also
+//! notices jobs enqueued by other processes and reaps leases whose worker went silent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+
+use crate::clock::Timestamp;
+use crate::events::warn_event;
+use crate::shared::Shared;
+use crate::worker::announce;
+
+/// The Retry actor's mailbox.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RetryMsg {
+    /// A job was rescheduled to `at`.
+    Due { at: Timestamp },
+    /// The armed timer elapsed.
+    Fire,
+    /// Periodic: reap expired leases, wake workers if anything is due, re-arm.
+    Rescan,
+}
+
+#[cfg(feature = "cluster")]
+impl ractor::Message for RetryMsg {}
+
+pub(crate) struct Retry {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct RetryState {
+    armed: Option<(Timestamp, JoinHandle<Result<(), MessagingErr<RetryMsg>>>)>,
+    _ticker: JoinHandle<()>,
+}
+
+#[cfg_attr(feature = "async-trait", ractor::async_trait)]
+impl Actor for Retry {
+    type Msg = RetryMsg;
+    type State = RetryState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RetryMsg>,
+        _: (),
+    ) -> Result<RetryState, ActorProcessingErr> {
+        myself.cast(RetryMsg::Rescan)?;
+        let ticker = myself.send_interval(self.shared.config.poll_interval, || RetryMsg::Rescan);
+        Ok(RetryState { armed: None, _ticker: ticker })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RetryMsg>,
+        msg: RetryMsg,
+        st: &mut RetryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RetryMsg::Due { at } => self.arm(&myself, st, at),
+            RetryMsg::Fire => {
+                st.armed = None;
+                self.rescan(&myself, st).await;
+            }
+            RetryMsg::Rescan => self.rescan(&myself, st).await,
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<RetryMsg>,
+        st: &mut RetryState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((_, timer)) = st.armed.take() {
+            timer.abort();
+        }
+        st._ticker.abort();
+        Ok(())
+    }
+}
+
+impl Retry {
+    /// Arms the timer for `at` unless it is already armed for something sooner.
+    fn arm(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState, at: Timestamp) {
+        if st.armed.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+            return;
+        }
+        if let Some((_, timer)) = st.armed.take() {
+            timer.abort();
+        }
+        // Clamped: a far-future job is found again by the periodic rescan anyway.
+        let wait = Duration::from_millis((at - self.shared.now()).clamp(0, 3_600_000) as u64);
+        st.armed = Some((at, myself.send_after(wait, || RetryMsg::Fire)));
+    }
+
+    async fn rescan(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState) {
+        let shared = &self.shared;
+        match shared.store.recover(false, shared.now()).await {
+            Ok(reaped) => {
+                for (key, failed) in reaped {
+                    announce(shared, &key, failed);
+                }
+            }
+            Err(e) => warn_event!("reap_failed", error = %e),
+        }
+        match shared.store.next_due().await {
+            Ok(Some(at)) if at <= shared.now() => shared.wake_workers(),
+            Ok(Some(at)) => self.arm(myself, st, at),
+            Ok(None) => {}
+            Err(e) => warn_event!("rescan_failed", error = %e),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! What the actors of one engine share: the config, the handler, swappable refs to each other
+//! (a restarted actor gets a new ref), the run state and the in-flight count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use ractor::ActorRef;
+use tokio::sync::{Notify, watch};
+
+use crate::alert::AlertMsg;
+use crate::config::EngineConfig;
+use crate::dead_letter::DeadLetterMsg;
+use crate::job::Handler;
+use crate::retry::RetryMsg;
+use crate::store::StoreHandle;
+use crate::worker::WorkerMsg;
+
+/// Whether workers may claim, and whether running handlers must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunState {
+    /// Claim and run.
+    Running,
+    /// Shutting down: claim nothing more, let running handlers finish.
+    Stopping,
+    /// The grace period is over: drop running handlers and release their leases.
+    Abort,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) store: StoreHandle,
+    /// Prefixes lease owners and actor names, so two engines in one process never collide.
+    pub(crate) instance: String,
+    pub(crate) run_state: watch::Sender<RunState>,
+    pub(crate) refs: RwLock<Refs>,
+    in_flight: AtomicUsize,
+    /// Signalled whenever a job starts or ends, or a worker goes idle.
+    pub(crate) activity: Notify,
+    exit_reason: std::sync::Mutex<Option<String>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Refs {
+    pub(crate) workers: Vec<Option<ActorRef<WorkerMsg>>>,
+    pub(crate) retry: Option<ActorRef<RetryMsg>>,
+    pub(crate) dead_letter: Option<ActorRef<DeadLetterMsg>>,
+    pub(crate) alert: Option<ActorRef<AlertMsg>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: EngineConfig,
+        handler: Arc<dyn Handler>,
+        store: StoreHandle,
+        instance: String,
+    ) -> Self {
+        let workers = vec![None; config.workers];
+        Self {
+            config,
+            handler,
+            store,
+            instance,
+            run_state: watch::channel(RunState::Running).0,
+            refs: RwLock::new(Refs { workers, ..Refs::default() }),
+            in_flight: AtomicUsize::new(0),
+            activity: Notify::new(),
+            exit_reason: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn now(&self) -> crate::clock::Timestamp {
+        self.config.clock.now()
+    }
+
+    pub(crate) fn refs(&self) -> std::sync::RwLockReadGuard<'_, Refs> {
+        self.refs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn refs_mut(&self) -> std::sync::RwLockWriteGuard<'_, Refs> {
+        self.refs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> RunState {
+        *self.run_state.borrow()
+    }
+
+    /// Tells every idle worker that something may be due.
+    pub(crate) fn wake_workers(&self) {
+        for w in self.refs().workers.iter().flatten() {
+            let _ = w.cast(WorkerMsg::Wake);
+        }
+    }
+
+    pub(crate) fn retry_due(&self, at: crate::clock::Timestamp) {
+        if let Some(r) = &self.refs().retry {
+            let _ = r.cast(RetryMsg::Due { at });
+        }
+    }
+
+    pub(crate) fn alert_kick(&self) {
+        if let Some(a) = &self.refs().alert {
+            let _ = a.cast(AlertMsg::Deliver);
+        }
+    }
+
+    pub(crate) fn dead_arrived(&self) {
+        if let Some(d) = &self.refs().dead_letter {
+            let _ = d.cast(DeadLetterMsg::Arrived);
+        } else {
+            self.alert_kick();
+        }
+    }
+
+    /// Counts a job in flight until the guard drops; a guard also drops when its worker is
+    /// killed mid-job, so the count never strands drain or shutdown.
+    pub(crate) fn job_started(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.activity.notify_waiters();
+        InFlight(self)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Shared {
+    /// Why the tree stopped on its own (restart budget exhausted), for the host to report.
+    pub(crate) fn set_exit_reason(&self, why: String) {
+        *self.exit_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    pub(crate) fn exit_reason(&self) -> Option<String> {
+        self.exit_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One job in flight; see [`Shared::job_started`].
+pub(crate) struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity.notify_waiters();
+    }
+}

@@ -1,0 +1,192 @@
+//! The Store: the single writer. A `ThreadLocalActor` on its own OS thread owns the one rusqlite
+//! connection, so blocking SQLite calls never stall the tokio workers the other actors run on.
+//!
+//! Group commit: a write is buffered, and the first buffered write self-casts a `Flush`. The
+//! Flush lands behind everything already in the mailbox, so one `BEGIN IMMEDIATE` transaction
+//! absorbs the whole burst, each write inside its own SAVEPOINT (a failing write rolls back
+//! alone). Callers are answered only after COMMIT: an acknowledged write is durable. If the
+//! Store dies with a buffer, those callers see `Unavailable` and nothing of theirs committed,
+//! because a flush never awaits and so a Kill cannot land inside one.
+
+mod alerts;
+mod claim;
+mod control;
+mod dead;
+mod enqueue;
+mod fail;
+mod lease;
+mod open;
+mod operation;
+mod read;
+
+use std::time::Duration;
+
+use ractor::thread_local::ThreadLocalActor;
+use ractor::{ActorProcessingErr, ActorRef};
+use rusqlite::Connection;
+
+use crate::config::{EngineConfig, RetryConfig};
+use crate::error::StoreError;
+
+pub(crate) use alerts::{AlertRow, DeliveryFailed};
+pub(crate) use claim::{Claim, Claimed};
+pub(crate) use fail::{FailKind, Failed};
+pub(crate) use handle::StoreHandle;
+pub(crate) use operation::Operation;
+
+mod calls;
+mod handle;
+
+/// What every operation may read besides the connection.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreCtx {
+    pub(crate) retry: RetryConfig,
+    pub(crate) max_payload: usize,
+}
+
+/// The Store's mailbox.
+pub(crate) enum StoreMsg {
+    /// A write, buffered and group-committed.
+    Write(Box<dyn Operation>),
+    /// A read, answered at once after any buffered writes commit (so it sees them).
+    Read(Box<dyn Operation>),
+    /// Self-cast: commit the buffer.
+    Flush,
+}
+
+#[cfg(feature = "cluster")]
+impl ractor::Message for StoreMsg {}
+
+/// How the Store is started.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreArgs {
+    pub(crate) db: std::path::PathBuf,
+    pub(crate) synchronous: crate::config::Synchronous,
+    pub(crate) max_batch: usize,
+    pub(crate) ctx: StoreCtx,
+}
+
+impl StoreArgs {
+    pub(crate) fn from_config(config: &EngineConfig) -> Self {
+        Self {
+            db: config.db.clone(),
+            synchronous: config.synchronous,
+            max_batch: config.max_batch.max(1),
+            ctx: StoreCtx { retry: config.retry, max_payload: config.max_payload },
+        }
+    }
+}
+
+/// The actor; its state is the connection and the write buffer.
+#[derive(Default)]
+pub(crate) struct Store;
+
+pub(crate) struct StoreState {
+    conn: Connection,
+    ctx: StoreCtx,
+    buf: Vec<Box<dyn Operation>>,
+    max_batch: usize,
+    flush_queued: bool,
+}
+
+impl ThreadLocalActor for Store {
+    type Msg = StoreMsg;
+    type State = StoreState;
+    type Arguments = StoreArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: StoreArgs,
+    ) -> Result<StoreState, ActorProcessingErr> {
+        let conn = open::open(&args.db, args.synchronous)?;
+        Ok(StoreState {
+            conn,
+            ctx: args.ctx,
+            buf: Vec::with_capacity(args.max_batch),
+            max_batch: args.max_batch,
+            flush_queued: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: StoreMsg,
+        st: &mut StoreState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            StoreMsg::Write(op) => {
+                st.buf.push(op);
+                if st.buf.len() >= st.max_batch {
+                    st.flush();
+                } else if !st.flush_queued {
+                    st.flush_queued = true;
+                    // Lands behind every message already queued: the batch is the burst.
+                    myself.cast(StoreMsg::Flush)?;
+                }
+            }
+            StoreMsg::Flush => {
+                st.flush_queued = false;
+                st.flush();
+            }
+            StoreMsg::Read(mut op) => {
+                st.flush();
+                op.apply(&st.conn, &st.ctx);
+                op.reply(Ok(()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut StoreState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A drain processed every queued message; commit what they buffered.
+        st.flush();
+        Ok(())
+    }
+}
+
+impl StoreState {
+    /// Commits the buffer in one transaction, a SAVEPOINT per operation, then answers every
+    /// caller. Never awaits, so nothing can interrupt it between COMMIT and the replies.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let mut ops = std::mem::take(&mut self.buf);
+        let outcome = self.commit(&mut ops).map_err(|e| e.to_string());
+        for op in ops {
+            op.reply(outcome.clone());
+        }
+    }
+
+    fn commit(&mut self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock up front: a deferred read-then-write transaction
+        // cannot be rescued by busy_timeout when another process (a CLI enqueue) writes.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = self.apply_all(ops).and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result
+    }
+
+    fn apply_all(&self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
+        for op in ops.iter_mut() {
+            self.conn.execute_batch("SAVEPOINT op")?;
+            if op.apply(&self.conn, &self.ctx) {
+                self.conn.execute_batch("RELEASE op")?;
+            } else {
+                self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long a caller waits for the Store before treating the outcome as unknown.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);

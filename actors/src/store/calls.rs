@@ -1,0 +1,149 @@
+//! The typed calls other actors make on the Store, one per operation file.
+
+use std::time::Duration;
+
+use super::{AlertRow, Claim, DeliveryFailed, FailKind, Failed, StoreHandle};
+use super::{alerts, claim, control, dead, enqueue, fail, lease, read};
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
+
+impl StoreHandle {
+    pub(crate) async fn enqueue(&self, job: NewJob, now: Timestamp) -> Result<Enqueued, StoreError> {
+        self.write(move |c, ctx| enqueue::run(c, ctx, &job, now)).await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        owner: String,
+        lease: Duration,
+        timeout: Duration,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        self.write(move |c, _| claim::run(c, &owner, lease, timeout, now)).await
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        key: String,
+        token: String,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c, _| lease::heartbeat(c, &key, &token, lease, now)).await
+    }
+
+    pub(crate) async fn complete(
+        &self,
+        key: String,
+        token: String,
+        result: Option<String>,
+        cost_micros: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c, _| lease::complete(c, &key, &token, result.as_deref(), cost_micros, now))
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn fail(
+        &self,
+        key: String,
+        token: String,
+        error: String,
+        kind: FailKind,
+        cost_micros: i64,
+        now: Timestamp,
+    ) -> Result<Failed, StoreError> {
+        self.write(move |c, ctx| fail::run(c, ctx, &key, &token, &error, kind, cost_micros, now))
+            .await
+    }
+
+    pub(crate) async fn release(
+        &self,
+        key: String,
+        token: String,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c, _| lease::release(c, &key, &token, now)).await
+    }
+
+    pub(crate) async fn fail_owner(
+        &self,
+        owner: String,
+        error: String,
+        now: Timestamp,
+    ) -> Result<Vec<(String, Failed)>, StoreError> {
+        self.write(move |c, ctx| fail::fail_owner(c, ctx, &owner, &error, now)).await
+    }
+
+    pub(crate) async fn recover(
+        &self,
+        all: bool,
+        now: Timestamp,
+    ) -> Result<Vec<(String, Failed)>, StoreError> {
+        self.write(move |c, ctx| fail::recover(c, ctx, all, now)).await
+    }
+
+    pub(crate) async fn replay(&self, which: Selector, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        self.write(move |c, _| dead::replay(c, &which, now)).await
+    }
+
+    pub(crate) async fn purge(&self, which: Selector) -> Result<Vec<String>, StoreError> {
+        self.write(move |c, _| dead::purge(c, &which)).await
+    }
+
+    pub(crate) async fn set_paused(
+        &self,
+        paused: bool,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c, _| control::set_paused(c, paused, reason.as_deref(), now)).await
+    }
+
+    pub(crate) async fn alerts_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<(Vec<AlertRow>, Option<Timestamp>), StoreError> {
+        self.read(move |c, _| alerts::due(c, now, limit)).await
+    }
+
+    pub(crate) async fn alert_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c, _| alerts::delivered(c, id, now)).await
+    }
+
+    pub(crate) async fn alert_failed(&self, failed: DeliveryFailed) -> Result<(), StoreError> {
+        self.write(move |c, _| alerts::failed(c, &failed)).await
+    }
+
+    pub(crate) async fn status(&self, now: Timestamp) -> Result<Status, StoreError> {
+        self.read(move |c, _| read::status(c, now)).await
+    }
+
+    pub(crate) async fn job(&self, key: String) -> Result<Option<JobRecord>, StoreError> {
+        self.read(move |c, _| read::job(c, &key)).await
+    }
+
+    pub(crate) async fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        queue: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.read(move |c, _| read::jobs(c, status, queue.as_deref(), limit)).await
+    }
+
+    pub(crate) async fn dead(&self, key: String) -> Result<Option<DeadJob>, StoreError> {
+        self.read(move |c, _| dead::get(c, &key)).await
+    }
+
+    pub(crate) async fn dead_list(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
+        self.read(move |c, _| dead::list(c, limit)).await
+    }
+
+    pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|c, _| claim::next_due(c)).await
+    }
+}

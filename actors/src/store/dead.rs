@@ -1,0 +1,89 @@
+//! The dead letter: read, replay (back to `jobs` with attempts reset, due at once) and purge.
+//! Each moves or deletes rows in one transaction, so a key is never in both tables nor lost.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::job::{DeadJob, Selector};
+
+const COLUMNS: &str = "key, queue, payload, error, attempts, died, reason, errors";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<DeadJob> {
+    Ok(DeadJob {
+        key: r.get(0)?,
+        queue: r.get(1)?,
+        payload: r.get(2)?,
+        error: r.get(3)?,
+        attempts: r.get(4)?,
+        died: r.get(5)?,
+        reason: r.get(6)?,
+        errors: r.get(7)?,
+    })
+}
+
+/// One dead-lettered job.
+pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<DeadJob>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM dead_letter WHERE key = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([key], from_row).optional()?)
+}
+
+/// Dead-lettered jobs, newest first.
+pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM dead_letter ORDER BY died DESC, key LIMIT ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Moves the selected rows back into `jobs`: pending, attempts 0, due now. Returns the keys
+/// moved; keys not in the dead letter are skipped (reported by their absence).
+pub(crate) fn replay(
+    conn: &Connection,
+    which: &Selector,
+    now: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let keys = selected(conn, which)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority, run_at,
+                           timeout_ms, created_at, updated_at)
+         SELECT key, queue, payload, 'pending', 0, max_attempts, priority, ?2, timeout_ms, ?2, ?2
+         FROM dead_letter WHERE key = ?1",
+    )?;
+    let mut delete = conn.prepare_cached("DELETE FROM dead_letter WHERE key = ?1")?;
+    for key in &keys {
+        insert.execute(params![key, now])?;
+        delete.execute([key])?;
+    }
+    Ok(keys)
+}
+
+/// Deletes the selected rows for good. Returns the keys deleted.
+pub(crate) fn purge(conn: &Connection, which: &Selector) -> Result<Vec<String>, StoreError> {
+    let keys = selected(conn, which)?;
+    let mut delete = conn.prepare_cached("DELETE FROM dead_letter WHERE key = ?1")?;
+    for key in &keys {
+        delete.execute([key])?;
+    }
+    Ok(keys)
+}
+
+fn selected(conn: &Connection, which: &Selector) -> Result<Vec<String>, StoreError> {
+    match which {
+        Selector::All => {
+            let mut stmt = conn.prepare_cached("SELECT key FROM dead_letter ORDER BY died, key")?;
+            let keys = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(keys)
+        }
+        Selector::Keys(keys) => {
+            let mut exists = conn.prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?;
+            let mut found = Vec::with_capacity(keys.len());
+            for key in keys {
+                if exists.exists([key])? && !found.contains(key) {
+                    found.push(key.clone());
+                }
+            }
+            Ok(found)
+        }
+    }
+}

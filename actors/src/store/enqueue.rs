@@ -1,0 +1,97 @@
+//! Enqueue: idempotent on the key. A key already in `jobs` is a duplicate (same payload) or a
+//! conflict (another payload); a key in `dead_letter` stays buried until `replay`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreCtx;
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::job::{Enqueued, JobStatus, NewJob};
+
+/// Checks a key against the rules: 1 to 255 bytes of UTF-8, no control characters.
+pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::InvalidKey("the key is empty; give 1 to 255 bytes".to_owned()));
+    }
+    if key.len() > 255 {
+        return Err(StoreError::InvalidKey(format!(
+            "the key is {} bytes; keys are at most 255 bytes",
+            key.len()
+        )));
+    }
+    if let Some((pos, c)) = key.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(StoreError::InvalidKey(format!(
+            "control character {:?} at byte {pos}; keys may not hold control characters",
+            c
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a job before it reaches the Store's transaction.
+pub(crate) fn validate(job: &NewJob, max_payload: usize) -> Result<(), StoreError> {
+    validate_key(&job.key)?;
+    if job.payload.len() > max_payload {
+        return Err(StoreError::PayloadTooLarge { size: job.payload.len(), limit: max_payload });
+    }
+    if job.queue.is_empty() || job.queue.len() > 255 || job.queue.chars().any(char::is_control) {
+        return Err(StoreError::InvalidValue(
+            "queue names are 1 to 255 bytes with no control characters".to_owned(),
+        ));
+    }
+    if job.max_attempts == Some(0) {
+        return Err(StoreError::InvalidValue("max_attempts must be at least 1".to_owned()));
+    }
+    if job.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(StoreError::InvalidValue("the timeout must be above zero".to_owned()));
+    }
+    Ok(())
+}
+
+pub(crate) fn run(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Enqueued, StoreError> {
+    validate(job, ctx.max_payload)?;
+    let buried: bool = conn
+        .prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?
+        .exists([&job.key])?;
+    if buried {
+        return Ok(Enqueued::DeadLettered);
+    }
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
+                               timeout_ms, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(params![
+            job.key,
+            job.queue,
+            job.payload,
+            job.max_attempts.unwrap_or(ctx.retry.max_attempts),
+            job.priority,
+            job.run_at.unwrap_or(now),
+            job.timeout.map(|t| t.as_millis() as i64),
+            now,
+        ])?;
+    if inserted == 1 {
+        return Ok(Enqueued::Enqueued);
+    }
+    let existing: Option<(String, String)> = conn
+        .prepare_cached("SELECT payload, status FROM jobs WHERE key = ?1")?
+        .query_row([&job.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((payload, status)) = existing else {
+        return Err(StoreError::Commit(format!("key {:?} vanished during enqueue", job.key)));
+    };
+    let status = JobStatus::parse(&status).unwrap_or(JobStatus::Pending);
+    Ok(if payload == job.payload {
+        Enqueued::Duplicate { status }
+    } else {
+        Enqueued::Conflict { status }
+    })
+}

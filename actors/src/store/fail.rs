@@ -1,0 +1,207 @@
+//! A failed attempt: counted, then retried after a backoff or, once attempts run out (or the
+//! failure is permanent), moved to `dead_letter` together with its alert outbox row in the same
+//! transaction, so a crash between the two cannot lose the alert.
+//!
+//! The same path serves interrupted attempts: a worker that crashed mid-job, a lease that
+//! expired, a `running` row left by a process that died.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use serde_json::json;
+
+use super::{StoreCtx, alerts};
+use crate::clock::{Timestamp, utc_day};
+use crate::error::StoreError;
+use crate::job::{DeadJob, DeadReason};
+use crate::policy::backoff::backoff;
+
+/// Why an attempt failed, which decides what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailKind {
+    /// Retry after the backoff, or after `delay` when the handler asked for one.
+    Retryable { delay: Option<Duration> },
+    /// Dead-letter now.
+    Permanent,
+    /// The worker running it crashed: retry after the backoff.
+    Crashed,
+    /// The process or lease died under it: due again at once.
+    Interrupted,
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone)]
+pub(crate) enum Failed {
+    /// Pending again, due at `at`.
+    Retry { at: Timestamp, attempts: u32, delay: Duration },
+    /// Moved to `dead_letter`.
+    Dead(DeadJob),
+    /// The lease was no longer held; nothing changed.
+    LeaseLost,
+}
+
+/// Fails the attempt running under `(key, token)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    key: &str,
+    token: &str,
+    error: &str,
+    kind: FailKind,
+    cost_micros: i64,
+    now: Timestamp,
+) -> Result<Failed, StoreError> {
+    let held: bool = conn
+        .prepare_cached("SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'")?
+        .exists([key, token])?;
+    if !held {
+        return Ok(Failed::LeaseLost);
+    }
+    fail_running(conn, ctx, key, error, kind, cost_micros, now)
+}
+
+/// Fails every attempt whose lease `owner` holds (a crashed worker incarnation).
+pub(crate) fn fail_owner(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    owner: &str,
+    error: &str,
+    now: Timestamp,
+) -> Result<Vec<(String, Failed)>, StoreError> {
+    let keys = keys_where(conn, "lease_owner = ?1", params![owner])?;
+    keys.into_iter()
+        .map(|k| Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Crashed, 0, now)?)))
+        .collect()
+}
+
+/// Counts an interrupted attempt for every running job whose lease expired before `now`, or
+/// for every running job at all when `all` (start-up: the runner lock proves their process died).
+pub(crate) fn recover(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    all: bool,
+    now: Timestamp,
+) -> Result<Vec<(String, Failed)>, StoreError> {
+    let (keys, error) = if all {
+        (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
+    } else {
+        (
+            keys_where(conn, "lease_expires_at < ?1", [now])?,
+            "interrupted: the lease expired with no heartbeat from its worker",
+        )
+    };
+    keys.into_iter()
+        .map(|k| Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Interrupted, 0, now)?)))
+        .collect()
+}
+
+fn keys_where(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!("SELECT key FROM jobs WHERE status = 'running' AND {filter}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let keys = stmt.query_map(args, |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(keys)
+}
+
+fn fail_running(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    key: &str,
+    error: &str,
+    kind: FailKind,
+    cost_micros: i64,
+    now: Timestamp,
+) -> Result<Failed, StoreError> {
+    let (attempts, max_attempts, errors): (u32, u32, String) = conn
+        .prepare_cached("SELECT attempts + 1, max_attempts, errors FROM jobs WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    record_spend(conn, key, attempts, cost_micros, now)?;
+    let errors = push_error(&errors, attempts, error, now);
+    let reason = match kind {
+        FailKind::Permanent => Some(DeadReason::Permanent),
+        _ if attempts < max_attempts => None,
+        FailKind::Crashed | FailKind::Interrupted => Some(DeadReason::Crashed),
+        FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
+    };
+    if let Some(reason) = reason {
+        return bury(conn, key, error, attempts, &errors, reason, now).map(Failed::Dead);
+    }
+    let delay = match kind {
+        FailKind::Retryable { delay: Some(d) } => d,
+        FailKind::Interrupted => Duration::ZERO,
+        _ => backoff(ctx.retry.base, ctx.retry.cap, attempts - 1),
+    };
+    let at = now + delay.as_millis() as i64;
+    conn.prepare_cached(
+        "UPDATE jobs SET status = 'pending', attempts = ?2, run_at = ?3, last_error = ?4,
+                         errors = ?5, updated_at = ?6,
+                         lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+         WHERE key = ?1",
+    )?
+    .execute(params![key, attempts, at, error, errors, now])?;
+    Ok(Failed::Retry { at, attempts, delay })
+}
+
+/// Moves a job from `jobs` to `dead_letter` and owes its alert, in the caller's transaction.
+fn bury(
+    conn: &Connection,
+    key: &str,
+    error: &str,
+    attempts: u32,
+    errors: &str,
+    reason: DeadReason,
+    now: Timestamp,
+) -> Result<DeadJob, StoreError> {
+    let died = now.div_euclid(1000);
+    conn.prepare_cached(
+        "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
+                                  timeout_ms, died, errors, reason)
+         SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6
+         FROM jobs WHERE key = ?1",
+    )?
+    .execute(params![key, error, attempts, died, errors, reason.as_str()])?;
+    conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?.execute([key])?;
+    let dead = super::dead::get(conn, key)?
+        .ok_or_else(|| StoreError::Commit(format!("dead letter row for {key:?} missing")))?;
+    let body = json!({
+        "key": dead.key,
+        "queue": dead.queue,
+        "error": dead.error,
+        "attempts": dead.attempts,
+        "reason": dead.reason,
+        "died": dead.died,
+    });
+    alerts::owe(conn, "dead_letter", Some(key), &body, now)?;
+    Ok(dead)
+}
+
+/// Appends one attempt's error to the JSON history, keeping errors bounded in size.
+fn push_error(errors: &str, attempt: u32, error: &str, now: Timestamp) -> String {
+    let mut list: Vec<serde_json::Value> = serde_json::from_str(errors).unwrap_or_default();
+    let error: String = error.chars().take(2048).collect();
+    list.push(json!({ "attempt": attempt, "error": error, "at": now }));
+    serde_json::Value::Array(list).to_string()
+}
+
+/// Records one attempt's cost in the ledger (nothing for a free attempt).
+pub(crate) fn record_spend(
+    conn: &Connection,
+    key: &str,
+    attempt: u32,
+    micros: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if micros <= 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![utc_day(now), key, attempt, micros, now])?;
+    Ok(())
+}
+

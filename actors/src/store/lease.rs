@@ -1,0 +1,74 @@
+//! The lease-fenced writes of a running job: heartbeat, complete, release. Each matches
+//! `(key, lease_token)`, so a worker whose lease was lost (expired, reaped, re-claimed) changes
+//! nothing and learns that it lost.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+
+use super::fail::record_spend;
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+
+/// Extends the lease; false when it is no longer held.
+pub(crate) fn heartbeat(
+    conn: &Connection,
+    key: &str,
+    token: &str,
+    lease: Duration,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
+             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        )?
+        .execute(params![key, token, now + lease.as_millis() as i64, now])?;
+    Ok(n == 1)
+}
+
+/// Marks the job done with its result; false when the lease is no longer held (the outcome
+/// then belongs to whoever holds it now).
+pub(crate) fn complete(
+    conn: &Connection,
+    key: &str,
+    token: &str,
+    result: Option<&str>,
+    cost_micros: i64,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let attempt: Option<u32> = conn
+        .prepare_cached(
+            "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
+                             lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'
+             RETURNING attempts + 1",
+        )?
+        .query_row(params![key, token, result, now], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some(attempt) = attempt else { return Ok(false) };
+    record_spend(conn, key, attempt, cost_micros, now)?;
+    Ok(true)
+}
+
+/// Gives the job back without counting an attempt (shutdown past the grace period): it is
+/// pending again and due at once.
+pub(crate) fn release(
+    conn: &Connection,
+    key: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE jobs SET status = 'pending', run_at = ?3, updated_at = ?3,
+                             lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        )?
+        .execute(params![key, token, now])?;
+    Ok(n == 1)
+}

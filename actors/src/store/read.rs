@@ -1,0 +1,84 @@
+//! Reads for `status`, `jobs` and drain: counts, one job, a filtered list.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::clock::{Timestamp, utc_day};
+use crate::error::StoreError;
+use crate::job::{JobRecord, JobStatus, Status};
+
+/// Counts by status, dead letters, gates, spend.
+pub(crate) fn status(conn: &Connection, now: Timestamp) -> Result<Status, StoreError> {
+    let mut st = Status::default();
+    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
+    let counts = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+    for row in counts {
+        let (status, n) = row?;
+        match JobStatus::parse(&status) {
+            Some(JobStatus::Pending) => st.pending = n,
+            Some(JobStatus::Running) => st.running = n,
+            Some(JobStatus::Done) => st.done = n,
+            None => {}
+        }
+    }
+    st.dead = count(conn, "SELECT count(*) FROM dead_letter")?;
+    st.next_due = super::claim::next_due(conn)?;
+    st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
+    let (paused, reason): (bool, Option<String>) = conn
+        .prepare_cached("SELECT paused, pause_reason FROM control WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    st.paused = paused;
+    st.pause_reason = reason;
+    st.alerts_undelivered = count(conn, "SELECT count(*) FROM alerts WHERE state != 'delivered'")?;
+    st.spend_today_micros = conn
+        .prepare_cached("SELECT coalesce(sum(micros), 0) FROM spend WHERE day = ?1")?
+        .query_row([utc_day(now)], |r| r.get(0))?;
+    Ok(st)
+}
+
+const COLUMNS: &str =
+    "key, queue, payload, status, attempts, max_attempts, priority, run_at, last_error, result";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let status: String = r.get(3)?;
+    Ok(JobRecord {
+        key: r.get(0)?,
+        queue: r.get(1)?,
+        payload: r.get(2)?,
+        status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
+        attempts: r.get(4)?,
+        max_attempts: r.get(5)?,
+        priority: r.get(6)?,
+        run_at: r.get(7)?,
+        last_error: r.get(8)?,
+        result: r.get(9)?,
+    })
+}
+
+/// One job by key.
+pub(crate) fn job(conn: &Connection, key: &str) -> Result<Option<JobRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE key = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([key], from_row).optional()?)
+}
+
+/// Jobs, optionally of one status and queue, in claim order.
+pub(crate) fn jobs(
+    conn: &Connection,
+    status: Option<JobStatus>,
+    queue: Option<&str>,
+    limit: u32,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)
+         ORDER BY priority DESC, run_at, rowid LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![status.map(JobStatus::as_str), queue, limit], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
+    let n: i64 = conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+    Ok(n as u64)
+}

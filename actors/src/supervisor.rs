@@ -1,0 +1,240 @@
+//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Workers), restarts
+//! what crashes, and stops it in reverse order. ractor restarts nothing by itself and its default
+//! reaction to a child's death is to stop the parent, so every restart here is explicit.
+//!
+//! A crashed Worker's lease is failed at once (the attempt counts, the error is the crash
+//! reason) before its replacement starts, so the job retries after its backoff instead of
+//! waiting out the lease. The Store restarts in place within a budget; past it the Supervisor
+//! stops with the reason and the host process exits non-zero for systemd or Fly to restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+
+use crate::alert::Alert;
+use crate::dead_letter::DeadLetter;
+use crate::events::{event, warn_event};
+use crate::policy::restart::RestartBudget;
+use crate::retry::Retry;
+use crate::shared::{RunState, Shared};
+use crate::store::{Store, StoreArgs};
+use crate::worker::{Worker, WorkerArgs, announce, owner_name};
+
+/// The Supervisor's mailbox: it only hears supervision events.
+#[derive(Debug)]
+pub(crate) enum SupervisorMsg {}
+
+#[cfg(feature = "cluster")]
+impl ractor::Message for SupervisorMsg {}
+
+pub(crate) struct Supervisor {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Which child an actor id is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Store,
+    Alert,
+    DeadLetter,
+    Retry,
+    Worker { id: usize, generation: u64 },
+}
+
+pub(crate) struct SupervisorState {
+    roles: HashMap<ActorId, Role>,
+    spawner: ThreadLocalActorSpawner,
+    store_budget: RestartBudget,
+    other_budget: RestartBudget,
+}
+
+#[cfg_attr(feature = "async-trait", ractor::async_trait)]
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        _: (),
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let cfg = &self.shared.config;
+        let mut st = SupervisorState {
+            roles: HashMap::new(),
+            // The Store's own OS thread: blocking SQLite never stalls the tokio workers.
+            spawner: ThreadLocalActorSpawner::new(),
+            store_budget: RestartBudget::new(cfg.store_restarts, cfg.store_restart_window),
+            other_budget: RestartBudget::new(cfg.workers as u32 * 5 + 5, Duration::from_secs(60)),
+        };
+        let started = self.start_tree(&myself, &mut st).await;
+        if let Err(e) = started {
+            myself.stop_children(Some("start failed".to_owned()));
+            return Err(e);
+        }
+        Ok(st)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(role) = st.roles.remove(&cell.get_id()) else { return Ok(()) };
+        if let Err(why) = self.restart(&myself, st, role, reason).await {
+            warn_event!("supervisor_stopped", reason = %why);
+            self.shared.set_exit_reason(why.clone());
+            myself.stop(Some(why));
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = self.shared.run_state.send(RunState::Abort);
+        // Reverse start order; the Store last and drained, so buffered writes commit.
+        let order = [Role::Retry, Role::DeadLetter, Role::Alert];
+        let children = myself.get_children();
+        let role_of = |c: &ActorCell| st.roles.get(&c.get_id()).copied();
+        let workers: Vec<&ActorCell> =
+            children.iter().filter(|c| matches!(role_of(c), Some(Role::Worker { .. }))).collect();
+        for w in workers {
+            let _ = w.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+        }
+        for role in order {
+            for c in children.iter().filter(|c| role_of(c) == Some(role)) {
+                let _ = c.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+            }
+        }
+        for c in children.iter().filter(|c| role_of(c) == Some(Role::Store)) {
+            let _ = c.drain_and_wait(Some(Duration::from_secs(30))).await;
+        }
+        Ok(())
+    }
+}
+
+impl Supervisor {
+    async fn start_tree(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let shared = &self.shared;
+        self.spawn(myself, st, Role::Store).await?;
+        // Every `running` row belongs to a process that died: we hold the runner lock.
+        for (key, failed) in shared.store.recover(true, shared.now()).await? {
+            announce(shared, &key, failed);
+        }
+        for role in [Role::Alert, Role::DeadLetter, Role::Retry] {
+            self.spawn(myself, st, role).await?;
+        }
+        for id in 0..shared.config.workers {
+            self.spawn(myself, st, Role::Worker { id, generation: 0 }).await?;
+        }
+        Ok(())
+    }
+
+    async fn spawn(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        role: Role,
+    ) -> Result<(), SpawnErr> {
+        let shared = &self.shared;
+        let sup = myself.get_cell();
+        let cell = match role {
+            Role::Store => {
+                let args = StoreArgs::from_config(&shared.config);
+                let (store, _) = Store::spawn_linked(None, args, sup, st.spawner.clone()).await?;
+                shared.store.replace(store.clone());
+                store.get_cell()
+            }
+            Role::Alert => {
+                let (a, _) = Actor::spawn_linked(None, Alert { shared: shared.clone() }, (), sup).await?;
+                shared.refs_mut().alert = Some(a.clone());
+                a.get_cell()
+            }
+            Role::DeadLetter => {
+                let actor = DeadLetter { shared: shared.clone() };
+                let (d, _) = Actor::spawn_linked(None, actor, (), sup).await?;
+                shared.refs_mut().dead_letter = Some(d.clone());
+                d.get_cell()
+            }
+            Role::Retry => {
+                let (r, _) = Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
+                shared.refs_mut().retry = Some(r.clone());
+                r.get_cell()
+            }
+            Role::Worker { id, generation } => {
+                let actor = Worker { shared: shared.clone() };
+                let (w, _) = Actor::spawn_linked(None, actor, WorkerArgs { id, generation }, sup).await?;
+                shared.refs_mut().workers[id] = Some(w.clone());
+                w.get_cell()
+            }
+        };
+        st.roles.insert(cell.get_id(), role);
+        Ok(())
+    }
+
+    /// Restarts a dead child; `Err` when the tree must stop instead.
+    async fn restart(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        role: Role,
+        reason: String,
+    ) -> Result<(), String> {
+        let shared = &self.shared;
+        let running = shared.state() == RunState::Running;
+        if let Role::Worker { id, generation } = role {
+            shared.refs_mut().workers[id] = None;
+            // Fail the lease now (attempt counted) rather than wait for it to expire.
+            let owner = owner_name(&shared.instance, id, generation);
+            let error = format!("worker crashed: {reason}");
+            match shared.store.fail_owner(owner, error, shared.now()).await {
+                Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(shared, &key, f)),
+                Err(e) => warn_event!("worker_lease_unsettled", error = %e),
+            }
+            if !running {
+                return Ok(());
+            }
+        }
+        let budget = match role {
+            Role::Store => &mut st.store_budget,
+            _ => &mut st.other_budget,
+        };
+        if !budget.allow(Instant::now()) {
+            return Err(format!("{role:?} keeps crashing (last: {reason}); restart budget exhausted"));
+        }
+        let next = match role {
+            Role::Worker { id, generation } => Role::Worker { id, generation: generation + 1 },
+            other => other,
+        };
+        self.spawn(myself, st, next).await.map_err(|e| {
+            let cause = match e {
+                SpawnErr::StartupFailed(inner) => inner.to_string(),
+                other => other.to_string(),
+            };
+            format!("could not restart {role:?}: {cause}")
+        })?;
+        event!("worker_restarted", actor = ?role, reason = %reason);
+        if matches!(role, Role::Store) {
+            shared.wake_workers();
+        }
+        Ok(())
+    }
+}

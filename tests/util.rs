@@ -1,0 +1,99 @@
+//! The test harness: temp databases, a test handler built from a closure, a recording webhook
+//! sink on 127.0.0.1:0, captured tracing events, and waits on conditions with deadlines.
+
+#![allow(dead_code)]
+
+pub mod events;
+pub mod sink;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nightshift_actors::{EngineConfig, Handler, Job, Outcome, RetryConfig};
+
+/// A temp directory holding one database; removed on drop.
+pub struct TempDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TempDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nightshift.db");
+        Self { dir, path }
+    }
+
+    /// A read connection for assertions, beside the engine's writer.
+    pub fn conn(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(&self.path).expect("open test db");
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+}
+
+/// An engine config tuned for tests: small backoff, fast rescans, short leases.
+pub fn config(db: &Path) -> EngineConfig {
+    let mut c = EngineConfig::new(db);
+    c.workers = 2;
+    c.retry = RetryConfig {
+        max_attempts: 4,
+        base: Duration::from_millis(50),
+        cap: Duration::from_secs(1),
+    };
+    c.poll_interval = Duration::from_millis(50);
+    c.heartbeat = Duration::from_millis(200);
+    c.lease = Duration::from_secs(3);
+    c.timeout = Duration::from_secs(30);
+    c
+}
+
+type BoxFut = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A handler from a closure.
+pub struct FnHandler(Arc<dyn Fn(Job) -> BoxFut + Send + Sync>);
+
+pub fn handler<F, Fut>(f: F) -> FnHandler
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    FnHandler(Arc::new(move |job| Box::pin(f(job))))
+}
+
+#[async_trait::async_trait]
+impl Handler for FnHandler {
+    async fn run(&self, job: Job) -> Outcome {
+        (self.0)(job).await
+    }
+}
+
+/// Waits until `cond` holds, polling every 10 ms; panics with `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Bounds a future that must finish; panics with `what` past `limit`.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {limit:?}: {what}"))
+}

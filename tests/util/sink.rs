@@ -1,0 +1,79 @@
+//! A webhook sink on 127.0.0.1:0 that records every request and answers with a scripted
+//! status, for alert tests.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::any;
+
+/// One received request.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// Statuses to answer with, in order; 200 once it is empty.
+    script: VecDeque<u16>,
+}
+
+/// The running sink; the server stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Sink {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().fallback(any(record)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, inner }
+    }
+
+    /// The URL to configure, with a secret-looking path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn script(&self, statuses: &[u16]) {
+        self.inner.lock().unwrap().script.extend(statuses.iter().copied());
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+}
+
+async fn record(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut inner = inner.lock().unwrap();
+    let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    inner.received.push(Received { path_and_query, headers, body });
+    let status = inner.script.pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
