@@ -9,7 +9,7 @@ use std::time::Duration;
 use nightshift_actors::{Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome};
 use tokio::sync::Notify;
 
-use crate::util::{TempDb, config, eventually, events, handler, within};
+use crate::util::{TempDb, config, events, eventually, handler, within};
 
 /// Counts successful runs per key (the side effect a user would see).
 #[derive(Clone, Default)]
@@ -89,7 +89,11 @@ async fn a_panicking_handler_is_a_failed_attempt_that_retries() {
     assert_eq!(row.status, JobStatus::Done);
     assert_eq!(row.attempts, 1);
     assert_eq!(row.last_error.as_deref(), Some("panic: handler bug on panics-once"));
-    assert_eq!((chaos.worker_id(0), chaos.worker_id(1)), workers_before, "a handler panic does not kill the worker");
+    assert_eq!(
+        (chaos.worker_id(0), chaos.worker_id(1)),
+        workers_before,
+        "a handler panic does not kill the worker"
+    );
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
@@ -98,13 +102,15 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
     let db = TempDb::new();
     let effects = Effects::default();
     let e = effects.clone();
+    let mut cfg = config(&db.path);
+    cfg.workers = 4;
     let engine = Arc::new(
         Engine::start(
-            config(&db.path),
+            cfg,
             handler(move |job| {
                 let e = e.clone();
                 async move {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                     e.apply(&job.key);
                     Outcome::success()
                 }
@@ -147,7 +153,10 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
     for (key, answer) in answers {
         let Ok(answer) = answer else { continue };
         acknowledged += 1;
-        assert!(matches!(answer, Enqueued::Enqueued | Enqueued::Duplicate { .. }), "{key}: {answer:?}");
+        assert!(
+            matches!(answer, Enqueued::Enqueued | Enqueued::Duplicate { .. }),
+            "{key}: {answer:?}"
+        );
         let status: String = conn
             .query_row("SELECT status FROM jobs WHERE key = ?1", [&key], |r| r.get(0))
             .unwrap_or_else(|e| panic!("acknowledged {key} is missing: {e}"));
@@ -155,7 +164,11 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
         assert_eq!(effects.count(&key), 1, "{key} ran once");
     }
     assert!(acknowledged > acked_at_kill, "enqueues after the kill were acknowledged too");
-    assert_eq!(db.count("SELECT count(*) FROM jobs WHERE status = 'running'"), 0, "no job stuck running");
+    assert_eq!(
+        db.count("SELECT count(*) FROM jobs WHERE status = 'running'"),
+        0,
+        "no job stuck running"
+    );
     let engine = Arc::into_inner(engine).expect("tasks done");
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }
@@ -171,7 +184,10 @@ async fn the_engine_stops_with_a_reason_once_the_store_restart_budget_is_spent()
         let before = chaos.store_id();
         assert!(chaos.kill_store());
         if round < 2 {
-            eventually(Duration::from_secs(10), "store restarted", || async { chaos.store_id() != before }).await;
+            eventually(Duration::from_secs(10), "store restarted", || async {
+                chaos.store_id() != before
+            })
+            .await;
         }
     }
     let stopped = within(Duration::from_secs(10), "engine stops", engine.wait()).await;
@@ -195,7 +211,8 @@ fn strand_running(db: &TempDb, key: &str, max_attempts: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_row_from_a_dead_process_is_reclaimed_with_the_attempt_counted() {
     let db = TempDb::new();
-    let engine = Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap();
+    let engine =
+        Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap();
     engine.pause(Some("set up")).await.unwrap();
     engine.enqueue(NewJob::new("orphan", "{}")).await.unwrap();
     engine.enqueue(NewJob::new("orphan-last-try", "{}")).await.unwrap();
@@ -234,14 +251,20 @@ async fn a_running_row_from_a_dead_process_is_reclaimed_with_the_attempt_counted
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_engine_on_the_same_database_is_refused() {
     let db = TempDb::new();
-    let engine = Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap();
+    let engine =
+        Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap();
     let second = Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await;
     match second {
-        Err(EngineError::Locked { holder, .. }) => assert!(holder.contains(&std::process::id().to_string())),
+        Err(EngineError::Locked { holder, .. }) => {
+            assert!(holder.contains(&std::process::id().to_string()))
+        }
         Err(other) => panic!("expected Locked, got {other}"),
         Ok(_) => panic!("a second engine started on the same database"),
     }
     assert!(nightshift_actors::runner_holder(&db.path).is_some());
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
-    assert!(nightshift_actors::runner_holder(&db.path).is_none(), "the lock is released at shutdown");
+    assert!(
+        nightshift_actors::runner_holder(&db.path).is_none(),
+        "the lock is released at shutdown"
+    );
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nightshift_actors::{Engine, Enqueued, JobStatus, NewJob, Outcome, StoreError, EngineError};
+use nightshift_actors::{Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome, StoreError};
 use tokio::sync::Notify;
 
 use crate::util::{TempDb, config, eventually, handler, within};
@@ -85,11 +85,15 @@ async fn existing_keys_report_duplicate_or_conflict_in_every_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_concurrent_enqueues_of_one_key_leave_one_row() {
     let db = TempDb::new();
-    let engine = Arc::new(Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap());
+    let engine = Arc::new(
+        Engine::start(config(&db.path), handler(|_| async { Outcome::success() })).await.unwrap(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..32 {
         let engine = engine.clone();
-        tasks.spawn(async move { engine.enqueue(NewJob::new("same-key", "same payload")).await.unwrap() });
+        tasks.spawn(async move {
+            engine.enqueue(NewJob::new("same-key", "same payload")).await.unwrap()
+        });
     }
     let answers = within(Duration::from_secs(30), "32 enqueues", tasks.join_all()).await;
     let created = answers.iter().filter(|a| **a == Enqueued::Enqueued).count();
@@ -115,13 +119,18 @@ async fn bad_keys_and_oversized_payloads_are_refused_and_write_nothing() {
     ];
     for job in cases {
         match engine.enqueue(job.clone()).await {
-            Err(EngineError::Store(StoreError::InvalidKey(_) | StoreError::PayloadTooLarge { .. })) => {}
+            Err(EngineError::Store(
+                StoreError::InvalidKey(_) | StoreError::PayloadTooLarge { .. },
+            )) => {}
             other => panic!("{:?} was not refused: {other:?}", job.key),
         }
     }
     // At the limits, accepted; SQL metacharacters round-trip literally.
     let tricky = "'; DROP TABLE jobs;--";
-    assert_eq!(engine.enqueue(NewJob::new(tricky, "x".repeat(16))).await.unwrap(), Enqueued::Enqueued);
+    assert_eq!(
+        engine.enqueue(NewJob::new(tricky, "x".repeat(16))).await.unwrap(),
+        Enqueued::Enqueued
+    );
     assert_eq!(engine.enqueue(NewJob::new("k".repeat(255), "")).await.unwrap(), Enqueued::Enqueued);
     assert_eq!(db.count("SELECT count(*) FROM jobs"), 2);
     assert!(engine.job(tricky).await.unwrap().is_some());

@@ -9,7 +9,7 @@ use nightshift_actors::policy::backoff::ceiling;
 use nightshift_actors::{AlertConfig, Engine, EngineHandle, JobStatus, NewJob, Outcome, Selector};
 
 use crate::util::sink::Sink;
-use crate::util::{TempDb, config, eventually, events, handler, within};
+use crate::util::{TempDb, config, events, eventually, handler, within};
 
 const BAD: &str = "seed-bad";
 
@@ -77,10 +77,16 @@ async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_comple
             centre.mul_f64(1.5)
         );
         let gap = failed[n + 1].at.duration_since(failed[n].at);
-        assert!(gap + Duration::from_millis(5) >= delay, "retry {n} ran after {gap:?}, before its {delay:?} delay");
+        assert!(
+            gap + Duration::from_millis(5) >= delay,
+            "retry {n} ran after {gap:?}, before its {delay:?} delay"
+        );
     }
     // The envelope grows: each retry's ceiling is double the one before.
-    assert!(ceiling(base, cap, 2) > ceiling(base, cap, 1) && ceiling(base, cap, 1) > ceiling(base, cap, 0));
+    assert!(
+        ceiling(base, cap, 2) > ceiling(base, cap, 1)
+            && ceiling(base, cap, 1) > ceiling(base, cap, 0)
+    );
 
     // Good jobs completed while the bad one waited.
     let first_fail = failed[0].at;
@@ -92,7 +98,10 @@ async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_comple
     assert!(in_between > 0, "no good job completed while the bad one was retrying");
 
     // Exactly one outbox row and one webhook POST for it.
-    assert_eq!(db.count("SELECT count(*) FROM alerts WHERE kind = 'dead_letter' AND key = 'seed-bad'"), 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM alerts WHERE kind = 'dead_letter' AND key = 'seed-bad'"),
+        1
+    );
     eventually(Duration::from_secs(10), "the alert reaches the webhook", || async {
         !sink.received().is_empty()
     })
@@ -120,12 +129,16 @@ async fn replay_makes_the_fixed_job_claimable_at_once_and_it_completes() {
 
     broken.store(false, Ordering::SeqCst);
     engine.pause(Some("inspect the replayed row before it runs")).await.unwrap();
-    let replayed = engine.replay(Selector::Keys(vec![BAD.to_owned(), "not-there".to_owned()])).await.unwrap();
+    let replayed =
+        engine.replay(Selector::Keys(vec![BAD.to_owned(), "not-there".to_owned()])).await.unwrap();
     assert_eq!(replayed, vec![BAD.to_owned()]);
     let row = engine.job(BAD).await.unwrap().expect("replayed job is back in jobs");
     assert_eq!(row.status, JobStatus::Pending);
     assert_eq!(row.attempts, 0);
-    assert!(row.run_at <= nightshift_actors::Clock::now(&nightshift_actors::SystemClock), "due at once");
+    assert!(
+        row.run_at <= nightshift_actors::Clock::now(&nightshift_actors::SystemClock),
+        "due at once"
+    );
     assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
 
     engine.resume().await.unwrap();

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
@@ -15,6 +14,7 @@ use crate::events::{event, warn_event};
 use crate::policy::backoff::backoff;
 use crate::shared::Shared;
 use crate::store::{AlertRow, DeliveryFailed};
+use crate::wakeup::Wakeup;
 
 /// Rows delivered per round before yielding to the mailbox.
 const BATCH: u32 = 20;
@@ -36,7 +36,7 @@ pub(crate) struct Alert {
 
 pub(crate) struct AlertState {
     client: reqwest::Client,
-    timer: Option<(Timestamp, JoinHandle<Result<(), MessagingErr<AlertMsg>>>)>,
+    wakeup: Wakeup<AlertMsg>,
 }
 
 #[cfg_attr(feature = "async-trait", ractor::async_trait)]
@@ -57,7 +57,7 @@ impl Actor for Alert {
             .build()
             .map_err(|e| e.without_url().to_string())?;
         myself.cast(AlertMsg::Deliver)?;
-        Ok(AlertState { client, timer: None })
+        Ok(AlertState { client, wakeup: Wakeup::new() })
     }
 
     async fn handle(
@@ -126,24 +126,22 @@ impl Alert {
     }
 
     fn arm(&self, myself: &ActorRef<AlertMsg>, st: &mut AlertState, at: Timestamp) {
-        if st.timer.as_ref().is_some_and(|(t, h)| *t <= at && !h.is_finished()) {
-            return;
-        }
-        if let Some((_, h)) = st.timer.take() {
-            h.abort();
-        }
-        // Clamped: a far-future job is found again by the periodic rescan anyway.
-        let wait = Duration::from_millis((at - self.shared.now()).clamp(0, 3_600_000) as u64);
-        st.timer = Some((at, myself.send_after(wait, || AlertMsg::Deliver)));
+        st.wakeup.arm(myself, at, self.shared.now(), || AlertMsg::Deliver);
     }
 
     /// When to try a failed row again; `None` gives up on a permanent refusal.
-    fn retry_at(&self, row: &AlertRow, retry_after: Option<Duration>, error: &PostError) -> Option<Timestamp> {
+    fn retry_at(
+        &self,
+        row: &AlertRow,
+        retry_after: Option<Duration>,
+        error: &PostError,
+    ) -> Option<Timestamp> {
         if error.permanent {
             return None;
         }
         let cfg = &self.shared.config.alert;
-        let wait = backoff(cfg.retry_base, cfg.retry_cap, row.attempts).max(retry_after.unwrap_or_default());
+        let wait = backoff(cfg.retry_base, cfg.retry_cap, row.attempts)
+            .max(retry_after.unwrap_or_default());
         Some(self.shared.now() + wait.as_millis() as i64)
     }
 
@@ -157,7 +155,13 @@ impl Alert {
         let sent = client.post(url).json(&body).send().await;
         let response = sent.map_err(|e| {
             // reqwest's Display includes the URL, which may hold a token: strip it.
-            (PostError { text: format!("webhook request failed: {}", e.without_url()), permanent: false }, None)
+            (
+                PostError {
+                    text: format!("webhook request failed: {}", e.without_url()),
+                    permanent: false,
+                },
+                None,
+            )
         })?;
         let status = response.status();
         if status.is_success() {
@@ -172,7 +176,10 @@ impl Alert {
         let permanent = status.is_client_error()
             && status != reqwest::StatusCode::TOO_MANY_REQUESTS
             && status != reqwest::StatusCode::REQUEST_TIMEOUT;
-        Err((PostError { text: format!("webhook answered HTTP {}", status.as_u16()), permanent }, retry_after))
+        Err((
+            PostError { text: format!("webhook answered HTTP {}", status.as_u16()), permanent },
+            retry_after,
+        ))
     }
 }
 

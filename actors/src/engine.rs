@@ -157,7 +157,8 @@ impl EngineHandle {
         F: FnOnce(ractor::RpcReplyPort<Result<Vec<String>, StoreError>>) -> DeadLetterMsg,
     {
         let actor = self.shared.refs().dead_letter.clone();
-        let actor = actor.ok_or_else(|| EngineError::Stopped("the dead letter actor is not running".into()))?;
+        let actor = actor
+            .ok_or_else(|| EngineError::Stopped("the dead letter actor is not running".into()))?;
         match actor.call(build, Some(Duration::from_secs(60))).await {
             Ok(CallResult::Success(answer)) => Ok(answer?),
             Ok(_) | Err(_) => Err(EngineError::Store(StoreError::Unavailable(
@@ -194,23 +195,22 @@ impl EngineHandle {
             let activity = shared.activity.notified();
             let mut activity = std::pin::pin!(activity);
             activity.as_mut().enable();
-            let status = self.status().await?;
-            if status.paused {
-                return Ok(status);
+            // Only a quiet engine can be done; while jobs run, wait for one to end.
+            let mut nap = Duration::from_millis(100);
+            if shared.in_flight() == 0 {
+                let state = shared.store.drain_state().await?;
+                let now = shared.now();
+                let done = state.paused
+                    || (state.running == 0 && state.next_due.is_none_or(|at| at > now + window_ms));
+                if done {
+                    return self.status().await;
+                }
+                let due_in = state.next_due.map_or(0, |at| (at - now).max(0)) as u64;
+                if due_in == 0 {
+                    shared.wake_workers();
+                }
+                nap = Duration::from_millis(due_in.clamp(5, 100));
             }
-            let now = shared.now();
-            let quiet = status.running == 0 && shared.in_flight() == 0;
-            match status.next_due {
-                _ if !quiet => {}
-                None => return Ok(status),
-                Some(at) if at > now + window_ms => return Ok(status),
-                Some(_) => {}
-            }
-            let due_in = status.next_due.map_or(0, |at| (at - now).max(0)) as u64;
-            if due_in == 0 {
-                shared.wake_workers();
-            }
-            let nap = Duration::from_millis(due_in.clamp(5, 100));
             tokio::select! {
                 _ = activity => {}
                 _ = tokio::time::sleep(nap) => {}
@@ -223,11 +223,11 @@ impl EngineHandle {
     /// in a few seconds, commit the Store's buffer, stop.
     pub async fn shutdown(mut self, grace: Duration) -> Result<(), EngineError> {
         let shared = self.shared.clone();
-        let _ = shared.run_state.send(RunState::Stopping);
+        let _ = shared.run_state.send_replace(RunState::Stopping);
         let deadline = tokio::time::Instant::now() + grace;
         self.wait_idle(deadline).await;
         if shared.in_flight() > 0 {
-            let _ = shared.run_state.send(RunState::Abort);
+            let _ = shared.run_state.send_replace(RunState::Abort);
             self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(10)).await;
         }
         self.flush_alerts(Duration::from_secs(5)).await;
@@ -276,11 +276,12 @@ impl EngineHandle {
     }
 
     fn check_alive(&self) -> Result<(), EngineError> {
+        use ractor::ActorStatus::{Draining, Stopped, Stopping};
         match self.supervisor.get_status() {
-            ractor::ActorStatus::Running => Ok(()),
-            _ => Err(EngineError::Stopped(
+            Draining | Stopping | Stopped => Err(EngineError::Stopped(
                 self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()),
             )),
+            _ => Ok(()),
         }
     }
 

@@ -9,7 +9,9 @@ pub enum StoreError {
     #[error("invalid key: {0}")]
     InvalidKey(String),
     /// The payload is larger than `[store] max_payload`.
-    #[error("payload is {size} bytes, over the {limit}-byte limit; raise [store] max_payload or send a smaller payload")]
+    #[error(
+        "payload is {size} bytes, over the {limit}-byte limit; raise [store] max_payload or send a smaller payload"
+    )]
     PayloadTooLarge {
         /// The payload's size.
         size: usize,

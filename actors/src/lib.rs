@@ -30,14 +30,15 @@ mod retry;
 mod shared;
 mod store;
 mod supervisor;
+mod wakeup;
 mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};
 pub use error::{EngineError, StoreError};
-pub use lock::runner_holder;
 pub use job::{
     DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome, Selector,
     Status,
 };
+pub use lock::runner_holder;

@@ -51,7 +51,6 @@ impl RunnerLock {
         writeln!(file, "pid {}", std::process::id()).map_err(io)?;
         Ok(Self { _file: file })
     }
-
 }
 
 /// Who holds the runner lock of `db` now (`status` shows whether a runner is alive), or `None`

@@ -3,15 +3,14 @@
 //! timer lost with a crashed actor costs at most one rescan interval. The periodic rescan also
 //! notices jobs enqueued by other processes and reaps leases whose worker went silent.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::events::warn_event;
 use crate::shared::Shared;
+use crate::wakeup::Wakeup;
 use crate::worker::announce;
 
 /// The Retry actor's mailbox.
@@ -33,7 +32,7 @@ pub(crate) struct Retry {
 }
 
 pub(crate) struct RetryState {
-    armed: Option<(Timestamp, JoinHandle<Result<(), MessagingErr<RetryMsg>>>)>,
+    wakeup: Wakeup<RetryMsg>,
     _ticker: JoinHandle<()>,
 }
 
@@ -50,7 +49,7 @@ impl Actor for Retry {
     ) -> Result<RetryState, ActorProcessingErr> {
         myself.cast(RetryMsg::Rescan)?;
         let ticker = myself.send_interval(self.shared.config.poll_interval, || RetryMsg::Rescan);
-        Ok(RetryState { armed: None, _ticker: ticker })
+        Ok(RetryState { wakeup: Wakeup::new(), _ticker: ticker })
     }
 
     async fn handle(
@@ -62,7 +61,7 @@ impl Actor for Retry {
         match msg {
             RetryMsg::Due { at } => self.arm(&myself, st, at),
             RetryMsg::Fire => {
-                st.armed = None;
+                st.wakeup.fired();
                 self.rescan(&myself, st).await;
             }
             RetryMsg::Rescan => self.rescan(&myself, st).await,
@@ -75,26 +74,15 @@ impl Actor for Retry {
         _: ActorRef<RetryMsg>,
         st: &mut RetryState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some((_, timer)) = st.armed.take() {
-            timer.abort();
-        }
+        st.wakeup.cancel();
         st._ticker.abort();
         Ok(())
     }
 }
 
 impl Retry {
-    /// Arms the timer for `at` unless it is already armed for something sooner.
     fn arm(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState, at: Timestamp) {
-        if st.armed.as_ref().is_some_and(|(armed, _)| *armed <= at) {
-            return;
-        }
-        if let Some((_, timer)) = st.armed.take() {
-            timer.abort();
-        }
-        // Clamped: a far-future job is found again by the periodic rescan anyway.
-        let wait = Duration::from_millis((at - self.shared.now()).clamp(0, 3_600_000) as u64);
-        st.armed = Some((at, myself.send_after(wait, || RetryMsg::Fire)));
+        st.wakeup.arm(myself, at, self.shared.now(), || RetryMsg::Fire);
     }
 
     async fn rescan(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState) {

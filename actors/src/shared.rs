@@ -112,9 +112,10 @@ impl Shared {
         }
     }
 
-    /// Counts a job in flight until the guard drops; a guard also drops when its worker is
-    /// killed mid-job, so the count never strands drain or shutdown.
-    pub(crate) fn job_started(&self) -> InFlight<'_> {
+    /// Counts a worker as busy (claiming, running or reporting a job) until the guard drops.
+    /// Taken before the claim, so a job is never `running` in the table while shutdown or drain
+    /// believe the workers idle; a guard also drops when its worker is killed mid-job.
+    pub(crate) fn busy(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.activity.notify_waiters();
         InFlight(self)
@@ -136,7 +137,7 @@ impl Shared {
     }
 }
 
-/// One job in flight; see [`Shared::job_started`].
+/// One busy worker; see [`Shared::busy`].
 pub(crate) struct InFlight<'a>(&'a Shared);
 
 impl Drop for InFlight<'_> {

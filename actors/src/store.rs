@@ -29,7 +29,7 @@ use crate::config::{EngineConfig, RetryConfig};
 use crate::error::StoreError;
 
 pub(crate) use alerts::{AlertRow, DeliveryFailed};
-pub(crate) use claim::{Claim, Claimed};
+pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed};
 pub(crate) use handle::StoreHandle;
 pub(crate) use operation::Operation;
@@ -48,7 +48,8 @@ pub(crate) struct StoreCtx {
 pub(crate) enum StoreMsg {
     /// A write, buffered and group-committed.
     Write(Box<dyn Operation>),
-    /// A read, answered at once after any buffered writes commit (so it sees them).
+    /// A read, answered at once. It sees every acknowledged write; writes still in the
+    /// buffer are not acknowledged yet, so it need not (and does not) force them out early.
     Read(Box<dyn Operation>),
     /// Self-cast: commit the buffer.
     Flush,
@@ -131,7 +132,6 @@ impl ThreadLocalActor for Store {
                 st.flush();
             }
             StoreMsg::Read(mut op) => {
-                st.flush();
                 op.apply(&st.conn, &st.ctx);
                 op.reply(Ok(()));
             }

@@ -105,7 +105,7 @@ impl Actor for Supervisor {
         myself: ActorRef<SupervisorMsg>,
         st: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let _ = self.shared.run_state.send(RunState::Abort);
+        let _ = self.shared.run_state.send_replace(RunState::Abort);
         // Reverse start order; the Store last and drained, so buffered writes commit.
         let order = [Role::Retry, Role::DeadLetter, Role::Alert];
         let children = myself.get_children();
@@ -164,7 +164,8 @@ impl Supervisor {
                 store.get_cell()
             }
             Role::Alert => {
-                let (a, _) = Actor::spawn_linked(None, Alert { shared: shared.clone() }, (), sup).await?;
+                let (a, _) =
+                    Actor::spawn_linked(None, Alert { shared: shared.clone() }, (), sup).await?;
                 shared.refs_mut().alert = Some(a.clone());
                 a.get_cell()
             }
@@ -175,13 +176,15 @@ impl Supervisor {
                 d.get_cell()
             }
             Role::Retry => {
-                let (r, _) = Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
+                let (r, _) =
+                    Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
                 shared.refs_mut().retry = Some(r.clone());
                 r.get_cell()
             }
             Role::Worker { id, generation } => {
                 let actor = Worker { shared: shared.clone() };
-                let (w, _) = Actor::spawn_linked(None, actor, WorkerArgs { id, generation }, sup).await?;
+                let (w, _) =
+                    Actor::spawn_linked(None, actor, WorkerArgs { id, generation }, sup).await?;
                 shared.refs_mut().workers[id] = Some(w.clone());
                 w.get_cell()
             }
@@ -218,7 +221,9 @@ impl Supervisor {
             _ => &mut st.other_budget,
         };
         if !budget.allow(Instant::now()) {
-            return Err(format!("{role:?} keeps crashing (last: {reason}); restart budget exhausted"));
+            return Err(format!(
+                "{role:?} keeps crashing (last: {reason}); restart budget exhausted"
+            ));
         }
         let next = match role {
             Role::Worker { id, generation } => Role::Worker { id, generation: generation + 1 },

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::events::{cost_micros, event, warn_event};
 use crate::job::Outcome;
 use crate::shared::{RunState, Shared};
-use crate::store::{Claim, Claimed, FailKind, Failed};
+use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Failed};
 
 /// The Worker's mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,8 @@ pub(crate) struct WorkerState {
     /// The lease owner name of this incarnation; the Supervisor fails its leases if it dies.
     owner: String,
     idle: bool,
+    /// The next job, claimed in the same write that settled the last one.
+    held: Option<Claimed>,
 }
 
 /// The lease owner name for worker `id` in its `generation`-th incarnation.
@@ -61,7 +63,8 @@ impl Actor for Worker {
         args: WorkerArgs,
     ) -> Result<WorkerState, ActorProcessingErr> {
         myself.cast(WorkerMsg::Poll)?;
-        Ok(WorkerState { owner: owner_name(&self.shared.instance, args.id, args.generation), idle: false })
+        let owner = owner_name(&self.shared.instance, args.id, args.generation);
+        Ok(WorkerState { owner, idle: false, held: None })
     }
 
     async fn handle(
@@ -74,26 +77,34 @@ impl Actor for Worker {
             // Busy: it polls again when the job ends.
             return Ok(());
         }
-        if self.shared.state() != RunState::Running {
-            st.idle = true;
-            self.shared.activity.notify_waiters();
-            return Ok(());
-        }
-        let cfg = &self.shared.config;
-        let claim = self
-            .shared
-            .store
-            .claim(st.owner.clone(), cfg.lease, cfg.timeout, self.shared.now())
-            .await;
+        let shared = &self.shared;
+        let _busy = shared.busy();
+        let claim = match st.held.take() {
+            Some(claimed) => Ok(Claim::Job(claimed)),
+            None if shared.state() != RunState::Running => Ok(Claim::Idle),
+            None => shared.store.claim(self.claim_args(st), shared.now()).await,
+        };
         match claim {
+            Ok(Claim::Job(claimed)) if shared.state() != RunState::Running => {
+                // Claimed together with the last outcome just as shutdown began: give it back.
+                let Claimed { job, token } = claimed;
+                let _ =
+                    persist(|| shared.store.release(job.key.clone(), token.clone(), shared.now()))
+                        .await;
+                st.idle = true;
+                shared.activity.notify_waiters();
+            }
             Ok(Claim::Job(claimed)) => {
                 st.idle = false;
-                self.run(claimed).await;
+                let next = self.run(claimed, self.claim_args(st)).await;
+                if let Some(Claim::Job(next)) = next {
+                    st.held = Some(next);
+                }
                 myself.cast(WorkerMsg::Poll)?;
             }
             Ok(Claim::Idle) | Ok(Claim::Paused) => {
                 st.idle = true;
-                self.shared.activity.notify_waiters();
+                shared.activity.notify_waiters();
             }
             Err(e) => {
                 // The Store is restarting or the disk refused: back off, then poll again.
@@ -116,16 +127,22 @@ enum Ended {
 }
 
 impl Worker {
-    async fn run(&self, claimed: Claimed) {
+    fn claim_args(&self, st: &WorkerState) -> ClaimArgs {
+        let cfg = &self.shared.config;
+        ClaimArgs { owner: st.owner.clone(), lease: cfg.lease, timeout: cfg.timeout }
+    }
+
+    /// Runs one attempt and reports it; returns the next job when it was claimed in the same
+    /// write as the report.
+    async fn run(&self, claimed: Claimed, next: ClaimArgs) -> Option<Claim> {
         let shared = &self.shared;
         let Claimed { job, token } = claimed;
         let key = job.key.clone();
-        let _in_flight = shared.job_started();
         event!("job_started", key = %key, queue = %job.queue, attempt = job.attempt);
         let started = Instant::now();
         let timeout = job.timeout;
         let attempt = job.attempt;
-        let mut handler = std::pin::pin!(AssertUnwindSafe(shared.handler.run(job)).catch_unwind());
+        let mut handler = Box::pin(AssertUnwindSafe(shared.handler.run(job)).catch_unwind());
         let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
         let mut beat = tokio::time::interval(shared.config.heartbeat);
         beat.tick().await;
@@ -149,39 +166,62 @@ impl Worker {
         // Drop the handler before reporting: a command handler's process group dies here.
         drop(handler);
         let duration_ms = started.elapsed().as_millis() as u64;
+        let next = (shared.state() == RunState::Running).then_some(next);
         match ended {
-            Ended::Returned(outcome) => self.report(&key, &token, attempt, outcome, duration_ms).await,
+            Ended::Returned(outcome) => {
+                return self.report(&key, &token, attempt, outcome, duration_ms, next).await;
+            }
             Ended::LeaseLost => {
                 warn_event!("lease_lost", key = %key, attempt = attempt,
                     error = "the lease was taken over; this attempt's outcome is discarded");
             }
             Ended::Aborted => {
-                let released = persist(|| shared.store.release(key.clone(), token.clone(), shared.now())).await;
+                let released =
+                    persist(|| shared.store.release(key.clone(), token.clone(), shared.now()))
+                        .await;
                 event!("job_interrupted", key = %key, attempt = attempt, duration_ms = duration_ms,
                     reason = "shutdown grace period elapsed; lease released without counting an attempt",
                     released = matches!(released, Ok(true)));
             }
         }
+        None
     }
 
-    async fn report(&self, key: &str, token: &str, attempt: u32, outcome: Outcome, duration_ms: u64) {
+    async fn report(
+        &self,
+        key: &str,
+        token: &str,
+        attempt: u32,
+        outcome: Outcome,
+        duration_ms: u64,
+        next: Option<ClaimArgs>,
+    ) -> Option<Claim> {
         let shared = &self.shared;
         let cost = cost_micros(key, outcome.cost_usd());
         let cost_usd = outcome.cost_usd();
         let (error, kind) = match outcome {
             Outcome::Success { result, .. } => {
                 let done = persist(|| {
-                    shared.store.complete(key.to_owned(), token.to_owned(), result.clone(), cost, shared.now())
+                    let (key, token, result) = (key.to_owned(), token.to_owned(), result.clone());
+                    shared.store.complete(key, token, result, cost, shared.now(), next.clone())
                 })
                 .await;
-                match done {
-                    Ok(true) => event!("job_succeeded", key = %key, attempt = attempt,
-                        duration_ms = duration_ms, cost_usd = cost_usd),
-                    Ok(false) => warn_event!("lease_lost", key = %key, attempt = attempt,
-                        error = "the job succeeded after its lease was taken over"),
-                    Err(e) => warn_event!("outcome_unknown", key = %key, attempt = attempt, error = %e),
-                }
-                return;
+                return match done {
+                    Ok((true, next)) => {
+                        event!("job_succeeded", key = %key, attempt = attempt,
+                            duration_ms = duration_ms, cost_usd = cost_usd);
+                        next
+                    }
+                    Ok((false, next)) => {
+                        warn_event!("lease_lost", key = %key, attempt = attempt,
+                            error = "the job succeeded after its lease was taken over");
+                        next
+                    }
+                    Err(e) => {
+                        warn_event!("outcome_unknown", key = %key, attempt = attempt, error = %e);
+                        None
+                    }
+                };
             }
             Outcome::Retry { error, delay, .. } => (error, FailKind::Retryable { delay }),
             Outcome::Permanent { error, .. } => (error, FailKind::Permanent),
@@ -189,12 +229,19 @@ impl Worker {
         event!("job_failed", key = %key, attempt = attempt, duration_ms = duration_ms,
             error = %error, cost_usd = cost_usd);
         let failed = persist(|| {
-            shared.store.fail(key.to_owned(), token.to_owned(), error.clone(), kind, cost, shared.now())
+            let (key, token, error) = (key.to_owned(), token.to_owned(), error.clone());
+            shared.store.fail(key, token, error, kind, cost, shared.now(), next.clone())
         })
         .await;
         match failed {
-            Ok(f) => announce(shared, key, f),
-            Err(e) => warn_event!("outcome_unknown", key = %key, attempt = attempt, error = %e),
+            Ok((f, next)) => {
+                announce(shared, key, f);
+                next
+            }
+            Err(e) => {
+                warn_event!("outcome_unknown", key = %key, attempt = attempt, error = %e);
+                None
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
 /// One captured event.
 #[derive(Debug, Clone)]

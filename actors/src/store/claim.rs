@@ -18,6 +18,16 @@ pub(crate) struct Claimed {
     pub(crate) token: String,
 }
 
+/// Who claims, and for how long.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimArgs {
+    /// The worker incarnation that will hold the lease.
+    pub(crate) owner: String,
+    pub(crate) lease: Duration,
+    /// The handler timeout for jobs that set none.
+    pub(crate) timeout: Duration,
+}
+
 /// The answer to a claim.
 #[derive(Debug, Clone)]
 pub(crate) enum Claim {
@@ -31,17 +41,19 @@ pub(crate) enum Claim {
 
 pub(crate) fn run(
     conn: &Connection,
-    owner: &str,
-    lease: Duration,
-    default_timeout: Duration,
+    args: &ClaimArgs,
     now: Timestamp,
 ) -> Result<Claim, StoreError> {
+    let ClaimArgs { owner, lease, timeout: default_timeout } = args;
     if control::paused(conn)? {
         return Ok(Claim::Paused);
     }
     let due = conn
         .prepare_cached(
-            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms FROM jobs
+            // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
+            // due row per claim; the claim index yields them already in claim order.
+            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
+             FROM jobs INDEXED BY jobs_claim
              WHERE status = 'pending' AND run_at <= ?1
              ORDER BY priority DESC, run_at, rowid LIMIT 1",
         )?
@@ -66,7 +78,7 @@ pub(crate) fn run(
          WHERE key = ?1",
     )?
     .execute(params![key, token, owner, now + lease.as_millis() as i64, now])?;
-    let timeout = timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(default_timeout);
+    let timeout = timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
     Ok(Claim::Job(Claimed {
         job: Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout },
         token,

@@ -55,9 +55,8 @@ pub(crate) fn run(
     now: Timestamp,
 ) -> Result<Enqueued, StoreError> {
     validate(job, ctx.max_payload)?;
-    let buried: bool = conn
-        .prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?
-        .exists([&job.key])?;
+    let buried: bool =
+        conn.prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?.exists([&job.key])?;
     if buried {
         return Ok(Enqueued::DeadLettered);
     }

@@ -53,7 +53,9 @@ pub(crate) fn run(
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
     let held: bool = conn
-        .prepare_cached("SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'")?
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        )?
         .exists([key, token])?;
     if !held {
         return Ok(Failed::LeaseLost);
@@ -92,7 +94,9 @@ pub(crate) fn recover(
         )
     };
     keys.into_iter()
-        .map(|k| Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Interrupted, 0, now)?)))
+        .map(|k| {
+            Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Interrupted, 0, now)?))
+        })
         .collect()
 }
 
@@ -204,4 +208,3 @@ pub(crate) fn record_spend(
     .execute(params![utc_day(now), key, attempt, micros, now])?;
     Ok(())
 }
-

@@ -10,7 +10,8 @@ use crate::job::{JobRecord, JobStatus, Status};
 pub(crate) fn status(conn: &Connection, now: Timestamp) -> Result<Status, StoreError> {
     let mut st = Status::default();
     let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
-    let counts = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+    let counts =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
     for row in counts {
         let (status, n) = row?;
         match JobStatus::parse(&status) {
@@ -76,6 +77,24 @@ pub(crate) fn jobs(
         .query_map(params![status.map(JobStatus::as_str), queue, limit], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// What drain needs, from the partial indexes only: jobs running, the earliest pending
+/// `run_at`, and whether the kill switch is on.
+pub(crate) fn drain_state(conn: &Connection) -> Result<DrainState, StoreError> {
+    Ok(DrainState {
+        running: count(conn, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
+        next_due: super::claim::next_due(conn)?,
+        paused: super::control::paused(conn)?,
+    })
+}
+
+/// See [`drain_state`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DrainState {
+    pub(crate) running: u64,
+    pub(crate) next_due: Option<Timestamp>,
+    pub(crate) paused: bool,
 }
 
 fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {

@@ -1,0 +1,49 @@
+//! One armed wake-up timer per actor: re-armed only for an earlier time, clamped so a far-off
+//! time is found again by the actor's own rescan instead of a timer that sleeps for months.
+
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{ActorRef, Message, MessagingErr};
+
+use crate::clock::Timestamp;
+
+/// The longest a wake-up timer sleeps.
+const LONGEST: i64 = 3_600_000;
+
+/// A running `send_after` task.
+type Timer<M> = JoinHandle<Result<(), MessagingErr<M>>>;
+
+pub(crate) struct Wakeup<M: Message> {
+    armed: Option<(Timestamp, Timer<M>)>,
+}
+
+impl<M: Message> Wakeup<M> {
+    pub(crate) fn new() -> Self {
+        Self { armed: None }
+    }
+
+    /// Sends `msg` to `myself` at `at`, unless a live timer already fires no later.
+    pub(crate) fn arm<F>(&mut self, myself: &ActorRef<M>, at: Timestamp, now: Timestamp, msg: F)
+    where
+        F: FnOnce() -> M + Send + 'static,
+    {
+        if self.armed.as_ref().is_some_and(|(t, h)| *t <= at && !h.is_finished()) {
+            return;
+        }
+        self.cancel();
+        let wait = Duration::from_millis((at - now).clamp(0, LONGEST) as u64);
+        self.armed = Some((at, myself.send_after(wait, msg)));
+    }
+
+    /// Forgets the timer that just fired.
+    pub(crate) fn fired(&mut self) {
+        self.armed = None;
+    }
+
+    pub(crate) fn cancel(&mut self) {
+        if let Some((_, h)) = self.armed.take() {
+            h.abort();
+        }
+    }
+}
