@@ -11,3 +11,7 @@ mod engine_idempotency;
 mod engine_chaos;
 // Drain (`run --once`) and ordered shutdown.
 mod engine_lifecycle;
+// The binary: every command's output and exit codes, bad input, `run` end to end.
+mod cli_bad_input;
+mod cli_commands;
+mod cli_run;

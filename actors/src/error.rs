@@ -28,6 +28,9 @@ pub enum StoreError {
     /// it was written.
     #[error("database error: could not commit: {0}")]
     Commit(String),
+    /// There is no database at the path (and the command does not create one).
+    #[error("{0}")]
+    Missing(String),
     /// The database could not be opened or set up as the engine requires.
     #[error("{0}")]
     Open(String),

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`admin`]: direct, lock-free access for commands that run beside a runner.
 //! - [`engine`]: [`Engine::start`] / [`Engine::start_linked`] and the [`EngineHandle`] a host
 //!   program drives (enqueue, status, replay, pause, drain, shutdown).
 //! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
@@ -12,10 +13,12 @@
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
+//! - [`fields`]: an engine event's fields as JSON, for printing or recording events.
 //! - [`policy`]: pure decisions with no I/O (backoff).
 //! - [`job`], [`config`], [`clock`], [`error`]: the types the API speaks in.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod admin;
 mod alert;
 pub mod clock;
 pub mod config;
@@ -23,6 +26,7 @@ mod dead_letter;
 pub mod engine;
 pub mod error;
 mod events;
+pub mod fields;
 pub mod job;
 mod lock;
 pub mod policy;
@@ -33,6 +37,7 @@ mod supervisor;
 mod wakeup;
 mod worker;
 
+pub use admin::Admin;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};

@@ -10,14 +10,14 @@
 
 mod alerts;
 mod claim;
-mod control;
-mod dead;
-mod enqueue;
+pub(crate) mod control;
+pub(crate) mod dead;
+pub(crate) mod enqueue;
 mod fail;
 mod lease;
-mod open;
+pub(crate) mod open;
 mod operation;
-mod read;
+pub(crate) mod read;
 
 use std::time::Duration;
 

@@ -15,6 +15,54 @@ use crate::error::StoreError;
 /// The schema, one entry per version; entry `i` migrates from `user_version = i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 
+/// The first bytes of every SQLite database file.
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Checks that `db` is an existing nightshift-compatible file before anything opens it, so a
+/// wrong path (a directory, an empty file where a volume was not mounted, someone else's file)
+/// is refused with the fix and never written to.
+pub(crate) fn check_existing(db: &Path) -> Result<(), StoreError> {
+    let shown = db.display();
+    let meta = match std::fs::metadata(db) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing(format!(
+                "no database at {shown}; run `nightshift init` to create it, or point --db / \
+                 NIGHTSHIFT_DB at the existing one"
+            )));
+        }
+        Err(e) => return Err(StoreError::Open(format!("cannot read {shown}: {e}"))),
+    };
+    if meta.is_dir() {
+        return Err(StoreError::Open(format!(
+            "{shown} is a directory, not a database file; point --db at a file inside it, \
+             such as {}",
+            db.join("nightshift.db").display()
+        )));
+    }
+    if !meta.is_file() {
+        return Err(StoreError::Open(format!(
+            "{shown} is not a regular file; point --db at a database file"
+        )));
+    }
+    if meta.len() == 0 {
+        return Err(StoreError::Open(format!(
+            "{shown} is empty (0 bytes), not a nightshift database; if a volume should be \
+             mounted there, mount it; otherwise delete the file and run `nightshift init`"
+        )));
+    }
+    let mut header = [0u8; 16];
+    let read =
+        std::fs::File::open(db).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    if read.is_err() || &header != HEADER {
+        return Err(StoreError::Open(format!(
+            "{shown} is not a SQLite database; nightshift will not touch it. Point --db at \
+             a nightshift database, or run `nightshift init` with a new path"
+        )));
+    }
+    Ok(())
+}
+
 /// Opens `db` (creating it if missing) as the single writer.
 pub(crate) fn open(db: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -22,6 +70,14 @@ pub(crate) fn open(db: &Path, synchronous: Synchronous) -> Result<Connection, St
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| opening(db, e))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(StoreError::Open(format!(
+            "database {} is read-only; make the file and its directory writable by this user \
+             (WAL needs to create {0}-wal and {0}-shm beside it)",
+            db.display()
+        )));
+    }
+    check_schema(&conn, db)?;
     configure(&conn, db, synchronous)?;
     migrate(&conn).map_err(|e| opening(db, e))?;
     Ok(conn)
@@ -49,6 +105,33 @@ pub(crate) fn configure(
         synchronous.pragma()
     ))
     .map_err(|e| opening(db, e))?;
+    Ok(())
+}
+
+/// Refuses a SQLite file that belongs to something else, or to a newer nightshift.
+fn check_schema(conn: &Connection, db: &Path) -> Result<(), StoreError> {
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| opening(db, e))?;
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Open(format!(
+            "database {} has schema version {version}, newer than this nightshift knows ({}); \
+             upgrade nightshift",
+            db.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| opening(db, e))?;
+        if tables > 0 {
+            return Err(StoreError::Open(format!(
+                "{} is a SQLite database of another program (it has tables but no nightshift \
+                 schema); nightshift will not touch it",
+                db.display()
+            )));
+        }
+    }
     Ok(())
 }
 

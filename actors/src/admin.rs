@@ -1,0 +1,129 @@
+//! Direct access to a database for the commands that run beside a runner (`enqueue`, `status`,
+//! `jobs`, `dlq`, `pause`): no actors and no runner lock, the same SQL operations as the Store,
+//! each in its own `BEGIN IMMEDIATE` transaction under `busy_timeout`. A running runner sees
+//! the changes at its next rescan (gates at its next claim).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::EngineConfig;
+use crate::error::StoreError;
+use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
+use crate::store::{StoreCtx, control, dead, enqueue, open, read};
+
+/// An open database, for administration.
+pub struct Admin {
+    conn: Connection,
+    ctx: StoreCtx,
+    clock: Arc<dyn Clock>,
+}
+
+impl Admin {
+    /// Opens an existing database; refuses a missing, empty, foreign or read-only file.
+    pub fn open(config: &EngineConfig) -> Result<Self, StoreError> {
+        open::check_existing(&config.db)?;
+        Self::open_or_create(config)
+    }
+
+    /// Opens the database, creating it (and its schema) if the file is missing.
+    pub fn create(config: &EngineConfig) -> Result<Self, StoreError> {
+        if config.db.exists() {
+            open::check_existing(&config.db)?;
+        }
+        Self::open_or_create(config)
+    }
+
+    fn open_or_create(config: &EngineConfig) -> Result<Self, StoreError> {
+        let conn = open::open(&config.db, config.synchronous)?;
+        let ctx = StoreCtx { retry: config.retry, max_payload: config.max_payload };
+        Ok(Self { conn, ctx, clock: config.clock.clone() })
+    }
+
+    /// Checks that `db` exists and is a SQLite file, without opening it.
+    pub fn check(db: &Path) -> Result<(), StoreError> {
+        open::check_existing(db)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; rolls back on error.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx, &self.ctx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Enqueues one job.
+    pub fn enqueue(&mut self, job: &NewJob) -> Result<Enqueued, StoreError> {
+        let now = self.now();
+        self.write(|c, ctx| enqueue::run(c, ctx, job, now))
+    }
+
+    /// Enqueues many jobs in one transaction: all are validated first, so a bad one writes
+    /// nothing; then each is enqueued idempotently.
+    pub fn enqueue_all(&mut self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        for (i, job) in jobs.iter().enumerate() {
+            enqueue::validate(job, self.ctx.max_payload).map_err(|e| {
+                StoreError::InvalidValue(format!("job {} ({:?}): {e}", i + 1, job.key))
+            })?;
+        }
+        let now = self.now();
+        self.write(|c, ctx| jobs.iter().map(|job| enqueue::run(c, ctx, job, now)).collect())
+    }
+
+    /// Counts, gates and spend.
+    pub fn status(&self) -> Result<Status, StoreError> {
+        read::status(&self.conn, self.now())
+    }
+
+    /// One job by key.
+    pub fn job(&self, key: &str) -> Result<Option<JobRecord>, StoreError> {
+        read::job(&self.conn, key)
+    }
+
+    /// Jobs, optionally of one status and queue.
+    pub fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        queue: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        read::jobs(&self.conn, status, queue, limit)
+    }
+
+    /// One dead-lettered job.
+    pub fn dead_letter(&self, key: &str) -> Result<Option<DeadJob>, StoreError> {
+        dead::get(&self.conn, key)
+    }
+
+    /// Dead-lettered jobs, newest first.
+    pub fn dead_letters(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
+        dead::list(&self.conn, limit)
+    }
+
+    /// Moves dead-lettered jobs back to the queue, due at once; returns the keys moved.
+    pub fn replay(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
+        let now = self.now();
+        self.write(|c, _| dead::replay(c, which, now))
+    }
+
+    /// Deletes dead-lettered jobs for good; returns the keys deleted.
+    pub fn purge(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
+        self.write(|c, _| dead::purge(c, which))
+    }
+
+    /// Turns the kill switch on or off; returns whether it changed.
+    pub fn set_paused(&mut self, paused: bool, reason: Option<&str>) -> Result<bool, StoreError> {
+        let now = self.now();
+        self.write(|c, _| control::set_paused(c, paused, reason, now))
+    }
+}

@@ -1,0 +1,201 @@
+//! The command line, as clap parses it. DESIGN.md section 8 is the contract.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// nightshift: a durable job runner for unattended agents.
+///
+/// Jobs live in one SQLite file. `run` works them with your handler command (payload on
+/// stdin, NIGHTSHIFT_KEY in its environment), retrying failures with backoff and moving jobs
+/// that keep failing to the dead letter, from where `dlq replay` brings them back.
+///
+/// Exit codes: 0 ok, 1 the operation failed (conflict, unknown key), 2 usage or config error,
+/// 3 another runner holds the database.
+#[derive(Debug, Parser)]
+#[command(name = "nightshift", version, max_term_width = 100)]
+pub struct Cli {
+    /// The database file [default: nightshift.db]
+    #[arg(long, global = true, env = "NIGHTSHIFT_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The config file [default: ./nightshift.toml when present]
+    #[arg(long, global = true, env = "NIGHTSHIFT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if missing, and a commented nightshift.toml where no config exists
+    Init,
+    /// Add a job; enqueueing an existing key changes nothing
+    Enqueue(EnqueueArgs),
+    /// Work the queue: until SIGTERM/SIGINT, or with --once until nothing is due
+    Run(RunArgs),
+    /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
+    Status(JsonFlag),
+    /// List jobs, or show one
+    Jobs(JobsArgs),
+    /// The dead letter: list, show, replay or purge jobs that failed for good
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Turn the kill switch on: runners claim nothing more; jobs in flight finish
+    Pause {
+        /// Why, shown by `status`
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Turn the kill switch off
+    Resume,
+    /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The idempotency key: 1 to 255 bytes, no control characters
+    #[arg(
+        required_unless_present = "jsonl",
+        conflicts_with = "jsonl",
+        allow_hyphen_values = false
+    )]
+    pub key: Option<String>,
+    /// The payload text; `-` reads it from stdin [default: "{}"]
+    pub payload: Option<String>,
+    /// Bulk: one JSON object per line ({"key", "payload", "queue", "max_attempts", "priority",
+    /// "delay", "timeout"}) from FILE, or `-` for stdin; all lines are checked before any is written
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// The queue name
+    #[arg(long, default_value = "default")]
+    pub queue: String,
+    /// Attempts before the job is dead-lettered [default: [retry] max_attempts]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: Option<u32>,
+    /// Higher runs first
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    /// Run no sooner than this from now (e.g. 10m)
+    #[arg(long, conflicts_with = "at", value_name = "DUR")]
+    pub delay: Option<String>,
+    /// Run no sooner than this time (RFC 3339, e.g. 2026-11-24T07:00:00Z)
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Handler timeout for this job [default: [handler] timeout]
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run every due job, wait for retries due within --wait, then exit
+    #[arg(long)]
+    pub once: bool,
+    /// Jobs run at the same time
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+    /// With --once: wait for retries that fall due within this [default: [retry] cap]
+    #[arg(long, value_name = "DUR")]
+    pub wait: Option<String>,
+    /// On SIGTERM: how long jobs in flight may take to finish before they are stopped
+    #[arg(long, default_value = "30s", value_name = "DUR")]
+    pub grace: String,
+    /// Event format on stdout [default: json when stdout is not a terminal]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// The handler command and its arguments [default: [handler] command]
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub show: Option<JobsCommand>,
+    /// Only jobs with this status
+    #[arg(long, value_parser = ["pending", "running", "done"])]
+    pub status: Option<String>,
+    /// Only jobs on this queue
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// At most this many
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// One job in full
+    Show {
+        key: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead-lettered jobs, newest first
+    List {
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead-lettered job with its error history
+    Show {
+        key: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move jobs back to the queue with attempts reset, due at once
+    Replay(Selection),
+    /// Delete dead-lettered jobs for good
+    Purge(Selection),
+}
+
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// The keys
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub keys: Vec<String>,
+    /// Every dead-lettered job
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The folder to run the demo in (created if missing)
+    #[arg(long, default_value = "nightshift-demo")]
+    pub dir: PathBuf,
+}

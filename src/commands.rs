@@ -1,0 +1,48 @@
+//! One file per command. Each takes its parsed arguments and the loaded settings and returns
+//! `Ok` or a [`Failure`] that decides the exit code.
+
+mod demo;
+mod dlq;
+mod enqueue;
+mod init;
+mod jobs;
+mod pause;
+mod run;
+mod status;
+
+use nightshift_actors::Admin;
+
+use crate::Failure;
+use crate::cli::{Cli, Command};
+use crate::config::{Settings, Sources};
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let env = |name: &str| std::env::var(name).ok();
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(args);
+    }
+    let sources = Sources {
+        db: cli.db.as_deref(),
+        config: cli.config.as_deref(),
+        env: &env,
+        default_file: true,
+    };
+    let settings = Settings::load(&sources)?;
+    match cli.command {
+        Command::Init => init::run(&settings),
+        Command::Enqueue(args) => enqueue::run(&settings, &args),
+        Command::Run(args) => run::run(&settings, &args),
+        Command::Status(args) => status::run(&settings, args.json),
+        Command::Jobs(args) => jobs::run(&settings, &args),
+        Command::Dlq { command } => dlq::run(&settings, &command),
+        Command::Pause { reason } => pause::run(&settings, true, reason.as_deref()),
+        Command::Resume => pause::run(&settings, false, None),
+        Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+/// Opens the existing database for a command that runs beside a runner.
+fn admin(settings: &Settings) -> Result<Admin, Failure> {
+    Ok(Admin::open(&settings.engine_config())?)
+}

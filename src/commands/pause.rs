@@ -1,0 +1,17 @@
+//! `nightshift pause` / `resume`: the persisted kill switch. A runner stops claiming at its
+//! next claim (within its poll interval); jobs in flight finish.
+
+use crate::Failure;
+use crate::config::Settings;
+
+pub fn run(settings: &Settings, paused: bool, reason: Option<&str>) -> Result<(), Failure> {
+    let mut admin = super::admin(settings)?;
+    let changed = admin.set_paused(paused, reason)?;
+    match (paused, changed) {
+        (true, true) => println!("paused: runners claim nothing until `nightshift resume`"),
+        (true, false) => println!("already paused"),
+        (false, true) => println!("resumed"),
+        (false, false) => println!("not paused"),
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `nightshift status`: counts by status, dead letters, the oldest pending job, spend, the kill
+//! switch, and whether a runner holds the database.
+
+use nightshift_actors::{Clock, SystemClock, runner_holder};
+use serde_json::json;
+
+use crate::Failure;
+use crate::config::Settings;
+use crate::output;
+
+pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
+    let admin = super::admin(settings)?;
+    let st = admin.status()?;
+    let runner = runner_holder(&settings.db);
+    let now = SystemClock.now();
+    if as_json {
+        let mut v = serde_json::to_value(&st).unwrap_or_default();
+        v["db"] = json!(settings.db.display().to_string());
+        v["runner"] = json!(runner);
+        v["daily_cap_micros"] = json!(settings.daily_cap_micros);
+        output::json(&v);
+        return Ok(());
+    }
+    println!("database     {}", settings.db.display());
+    println!(
+        "runner       {}",
+        runner.map_or("not running".to_owned(), |h| format!("running ({h})"))
+    );
+    let paused = match (&st.paused, &st.pause_reason) {
+        (false, _) => "no".to_owned(),
+        (true, Some(reason)) => format!("yes: {reason}"),
+        (true, None) => "yes".to_owned(),
+    };
+    println!("paused       {paused}");
+    let oldest = st.oldest_pending_ms.map(|ms| format!(", oldest due {} ago", output::span(ms)));
+    println!(
+        "jobs         {} pending{}, {} running, {} done",
+        st.pending,
+        oldest.unwrap_or_default(),
+        st.running,
+        st.done
+    );
+    if let Some(at) = st.next_due.filter(|at| *at > now) {
+        println!("next due     in {} ({})", output::span(at - now), output::time(at));
+    }
+    println!("dead letter  {}", st.dead);
+    let webhook =
+        if settings.webhook.is_some() { "" } else { " (no webhook configured: set ALERT_WEBHOOK)" };
+    println!("alerts       {} undelivered{webhook}", st.alerts_undelivered);
+    let cap = settings
+        .daily_cap_micros
+        .map_or("no cap".to_owned(), |c| format!("cap {}", output::usd(c)));
+    println!("spend today  {} ({cap})", output::usd(st.spend_today_micros));
+    Ok(())
+}

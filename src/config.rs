@@ -1,0 +1,371 @@
+//! Settings from `nightshift.toml`, the environment and flags, in that order of precedence
+//! reversed: a flag beats the environment, which beats the file, which beats the default.
+//! Unknown keys, wrong types, bad durations and non-finite money are errors that name the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nightshift_actors::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
+use serde::Deserialize;
+
+/// The default config file, read when present.
+pub const DEFAULT_CONFIG: &str = "nightshift.toml";
+/// The default database file.
+pub const DEFAULT_DB: &str = "nightshift.db";
+
+/// A config error: exit code 2, with a message that names the key and the fix.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    db: Option<PathBuf>,
+    #[serde(default)]
+    handler: HandlerFile,
+    #[serde(default)]
+    retry: RetryFile,
+    #[serde(default)]
+    budget: BudgetFile,
+    #[serde(default)]
+    breaker: BreakerFile,
+    #[serde(default)]
+    alert: AlertFile,
+    #[serde(default)]
+    store: StoreFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandlerFile {
+    command: Option<Vec<String>>,
+    timeout: Option<String>,
+    permanent_exit_codes: Option<Vec<i32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    max_attempts: Option<u32>,
+    base: Option<String>,
+    cap: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetFile {
+    daily_usd: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakerFile {
+    failures: Option<u32>,
+    cooldown: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertFile {
+    webhook: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    synchronous: Option<String>,
+    max_payload: Option<String>,
+}
+
+/// The effective settings. Holds the webhook URL, a secret: never derive Debug or print it.
+pub struct Settings {
+    pub db: PathBuf,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub handler: Option<Vec<String>>,
+    pub timeout: Duration,
+    pub permanent_exit_codes: Vec<i32>,
+    pub retry: RetryConfig,
+    /// The daily cap in micro-dollars, if one is set.
+    pub daily_cap_micros: Option<i64>,
+    pub webhook: Option<String>,
+    pub synchronous: Synchronous,
+    pub max_payload: usize,
+}
+
+/// Where the flags and the environment put things.
+pub struct Sources<'a> {
+    /// `--db` or `NIGHTSHIFT_DB`.
+    pub db: Option<&'a Path>,
+    /// `--config` or `NIGHTSHIFT_CONFIG`: must exist when given.
+    pub config: Option<&'a Path>,
+    /// Reads an environment variable (injected so tests are hermetic).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether `./nightshift.toml` is read when no config is given (the demo ignores it).
+    pub default_file: bool,
+}
+
+impl Settings {
+    pub fn load(src: &Sources<'_>) -> Result<Self, ConfigError> {
+        let (file, config_file) = read_file(src.config, src.default_file)?;
+        let retry = RetryConfig {
+            max_attempts: file.retry.max_attempts.unwrap_or(4),
+            base: duration("[retry] base", file.retry.base.as_deref(), "1s")?,
+            cap: duration("[retry] cap", file.retry.cap.as_deref(), "60s")?,
+        };
+        if retry.max_attempts == 0 {
+            return Err(bad("[retry] max_attempts must be at least 1"));
+        }
+        if retry.base > retry.cap {
+            return Err(bad("[retry] base must not exceed [retry] cap"));
+        }
+        let daily = match (src.env)("DAILY_CAP_USD") {
+            Some(v) => Some(money("DAILY_CAP_USD", &v)?),
+            None => {
+                file.budget.daily_usd.map(|v| money_value("[budget] daily_usd", v)).transpose()?
+            }
+        };
+        let webhook = (src.env)("ALERT_WEBHOOK").or(file.alert.webhook);
+        let webhook = webhook.map(|w| check_webhook(&w)).transpose()?;
+        let alert_format = file.alert.format.unwrap_or_else(|| "auto".to_owned());
+        if !["auto", "slack", "discord", "ntfy", "telegram", "json"]
+            .contains(&alert_format.as_str())
+        {
+            return Err(bad(format!(
+                "[alert] format = {alert_format:?} is not one of auto, slack, discord, ntfy, telegram, json"
+            )));
+        }
+        // Checked now so a typo fails at once; the breaker and the alert formats use them.
+        duration("[breaker] cooldown", file.breaker.cooldown.as_deref(), "60s")?;
+        if file.breaker.failures == Some(0) {
+            return Err(bad("[breaker] failures must be at least 1"));
+        }
+        let synchronous = match file.store.synchronous.as_deref().unwrap_or("full") {
+            "full" | "FULL" => Synchronous::Full,
+            "normal" | "NORMAL" => Synchronous::Normal,
+            other => {
+                return Err(bad(format!(
+                    "[store] synchronous = {other:?}: use \"full\" or \"normal\""
+                )));
+            }
+        };
+        let handler = file.handler.command;
+        if handler.as_ref().is_some_and(|c| c.is_empty() || c[0].is_empty()) {
+            return Err(bad(
+                "[handler] command is empty: give the program and its arguments, e.g. [\"python3\", \"agent.py\"]",
+            ));
+        }
+        Ok(Settings {
+            db: src.db.map(Path::to_path_buf).or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
+            config_file,
+            handler,
+            timeout: duration("[handler] timeout", file.handler.timeout.as_deref(), "5m")?,
+            permanent_exit_codes: file.handler.permanent_exit_codes.unwrap_or_else(|| vec![65]),
+            retry,
+            daily_cap_micros: daily,
+            webhook,
+            synchronous,
+            max_payload: size(
+                "[store] max_payload",
+                file.store.max_payload.as_deref(),
+                1024 * 1024,
+            )?,
+        })
+    }
+
+    /// The engine's configuration for these settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut c = EngineConfig::new(&self.db);
+        c.retry = self.retry;
+        c.timeout = self.timeout;
+        c.synchronous = self.synchronous;
+        c.max_payload = self.max_payload;
+        c.alert = match &self.webhook {
+            Some(url) => AlertConfig::webhook(url.clone()),
+            None => AlertConfig::default(),
+        };
+        c
+    }
+}
+
+fn read_file(
+    explicit: Option<&Path>,
+    default_file: bool,
+) -> Result<(File, Option<PathBuf>), ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if default_file && Path::new(DEFAULT_CONFIG).is_file() => {
+            PathBuf::from(DEFAULT_CONFIG)
+        }
+        None => return Ok((File::default(), None)),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        bad(format!(
+            "cannot read config {}: {e}; check --config / NIGHTSHIFT_CONFIG",
+            path.display()
+        ))
+    })?;
+    let file: File = toml::from_str(&text)
+        .map_err(|e| bad(format!("config {}: {}", path.display(), e.to_string().trim_end())))?;
+    Ok((file, Some(path)))
+}
+
+/// Parses a humantime duration (`30s`, `5m`, `1h 30m`); zero is refused.
+pub fn parse_duration(what: &str, text: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        bad(format!(
+            "{what} = {text:?} is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h 30m\""
+        ))
+    })?;
+    if d.is_zero() {
+        return Err(bad(format!("{what} must be above zero")));
+    }
+    if d > Duration::from_secs(366 * 86_400) {
+        return Err(bad(format!("{what} = {text:?} is over a year; give at most \"365d\"")));
+    }
+    Ok(d)
+}
+
+fn duration(what: &str, text: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
+    parse_duration(what, text.unwrap_or(default))
+}
+
+/// Parses a dollar amount into micro-dollars, refusing NaN, infinities and negatives (a NaN
+/// cap would compare false against every spend and silently disable the cap).
+pub fn money(what: &str, text: &str) -> Result<i64, ConfigError> {
+    let v: f64 = text.trim().parse().map_err(|_| {
+        bad(format!("{what} = {text:?} is not a dollar amount; write it like 1.50"))
+    })?;
+    money_value(what, v)
+}
+
+fn money_value(what: &str, v: f64) -> Result<i64, ConfigError> {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+        return Err(bad(format!(
+            "{what} = {v} is not a usable cap; give a finite amount of dollars from 0 to 1e9"
+        )));
+    }
+    Ok((v * 1_000_000.0).round() as i64)
+}
+
+/// Parses a size: bytes, or a number with KB, KiB, MB or MiB.
+pub fn size(what: &str, text: Option<&str>, default: usize) -> Result<usize, ConfigError> {
+    let Some(text) = text else { return Ok(default) };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit_bytes = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1024,
+        "MB" => 1_000_000,
+        "MiB" => 1024 * 1024,
+        _ => 0,
+    };
+    let n: usize = num.parse().unwrap_or(0);
+    match n.checked_mul(unit_bytes) {
+        Some(bytes) if bytes > 0 && bytes <= 256 * 1024 * 1024 => Ok(bytes),
+        _ => Err(bad(format!(
+            "{what} = {text:?} is not a size from 1 byte to 256MiB; write it like \"1MiB\" or \"65536\""
+        ))),
+    }
+}
+
+/// Refuses webhook URLs that cannot work, without ever echoing the URL (it holds a token).
+fn check_webhook(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim();
+    if trimmed.is_empty() {
+        return Err(bad(
+            "the alert webhook (ALERT_WEBHOOK / [alert] webhook) is empty; unset it or give a URL",
+        ));
+    }
+    if !(trimmed.starts_with("https://") || trimmed.starts_with("http://")) {
+        return Err(bad(
+            "the alert webhook (ALERT_WEBHOOK / [alert] webhook) is not an http(s) URL",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightshift.toml");
+        std::fs::write(&path, toml).unwrap();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        Settings::load(&Sources { db: None, config: Some(&path), env: &get, default_file: true })
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.retry.max_attempts, 4);
+        assert_eq!(s.retry.base, Duration::from_secs(1));
+        assert_eq!(s.retry.cap, Duration::from_secs(60));
+        assert_eq!(s.permanent_exit_codes, vec![65]);
+        assert_eq!(s.max_payload, 1024 * 1024);
+        assert_eq!(s.db, PathBuf::from("nightshift.db"));
+        assert!(s.daily_cap_micros.is_none());
+    }
+
+    #[test]
+    fn environment_beats_the_file() {
+        let s = load("[budget]\ndaily_usd = 5.0\n", &[("DAILY_CAP_USD", "0.25")]).unwrap();
+        assert_eq!(s.daily_cap_micros, Some(250_000));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let cases = [
+            ("daly_cap = 1", &[][..], "unknown field"),
+            ("[retry]\nmax_attempts = \"5\"", &[][..], "invalid type"),
+            ("[retry]\nbase = \"5 parsecs\"", &[][..], "[retry] base"),
+            ("[budget]\ndaily_usd = nan", &[][..], "[budget] daily_usd"),
+            ("", &[("DAILY_CAP_USD", "NaN")][..], "DAILY_CAP_USD"),
+            ("", &[("DAILY_CAP_USD", "inf")][..], "DAILY_CAP_USD"),
+            ("", &[("DAILY_CAP_USD", "-1")][..], "DAILY_CAP_USD"),
+            ("", &[("DAILY_CAP_USD", "ten")][..], "DAILY_CAP_USD"),
+            ("[store]\nmax_payload = \"lots\"", &[][..], "[store] max_payload"),
+            ("[handler]\ncommand = []", &[][..], "[handler] command"),
+            ("[retry]\nbase = \"0s\"", &[][..], "above zero"),
+        ];
+        for (toml, env, needle) in cases {
+            let err = load(toml, env).err().unwrap_or_else(|| panic!("{toml:?} {env:?} accepted"));
+            assert!(err.0.contains(needle), "{toml:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn webhook_errors_never_echo_the_url() {
+        let err =
+            load("", &[("ALERT_WEBHOOK", "ftp://hooks.example/T0/SECRETTOKEN")]).err().unwrap();
+        assert!(!err.0.contains("SECRETTOKEN"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(size("x", Some("1MiB"), 0).unwrap(), 1 << 20);
+        assert_eq!(size("x", Some("64 KiB"), 0).unwrap(), 65536);
+        assert_eq!(size("x", Some("1000"), 0).unwrap(), 1000);
+        assert!(size("x", Some("0"), 0).is_err());
+        assert!(size("x", Some("1 GiB"), 0).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! The command handler: runs each attempt of a job as an external program (DESIGN.md §10).
+//!
+//! This file owns the public [`CommandHandler`], the child's environment and how an exit is
+//! turned into an [`Outcome`]. `process` owns spawning and killing the process group; `output`
+//! owns bounded capture of stdout/stderr and the cost / retry-after lines.
+
+mod output;
+mod process;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use nightshift_actors::{Handler, Job, Outcome};
+
+use self::output::{Head, STDERR_KEEP, STDOUT_KEEP, Tail};
+
+/// Variables never passed to the handler: nightshift's own secrets and settings.
+const STRIPPED_VARS: [&str; 3] = ["ALERT_WEBHOOK", "NIGHTSHIFT_ALERT_WEBHOOK", "DAILY_CAP_USD"];
+
+/// Runs a job by spawning `argv` directly (never through a shell), with the payload on stdin.
+///
+/// - Environment: the runner's (or [`with_base_env`](Self::with_base_env)'s), minus
+///   `ALERT_WEBHOOK`, `NIGHTSHIFT_ALERT_WEBHOOK`, `DAILY_CAP_USD` and any variable whose trimmed
+///   value is one of the secrets, plus `NIGHTSHIFT_KEY`, `NIGHTSHIFT_QUEUE`, `NIGHTSHIFT_ATTEMPT`
+///   (1-based) and `NIGHTSHIFT_MAX_ATTEMPTS`.
+/// - The child runs in its own process group and dies with the runner. Dropping the `run`
+///   future (timeout, shutdown) sends SIGTERM to the group, then SIGKILL after the kill grace.
+/// - Exit 0 is success with the first 64 KiB of stdout as the result; an exit code listed as
+///   permanent dead-letters the job; any other exit or a signal is retried, with the last 2 KiB
+///   of stderr in the error.
+/// - A stdout line that is a JSON object with a numeric `cost_usd` adds to the attempt's cost; a
+///   numeric `retry_after_s` sets the delay of a failed attempt.
+pub struct CommandHandler {
+    argv: Vec<String>,
+    permanent_exit_codes: Vec<i32>,
+    secrets: Vec<String>,
+    kill_grace: Duration,
+    base_env: Option<Vec<(OsString, OsString)>>,
+}
+
+impl CommandHandler {
+    /// A handler running `argv` (`argv[0]` is looked up in `PATH`). `permanent_exit_codes` are
+    /// exits that dead-letter the job at once; `secrets` are secret values (webhook URLs,
+    /// tokens) no variable passed to the child may hold.
+    pub fn new(argv: Vec<String>, permanent_exit_codes: Vec<i32>, secrets: Vec<String>) -> Self {
+        let secrets =
+            secrets.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        Self {
+            argv,
+            permanent_exit_codes,
+            secrets,
+            kill_grace: Duration::from_secs(5),
+            base_env: None,
+        }
+    }
+
+    /// How long the process group gets between SIGTERM and SIGKILL (default 5 s).
+    #[allow(dead_code, reason = "API for the binary's commands; only the tests call it so far")]
+    pub fn with_kill_grace(mut self, kill_grace: Duration) -> Self {
+        self.kill_grace = kill_grace;
+        self
+    }
+
+    /// Use `env` instead of the runner's environment as the base the child's is built from.
+    #[allow(dead_code, reason = "hermetic environments for tests and embedders")]
+    pub fn with_base_env(mut self, env: Vec<(OsString, OsString)>) -> Self {
+        self.base_env = Some(env);
+        self
+    }
+
+    fn child_env(&self, job: &Job) -> Vec<(OsString, OsString)> {
+        let job_vars = [
+            ("NIGHTSHIFT_KEY", job.key.clone()),
+            ("NIGHTSHIFT_QUEUE", job.queue.clone()),
+            ("NIGHTSHIFT_ATTEMPT", job.attempt.to_string()),
+            ("NIGHTSHIFT_MAX_ATTEMPTS", job.max_attempts.to_string()),
+        ];
+        let base = match &self.base_env {
+            Some(env) => env.clone(),
+            None => std::env::vars_os().collect(),
+        };
+        let mut env: Vec<(OsString, OsString)> = base
+            .into_iter()
+            .filter(|(name, value)| {
+                let reserved = STRIPPED_VARS.iter().chain(job_vars.iter().map(|(n, _)| n));
+                let secret =
+                    value.to_str().is_some_and(|v| self.secrets.iter().any(|s| s == v.trim()));
+                !secret && !reserved.into_iter().any(|n| name.as_os_str() == *n)
+            })
+            .collect();
+        env.extend(job_vars.map(|(name, value)| (name.into(), value.into())));
+        env
+    }
+
+    fn spawn_error(&self, error: &io::Error) -> String {
+        match self.argv.first() {
+            Some(program) => format!(
+                "cannot start handler program {program:?}: {error}; check [handler] command / PATH"
+            ),
+            None => "no handler command configured; check [handler] command".to_owned(),
+        }
+    }
+
+    fn classify(&self, status: io::Result<ExitStatus>, stdout: &Head, stderr: &Tail) -> Outcome {
+        let hints = stdout.hints();
+        let cost_usd = hints.cost_usd;
+        let (error, code) = match status {
+            Ok(status) if status.success() => {
+                return Outcome::Success { result: Some(stdout.text()), cost_usd };
+            }
+            Ok(status) => (describe(status), status.code()),
+            Err(e) => (format!("waiting for the handler failed: {e}"), None),
+        };
+        let tail = stderr.text();
+        let error = if tail.is_empty() { error } else { format!("{error}: {tail}") };
+        match code {
+            Some(code) if self.permanent_exit_codes.contains(&code) => {
+                Outcome::Permanent { error, cost_usd }
+            }
+            _ => Outcome::Retry { error, cost_usd, delay: hints.retry_after },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for CommandHandler {
+    async fn run(&self, job: Job) -> Outcome {
+        let env = self.child_env(&job);
+        let process::Spawned { mut group, stdin, stdout, stderr } =
+            match process::spawn(&self.argv, env, self.kill_grace).await {
+                Ok(spawned) => spawned,
+                Err(e) => return Outcome::retry(self.spawn_error(&e)),
+            };
+        let mut out = Head::new(STDOUT_KEEP);
+        let mut err = Tail::new(STDERR_KEEP);
+        let io = async {
+            tokio::join!(
+                process::feed(stdin, job.payload.as_bytes()),
+                output::drain(stdout, |chunk| out.push(chunk)),
+                output::drain(stderr, |chunk| err.push(chunk)),
+            );
+        };
+        let status = group.wait_with_io(io).await;
+        // Takes down anything the child left behind in its group (a daemonised grandchild).
+        drop(group);
+        self.classify(status, &out, &err)
+    }
+}
+
+/// `exit status N`, or `killed by signal N (SIGNAME)`.
+fn describe(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    let Some(signal) = status.signal() else { return status.to_string() };
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return format!("killed by signal {signal}"),
+    };
+    format!("killed by signal {signal} ({name})")
+}

@@ -1,0 +1,43 @@
+//! Formatting shared by the commands: JSON printing, times and ages a person can read.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use nightshift_actors::Timestamp;
+use serde::Serialize;
+
+/// Prints a value as one line of JSON.
+pub fn json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+}
+
+/// An RFC 3339 UTC time with milliseconds.
+pub fn time(ms: Timestamp) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A rough age or delay: `45s`, `12m`, `3h`, `2d`.
+pub fn span(ms: i64) -> String {
+    let s = ms.unsigned_abs() / 1000;
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// Dollars from micro-dollars.
+pub fn usd(micros: i64) -> String {
+    format!("${:.4}", micros as f64 / 1e6)
+}
+
+/// The first line of `text`, cut to `max` characters, for one-line tables.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max.saturating_sub(1)).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}

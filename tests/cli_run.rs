@@ -1,0 +1,261 @@
+//! `run` through the built binary: the seed lab, the command handler's contract, JSON events,
+//! one runner per database, SIGTERM and SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use crate::util::cli::{Workdir, signal, wait_exit, wait_until};
+
+const FAST_RETRIES: &str = "[retry]\nbase = \"50ms\"\ncap = \"500ms\"\n";
+
+/// The seed lab's handler: fails `seed-bad` until a file named `fixed` exists; writes one line
+/// per key to effects.txt; charges a cost.
+fn seed_script(w: &Workdir) -> String {
+    w.script(
+        "agent.sh",
+        r#"payload=$(cat)
+echo '{"cost_usd": 0.001}'
+if [ "$NIGHTSHIFT_KEY" = "seed-bad" ] && [ ! -f fixed ]; then
+  echo "cannot handle $payload" >&2
+  exit 1
+fi
+echo "$NIGHTSHIFT_KEY" >> effects.txt
+echo "ok $NIGHTSHIFT_KEY""#,
+    )
+    .display()
+    .to_string()
+}
+
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn seed_lab_through_the_cli_dead_letters_the_bad_job_and_replay_completes_it() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", FAST_RETRIES);
+    let agent = seed_script(&w);
+    w.run(&["enqueue", "seed-bad", r#"{"poison":true}"#]).expect(0);
+    for i in 0..19 {
+        w.run(&["enqueue", &format!("seed-{i}"), &format!(r#"{{"n":{i}}}"#)]).expect(0);
+    }
+    let run = w.run(&["run", "--once", "--workers", "2", "--", &agent]).expect(0);
+    let evs = events(&run.stdout);
+    for e in &evs {
+        assert!(
+            e["ts"].as_str().is_some_and(|t| t.ends_with('Z'))
+                && e["level"].is_string()
+                && e["event"].is_string(),
+            "{e}"
+        );
+    }
+    let names: Vec<&str> = evs.iter().filter_map(|e| e["event"].as_str()).collect();
+    for expected in [
+        "runner_started",
+        "job_started",
+        "job_succeeded",
+        "job_failed",
+        "retry_scheduled",
+        "dead_lettered",
+        "runner_stopped",
+    ] {
+        assert!(names.contains(&expected), "no {expected} event in {names:?}");
+    }
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 19);
+    let sqlite = std::process::Command::new("sqlite3")
+        .arg(w.db())
+        .arg("SELECT count(*) FROM dead_letter")
+        .output();
+    match sqlite {
+        Ok(out) if out.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1")
+        }
+        _ => assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 1),
+    }
+    assert_eq!(w.count("SELECT attempts FROM dead_letter WHERE key = 'seed-bad'"), 4);
+    let error: String =
+        w.conn().query_row("SELECT error FROM dead_letter", [], |r| r.get(0)).unwrap();
+    assert!(
+        error.contains("exit status 1") && error.contains(r#"cannot handle {"poison":true}"#),
+        "{error}"
+    );
+    assert_eq!(w.count("SELECT count(*) FROM spend"), 23, "a cost per attempt, failed ones too");
+
+    w.write("fixed", "");
+    assert_eq!(w.run(&["dlq", "replay", "seed-bad"]).expect(0).stdout, "replayed seed-bad\n");
+    w.run(&["run", "--once", "--", &agent]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 20);
+    assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 0);
+    let effects = std::fs::read_to_string(w.path().join("effects.txt")).unwrap();
+    assert_eq!(effects.lines().count(), 20, "one side effect per key");
+}
+
+#[test]
+fn the_handler_gets_the_payload_and_variables_but_no_secrets_and_no_shell() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    let agent = w.script(
+        "env.sh",
+        r#"payload=$(cat)
+printf '%s\n' "$payload" > "seen-$NIGHTSHIFT_KEY.payload"
+printf '%s|%s|%s|%s|%s|%s\n' "$NIGHTSHIFT_KEY" "$NIGHTSHIFT_QUEUE" "$NIGHTSHIFT_ATTEMPT" "$NIGHTSHIFT_MAX_ATTEMPTS" "${ALERT_WEBHOOK:-none}" "$1" > "seen-$NIGHTSHIFT_KEY.env"
+echo "result for $NIGHTSHIFT_KEY""#,
+    );
+    let hostile = "x; touch pwned; $(touch pwned2)";
+    w.run(&["enqueue", "job-1", hostile, "--queue", "mail", "--max-attempts", "3"]).expect(0);
+    let mut cmd = w.cmd(&["run", "--once", "--", agent.to_str().unwrap(), "; rm -rf ."]);
+    cmd.env("ALERT_WEBHOOK", "http://127.0.0.1:9/hooks/SECRET-TOKEN-123");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = std::fs::read_to_string(w.path().join("seen-job-1.env")).unwrap();
+    assert_eq!(env.trim(), "job-1|mail|1|3|none|; rm -rf .");
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("seen-job-1.payload")).unwrap().trim(),
+        hostile
+    );
+    assert!(!w.path().join("pwned").exists() && !w.path().join("pwned2").exists());
+    let result: String = w
+        .conn()
+        .query_row("SELECT result FROM jobs WHERE key = 'job-1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(result.trim(), "result for job-1");
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("SECRET-TOKEN-123"), "the webhook secret leaked into the output");
+}
+
+#[test]
+fn exit_65_dead_letters_at_once_and_retry_after_is_honoured() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", FAST_RETRIES);
+    let agent = w.script(
+        "codes.sh",
+        r#"case "$NIGHTSHIFT_KEY" in
+  invalid) echo "bad input" >&2; exit 65 ;;
+  later) if [ "$NIGHTSHIFT_ATTEMPT" = 1 ]; then echo '{"retry_after_s": 3600, "cost_usd": 0.25}'; exit 1; fi ;;
+esac"#,
+    );
+    w.run(&["enqueue", "invalid", "{}"]).expect(0);
+    w.run(&["enqueue", "later", "{}"]).expect(0);
+    w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
+    let (reason, attempts): (String, i64) = w
+        .conn()
+        .query_row("SELECT reason, attempts FROM dead_letter WHERE key = 'invalid'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((reason.as_str(), attempts), ("permanent", 1));
+    let (status, run_at, updated): (String, i64, i64) = w
+        .conn()
+        .query_row("SELECT status, run_at, updated_at FROM jobs WHERE key = 'later'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(status, "pending");
+    assert!(run_at - updated >= 3_599_000, "retry_after_s was not honoured: {}", run_at - updated);
+    assert_eq!(w.count("SELECT sum(micros) FROM spend WHERE key = 'later'"), 250_000);
+}
+
+#[test]
+fn a_second_runner_exits_3_while_other_commands_work_beside_the_first() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    let mut runner = w.spawn(&["run", "--", "true"]);
+    wait_until(Duration::from_secs(10), "the runner holds the lock", || {
+        w.run(&["status", "--json"]).stdout.contains("\"runner\":\"pid")
+    });
+    for args in [&["run", "--once", "--", "true"][..], &["run", "--", "true"][..]] {
+        let second = w.run(args).expect(3);
+        assert!(second.stderr.contains(&format!("pid {}", runner.id())), "{}", second.stderr);
+    }
+    w.run(&["enqueue", "beside", "{}"]).expect(0);
+    w.run(&["pause", "--reason", "check"]).expect(0);
+    w.run(&["resume"]).expect(0);
+    w.run(&["dlq", "list"]).expect(0);
+    wait_until(Duration::from_secs(10), "the runner picks up a job enqueued beside it", || {
+        w.count("SELECT count(*) FROM jobs WHERE key = 'beside' AND status = 'done'") == 1
+    });
+    signal(&runner, 15);
+    assert!(wait_exit(&mut runner, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn sigterm_lets_the_job_in_flight_finish_and_the_runner_exits_0() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    let agent =
+        w.script("slow.sh", "touch started; sleep 1; echo \"$NIGHTSHIFT_KEY\" >> effects.txt");
+    w.run(&["enqueue", "slow", "{}"]).expect(0);
+    let mut runner = w.spawn(&["run", "--grace", "20s", "--", agent.to_str().unwrap()]);
+    wait_until(Duration::from_secs(10), "the job starts", || w.path().join("started").exists());
+    signal(&runner, 15);
+    let status = wait_exit(&mut runner, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let stdout = std::io::read_to_string(runner.stdout.take().unwrap()).unwrap();
+    let names: Vec<String> =
+        events(&stdout).iter().map(|e| e["event"].as_str().unwrap_or("").to_owned()).collect();
+    assert!(
+        names.contains(&"job_succeeded".to_owned())
+            && names.last().map(String::as_str) == Some("runner_stopped"),
+        "{names:?}"
+    );
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE key = 'slow' AND status = 'done'"), 1);
+}
+
+#[test]
+fn after_sigkill_mid_job_run_once_completes_it_and_the_effect_happens_once() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", FAST_RETRIES);
+    let agent = w.script(
+        "agent.sh",
+        r#"touch "started-$NIGHTSHIFT_ATTEMPT"
+if [ "$NIGHTSHIFT_ATTEMPT" = 1 ]; then sleep 30; fi
+grep -qx "$NIGHTSHIFT_KEY" effects.txt 2>/dev/null || echo "$NIGHTSHIFT_KEY" >> effects.txt"#,
+    );
+    w.run(&["enqueue", "crashy", "{}"]).expect(0);
+    let mut runner = w.spawn(&["run", "--", agent.to_str().unwrap()]);
+    let stdout = BufReader::new(runner.stdout.take().unwrap());
+    let mut lines = stdout.lines();
+    loop {
+        let line = lines.next().expect("runner output").unwrap();
+        if line.contains("job_started") {
+            break;
+        }
+    }
+    wait_until(Duration::from_secs(10), "the handler starts", || {
+        w.path().join("started-1").exists()
+    });
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
+    let (status, attempts): (String, i64) = w
+        .conn()
+        .query_row("SELECT status, attempts FROM jobs WHERE key = 'crashy'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("done", 1), "the killed attempt counts once");
+    let effects = std::fs::read_to_string(w.path().join("effects.txt")).unwrap();
+    assert_eq!(effects, "crashy\n");
+}
+
+#[test]
+fn text_log_format_is_readable() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.run(&["enqueue", "t", "{}"]).expect(0);
+    let out = w.run(&["run", "--once", "--log-format", "text", "--", "true"]).expect(0);
+    let started =
+        out.stdout.lines().find(|l| l.contains("job_started")).expect("a job_started line");
+    assert!(
+        started.contains("info") && started.contains("key=\"t\"") && started.contains("attempt=1"),
+        "{started}"
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(started).is_err());
+}
