@@ -52,6 +52,60 @@ pub enum Command {
     Resume,
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
     Demo(DemoArgs),
+    /// The spend ledger per UTC day, against the daily cap
+    Spend(SpendArgs),
+    /// Alerts: `alert test` sends one through the configured webhook now
+    Alert {
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
+    /// Check a deployment: storage, database, handler, webhook, cap, disk, lock, clock
+    Doctor(DoctorArgs),
+    /// Print a crontab line, a systemd unit or a fly.toml filled in for this install
+    Deploy(DeployArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    /// Days to show, today included
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send one test alert through the configured webhook; exit 1 with the HTTP status if it fails
+    Test,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also send a test alert through the configured webhook
+    #[arg(long)]
+    pub send_test_alert: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeployTarget {
+    /// A crontab line for `run --once` (scheduled mode)
+    Cron,
+    /// A systemd service for continuous mode, and a timer for scheduled mode
+    Systemd,
+    /// A fly.toml for a continuous worker with a volume
+    Fly,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Where nightshift will run
+    #[arg(value_enum)]
+    pub target: DeployTarget,
 }
 
 #[derive(Debug, Args)]

@@ -1,13 +1,17 @@
 //! One file per command. Each takes its parsed arguments and the loaded settings and returns
 //! `Ok` or a [`Failure`] that decides the exit code.
 
+mod alert;
 mod demo;
+mod deploy;
 mod dlq;
+mod doctor;
 mod enqueue;
 mod init;
 mod jobs;
 mod pause;
 mod run;
+mod spend;
 mod status;
 
 use nightshift_actors::Admin;
@@ -38,6 +42,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dlq { command } => dlq::run(&settings, &command),
         Command::Pause { reason } => pause::run(&settings, true, reason.as_deref()),
         Command::Resume => pause::run(&settings, false, None),
+        Command::Spend(args) => spend::run(&settings, &args),
+        Command::Alert { command } => alert::run(&settings, &command),
+        Command::Doctor(args) => doctor::run(&settings, &args),
+        Command::Deploy(args) => deploy::run(&settings, &args),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

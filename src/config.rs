@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nightshift_actors::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
+use nightshift_actors::{AlertConfig, BreakerConfig, EngineConfig, RetryConfig, Synchronous};
 use serde::Deserialize;
 
 /// The default config file, read when present.
@@ -102,6 +102,8 @@ pub struct Settings {
     /// The daily cap in micro-dollars, if one is set.
     pub daily_cap_micros: Option<i64>,
     pub webhook: Option<String>,
+    pub alert_format: String,
+    pub breaker: BreakerConfig,
     pub synchronous: Synchronous,
     pub max_payload: usize,
 }
@@ -148,10 +150,19 @@ impl Settings {
                 "[alert] format = {alert_format:?} is not one of auto, slack, discord, ntfy, telegram, json"
             )));
         }
-        // Checked now so a typo fails at once; the breaker and the alert formats use them.
-        duration("[breaker] cooldown", file.breaker.cooldown.as_deref(), "60s")?;
-        if file.breaker.failures == Some(0) {
+        let breaker = BreakerConfig {
+            failures: file.breaker.failures.unwrap_or(5),
+            cooldown: duration("[breaker] cooldown", file.breaker.cooldown.as_deref(), "60s")?,
+            ..BreakerConfig::default()
+        };
+        if breaker.failures == 0 {
             return Err(bad("[breaker] failures must be at least 1"));
+        }
+        if let Some(url) = &webhook {
+            // Checks the URL and the format together (a Telegram URL needs its chat_id).
+            nightshift_actors::alerts::Target::new(url, &alert_format).map_err(|e| {
+                bad(format!("{e} (ALERT_WEBHOOK / [alert] webhook, [alert] format)"))
+            })?;
         }
         let synchronous = match file.store.synchronous.as_deref().unwrap_or("full") {
             "full" | "FULL" => Synchronous::Full,
@@ -177,6 +188,8 @@ impl Settings {
             retry,
             daily_cap_micros: daily,
             webhook,
+            alert_format,
+            breaker,
             synchronous,
             max_payload: size(
                 "[store] max_payload",
@@ -197,6 +210,9 @@ impl Settings {
             Some(url) => AlertConfig::webhook(url.clone()),
             None => AlertConfig::default(),
         };
+        c.alert.format = self.alert_format.clone();
+        c.daily_cap_micros = self.daily_cap_micros;
+        c.breaker = self.breaker;
         c
     }
 }

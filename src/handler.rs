@@ -6,6 +6,9 @@
 
 mod output;
 mod process;
+mod registry;
+
+pub use registry::Registry;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +44,7 @@ pub struct CommandHandler {
     secrets: Vec<String>,
     kill_grace: Duration,
     base_env: Option<Vec<(OsString, OsString)>>,
+    registry: Option<Registry>,
 }
 
 impl CommandHandler {
@@ -56,6 +60,7 @@ impl CommandHandler {
             secrets,
             kill_grace: Duration::from_secs(5),
             base_env: None,
+            registry: None,
         }
     }
 
@@ -63,6 +68,13 @@ impl CommandHandler {
     #[allow(dead_code, reason = "API for the binary's commands; only the tests call it so far")]
     pub fn with_kill_grace(mut self, kill_grace: Duration) -> Self {
         self.kill_grace = kill_grace;
+        self
+    }
+
+    /// Records each running handler's process group in `registry`, so a runner starting after
+    /// a crash can kill what this one leaves behind.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
         self
     }
 
@@ -136,6 +148,8 @@ impl Handler for CommandHandler {
                 Ok(spawned) => spawned,
                 Err(e) => return Outcome::retry(self.spawn_error(&e)),
             };
+        // Dropped after `group` below (or with the future): the record outlives the kill.
+        let _entry = self.registry.as_ref().and_then(|r| r.enter(group.pgid()));
         let mut out = Head::new(STDOUT_KEEP);
         let mut err = Tail::new(STDERR_KEEP);
         let io = async {

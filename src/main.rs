@@ -57,13 +57,22 @@ impl From<config::ConfigError> for Failure {
 impl From<nightshift_actors::StoreError> for Failure {
     fn from(e: nightshift_actors::StoreError) -> Self {
         use nightshift_actors::StoreError as E;
+        let text = e.to_string();
+        if text.contains("database or disk is full") {
+            return Failure::Failed(format!(
+                "the disk holding the database is full ({text}); nothing was written. Free space \
+                 there (or raise [store] limits) and retry"
+            ));
+        }
         match e {
             E::InvalidKey(_)
             | E::PayloadTooLarge { .. }
             | E::InvalidValue(_)
             | E::Open(_)
             | E::Missing(_) => Failure::Usage(e.to_string()),
-            E::Sqlite(_) | E::Commit(_) | E::Unavailable(_) => Failure::Failed(e.to_string()),
+            E::Sqlite(_) | E::Commit(_) | E::Unavailable(_) | E::DiskFull(_) => {
+                Failure::Failed(e.to_string())
+            }
         }
     }
 }

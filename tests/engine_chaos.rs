@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nightshift_actors::{Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome};
+use nightshift_actors::{AlertConfig, Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome};
+
+use crate::util::sink::Sink;
 use tokio::sync::Notify;
 
 use crate::util::{TempDb, config, events, eventually, handler, within};
@@ -174,10 +176,14 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_engine_stops_with_a_reason_once_the_store_restart_budget_is_spent() {
+async fn the_engine_stops_with_a_reason_and_a_crash_loop_alert_once_the_store_restart_budget_is_spent()
+ {
     let db = TempDb::new();
+    let sink = Sink::start().await;
     let mut cfg = config(&db.path);
     cfg.store_restarts = 2;
+    cfg.alert = AlertConfig::webhook(sink.url("/hooks/crash"));
+    cfg.alert.format = "json".into();
     let mut engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
     let chaos = engine.chaos();
     for round in 0..3 {
@@ -193,6 +199,10 @@ async fn the_engine_stops_with_a_reason_once_the_store_restart_budget_is_spent()
     let stopped = within(Duration::from_secs(10), "engine stops", engine.wait()).await;
     let EngineError::Stopped(reason) = stopped else { panic!("{stopped:?}") };
     assert!(reason.contains("restart budget exhausted"), "{reason}");
+    let crash: Vec<_> =
+        sink.received().into_iter().filter(|r| r.json()["kind"] == "crash_loop").collect();
+    assert_eq!(crash.len(), 1, "one crash_loop alert");
+    assert!(crash[0].json()["text"].as_str().unwrap().contains("restart budget exhausted"));
 }
 
 /// Leaves a `running` row as a process killed mid-job would.

@@ -11,7 +11,19 @@ mod engine_idempotency;
 mod engine_chaos;
 // Drain (`run --once`) and ordered shutdown.
 mod engine_lifecycle;
+// Alert formats, outages, 429s and storm digests against a loopback sink.
+mod engine_alerts;
+// The daily cap and the circuit breaker.
+mod engine_rails;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
 mod cli_run;
+// The safety rails and alerts through the binary.
+mod cli_rails;
+// Chaos: faults, kills and bad input, judged by an invariant checker.
+mod chaos_kill;
+mod chaos_storage;
+// Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.
+mod cli_deploy;
+mod cli_doctor;

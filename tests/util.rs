@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod checker;
 pub mod cli;
 pub mod events;
+pub mod mount;
 pub mod sink;
 
 use std::future::Future;

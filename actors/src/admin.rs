@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use crate::clock::{Clock, Timestamp};
 use crate::config::EngineConfig;
 use crate::error::StoreError;
-use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
+use crate::job::{DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
 use crate::store::{StoreCtx, control, dead, enqueue, open, read};
 
 /// An open database, for administration.
@@ -37,8 +37,8 @@ impl Admin {
     }
 
     fn open_or_create(config: &EngineConfig) -> Result<Self, StoreError> {
-        let conn = open::open(&config.db, config.synchronous)?;
-        let ctx = StoreCtx { retry: config.retry, max_payload: config.max_payload };
+        let conn = open::open(&config.db, config.synchronous, false)?;
+        let ctx = StoreCtx::from_config(config);
         Ok(Self { conn, ctx, clock: config.clock.clone() })
     }
 
@@ -82,7 +82,7 @@ impl Admin {
 
     /// Counts, gates and spend.
     pub fn status(&self) -> Result<Status, StoreError> {
-        read::status(&self.conn, self.now())
+        read::status(&self.conn, &self.ctx, self.now())
     }
 
     /// One job by key.
@@ -119,6 +119,11 @@ impl Admin {
     /// Deletes dead-lettered jobs for good; returns the keys deleted.
     pub fn purge(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
         self.write(|c, _| dead::purge(c, which))
+    }
+
+    /// The spend ledger of the last `days` UTC days, newest first.
+    pub fn spend(&self, days: u32) -> Result<Vec<DaySpend>, StoreError> {
+        read::ledger(&self.conn, days, self.now())
     }
 
     /// Turns the kill switch on or off; returns whether it changed.

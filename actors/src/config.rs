@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::policy::breaker::BreakerConfig;
 
 /// Everything the engine needs to run.
 #[derive(Clone)]
@@ -38,8 +39,15 @@ pub struct EngineConfig {
     pub store_restart_window: Duration,
     /// Where alerts go.
     pub alert: AlertConfig,
+    /// The daily spend cap in micro-dollars (UTC days); `None` for no cap.
+    pub daily_cap_micros: Option<i64>,
+    /// The circuit breaker.
+    pub breaker: BreakerConfig,
     /// Wall-clock time for everything persisted.
     pub clock: Arc<dyn Clock>,
+    /// Runs once the runner lock is held and before any job is claimed: the place to clean up
+    /// after a runner that died (the binary kills handler processes it left behind).
+    pub on_locked: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl EngineConfig {
@@ -59,7 +67,10 @@ impl EngineConfig {
             store_restarts: 5,
             store_restart_window: Duration::from_secs(60),
             alert: AlertConfig::default(),
+            daily_cap_micros: None,
+            breaker: BreakerConfig::default(),
             clock: Arc::new(SystemClock),
+            on_locked: None,
         }
     }
 }
@@ -74,6 +85,8 @@ impl fmt::Debug for EngineConfig {
             .field("lease", &self.lease)
             .field("synchronous", &self.synchronous)
             .field("alert", &self.alert)
+            .field("daily_cap_micros", &self.daily_cap_micros)
+            .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +138,11 @@ pub struct AlertConfig {
     pub retry_cap: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,
+    /// The body format: `auto` picks by the URL.
+    pub format: String,
+    /// How long a dead-letter alert waits before delivery, so a burst of them goes out as one
+    /// digest instead of a storm.
+    pub group_wait: Duration,
 }
 
 impl AlertConfig {
@@ -139,6 +157,8 @@ impl AlertConfig {
             retry_base: Duration::from_secs(2),
             retry_cap: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
+            format: "auto".to_owned(),
+            group_wait: Duration::from_secs(2),
         }
     }
 }
@@ -155,6 +175,7 @@ impl fmt::Debug for AlertConfig {
             .field("webhook", &self.webhook.as_ref().map(|_| "<redacted>"))
             .field("retry_base", &self.retry_base)
             .field("retry_cap", &self.retry_cap)
+            .field("format", &self.format)
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
+use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
@@ -16,7 +16,7 @@ use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selec
 use crate::lock::RunnerLock;
 use crate::shared::{RunState, Shared};
 use crate::store::StoreHandle;
-use crate::supervisor::{Supervisor, SupervisorMsg};
+use crate::supervisor::{Supervisor, SupervisorMsg, startup_cause};
 
 /// Starts engines.
 #[derive(Debug)]
@@ -49,6 +49,9 @@ impl Engine {
     ) -> Result<EngineHandle, EngineError> {
         validate(&config)?;
         let lock = RunnerLock::acquire(&config.db)?;
+        if let Some(hook) = &config.on_locked {
+            hook();
+        }
         let instance = format!("ns-{:08x}", rand::random::<u32>());
         let workers = config.workers;
         let shared = Arc::new(Shared::new(config, handler, StoreHandle::empty(), instance));
@@ -57,13 +60,11 @@ impl Engine {
             Some(host) => Actor::spawn_linked(None, actor, (), host).await,
             None => Actor::spawn(None, actor, ()).await,
         };
-        let (supervisor, join) = spawned.map_err(|e| match e {
-            SpawnErr::StartupFailed(inner) => match inner.downcast::<StoreError>() {
+        let (supervisor, join) =
+            spawned.map_err(|e| match startup_cause(e).downcast::<StoreError>() {
                 Ok(store) => EngineError::Store(*store),
                 Err(other) => EngineError::Spawn(other.to_string()),
-            },
-            other => EngineError::Spawn(other.to_string()),
-        })?;
+            })?;
         event!("runner_started", workers = workers);
         Ok(EngineHandle { shared, supervisor, join: Some(join), _lock: lock })
     }
@@ -198,10 +199,16 @@ impl EngineHandle {
             // Only a quiet engine can be done; while jobs run, wait for one to end.
             let mut nap = Duration::from_millis(100);
             if shared.in_flight() == 0 {
-                let state = shared.store.drain_state().await?;
                 let now = shared.now();
-                let done = state.paused
-                    || (state.running == 0 && state.next_due.is_none_or(|at| at > now + window_ms));
+                let state = shared.store.drain_state(now).await?;
+                // A gate that lifts only past the window (or never, the kill switch) ends the
+                // drain: the held jobs stay pending for a later run.
+                let gated = state
+                    .gate
+                    .as_ref()
+                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window_ms));
+                let done = state.running == 0
+                    && (gated || state.next_due.is_none_or(|at| at > now + window_ms));
                 if done {
                     return self.status().await;
                 }
@@ -252,11 +259,7 @@ impl EngineHandle {
 
     /// Delivers owed alerts for at most `limit`; returns how many due ones are left.
     pub async fn flush_alerts(&self, limit: Duration) -> usize {
-        let Some(alert) = self.shared.refs().alert.clone() else { return 0 };
-        match alert.call(crate::alert::AlertMsg::Flush, Some(limit)).await {
-            Ok(CallResult::Success(left)) => left,
-            _ => usize::MAX,
-        }
+        self.shared.alert_flush(limit).await
     }
 
     async fn wait_idle(&self, deadline: tokio::time::Instant) {

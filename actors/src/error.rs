@@ -28,6 +28,9 @@ pub enum StoreError {
     /// it was written.
     #[error("database error: could not commit: {0}")]
     Commit(String),
+    /// The file system holding the database is full; nothing was written.
+    #[error("{0}")]
+    DiskFull(String),
     /// There is no database at the path (and the command does not create one).
     #[error("{0}")]
     Missing(String),

@@ -250,6 +250,17 @@ pub struct JobRecord {
     pub result: Option<String>,
 }
 
+/// One UTC day of the spend ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaySpend {
+    /// The UTC date, `YYYY-MM-DD`.
+    pub day: String,
+    /// Cost recorded that day, micro-dollars.
+    pub micros: i64,
+    /// Attempts that recorded a cost.
+    pub attempts: u64,
+}
+
 /// Which dead-lettered jobs a replay or purge takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
@@ -282,4 +293,8 @@ pub struct Status {
     pub alerts_undelivered: u64,
     /// Cost recorded today (UTC), micro-dollars.
     pub spend_today_micros: i64,
+    /// The gate holding every claim now (kill switch, daily cap, open breaker), if any.
+    pub gate: Option<crate::Gate>,
+    /// Consecutive failed attempts the breaker has counted.
+    pub breaker_failures: u32,
 }

@@ -13,6 +13,7 @@
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
+//! - [`alerts`]: the webhook formats (Slack, Discord, ntfy, Telegram, JSON) and one delivery.
 //! - [`fields`]: an engine event's fields as JSON, for printing or recording events.
 //! - [`policy`]: pure decisions with no I/O (backoff).
 //! - [`job`], [`config`], [`clock`], [`error`]: the types the API speaks in.
@@ -20,6 +21,7 @@
 
 pub mod admin;
 mod alert;
+pub mod alerts;
 pub mod clock;
 pub mod config;
 mod dead_letter;
@@ -43,7 +45,9 @@ pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};
 pub use error::{EngineError, StoreError};
 pub use job::{
-    DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome, Selector,
-    Status,
+    DaySpend, DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome,
+    Selector, Status,
 };
 pub use lock::runner_holder;
+pub use policy::breaker::BreakerConfig;
+pub use store::gates::Gate;

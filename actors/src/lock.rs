@@ -25,7 +25,14 @@ impl RunnerLock {
     /// Takes the lock or reports who holds it.
     pub(crate) fn acquire(db: &Path) -> Result<Self, EngineError> {
         let path = lock_path(db);
-        let io = |source| EngineError::Io { path: path.clone(), source };
+        let io = |source: std::io::Error| match source.raw_os_error() {
+            Some(libc::EROFS) => EngineError::Store(crate::StoreError::Open(format!(
+                "the database directory is read-only ({}: {source}); nightshift writes the \
+                 database and its lock file there: mount it read-write",
+                path.display()
+            ))),
+            _ => EngineError::Io { path: path.clone(), source },
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

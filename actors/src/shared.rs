@@ -104,6 +104,16 @@ impl Shared {
         }
     }
 
+    /// Asks the Alert actor to deliver what is owed now, waiting at most `limit`; returns how
+    /// many due alerts are left (`usize::MAX` when the actor did not answer).
+    pub(crate) async fn alert_flush(&self, limit: std::time::Duration) -> usize {
+        let Some(alert) = self.refs().alert.clone() else { return usize::MAX };
+        match alert.call(AlertMsg::Flush, Some(limit)).await {
+            Ok(ractor::rpc::CallResult::Success(left)) => left,
+            _ => usize::MAX,
+        }
+    }
+
     pub(crate) fn dead_arrived(&self) {
         if let Some(d) = &self.refs().dead_letter {
             let _ = d.cast(DeadLetterMsg::Arrived);

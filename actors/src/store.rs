@@ -14,6 +14,7 @@ pub(crate) mod control;
 pub(crate) mod dead;
 pub(crate) mod enqueue;
 mod fail;
+pub(crate) mod gates;
 mod lease;
 pub(crate) mod open;
 mod operation;
@@ -27,6 +28,7 @@ use rusqlite::Connection;
 
 use crate::config::{EngineConfig, RetryConfig};
 use crate::error::StoreError;
+use crate::policy::breaker::BreakerConfig;
 
 pub(crate) use alerts::{AlertRow, DeliveryFailed};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
@@ -42,6 +44,22 @@ mod handle;
 pub(crate) struct StoreCtx {
     pub(crate) retry: RetryConfig,
     pub(crate) max_payload: usize,
+    pub(crate) daily_cap_micros: Option<i64>,
+    pub(crate) breaker: BreakerConfig,
+    /// How long a dead-letter alert waits in the outbox, so a burst becomes one digest.
+    pub(crate) alert_group_wait_ms: i64,
+}
+
+impl StoreCtx {
+    pub(crate) fn from_config(config: &EngineConfig) -> Self {
+        Self {
+            retry: config.retry,
+            max_payload: config.max_payload,
+            daily_cap_micros: config.daily_cap_micros,
+            breaker: config.breaker,
+            alert_group_wait_ms: config.alert.group_wait.as_millis() as i64,
+        }
+    }
 }
 
 /// The Store's mailbox.
@@ -73,7 +91,7 @@ impl StoreArgs {
             db: config.db.clone(),
             synchronous: config.synchronous,
             max_batch: config.max_batch.max(1),
-            ctx: StoreCtx { retry: config.retry, max_payload: config.max_payload },
+            ctx: StoreCtx::from_config(config),
         }
     }
 }
@@ -100,7 +118,7 @@ impl ThreadLocalActor for Store {
         _myself: ActorRef<Self::Msg>,
         args: StoreArgs,
     ) -> Result<StoreState, ActorProcessingErr> {
-        let conn = open::open(&args.db, args.synchronous)?;
+        let conn = open::open(&args.db, args.synchronous, true)?;
         Ok(StoreState {
             conn,
             ctx: args.ctx,

@@ -95,6 +95,7 @@ impl Actor for Supervisor {
         if let Err(why) = self.restart(&myself, st, role, reason).await {
             warn_event!("supervisor_stopped", reason = %why);
             self.shared.set_exit_reason(why.clone());
+            self.alert_crash_loop(&why).await;
             myself.stop(Some(why));
         }
         Ok(())
@@ -127,6 +128,21 @@ impl Actor for Supervisor {
     }
 }
 
+/// The error an actor's `pre_start` returned, unwrapped from the spawn errors around it (a
+/// thread-local spawn wraps it twice).
+pub(crate) fn startup_cause(e: SpawnErr) -> ActorProcessingErr {
+    let mut cause: ActorProcessingErr = Box::new(e);
+    loop {
+        match cause.downcast::<SpawnErr>() {
+            Ok(spawn) => match *spawn {
+                SpawnErr::StartupFailed(inner) => cause = inner,
+                other => return Box::new(other),
+            },
+            Err(other) => return other,
+        }
+    }
+}
+
 impl Supervisor {
     async fn start_tree(
         &self,
@@ -134,7 +150,8 @@ impl Supervisor {
         st: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let shared = &self.shared;
-        self.spawn(myself, st, Role::Store).await?;
+        // Hand the Store's own error (a damaged or read-only database) to Engine::start.
+        self.spawn(myself, st, Role::Store).await.map_err(startup_cause)?;
         // Every `running` row belongs to a process that died: we hold the runner lock.
         for (key, failed) in shared.store.recover(true, shared.now()).await? {
             announce(shared, &key, failed);
@@ -191,6 +208,34 @@ impl Supervisor {
         };
         st.roles.insert(cell.get_id(), role);
         Ok(())
+    }
+
+    /// Owes and sends the `crash_loop` alert before the tree stops: through the outbox when the
+    /// Store still answers (so a failed delivery is retried by the next run), and straight to
+    /// the webhook when it does not. Bounded: the process is about to exit.
+    async fn alert_crash_loop(&self, why: &str) {
+        let shared = &self.shared;
+        let body = serde_json::json!({ "reason": why });
+        let owed = tokio::time::timeout(
+            Duration::from_secs(2),
+            shared.store.owe_alert("crash_loop", body.clone(), shared.now()),
+        )
+        .await;
+        if matches!(owed, Ok(Ok(_))) {
+            shared.alert_flush(Duration::from_secs(5)).await;
+            return;
+        }
+        let cfg = &shared.config.alert;
+        let Some(url) = &cfg.webhook else { return };
+        if let Ok(target) =
+            crate::alerts::Target::with_timeout(url, &cfg.format, Duration::from_secs(5))
+        {
+            let msg = crate::alerts::Message::from_outbox(0, "crash_loop", None, body);
+            match target.send(&msg).await {
+                Ok(()) => event!("alert_sent", kind = "crash_loop"),
+                Err(e) => warn_event!("alert_failed", kind = "crash_loop", error = %e.text),
+            }
+        }
     }
 
     /// Restarts a dead child; `Err` when the tree must stop instead.

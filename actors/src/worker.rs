@@ -102,7 +102,9 @@ impl Actor for Worker {
                 }
                 myself.cast(WorkerMsg::Poll)?;
             }
-            Ok(Claim::Idle) | Ok(Claim::Paused) => {
+            Ok(Claim::Idle) | Ok(Claim::Gated) => {
+                // Gated workers rest; the Retry rescan wakes them while jobs are due, and each
+                // claim re-checks the gates.
                 st.idle = true;
                 shared.activity.notify_waiters();
             }

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use nightshift_actors::{Admin, Engine, EngineHandle};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::Failure;
 use crate::cli::RunArgs;
 use crate::config::{Settings, parse_duration};
 use crate::events;
-use crate::handler::CommandHandler;
+use crate::handler::{CommandHandler, Registry};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     let argv = if args.command.is_empty() {
@@ -41,13 +41,27 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     let mut config = settings.engine_config();
     config.workers = args.workers as usize;
     let secrets: Vec<String> = settings.webhook.iter().cloned().collect();
-    let handler = CommandHandler::new(argv, settings.permanent_exit_codes.clone(), secrets);
+    let registry = Registry::beside(&settings.db);
+    let handler = CommandHandler::new(argv, settings.permanent_exit_codes.clone(), secrets)
+        .with_registry(registry.clone());
+    config.on_locked = Some(std::sync::Arc::new(move || {
+        let killed = registry.reap_stale();
+        if killed > 0 {
+            tracing::warn!(target: "nightshift", event = "stale_handlers_killed", count = killed,
+                reason = "a previous runner died and left handler processes behind");
+        }
+    }));
     runtime.block_on(async move {
+        // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.
+        let signal_error =
+            |e: std::io::Error| Failure::Failed(format!("cannot listen for signals: {e}"));
+        let term = signal(SignalKind::terminate()).map_err(signal_error)?;
+        let int = signal(SignalKind::interrupt()).map_err(signal_error)?;
         let engine = Engine::start(config, handler).await?;
         if args.once {
             once(engine, wait, grace).await
         } else {
-            until_signalled(engine, grace).await
+            until_signalled(engine, grace, term, int).await
         }
     })
 }
@@ -65,11 +79,12 @@ async fn once(engine: EngineHandle, wait: Duration, grace: Duration) -> Result<(
     Ok(engine.shutdown(grace).await?)
 }
 
-async fn until_signalled(mut engine: EngineHandle, grace: Duration) -> Result<(), Failure> {
-    let signal_error =
-        |e: std::io::Error| Failure::Failed(format!("cannot listen for signals: {e}"));
-    let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
+async fn until_signalled(
+    mut engine: EngineHandle,
+    grace: Duration,
+    mut term: Signal,
+    mut int: Signal,
+) -> Result<(), Failure> {
     let died = tokio::select! {
         _ = term.recv() => None,
         _ = int.recv() => None,

@@ -1,7 +1,7 @@
 //! `nightshift status`: counts by status, dead letters, the oldest pending job, spend, the kill
 //! switch, and whether a runner holds the database.
 
-use nightshift_actors::{Clock, SystemClock, runner_holder};
+use nightshift_actors::{Clock, Gate, SystemClock, runner_holder};
 use serde_json::json;
 
 use crate::Failure;
@@ -43,6 +43,19 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     if let Some(at) = st.next_due.filter(|at| *at > now) {
         println!("next due     in {} ({})", output::span(at - now), output::time(at));
     }
+    let gate = match &st.gate {
+        None => "none: claiming".to_owned(),
+        Some(Gate::Paused { .. }) => "paused (kill switch)".to_owned(),
+        Some(Gate::Cap { until }) => format!("daily cap reached, until {}", output::time(*until)),
+        Some(Gate::Breaker { until: Some(until) }) => {
+            format!("circuit breaker open until {}", output::time(*until))
+        }
+        Some(Gate::Breaker { until: None }) => {
+            "circuit breaker half-open, probe running".to_owned()
+        }
+    };
+    println!("gate         {gate}");
+    println!("breaker      {} consecutive failure(s) counted", st.breaker_failures);
     println!("dead letter  {}", st.dead);
     let webhook =
         if settings.webhook.is_some() { "" } else { " (no webhook configured: set ALERT_WEBHOOK)" };

@@ -116,6 +116,11 @@ pub(super) struct Group {
 impl Group {
     /// Waits for the child to exit while `io` (stdin feed and output drains) runs. After the exit,
     /// `io` gets [`EOF_GRACE`] more to finish; then it is dropped.
+    /// The process group id (the child's pid).
+    pub(super) fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
     pub(super) async fn wait_with_io(
         &mut self,
         io: impl Future<Output = ()>,

@@ -14,6 +14,9 @@ use axum::routing::any;
 /// One received request.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub at: std::time::Instant,
+    /// The status the sink answered with.
+    pub answered: u16,
     pub path_and_query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -30,6 +33,8 @@ struct Inner {
     received: Vec<Received>,
     /// Statuses to answer with, in order; 200 once it is empty.
     script: VecDeque<u16>,
+    /// A Retry-After header to send with 429 answers.
+    retry_after: Option<String>,
 }
 
 /// The running sink; the server stops when the test's runtime ends.
@@ -41,9 +46,14 @@ pub struct Sink {
 
 impl Sink {
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts on a given address (to bring a webhook back on the port it was down on).
+    pub async fn start_on(addr: &str) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(any(record)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind sink");
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -60,6 +70,11 @@ impl Sink {
         self.inner.lock().unwrap().script.extend(statuses.iter().copied());
     }
 
+    /// Answers 429s with this Retry-After.
+    pub fn retry_after(&self, seconds: &str) {
+        self.inner.lock().unwrap().retry_after = Some(seconds.to_owned());
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
@@ -70,10 +85,18 @@ async fn record(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, HeaderMap) {
     let mut inner = inner.lock().unwrap();
     let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    inner.received.push(Received { path_and_query, headers, body });
     let status = inner.script.pop_front().unwrap_or(200);
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+    let at = std::time::Instant::now();
+    inner.received.push(Received { at, answered: status, path_and_query, headers, body });
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut headers = HeaderMap::new();
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(wait) = &inner.retry_after
+    {
+        headers.insert("retry-after", wait.parse().unwrap());
+    }
+    (status, headers)
 }

@@ -25,19 +25,20 @@ pub(crate) struct DeliveryFailed {
     pub(crate) retry_at: Option<Timestamp>,
 }
 
-/// Owes an alert.
+/// Owes an alert, deliverable from `due`.
 pub(crate) fn owe(
     conn: &Connection,
     kind: &str,
     key: Option<&str>,
     body: &serde_json::Value,
     now: Timestamp,
+    due: Timestamp,
 ) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO alerts (kind, key, body, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![kind, key, body.to_string(), now])?;
+    .execute(params![kind, key, body.to_string(), now, due])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -68,6 +69,30 @@ pub(crate) fn due(
         )?
         .query_row([now], |r| r.get(0))?;
     Ok((rows, next))
+}
+
+/// Every pending `kind` alert never tried yet, due or not (a storm's whole backlog).
+pub(crate) fn untried(
+    conn: &Connection,
+    kind: &str,
+    limit: u32,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, key, body, attempts FROM alerts
+         WHERE state = 'pending' AND attempts = 0 AND kind = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![kind, limit], |r| {
+            Ok(AlertRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                key: r.get(2)?,
+                body: r.get(3)?,
+                attempts: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Records a delivery.

@@ -18,7 +18,7 @@ impl StoreHandle {
     }
 
     pub(crate) async fn claim(&self, args: ClaimArgs, now: Timestamp) -> Result<Claim, StoreError> {
-        self.write(move |c, _| claim::run(c, &args, now)).await
+        self.write(move |c, ctx| claim::run(c, ctx, &args, now)).await
     }
 
     pub(crate) async fn heartbeat(
@@ -42,9 +42,9 @@ impl StoreHandle {
         now: Timestamp,
         next: Option<ClaimArgs>,
     ) -> Result<(bool, Option<Claim>), StoreError> {
-        self.write(move |c, _| {
+        self.write(move |c, ctx| {
             let done = lease::complete(c, &key, &token, result.as_deref(), cost_micros, now)?;
-            Ok((done, next.map(|args| claim::run(c, &args, now)).transpose()?))
+            Ok((done, next.map(|args| claim::run(c, ctx, &args, now)).transpose()?))
         })
         .await
     }
@@ -63,7 +63,7 @@ impl StoreHandle {
     ) -> Result<(Failed, Option<Claim>), StoreError> {
         self.write(move |c, ctx| {
             let failed = fail::run(c, ctx, &key, &token, &error, kind, cost_micros, now)?;
-            Ok((failed, next.map(|args| claim::run(c, &args, now)).transpose()?))
+            Ok((failed, next.map(|args| claim::run(c, ctx, &args, now)).transpose()?))
         })
         .await
     }
@@ -123,6 +123,23 @@ impl StoreHandle {
         self.read(move |c, _| alerts::due(c, now, limit)).await
     }
 
+    pub(crate) async fn alerts_untried(
+        &self,
+        kind: &'static str,
+        limit: u32,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        self.read(move |c, _| alerts::untried(c, kind, limit)).await
+    }
+
+    pub(crate) async fn owe_alert(
+        &self,
+        kind: &'static str,
+        body: serde_json::Value,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        self.write(move |c, _| alerts::owe(c, kind, None, &body, now, now)).await
+    }
+
     pub(crate) async fn alert_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
         self.write(move |c, _| alerts::delivered(c, id, now)).await
     }
@@ -132,7 +149,7 @@ impl StoreHandle {
     }
 
     pub(crate) async fn status(&self, now: Timestamp) -> Result<Status, StoreError> {
-        self.read(move |c, _| read::status(c, now)).await
+        self.read(move |c, ctx| read::status(c, ctx, now)).await
     }
 
     pub(crate) async fn job(&self, key: String) -> Result<Option<JobRecord>, StoreError> {
@@ -156,8 +173,8 @@ impl StoreHandle {
         self.read(move |c, _| dead::list(c, limit)).await
     }
 
-    pub(crate) async fn drain_state(&self) -> Result<read::DrainState, StoreError> {
-        self.read(|c, _| read::drain_state(c)).await
+    pub(crate) async fn drain_state(&self, now: Timestamp) -> Result<read::DrainState, StoreError> {
+        self.read(move |c, ctx| read::drain_state(c, ctx, now)).await
     }
 
     pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {

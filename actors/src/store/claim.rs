@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::control;
+use super::StoreCtx;
+use super::gates::{self, Admission};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::Job;
@@ -35,19 +36,21 @@ pub(crate) enum Claim {
     Job(Claimed),
     /// Nothing due.
     Idle,
-    /// The kill switch is on.
-    Paused,
+    /// A gate holds every claim.
+    Gated,
 }
 
 pub(crate) fn run(
     conn: &Connection,
+    ctx: &StoreCtx,
     args: &ClaimArgs,
     now: Timestamp,
 ) -> Result<Claim, StoreError> {
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
-    if control::paused(conn)? {
-        return Ok(Claim::Paused);
-    }
+    let probe = match gates::admit(conn, ctx, now)? {
+        Admission::Gated => return Ok(Claim::Gated),
+        Admission::Go { probe } => probe,
+    };
     let due = conn
         .prepare_cached(
             // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
@@ -78,6 +81,9 @@ pub(crate) fn run(
          WHERE key = ?1",
     )?
     .execute(params![key, token, owner, now + lease.as_millis() as i64, now])?;
+    if probe {
+        gates::start_probe(conn, &key)?;
+    }
     let timeout = timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
     Ok(Claim::Job(Claimed {
         job: Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout },

@@ -1,16 +1,9 @@
-//! The `control` row: the kill switch (pause) now; the breaker's state lives beside it.
+//! The `control` row's kill switch (pause); the breaker's state beside it is `gates`'.
 
 use rusqlite::{Connection, params};
 
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-
-/// Whether the kill switch is on.
-pub(crate) fn paused(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT paused FROM control WHERE id = 1")?
-        .query_row([], |r| r.get::<_, bool>(0))?)
-}
 
 /// Turns the kill switch on (with a reason) or off. Returns whether it changed.
 pub(crate) fn set_paused(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use serde_json::json;
 
-use super::{StoreCtx, alerts};
+use super::{StoreCtx, alerts, gates};
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
 use crate::job::{DeadJob, DeadReason};
@@ -124,6 +124,11 @@ fn fail_running(
         .prepare_cached("SELECT attempts + 1, max_attempts, errors FROM jobs WHERE key = ?1")?
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     record_spend(conn, key, attempts, cost_micros, now)?;
+    match kind {
+        // The process or a lease died, not the handler: no evidence against the upstream.
+        FailKind::Interrupted => gates::released(conn, key)?,
+        _ => gates::failed(conn, ctx, key, now)?,
+    }
     let errors = push_error(&errors, attempts, error, now);
     let reason = match kind {
         FailKind::Permanent => Some(DeadReason::Permanent),
@@ -132,7 +137,8 @@ fn fail_running(
         FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
-        return bury(conn, key, error, attempts, &errors, reason, now).map(Failed::Dead);
+        return bury(conn, ctx.alert_group_wait_ms, key, error, attempts, &errors, reason, now)
+            .map(Failed::Dead);
     }
     let delay = match kind {
         FailKind::Retryable { delay: Some(d) } => d,
@@ -151,8 +157,10 @@ fn fail_running(
 }
 
 /// Moves a job from `jobs` to `dead_letter` and owes its alert, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 fn bury(
     conn: &Connection,
+    group_wait_ms: i64,
     key: &str,
     error: &str,
     attempts: u32,
@@ -179,7 +187,7 @@ fn bury(
         "reason": dead.reason,
         "died": dead.died,
     });
-    alerts::owe(conn, "dead_letter", Some(key), &body, now)?;
+    alerts::owe(conn, "dead_letter", Some(key), &body, now, now + group_wait_ms)?;
     Ok(dead)
 }
 

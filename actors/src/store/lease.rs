@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::fail::record_spend;
+use super::gates;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
@@ -52,6 +53,7 @@ pub(crate) fn complete(
         })?;
     let Some(attempt) = attempt else { return Ok(false) };
     record_spend(conn, key, attempt, cost_micros, now)?;
+    gates::succeeded(conn, key)?;
     Ok(true)
 }
 
@@ -70,5 +72,8 @@ pub(crate) fn release(
              WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
         )?
         .execute(params![key, token, now])?;
+    if n == 1 {
+        gates::released(conn, key)?;
+    }
     Ok(n == 1)
 }

@@ -13,7 +13,8 @@ use crate::config::Synchronous;
 use crate::error::StoreError;
 
 /// The schema, one entry per version; entry `i` migrates from `user_version = i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_gates.sql")];
 
 /// The first bytes of every SQLite database file.
 const HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -63,8 +64,13 @@ pub(crate) fn check_existing(db: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Opens `db` (creating it if missing) as the single writer.
-pub(crate) fn open(db: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
+/// Opens `db` (creating it if missing). With `verify` (a runner starting), the file must also
+/// pass `PRAGMA quick_check` before anything is written to it.
+pub(crate) fn open(
+    db: &Path,
+    synchronous: Synchronous,
+    verify: bool,
+) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -78,6 +84,9 @@ pub(crate) fn open(db: &Path, synchronous: Synchronous) -> Result<Connection, St
         )));
     }
     check_schema(&conn, db)?;
+    if verify {
+        quick_check(&conn, db)?;
+    }
     configure(&conn, db, synchronous)?;
     migrate(&conn).map_err(|e| opening(db, e))?;
     Ok(conn)
@@ -106,6 +115,29 @@ pub(crate) fn configure(
     ))
     .map_err(|e| opening(db, e))?;
     Ok(())
+}
+
+/// Refuses a damaged database: writing to it could spread the damage.
+fn quick_check(conn: &Connection, db: &Path) -> Result<(), StoreError> {
+    let damaged = |detail: String| {
+        StoreError::Open(format!(
+            "database {} is damaged ({detail}); nightshift will not write to it. Restore it from \
+             a backup (or `sqlite3 {0} .recover`) and start again",
+            db.display()
+        ))
+    };
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(|e| damaged(e.to_string()))?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    match lines.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        other => {
+            let detail: Vec<&str> = other.iter().flat_map(|l| l.lines()).take(3).collect();
+            Err(damaged(detail.join("; ")))
+        }
+    }
 }
 
 /// Refuses a SQLite file that belongs to something else, or to a newer nightshift.
@@ -150,5 +182,25 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn opening(db: &Path, e: rusqlite::Error) -> StoreError {
+    let full = matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure))
+        && disk_full(db);
+    if full {
+        return StoreError::DiskFull(format!(
+            "the disk holding {} is full ({e}); free space there and retry",
+            db.display()
+        ));
+    }
     StoreError::Open(format!("cannot open database {}: {e}", db.display()))
+}
+
+/// Whether the file system holding `db` has no space left for an unprivileged write.
+fn disk_full(db: &Path) -> bool {
+    let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: statvfs(3) writes into a zeroed struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(path.as_ptr(), &mut st) == 0 && st.f_bavail == 0
+    }
 }

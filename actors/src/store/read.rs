@@ -2,12 +2,17 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::clock::{Timestamp, utc_day};
+use super::StoreCtx;
+use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{JobRecord, JobStatus, Status};
+use crate::job::{DaySpend, JobRecord, JobStatus, Status};
 
 /// Counts by status, dead letters, gates, spend.
-pub(crate) fn status(conn: &Connection, now: Timestamp) -> Result<Status, StoreError> {
+pub(crate) fn status(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    now: Timestamp,
+) -> Result<Status, StoreError> {
     let mut st = Status::default();
     let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
     let counts =
@@ -30,9 +35,11 @@ pub(crate) fn status(conn: &Connection, now: Timestamp) -> Result<Status, StoreE
     st.paused = paused;
     st.pause_reason = reason;
     st.alerts_undelivered = count(conn, "SELECT count(*) FROM alerts WHERE state != 'delivered'")?;
-    st.spend_today_micros = conn
-        .prepare_cached("SELECT coalesce(sum(micros), 0) FROM spend WHERE day = ?1")?
-        .query_row([utc_day(now)], |r| r.get(0))?;
+    st.spend_today_micros = super::gates::spent_today(conn, now)?;
+    st.gate = super::gates::current(conn, ctx, now)?;
+    st.breaker_failures = conn
+        .prepare_cached("SELECT breaker_failures FROM control WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
     Ok(st)
 }
 
@@ -80,21 +87,44 @@ pub(crate) fn jobs(
 }
 
 /// What drain needs, from the partial indexes only: jobs running, the earliest pending
-/// `run_at`, and whether the kill switch is on.
-pub(crate) fn drain_state(conn: &Connection) -> Result<DrainState, StoreError> {
+/// `run_at`, and the gate holding claims, if any.
+pub(crate) fn drain_state(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    now: Timestamp,
+) -> Result<DrainState, StoreError> {
     Ok(DrainState {
         running: count(conn, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
         next_due: super::claim::next_due(conn)?,
-        paused: super::control::paused(conn)?,
+        gate: super::gates::current(conn, ctx, now)?,
     })
 }
 
 /// See [`drain_state`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DrainState {
     pub(crate) running: u64,
     pub(crate) next_due: Option<Timestamp>,
-    pub(crate) paused: bool,
+    pub(crate) gate: Option<super::gates::Gate>,
+}
+
+/// The spend ledger for the `days` UTC days up to `now`'s, newest first (days with no spend
+/// are left out).
+pub(crate) fn ledger(
+    conn: &Connection,
+    days: u32,
+    now: Timestamp,
+) -> Result<Vec<DaySpend>, StoreError> {
+    let since = crate::clock::utc_day(now - i64::from(days.saturating_sub(1)) * 86_400_000);
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, sum(micros), count(*) FROM spend WHERE day >= ?1 GROUP BY day ORDER BY day DESC",
+    )?;
+    let rows = stmt
+        .query_map([since], |r| {
+            Ok(DaySpend { day: r.get(0)?, micros: r.get(1)?, attempts: r.get::<_, i64>(2)? as u64 })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {

@@ -1,0 +1,34 @@
+//! The daily spend cap: a UTC day's recorded cost against the cap, and when the next day starts.
+
+use crate::clock::Timestamp;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Whether `spent` (micro-dollars today) leaves no room under `cap`.
+pub fn exhausted(spent: i64, cap: i64) -> bool {
+    spent >= cap
+}
+
+/// The first instant of the UTC day after `now`.
+pub fn next_day(now: Timestamp) -> Timestamp {
+    (now.div_euclid(DAY_MS) + 1) * DAY_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_reached_at_equality() {
+        assert!(!exhausted(9_999, 10_000));
+        assert!(exhausted(10_000, 10_000));
+        assert!(exhausted(0, 0), "a zero cap spends nothing");
+    }
+
+    #[test]
+    fn next_day_is_the_following_utc_midnight() {
+        assert_eq!(next_day(0), DAY_MS);
+        assert_eq!(next_day(DAY_MS - 1), DAY_MS);
+        assert_eq!(next_day(DAY_MS), 2 * DAY_MS);
+    }
+}

@@ -1,0 +1,198 @@
+//! The gates a claim passes, evaluated inside the claim's transaction so a gate change cannot
+//! race it: the kill switch, the daily cap and the circuit breaker. Also the breaker's
+//! bookkeeping after each outcome, and the alerts the cap and the breaker owe.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{StoreCtx, alerts};
+use crate::clock::{Timestamp, utc_day};
+use crate::error::StoreError;
+use crate::events::{event, warn_event};
+use crate::policy::breaker::{Admit, BreakerState, Transition};
+use crate::policy::budget;
+
+/// Why nothing may be claimed now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "gate", rename_all = "snake_case")]
+pub enum Gate {
+    /// The kill switch is on.
+    Paused {
+        /// Why, as given to `pause`.
+        reason: Option<String>,
+    },
+    /// Today's spend reached the daily cap.
+    Cap {
+        /// The next UTC midnight.
+        until: Timestamp,
+    },
+    /// The circuit breaker is open (or its probe is still running).
+    Breaker {
+        /// When the cooldown ends; `None` while a probe runs.
+        until: Option<Timestamp>,
+    },
+}
+
+impl Gate {
+    /// When the gate lifts by itself, if it does.
+    pub fn until(&self) -> Option<Timestamp> {
+        match self {
+            Gate::Paused { .. } => None,
+            Gate::Cap { until } => Some(*until),
+            Gate::Breaker { until } => *until,
+        }
+    }
+}
+
+/// What the gates let a claim do.
+pub(crate) enum Admission {
+    Gated,
+    /// Claim; `probe` when the claimed job is the breaker's half-open probe.
+    Go {
+        probe: bool,
+    },
+}
+
+/// Today's recorded spend, micro-dollars.
+pub(crate) fn spent_today(conn: &Connection, now: Timestamp) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(sum(micros), 0) FROM spend WHERE day = ?1")?
+        .query_row([utc_day(now)], |r| r.get(0))?)
+}
+
+/// Evaluates the gates for a claim; owes the day's `cap_hit` alert the first time the cap stops
+/// a claim that day.
+pub(crate) fn admit(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    now: Timestamp,
+) -> Result<Admission, StoreError> {
+    let (paused, alerted_day): (bool, Option<String>) = conn
+        .prepare_cached("SELECT paused, cap_alerted_day FROM control WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if paused {
+        return Ok(Admission::Gated);
+    }
+    if let Some(cap) = ctx.daily_cap_micros {
+        let spent = spent_today(conn, now)?;
+        if budget::exhausted(spent, cap) {
+            let today = utc_day(now);
+            if alerted_day.as_deref() != Some(today.as_str()) {
+                conn.prepare_cached("UPDATE control SET cap_alerted_day = ?1 WHERE id = 1")?
+                    .execute([&today])?;
+                let cost_usd = spent as f64 / 1e6;
+                let cap_usd = cap as f64 / 1e6;
+                warn_event!("cap_hit", cost_usd = cost_usd, cap_usd = cap_usd, day = %today);
+                let body = json!({ "day": today, "spent_usd": cost_usd, "cap_usd": cap_usd });
+                alerts::owe(conn, "cap_hit", None, &body, now, now)?;
+            }
+            return Ok(Admission::Gated);
+        }
+    }
+    match load(conn)?.admit(now) {
+        Admit::Closed => Ok(Admission::Go { probe: false }),
+        Admit::Probe => Ok(Admission::Go { probe: true }),
+        Admit::Open { .. } | Admit::Probing => Ok(Admission::Gated),
+    }
+}
+
+/// The gate that holds claims now, if any, without side effects (drain, status).
+pub(crate) fn current(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    now: Timestamp,
+) -> Result<Option<Gate>, StoreError> {
+    let (paused, reason): (bool, Option<String>) = conn
+        .prepare_cached("SELECT paused, pause_reason FROM control WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if paused {
+        return Ok(Some(Gate::Paused { reason }));
+    }
+    if let Some(cap) = ctx.daily_cap_micros
+        && budget::exhausted(spent_today(conn, now)?, cap)
+    {
+        return Ok(Some(Gate::Cap { until: budget::next_day(now) }));
+    }
+    Ok(match load(conn)?.admit(now) {
+        Admit::Open { until } => Some(Gate::Breaker { until: Some(until) }),
+        Admit::Probing => Some(Gate::Breaker { until: None }),
+        Admit::Closed | Admit::Probe => None,
+    })
+}
+
+/// Marks `key` as the breaker's probe.
+pub(crate) fn start_probe(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE control SET breaker_probe = ?1 WHERE id = 1")?.execute([key])?;
+    Ok(())
+}
+
+/// Breaker bookkeeping after an attempt of `key` succeeded.
+pub(crate) fn succeeded(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    let mut state = load(conn)?;
+    if state.failures == 0 && state.open_until.is_none() {
+        return Ok(());
+    }
+    if let Some(Transition::Closed) = state.on_success(key) {
+        event!("breaker_closed", key = %key);
+    }
+    save(conn, &state)
+}
+
+/// Breaker bookkeeping after an attempt of `key` failed; owes the alert of a first opening.
+pub(crate) fn failed(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    key: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut state = load(conn)?;
+    let transition = state.on_failure(key, now, &ctx.breaker);
+    save(conn, &state)?;
+    if let Some(Transition::Opened { until, reopened }) = transition {
+        let cooldown_ms = until - now;
+        warn_event!("breaker_opened", key = %key, reason = if reopened { "probe failed" } else { "consecutive failures" },
+            failures = state.failures, delay_ms = cooldown_ms);
+        if !reopened {
+            let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
+            alerts::owe(conn, "breaker_opened", None, &body, now, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Frees the probe slot when the probe job was released without an outcome.
+pub(crate) fn released(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    let mut state = load(conn)?;
+    if state.probe.as_deref() == Some(key) {
+        state.on_release(key);
+        save(conn, &state)?;
+    }
+    Ok(())
+}
+
+fn load(conn: &Connection) -> Result<BreakerState, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT breaker_failures, breaker_open_until, breaker_cooldown_ms, breaker_probe
+             FROM control WHERE id = 1",
+        )?
+        .query_row([], |r| {
+            Ok(BreakerState {
+                failures: r.get(0)?,
+                open_until: r.get(1)?,
+                cooldown_ms: r.get(2)?,
+                probe: r.get(3)?,
+            })
+        })?)
+}
+
+fn save(conn: &Connection, s: &BreakerState) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE control SET breaker_failures = ?1, breaker_open_until = ?2,
+                            breaker_cooldown_ms = ?3, breaker_probe = ?4
+         WHERE id = 1",
+    )?
+    .execute(params![s.failures, s.open_until, s.cooldown_ms, s.probe])?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `nightshift deploy cron|systemd|fly`: prints a crontab block, systemd units or a fly.toml
+//! filled in for this install. This file gathers the facts the templates need (absolute paths
+//! to this binary, the database, the config and the working directory; the handler command);
+//! the templates live in `deploy/`, one per target, and quoting in `deploy/quote.rs`.
+
+mod cron;
+mod fly;
+mod quote;
+mod systemd;
+
+use std::path::{Path, PathBuf};
+
+use crate::Failure;
+use crate::cli::{DeployArgs, DeployTarget};
+use crate::config::Settings;
+
+/// `run --grace` in the continuous templates. The stop timeouts (systemd `TimeoutStopSec`, Fly
+/// `kill_timeout`) are set above it plus the handler's 5 s kill grace plus a drain margin.
+pub const GRACE_SECS: u64 = 30;
+/// systemd `TimeoutStopSec` and Fly `kill_timeout`: grace + 5 s kill grace + 10 s margin.
+pub const STOP_TIMEOUT_SECS: u64 = 45;
+
+/// What the templates are filled in with. Every path is absolute.
+pub struct Install {
+    /// The running binary.
+    pub exe: PathBuf,
+    /// The current directory: relative paths in the config (a handler's `agent.py`) resolve
+    /// against it, so scheduled and continuous runs start there too.
+    pub workdir: PathBuf,
+    pub db: PathBuf,
+    /// The database's directory: WAL needs `-wal` and `-shm` files beside the database, and the
+    /// runner lock lives there too, so this is what a sandbox must leave writable.
+    pub db_dir: PathBuf,
+    pub config: Option<PathBuf>,
+    pub handler: Option<Vec<String>>,
+    /// The owner of the database's directory when it is not root: the user to run as.
+    pub owner: Option<String>,
+}
+
+pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
+    let install = Install::of(settings)?;
+    let text = match args.target {
+        DeployTarget::Cron => cron::render(&install),
+        DeployTarget::Systemd => systemd::render(&install),
+        DeployTarget::Fly => fly::render(&install),
+    };
+    print!("{text}");
+    if args.target != DeployTarget::Fly && !install.db.exists() {
+        eprintln!(
+            "nightshift: note: there is no database at {} yet; run `nightshift --db {} init` \
+             before the first run",
+            install.db.display(),
+            install.db.display()
+        );
+    }
+    Ok(())
+}
+
+impl Install {
+    pub fn of(settings: &Settings) -> Result<Self, Failure> {
+        let cwd = std::env::current_dir().map_err(|e| {
+            Failure::Failed(format!(
+                "cannot read the current directory: {e}; cd to a folder that exists"
+            ))
+        })?;
+        let workdir = cwd.canonicalize().unwrap_or_else(|_| cwd.clone());
+        let exe = std::env::current_exe().map_err(|e| {
+            Failure::Failed(format!(
+                "cannot find the path of this nightshift binary: {e}; run it by its full path"
+            ))
+        })?;
+        let db = absolute(&workdir, &settings.db);
+        let db_dir = db.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let config = settings.config_file.as_deref().map(|c| absolute(&workdir, c));
+        Ok(Install {
+            exe,
+            workdir,
+            owner: owner_name(&db_dir),
+            db,
+            db_dir,
+            config,
+            handler: settings.handler.clone(),
+        })
+    }
+
+    /// `--db DB [--config CONFIG]`, quoted by `quote`, for a command line.
+    fn global_flags(&self, quote: impl Fn(&Path) -> String) -> String {
+        let mut flags = format!("--db {}", quote(&self.db));
+        if let Some(config) = &self.config {
+            flags.push_str(&format!(" --config {}", quote(config)));
+        }
+        flags
+    }
+
+    /// A comment bullet (lines starting with `# `) saying which handler the runs use, or
+    /// telling the user to set one.
+    fn handler_comment(&self) -> String {
+        match (&self.handler, &self.config) {
+            (Some(argv), Some(config)) => {
+                format!("# - Handler: {argv:?} ([handler] command in {}).\n", config.display())
+            }
+            (Some(argv), None) => format!("# - Handler: {argv:?} ([handler] command).\n"),
+            (None, config) => {
+                let file = config.clone().unwrap_or_else(|| self.workdir.join("nightshift.toml"));
+                format!(
+                    "# - NO HANDLER IS SET: every run exits 2 (\"no handler command\") until you set\n\
+                     #   one in {}, with absolute paths, e.g.\n\
+                     #     [handler]\n\
+                     #     command = [\"/usr/bin/python3\", \"{}\"]\n",
+                    file.display(),
+                    self.workdir.join("agent.py").display()
+                )
+            }
+        }
+    }
+}
+
+/// `path` made absolute against `base`, with symlinks and `..` in its directory resolved when
+/// the directory exists (the file itself may not exist yet).
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    let joined = base.join(path);
+    match (joined.parent(), joined.file_name()) {
+        (Some(dir), Some(name)) => match dir.canonicalize() {
+            Ok(dir) => dir.join(name),
+            Err(_) => joined,
+        },
+        _ => joined,
+    }
+}
+
+/// The user name owning `dir`, unless that is root (a service should not run as root; the
+/// templates then say how to pick a user instead).
+fn owner_name(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(dir).ok()?.uid();
+    if uid == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `pwd` and `buf`, which outlive the call; `found` is
+    // either null or points at `pwd`.
+    let rc =
+        unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}

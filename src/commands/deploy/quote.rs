@@ -1,0 +1,59 @@
+//! Quoting paths for the places the templates put them: a shell command in a crontab, a
+//! systemd command line or setting, a TOML string.
+
+use std::path::Path;
+
+/// Characters that need no quoting anywhere the templates put a path.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@,=".contains(c))
+}
+
+/// A POSIX shell word.
+pub fn shell(s: &str) -> String {
+    if plain(s) { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+/// A path inside a crontab command: a shell word in which `%` is escaped, since cron turns
+/// an unescaped `%` into a newline.
+pub fn cron(path: &Path) -> String {
+    shell(&path.to_string_lossy()).replace('%', r"\%")
+}
+
+/// A path as one argument of a systemd `ExecStart=`: double-quoted when needed, with `%`
+/// (specifiers) and `$` (variable expansion) doubled.
+pub fn systemd_arg(path: &Path) -> String {
+    systemd_path(path).replace('$', "$$")
+}
+
+/// A path in a systemd setting such as `ReadWritePaths=`: double-quoted when needed, `%` doubled.
+pub fn systemd_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let quoted = if plain(&s) {
+        s.into_owned()
+    } else {
+        format!("\"{}\"", s.replace('\\', r"\\").replace('"', "\\\""))
+    };
+    quoted.replace('%', "%%")
+}
+
+/// A TOML basic string.
+pub fn toml(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_quoted_for_each_target() {
+        assert_eq!(shell("/srv/agent/nightshift.db"), "/srv/agent/nightshift.db");
+        assert_eq!(shell("/srv/my agent/it's.db"), r"'/srv/my agent/it'\''s.db'");
+        assert_eq!(cron(Path::new("/srv/100%/db")), r"'/srv/100\%/db'");
+        assert_eq!(systemd_arg(Path::new("/srv/a b/$x%")), "\"/srv/a b/$$x%%\"");
+        assert_eq!(systemd_path(Path::new("/srv/data")), "/srv/data");
+        let parsed: toml::Value =
+            toml::from_str(&format!("x = {}", toml("/data/a\"b'c.db"))).unwrap();
+        assert_eq!(parsed["x"].as_str(), Some("/data/a\"b'c.db"));
+    }
+}

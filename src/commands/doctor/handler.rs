@@ -1,0 +1,88 @@
+//! The handler command: set, and runnable from cron, whose PATH is only `/usr/bin:/bin`. A
+//! program found only through this shell's PATH works by hand and fails from cron, so that
+//! FAILs with the absolute path to write instead.
+
+use std::path::{Path, PathBuf};
+
+use super::{Check, Status};
+
+/// cron's PATH (Debian, Ubuntu, Oracle Linux): where a bare program name must be found.
+pub const CRON_PATH: &str = "/usr/bin:/bin";
+
+/// `config` is the file the fix goes in: the config in use, or `./nightshift.toml`.
+pub fn check(handler: Option<&[String]>, config: &Path) -> Check {
+    let file = config.display();
+    let Some(program) = handler.and_then(|argv| argv.first()) else {
+        return Check::new(
+            "handler",
+            Status::Fail,
+            format!(
+                "no handler command: set [handler] command in {file}, e.g. [\"/usr/bin/python3\", \
+                 \"/srv/agent/agent.py\"]; `run` without one exits 2"
+            ),
+        );
+    };
+    if program.contains('/') {
+        let path = Path::new(program);
+        return match (executable(path), path.is_absolute()) {
+            (true, true) => Check::new("handler", Status::Ok, format!("{program} is executable")),
+            (true, false) => Check::new(
+                "handler",
+                Status::Warn,
+                format!(
+                    "{program} is relative to the working directory; write its absolute path {} \
+                     in [handler] command in {file}",
+                    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display()
+                ),
+            ),
+            (false, _) => Check::new(
+                "handler",
+                Status::Fail,
+                format!(
+                    "{program} is not an executable file; fix [handler] command in {file} or \
+                     `chmod +x` it"
+                ),
+            ),
+        };
+    }
+    if let Some(found) = search(program, CRON_PATH) {
+        return Check::new(
+            "handler",
+            Status::Ok,
+            format!("{program} resolves to {} under cron's PATH={CRON_PATH}", found.display()),
+        );
+    }
+    let here = std::env::var("PATH").unwrap_or_default();
+    match search(program, &here) {
+        Some(found) => Check::new(
+            "handler",
+            Status::Fail,
+            format!(
+                "{program} is not on cron's PATH={CRON_PATH}; it is at {0}: write \"{0}\" in \
+                 [handler] command in {file}",
+                found.display()
+            ),
+        ),
+        None => Check::new(
+            "handler",
+            Status::Fail,
+            format!(
+                "{program} is not found on PATH: install it, or write its absolute path in \
+                 [handler] command in {file}"
+            ),
+        ),
+    }
+}
+
+/// The first executable `dir/program` for the directories of a PATH value.
+fn search(program: &str, path: &str) -> Option<PathBuf> {
+    path.split(':')
+        .filter(|dir| Path::new(dir).is_absolute())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| executable(candidate))
+}
+
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
