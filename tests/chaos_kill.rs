@@ -35,17 +35,17 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_no_effect() {
     let mut history = History::default();
     let fates = ["good", "good", "good", "flaky", "poison", "slow"];
     let mut n = 0;
-    for cycle in 0..cycles() {
+    for _ in 0..cycles() {
         for _ in 0..rng.below(4) + 1 {
             let fate = fates[rng.below(fates.len() as u64) as usize];
             enqueue(&w, &mut history, format!("{fate}-{n}"));
             n += 1;
         }
-        let mut runner = w.spawn(&["run", "--workers", "2", "--", &agent]);
+        let mut runner = w.spawn_logged(&["run", "--workers", "2", "--", &agent], "runner.log");
         // The fault: a kill at a random moment (this sleep injects it; it waits for no outcome).
         std::thread::sleep(Duration::from_millis(rng.below(250)));
         runner.kill().unwrap();
-        let status = runner.wait().unwrap();
+        runner.wait().unwrap();
     }
     // Heal: drain until nothing is left, then check.
     for _ in 0..5 {

@@ -22,6 +22,8 @@ mod cli_run;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
+mod chaos_actors;
+mod chaos_clients;
 mod chaos_kill;
 mod chaos_storage;
 // Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.

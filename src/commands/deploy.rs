@@ -45,7 +45,26 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
         DeployTarget::Fly => fly::render(&install),
     };
     print!("{text}");
-    if args.target != DeployTarget::Fly && !install.db.exists() {
+    if args.target == DeployTarget::Fly {
+        return Ok(());
+    }
+    if install.exe.ancestors().any(|a| a.ends_with("target/debug") || a.ends_with("target/release"))
+    {
+        eprintln!(
+            "nightshift: note: these lines run {}, inside a build directory that `cargo clean` \
+             empties; install the binary (sudo install -m 0755 {0} /usr/local/bin/nightshift) \
+             and run `deploy` with that one",
+            install.exe.display()
+        );
+    }
+    if install.db_dir.starts_with("/tmp") || install.db_dir.starts_with("/var/tmp") {
+        eprintln!(
+            "nightshift: note: the database is under {}, which is emptied at reboot (and hidden \
+             from the service by PrivateTmp=yes); move it to persistent storage first",
+            install.db_dir.display()
+        );
+    }
+    if !install.db.exists() {
         eprintln!(
             "nightshift: note: there is no database at {} yet; run `nightshift --db {} init` \
              before the first run",

@@ -81,8 +81,14 @@ fn report(checks: &[Check], as_json: bool) -> Result<(), Failure> {
     let failed: Vec<&str> =
         checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.check).collect();
     if failed.is_empty() {
-        if !as_json {
-            println!("all checks passed");
+        let warned: Vec<&str> =
+            checks.iter().filter(|c| c.status == Status::Warn).map(|c| c.check).collect();
+        match (as_json, warned.is_empty()) {
+            (true, _) => {}
+            (false, true) => println!("all checks passed"),
+            (false, false) => {
+                println!("all checks passed; read the warnings ({})", warned.join(", "))
+            }
         }
         return Ok(());
     }

@@ -49,7 +49,27 @@ impl Rng {
 
 /// Checks every invariant after the queue was drained; panics naming the first broken one.
 pub fn check(w: &Workdir, history: &History, effects: &Path) {
-    let conn = w.conn();
+    let effects = std::fs::read_to_string(effects).unwrap_or_default();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for line in effects.lines() {
+        *seen.entry(line.split('\t').next().unwrap().to_owned()).or_default() += 1;
+    }
+    let (jobs, dead) = check_db(&w.conn(), history, &seen);
+    let status: serde_json::Value =
+        serde_json::from_str(w.run(&["status", "--json"]).expect(0).stdout.trim()).unwrap();
+    let counted =
+        ["pending", "running", "done"].iter().map(|k| status[*k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(counted as usize, jobs, "status counts add up to the jobs table");
+    assert_eq!(status["dead"].as_u64().unwrap() as usize, dead);
+}
+
+/// The database-level invariants, given how often each key's side effect happened. Returns
+/// the number of rows in `jobs` and in `dead_letter`.
+pub fn check_db(
+    conn: &rusqlite::Connection,
+    history: &History,
+    seen: &BTreeMap<String, usize>,
+) -> (usize, usize) {
     let ok: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok", "quick_check");
     let rows = |sql: &str| -> BTreeMap<String, String> {
@@ -70,37 +90,21 @@ pub fn check(w: &Workdir, history: &History, effects: &Path) {
             "{key} appeared but was never enqueued"
         );
     }
-    let effects = std::fs::read_to_string(effects).unwrap_or_default();
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for line in effects.lines() {
-        *seen.entry(line.split('\t').next().unwrap()).or_default() += 1;
-    }
     for key in jobs.keys() {
-        assert_eq!(
-            seen.get(key.as_str()).copied().unwrap_or(0),
-            1,
-            "side effect of done job {key}"
-        );
+        let n = seen.get(key.as_str()).copied().unwrap_or(0);
+        assert_eq!(n, 1, "side effect of done job {key}");
     }
-    for (key, n) in &seen {
+    for (key, n) in seen {
         assert_eq!(*n, 1, "side effect of {key} applied {n} times");
     }
     let alerts = rows(
         "SELECT key, CAST(count(*) AS TEXT) FROM alerts WHERE kind = 'dead_letter' GROUP BY key",
     );
     for key in dead.keys() {
-        assert_eq!(
-            alerts.get(key).map(String::as_str),
-            Some("1"),
-            "dead_letter alerts owed for {key}"
-        );
+        let owed = alerts.get(key).map(String::as_str);
+        assert_eq!(owed, Some("1"), "dead_letter alerts owed for {key}");
     }
-    let status: serde_json::Value =
-        serde_json::from_str(w.run(&["status", "--json"]).expect(0).stdout.trim()).unwrap();
-    let counted =
-        ["pending", "running", "done"].iter().map(|k| status[*k].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(counted as usize, jobs.len(), "status counts add up to the jobs table");
-    assert_eq!(status["dead"].as_u64().unwrap() as usize, dead.len());
+    (jobs.len(), dead.len())
 }
 
 /// The chaos handler: its fate comes from the key's prefix. `good-` succeeds, `flaky-` fails its

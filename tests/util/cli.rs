@@ -105,6 +105,14 @@ impl Workdir {
             .expect("spawn nightshift")
     }
 
+    /// Starts the binary in the background with its output going to `log` in the directory
+    /// (a long-running runner would block on a pipe nobody reads).
+    pub fn spawn_logged(&self, args: &[&str], log: &str) -> Child {
+        let out = std::fs::File::create(self.path().join(log)).unwrap();
+        let err = out.try_clone().unwrap();
+        self.cmd(args).stdout(out).stderr(err).spawn().expect("spawn nightshift")
+    }
+
     pub fn conn(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.busy_timeout(Duration::from_secs(5)).unwrap();

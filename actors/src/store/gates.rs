@@ -54,10 +54,15 @@ pub(crate) enum Admission {
     },
 }
 
-/// Today's recorded spend, micro-dollars.
+/// Today's recorded spend, micro-dollars. "Today" is the clock's UTC day, or the latest day in
+/// the ledger if the clock fell back behind it: a clock jumping back across midnight must not
+/// hand out a fresh day's budget.
 pub(crate) fn spent_today(conn: &Connection, now: Timestamp) -> Result<i64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT coalesce(sum(micros), 0) FROM spend WHERE day = ?1")?
+        .prepare_cached(
+            "SELECT coalesce(sum(micros), 0) FROM spend
+             WHERE day = max(?1, coalesce((SELECT max(day) FROM spend), ?1))",
+        )?
         .query_row([utc_day(now)], |r| r.get(0))?)
 }
 

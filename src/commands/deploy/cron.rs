@@ -35,9 +35,9 @@ pub fn render(i: &Install) -> String {
          # - The handler command must be an absolute path, or a program found under\n\
          #   PATH=/usr/bin:/bin. `nightshift doctor` checks it and names the path to use.\n\
          {handler}\
-         # - Secrets: cron passes none. Put [alert] webhook and [budget] daily_usd in the config\n\
-         #   file (chmod 600), or add ALERT_WEBHOOK=... and DAILY_CAP_USD=... lines above this\n\
-         #   one in the crontab. Check with `nightshift doctor --send-test-alert`.\n\
+         # - Secrets: cron passes none. Add ALERT_WEBHOOK=... (and DAILY_CAP_USD=...) lines above\n\
+         #   this one in the crontab (a crontab is private to its user), or set [alert] webhook\n\
+         #   in the config file and chmod 600 it. Check: `nightshift doctor --send-test-alert`.\n\
          # - Output goes to {log}; runs are one JSON event per line.\n\
          {line}\n",
         handler = i.handler_comment(),

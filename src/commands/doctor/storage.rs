@@ -12,6 +12,8 @@ const FAIL_BELOW: u64 = 100 * MIB;
 const WARN_BELOW: u64 = 1024 * MIB;
 
 pub fn checks(db: &Path) -> Vec<Check> {
+    // Through symlinks: what matters is where the bytes are.
+    let db = db.canonicalize().unwrap_or_else(|_| db.to_path_buf());
     let parent = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = match parent.canonicalize() {
         Ok(dir) => dir,
