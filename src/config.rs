@@ -8,6 +8,8 @@ use std::time::Duration;
 use nightshift_actors::{AlertConfig, BreakerConfig, EngineConfig, RetryConfig, Synchronous};
 use serde::Deserialize;
 
+use crate::schedule::Schedule;
+
 /// The default config file, read when present.
 pub const DEFAULT_CONFIG: &str = "nightshift.toml";
 /// The default database file.
@@ -45,6 +47,17 @@ struct File {
     alert: AlertFile,
     #[serde(default)]
     store: StoreFile,
+    #[serde(default)]
+    schedule: Vec<ScheduleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    name: String,
+    cron: String,
+    payload: Option<String>,
+    queue: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +119,7 @@ pub struct Settings {
     pub breaker: BreakerConfig,
     pub synchronous: Synchronous,
     pub max_payload: usize,
+    pub schedules: Vec<Schedule>,
 }
 
 /// Where the flags and the environment put things.
@@ -179,6 +193,15 @@ impl Settings {
                 "[handler] command is empty: give the program and its arguments, e.g. [\"python3\", \"agent.py\"]",
             ));
         }
+        let mut schedules: Vec<Schedule> = Vec::new();
+        for s in file.schedule {
+            if schedules.iter().any(|o| o.name == s.name) {
+                return Err(bad(format!("[[schedule]] name {:?} appears twice", s.name)));
+            }
+            let payload = s.payload.unwrap_or_else(|| "{}".to_owned());
+            let queue = s.queue.unwrap_or_else(|| "default".to_owned());
+            schedules.push(Schedule::new(&s.name, &s.cron, payload, queue)?);
+        }
         Ok(Settings {
             db: src.db.map(Path::to_path_buf).or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             config_file,
@@ -196,6 +219,7 @@ impl Settings {
                 file.store.max_payload.as_deref(),
                 1024 * 1024,
             )?,
+            schedules,
         })
     }
 

@@ -9,6 +9,7 @@
 //! - `handler`: runs a job as an external program (payload on stdin, its own process group).
 //! - `events`: turns the engine's tracing events into JSON lines or text on stdout.
 //! - `output`: formatting shared by the commands.
+//! - `schedule`: `[[schedule]]` cron entries that enqueue a job per tick.
 
 mod cli;
 mod commands;
@@ -16,6 +17,7 @@ mod config;
 mod events;
 mod handler;
 mod output;
+mod schedule;
 
 use std::process::ExitCode;
 

@@ -86,16 +86,42 @@ fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {
             "cannot read config",
         ),
         case("zero workers", &["run", "--workers", "0", "--", "true"], 2, "workers"),
-        case("overflowing max attempts", &["enqueue", "k", "{}", "--max-attempts", "18446744073709551616"], 2, "--max-attempts"),
+        case(
+            "overflowing max attempts",
+            &["enqueue", "k", "{}", "--max-attempts", "18446744073709551616"],
+            2,
+            "--max-attempts",
+        ),
         case("absurd timeout", &["enqueue", "k", "{}", "--timeout", "999999999d"], 2, "--timeout"),
         case("a key that looks like a flag", &["enqueue", "-rf", "{}"], 2, "unexpected argument"),
-        Case { config: Some("[retry\nmax_attempts = 4\n"), ..case("TOML syntax error", &["status"], 2, "line 1") },
-        Case { config: Some("[budget]\ndaily_usd = inf\n"), ..case("infinite cap in TOML", &["status"], 2, "[budget] daily_usd") },
-        Case { config: Some("[alert]\nformat = \"carrier-pigeon\"\n"), ..case("unknown alert format", &["status"], 2, "[alert] format") },
-        Case { env: &[("ALERT_WEBHOOK", "not a url")], ..case("webhook not a URL", &["status"], 2, "ALERT_WEBHOOK") },
-        Case { env: &[("DAILY_CAP_USD", "")], ..case("empty cap", &["status"], 2, "DAILY_CAP_USD") },
-        Case { stdin: Some(b"{\"key\":\"a\"}\nnot json\n".to_vec()), ..case("bad JSONL line", &["enqueue", "--jsonl", "-"], 2, "line 2") },
-        Case { stdin: Some(b"{\"key\":\"a\",\"payload\":1,\"priority\":\"high\"}\n".to_vec()), ..case("JSONL wrong type", &["enqueue", "--jsonl", "-"], 2, "line 1") },
+        Case {
+            config: Some("[retry\nmax_attempts = 4\n"),
+            ..case("TOML syntax error", &["status"], 2, "line 1")
+        },
+        Case {
+            config: Some("[budget]\ndaily_usd = inf\n"),
+            ..case("infinite cap in TOML", &["status"], 2, "[budget] daily_usd")
+        },
+        Case {
+            config: Some("[alert]\nformat = \"carrier-pigeon\"\n"),
+            ..case("unknown alert format", &["status"], 2, "[alert] format")
+        },
+        Case {
+            env: &[("ALERT_WEBHOOK", "not a url")],
+            ..case("webhook not a URL", &["status"], 2, "ALERT_WEBHOOK")
+        },
+        Case {
+            env: &[("DAILY_CAP_USD", "")],
+            ..case("empty cap", &["status"], 2, "DAILY_CAP_USD")
+        },
+        Case {
+            stdin: Some(b"{\"key\":\"a\"}\nnot json\n".to_vec()),
+            ..case("bad JSONL line", &["enqueue", "--jsonl", "-"], 2, "line 2")
+        },
+        Case {
+            stdin: Some(b"{\"key\":\"a\",\"payload\":1,\"priority\":\"high\"}\n".to_vec()),
+            ..case("JSONL wrong type", &["enqueue", "--jsonl", "-"], 2, "line 1")
+        },
     ];
     for c in cases {
         let w = Workdir::new();
@@ -139,10 +165,19 @@ fn keys_and_payloads_at_the_limits_round_trip_literally() {
     let w = Workdir::new();
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[store]\nmax_payload = \"64\"\n");
-    let keys = ["'; DROP TABLE jobs;--", "100%_done", "$(rm -rf ~)", "../../etc/passwd", "ключ-🔑", &"k".repeat(255)];
+    let keys = [
+        "'; DROP TABLE jobs;--",
+        "100%_done",
+        "$(rm -rf ~)",
+        "../../etc/passwd",
+        "ключ-🔑",
+        &"k".repeat(255),
+    ];
     for key in keys {
         w.run(&["enqueue", key, "x"]).expect(0);
-        let shown: serde_json::Value = serde_json::from_str(w.run(&["jobs", "show", key, "--json"]).expect(0).stdout.trim()).unwrap();
+        let shown: serde_json::Value =
+            serde_json::from_str(w.run(&["jobs", "show", key, "--json"]).expect(0).stdout.trim())
+                .unwrap();
         assert_eq!(shown["key"], key, "the key round-trips literally");
     }
     // A key that starts with '-' goes after `--`.

@@ -259,3 +259,28 @@ fn text_log_format_is_readable() {
     );
     assert!(serde_json::from_str::<serde_json::Value>(started).is_err());
 }
+
+#[test]
+fn a_schedule_enqueues_its_latest_missed_tick_once_whoever_runs() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    // Yearly, so the latest tick is fixed for the length of the test.
+    w.write("nightshift.toml", "[[schedule]]\nname = \"yearly\"\ncron = \"0 0 1 1 *\"\npayload = '{\"kind\":\"report\"}'\n");
+    let out = w.run(&["run", "--once", "--", "true"]).expect(0);
+    assert!(out.stdout.contains("tick_enqueued"), "{}", out.stdout);
+    w.run(&["run", "--once", "--", "true"]).expect(0);
+    let conn = w.conn();
+    let mut stmt = conn.prepare("SELECT key, status, payload FROM jobs").unwrap();
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (key, status, payload) = &rows[0];
+    assert!(key.starts_with("yearly@") && key.ends_with("-01-01T00:00:00Z"), "{key}");
+    assert_eq!((status.as_str(), payload.as_str()), ("done", "{\"kind\":\"report\"}"));
+    let bad = w.write("bad.toml", "[[schedule]]\nname = \"x\"\ncron = \"every day\"\n");
+    let refused = w.run(&["--config", bad.to_str().unwrap(), "status"]).expect(2);
+    assert!(refused.stderr.contains("cron"), "{}", refused.stderr);
+}

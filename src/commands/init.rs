@@ -38,6 +38,13 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 [store]
 # synchronous = "full"                  # "normal" may lose the last commits on power loss
 # max_payload = "1MiB"
+
+# Each tick enqueues a job keyed "<name>@<tick time>"; a runner that starts late enqueues
+# only the latest tick it missed.
+# [[schedule]]
+# name = "digest"
+# cron = "*/15 * * * *"                 # minute hour day month weekday, UTC
+# payload = '{"kind":"digest"}'
 "#;
 
 pub fn run(settings: &Settings) -> Result<(), Failure> {

@@ -51,17 +51,26 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
                 reason = "a previous runner died and left handler processes behind");
         }
     }));
+    let schedules = settings.schedules.clone();
     runtime.block_on(async move {
         // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.
         let signal_error =
             |e: std::io::Error| Failure::Failed(format!("cannot listen for signals: {e}"));
         let term = signal(SignalKind::terminate()).map_err(signal_error)?;
         let int = signal(SignalKind::interrupt()).map_err(signal_error)?;
-        let engine = Engine::start(config, handler).await?;
+        let engine = Engine::start(config.clone(), handler).await?;
+        // Holding the runner lock now: enqueue the latest tick each schedule missed.
+        crate::schedule::catch_up(&config, &schedules)?;
         if args.once {
             once(engine, wait, grace).await
         } else {
-            until_signalled(engine, grace, term, int).await
+            let (stop, stopped) = std::sync::mpsc::channel();
+            let ticker =
+                std::thread::spawn(move || crate::schedule::run_until(config, schedules, stopped));
+            let result = until_signalled(engine, grace, term, int).await;
+            drop(stop);
+            let _ = ticker.join();
+            result
         }
     })
 }

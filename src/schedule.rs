@@ -1,0 +1,220 @@
+//! `[[schedule]]`: cron entries that enqueue a job per tick, keyed `name@<tick, RFC 3339>`, so
+//! a tick enqueues at most once whoever fires it (a continuous runner, a cron `run --once`, a
+//! restart).
+//!
+//! Catch-up policy: when a runner starts (either mode) each schedule enqueues only its latest
+//! tick at or before now; ticks missed during downtime before that one are skipped, never
+//! replayed in a burst. A continuous runner then enqueues each tick as it comes.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use nightshift_actors::{Admin, Clock, EngineConfig, Enqueued, NewJob, Timestamp};
+
+use crate::config::ConfigError;
+
+/// One `[[schedule]]` entry.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    parsed: Cron,
+    pub payload: String,
+    pub queue: String,
+}
+
+impl Schedule {
+    pub fn new(
+        name: &str,
+        cron: &str,
+        payload: String,
+        queue: String,
+    ) -> Result<Self, ConfigError> {
+        let ok_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok_name {
+            return Err(ConfigError(format!(
+                "[[schedule]] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        let parsed = Cron::from_str(cron.trim()).map_err(|e| {
+            ConfigError(format!(
+                "[[schedule]] {name}: cron {cron:?} is not a cron expression ({e}); write five \
+                 fields, minute hour day month weekday, like \"*/15 * * * *\""
+            ))
+        })?;
+        Ok(Self { name: name.to_owned(), parsed, payload, queue })
+    }
+
+    /// The latest tick at or before `now`.
+    pub fn latest(&self, now: Timestamp) -> Option<Timestamp> {
+        let t = DateTime::<Utc>::from_timestamp_millis(now)?;
+        self.parsed.find_previous_occurrence(&t, true).ok().map(|d| d.timestamp_millis())
+    }
+
+    /// The first tick after `now`.
+    pub fn next(&self, now: Timestamp) -> Option<Timestamp> {
+        let t = DateTime::<Utc>::from_timestamp_millis(now)?;
+        self.parsed.find_next_occurrence(&t, false).ok().map(|d| d.timestamp_millis())
+    }
+
+    /// The job a tick enqueues.
+    pub fn job(&self, tick: Timestamp) -> NewJob {
+        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
+        let key = format!("{}@{}", self.name, at.format("%Y-%m-%dT%H:%M:%SZ"));
+        NewJob { queue: self.queue.clone(), ..NewJob::new(key, self.payload.clone()) }
+    }
+}
+
+/// Enqueues the latest tick at or before now of every schedule (the catch-up policy).
+pub fn catch_up(
+    config: &EngineConfig,
+    schedules: &[Schedule],
+) -> Result<(), nightshift_actors::StoreError> {
+    if schedules.is_empty() {
+        return Ok(());
+    }
+    let mut admin = Admin::open(config)?;
+    let now = config.clock.now();
+    for s in schedules {
+        if let Some(tick) = s.latest(now) {
+            fire(&mut admin, s, tick)?;
+        }
+    }
+    Ok(())
+}
+
+fn fire(
+    admin: &mut Admin,
+    s: &Schedule,
+    tick: Timestamp,
+) -> Result<(), nightshift_actors::StoreError> {
+    let job = s.job(tick);
+    let outcome = admin.enqueue(&job)?;
+    if outcome == Enqueued::Enqueued {
+        tracing::info!(target: "nightshift", event = "tick_enqueued", key = %job.key, queue = %job.queue);
+    }
+    Ok(())
+}
+
+/// Enqueues each tick as it comes until `stop` receives (or its sender drops). Runs on its own
+/// thread with its own connection, like any other enqueueing client. Wakes at least every
+/// second, so a clock jump is noticed.
+pub fn run_until(config: EngineConfig, schedules: Vec<Schedule>, stop: Receiver<()>) {
+    let clock: Arc<dyn Clock> = config.clock.clone();
+    let Ok(mut admin) = Admin::open(&config) else { return };
+    let mut last: Vec<Option<Timestamp>> =
+        schedules.iter().map(|s| s.latest(clock.now())).collect();
+    loop {
+        let now = clock.now();
+        let mut wait = Duration::from_secs(1);
+        for (s, last) in schedules.iter().zip(last.iter_mut()) {
+            let Some(tick) = s.latest(now) else { continue };
+            if Some(tick) != *last {
+                if let Err(e) = fire(&mut admin, s, tick) {
+                    tracing::warn!(target: "nightshift", event = "tick_failed", key = %s.job(tick).key, error = %e);
+                    continue;
+                }
+                *last = Some(tick);
+            }
+            if let Some(next) = s.next(now) {
+                wait = wait.min(Duration::from_millis((next - now).max(1) as u64));
+            }
+        }
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use nightshift_actors::ManualClock;
+
+    use super::*;
+
+    /// 2026-11-23T22:28:37Z
+    const NOW: Timestamp = 1_795_472_917_000;
+
+    fn every_15() -> Schedule {
+        Schedule::new("digest", "*/15 * * * *", "{}".into(), "default".into()).unwrap()
+    }
+
+    fn db(clock: &ManualClock) -> (tempfile::TempDir, EngineConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new(dir.path().join("s.db"));
+        cfg.clock = Arc::new(clock.clone());
+        Admin::create(&cfg).unwrap();
+        (dir, cfg)
+    }
+
+    fn keys(cfg: &EngineConfig) -> Vec<String> {
+        let admin = Admin::open(cfg).unwrap();
+        admin.jobs(None, None, 1000).unwrap().into_iter().map(|j| j.key).collect()
+    }
+
+    #[test]
+    fn ticks_are_found_either_side_of_now() {
+        let s = every_15();
+        assert_eq!(s.job(s.latest(NOW).unwrap()).key, "digest@2026-11-23T22:15:00Z");
+        assert_eq!(s.job(s.next(NOW).unwrap()).key, "digest@2026-11-23T22:30:00Z");
+        let on_tick = s.latest(NOW).unwrap();
+        assert_eq!(s.latest(on_tick), Some(on_tick), "a tick is its own latest");
+    }
+
+    #[test]
+    fn bad_entries_name_the_fix() {
+        let e = Schedule::new("digest", "every quarter hour", "{}".into(), "q".into()).unwrap_err();
+        assert!(e.0.contains("five fields"), "{e}");
+        assert!(Schedule::new("bad name", "* * * * *", "{}".into(), "q".into()).is_err());
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_missed_tick_is_enqueued_and_a_restart_adds_nothing() {
+        let clock = ManualClock::new();
+        let (_dir, cfg) = db(&clock);
+        let s = every_15();
+        // Down for two hours: eight ticks passed; only the latest is enqueued.
+        clock.advance(NOW - clock.now());
+        catch_up(&cfg, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(keys(&cfg), vec!["digest@2026-11-23T22:15:00Z"]);
+        catch_up(&cfg, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(keys(&cfg).len(), 1, "a restart does not re-enqueue the tick");
+    }
+
+    #[test]
+    fn a_tick_enqueues_once_across_a_continuous_runner_and_a_cron_run() {
+        let clock = ManualClock::new();
+        let (_dir, cfg) = db(&clock);
+        clock.advance(NOW - clock.now());
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let thread = {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || run_until(cfg, vec![every_15()], stop_rx))
+        };
+        // The clock reaches the 22:30 tick; the continuous scheduler and a cron catch-up both fire it.
+        clock.advance(2 * 60_000);
+        catch_up(&cfg, &[every_15()]).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !keys(&cfg).contains(&"digest@2026-11-23T22:30:00Z".to_owned()) {
+            assert!(std::time::Instant::now() < deadline, "the 22:30 tick was never enqueued");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let ticks: Vec<String> =
+            keys(&cfg).into_iter().filter(|k| k.ends_with("22:30:00Z")).collect();
+        assert_eq!(ticks.len(), 1);
+        assert!(
+            !keys(&cfg).contains(&"digest@2026-11-23T22:15:00Z".to_owned()),
+            "the runner started after 22:15 was caught up by nobody here"
+        );
+    }
+}
