@@ -284,3 +284,26 @@ fn a_schedule_enqueues_its_latest_missed_tick_once_whoever_runs() {
     let refused = w.run(&["--config", bad.to_str().unwrap(), "status"]).expect(2);
     assert!(refused.stderr.contains("cron"), "{}", refused.stderr);
 }
+
+#[test]
+fn a_hanging_handler_is_killed_at_its_timeout_and_the_attempt_fails() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", "[retry]\nmax_attempts = 1\n");
+    let agent = w.script("hang.sh", "sleep 300 &\necho $! > sleeper.pid\nwait");
+    w.run(&["enqueue", "hangs", "{}", "--timeout", "300ms"]).expect(0);
+    let started = std::time::Instant::now();
+    w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
+    assert!(started.elapsed() < Duration::from_secs(30), "the runner waited for the hang");
+    let error: String = w
+        .conn()
+        .query_row("SELECT error FROM dead_letter WHERE key = 'hangs'", [], |r| r.get(0))
+        .unwrap();
+    assert!(error.starts_with("timeout"), "{error}");
+    let sleeper: u32 =
+        std::fs::read_to_string(w.path().join("sleeper.pid")).unwrap().trim().parse().unwrap();
+    wait_until(Duration::from_secs(10), "the handler's child is killed too", || {
+        std::fs::read_to_string(format!("/proc/{sleeper}/stat"))
+            .map_or(true, |s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    });
+}

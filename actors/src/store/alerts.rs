@@ -25,6 +25,17 @@ pub(crate) struct DeliveryFailed {
     pub(crate) retry_at: Option<Timestamp>,
 }
 
+/// Reads `id, kind, key, body, attempts`.
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        key: r.get(2)?,
+        body: r.get(3)?,
+        attempts: r.get(4)?,
+    })
+}
+
 /// Owes an alert, deliverable from `due`.
 pub(crate) fn owe(
     conn: &Connection,
@@ -52,17 +63,7 @@ pub(crate) fn due(
         "SELECT id, kind, key, body, attempts FROM alerts
          WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
     )?;
-    let rows = stmt
-        .query_map(params![now, limit], |r| {
-            Ok(AlertRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                key: r.get(2)?,
-                body: r.get(3)?,
-                attempts: r.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map(params![now, limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
     let next: Option<Timestamp> = conn
         .prepare_cached(
             "SELECT min(next_attempt_at) FROM alerts WHERE state = 'pending' AND next_attempt_at > ?1",
@@ -81,17 +82,7 @@ pub(crate) fn untried(
         "SELECT id, kind, key, body, attempts FROM alerts
          WHERE state = 'pending' AND attempts = 0 AND kind = ?1 ORDER BY id LIMIT ?2",
     )?;
-    let rows = stmt
-        .query_map(params![kind, limit], |r| {
-            Ok(AlertRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                key: r.get(2)?,
-                body: r.get(3)?,
-                attempts: r.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map(params![kind, limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 

@@ -1,0 +1,67 @@
+//! The config rules: defaults, precedence, and errors that name the key.
+
+use super::*;
+
+fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nightshift.toml");
+    std::fs::write(&path, toml).unwrap();
+    let env: Vec<(String, String)> =
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    Settings::load(&Sources { db: None, config: Some(&path), env: &get, default_file: true })
+}
+
+#[test]
+fn defaults_follow_the_design() {
+    let s = load("", &[]).unwrap();
+    assert_eq!(s.retry.max_attempts, 4);
+    assert_eq!(s.retry.base, Duration::from_secs(1));
+    assert_eq!(s.retry.cap, Duration::from_secs(60));
+    assert_eq!(s.permanent_exit_codes, vec![65]);
+    assert_eq!(s.max_payload, 1024 * 1024);
+    assert_eq!(s.db, PathBuf::from("nightshift.db"));
+    assert!(s.daily_cap_micros.is_none());
+}
+
+#[test]
+fn environment_beats_the_file() {
+    let s = load("[budget]\ndaily_usd = 5.0\n", &[("DAILY_CAP_USD", "0.25")]).unwrap();
+    assert_eq!(s.daily_cap_micros, Some(250_000));
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let cases = [
+        ("daly_cap = 1", &[][..], "unknown field"),
+        ("[retry]\nmax_attempts = \"5\"", &[][..], "invalid type"),
+        ("[retry]\nbase = \"5 parsecs\"", &[][..], "[retry] base"),
+        ("[budget]\ndaily_usd = nan", &[][..], "[budget] daily_usd"),
+        ("", &[("DAILY_CAP_USD", "NaN")][..], "DAILY_CAP_USD"),
+        ("", &[("DAILY_CAP_USD", "inf")][..], "DAILY_CAP_USD"),
+        ("", &[("DAILY_CAP_USD", "-1")][..], "DAILY_CAP_USD"),
+        ("", &[("DAILY_CAP_USD", "ten")][..], "DAILY_CAP_USD"),
+        ("[store]\nmax_payload = \"lots\"", &[][..], "[store] max_payload"),
+        ("[handler]\ncommand = []", &[][..], "[handler] command"),
+        ("[retry]\nbase = \"0s\"", &[][..], "above zero"),
+    ];
+    for (toml, env, needle) in cases {
+        let err = load(toml, env).err().unwrap_or_else(|| panic!("{toml:?} {env:?} accepted"));
+        assert!(err.0.contains(needle), "{toml:?}: {err}");
+    }
+}
+
+#[test]
+fn webhook_errors_never_echo_the_url() {
+    let err = load("", &[("ALERT_WEBHOOK", "ftp://hooks.example/T0/SECRETTOKEN")]).err().unwrap();
+    assert!(!err.0.contains("SECRETTOKEN"), "{err}");
+}
+
+#[test]
+fn sizes_parse_with_units() {
+    assert_eq!(size("x", Some("1MiB"), 0).unwrap(), 1 << 20);
+    assert_eq!(size("x", Some("64 KiB"), 0).unwrap(), 65536);
+    assert_eq!(size("x", Some("1000"), 0).unwrap(), 1000);
+    assert!(size("x", Some("0"), 0).is_err());
+    assert!(size("x", Some("1 GiB"), 0).is_err());
+}
