@@ -17,7 +17,18 @@ const SECRET: &str = "T0DOCTOR/B0/doctor-secret-token";
 
 /// A workdir outside /tmp, on the disk the target dir is on.
 fn on_disk() -> Workdir {
-    Workdir { dir: tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir") }
+    // Still a temp dir (removed on drop), but on persistent storage even when the checkout
+    // itself lives under /tmp: the target dir if it is not, else the home directory's cache.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let base = if target.starts_with("/tmp") || target.starts_with("/var/tmp") {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or("/root".into());
+        let cache = home.join(".cache/nightshift-tests");
+        std::fs::create_dir_all(&cache).expect("test cache dir");
+        cache
+    } else {
+        target.to_path_buf()
+    };
+    Workdir { dir: tempfile::tempdir_in(base).expect("temp dir") }
 }
 
 /// A database, a config with a handler found under cron's PATH, and a cap.
