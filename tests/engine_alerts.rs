@@ -169,7 +169,7 @@ async fn fifty_dead_letters_in_a_burst_become_a_digest_naming_every_key() {
     let db = TempDb::new();
     let sink = Sink::start().await;
     let mut cfg = alerting(&db, sink.url("/hooks/x"), "discord");
-    cfg.alert.group_wait = Duration::from_millis(500);
+    cfg.alert.group_wait = Duration::from_secs(1);
     cfg.workers = 4;
     let engine = start(cfg).await;
     let started = Instant::now();
