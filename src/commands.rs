@@ -2,6 +2,7 @@
 //! `Ok` or a [`Failure`] that decides the exit code.
 
 mod alert;
+mod bench;
 mod demo;
 mod deploy;
 mod dlq;
@@ -23,8 +24,10 @@ use crate::config::{Settings, Sources};
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let env = |name: &str| std::env::var(name).ok();
-    if let Command::Demo(args) = &cli.command {
-        return demo::run(args);
+    match &cli.command {
+        Command::Demo(args) => return demo::run(args),
+        Command::Bench(args) => return bench::run(args),
+        _ => {}
     }
     let sources = Sources {
         db: cli.db.as_deref(),
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Alert { command } => alert::run(&settings, &command),
         Command::Doctor(args) => doctor::run(&settings, &args),
         Command::Deploy(args) => deploy::run(&settings, &args),
+        Command::Bench(args) => bench::run(&args),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }
