@@ -65,7 +65,7 @@ impl CommandHandler {
     }
 
     /// How long the process group gets between SIGTERM and SIGKILL (default 5 s).
-    #[allow(dead_code, reason = "API for the binary's commands; only the tests call it so far")]
+    #[cfg(test)]
     pub fn with_kill_grace(mut self, kill_grace: Duration) -> Self {
         self.kill_grace = kill_grace;
         self
@@ -79,7 +79,7 @@ impl CommandHandler {
     }
 
     /// Use `env` instead of the runner's environment as the base the child's is built from.
-    #[allow(dead_code, reason = "hermetic environments for tests and embedders")]
+    #[cfg(test)]
     pub fn with_base_env(mut self, env: Vec<(OsString, OsString)>) -> Self {
         self.base_env = Some(env);
         self

@@ -19,7 +19,7 @@ use crate::events::event;
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
 use crate::lock::RunnerLock;
 use crate::shared::{RunState, Shared};
-use crate::store::StoreHandle;
+use crate::store::{StoreHandle, retry_transient};
 use crate::supervisor::{Supervisor, SupervisorMsg, startup_cause};
 
 /// Starts engines.
@@ -303,24 +303,6 @@ impl Drop for EngineHandle {
     fn drop(&mut self) {
         if self.join.is_some() {
             self.supervisor.stop(Some("engine handle dropped".to_owned()));
-        }
-    }
-}
-
-async fn retry_transient<T, F, Fut>(mut call: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut pause = Duration::from_millis(10);
-    loop {
-        match call().await {
-            Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            other => return other,
         }
     }
 }

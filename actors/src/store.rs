@@ -33,7 +33,7 @@ use crate::policy::breaker::BreakerConfig;
 pub(crate) use alerts::{AlertRow, DeliveryFailed};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed};
-pub(crate) use handle::StoreHandle;
+pub(crate) use handle::{StoreHandle, retry_transient};
 pub(crate) use operation::Operation;
 
 mod calls;

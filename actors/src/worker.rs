@@ -3,7 +3,6 @@
 //! drops it at once instead of leaving an orphan running. Heartbeats extend the lease while it
 //! runs; the per-job timeout and the shutdown grace cut it short.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,11 +10,10 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::error::StoreError;
 use crate::events::{cost_micros, event, warn_event};
 use crate::job::Outcome;
 use crate::shared::{RunState, Shared};
-use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Failed};
+use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Failed, retry_transient};
 
 /// The Worker's mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +86,10 @@ impl Actor for Worker {
             Ok(Claim::Job(claimed)) if shared.state() != RunState::Running => {
                 // Claimed together with the last outcome just as shutdown began: give it back.
                 let Claimed { job, token } = claimed;
-                let _ =
-                    persist(|| shared.store.release(job.key.clone(), token.clone(), shared.now()))
-                        .await;
+                let _ = retry_transient(|| {
+                    shared.store.release(job.key.clone(), token.clone(), shared.now())
+                })
+                .await;
                 st.idle = true;
                 shared.activity.notify_waiters();
             }
@@ -178,9 +177,10 @@ impl Worker {
                     error = "the lease was taken over; this attempt's outcome is discarded");
             }
             Ended::Aborted => {
-                let released =
-                    persist(|| shared.store.release(key.clone(), token.clone(), shared.now()))
-                        .await;
+                let released = retry_transient(|| {
+                    shared.store.release(key.clone(), token.clone(), shared.now())
+                })
+                .await;
                 event!("job_interrupted", key = %key, attempt = attempt, duration_ms = duration_ms,
                     reason = "shutdown grace period elapsed; lease released without counting an attempt",
                     released = matches!(released, Ok(true)));
@@ -203,7 +203,7 @@ impl Worker {
         let cost_usd = outcome.cost_usd();
         let (error, kind) = match outcome {
             Outcome::Success { result, .. } => {
-                let done = persist(|| {
+                let done = retry_transient(|| {
                     let (key, token, result) = (key.to_owned(), token.to_owned(), result.clone());
                     shared.store.complete(key, token, result, cost, shared.now(), next.clone())
                 })
@@ -230,7 +230,7 @@ impl Worker {
         };
         event!("job_failed", key = %key, attempt = attempt, duration_ms = duration_ms,
             error = %error, cost_usd = cost_usd);
-        let failed = persist(|| {
+        let failed = retry_transient(|| {
             let (key, token, error) = (key.to_owned(), token.to_owned(), error.clone());
             shared.store.fail(key, token, error, kind, cost, shared.now(), next.clone())
         })
@@ -264,26 +264,6 @@ pub(crate) fn announce(shared: &Shared, key: &str, failed: Failed) {
         Failed::LeaseLost => {
             warn_event!("lease_lost", key = %key,
                 error = "the attempt failed after its lease was taken over");
-        }
-    }
-}
-
-/// Repeats a lease-fenced Store call while the Store is restarting. Fencing makes a repeat
-/// harmless: a write that did commit makes the repeat report a lost lease or a no-op.
-async fn persist<T, F, Fut>(mut call: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
-{
-    let give_up = Instant::now() + Duration::from_secs(30);
-    let mut pause = Duration::from_millis(20);
-    loop {
-        match call().await {
-            Err(e) if e.is_transient() && Instant::now() < give_up => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            other => return other,
         }
     }
 }

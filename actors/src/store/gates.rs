@@ -73,12 +73,12 @@ pub(crate) fn admit(
     ctx: &StoreCtx,
     now: Timestamp,
 ) -> Result<Admission, StoreError> {
-    let (paused, alerted_day): (bool, Option<String>) = conn
-        .prepare_cached("SELECT paused, cap_alerted_day FROM control WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if paused {
+    // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
+    let control = load_control(conn)?;
+    if control.paused {
         return Ok(Admission::Gated);
     }
+    let alerted_day = control.cap_alerted_day;
     if let Some(cap) = ctx.daily_cap_micros {
         let spent = spent_today(conn, now)?;
         if budget::exhausted(spent, cap) {
@@ -95,7 +95,7 @@ pub(crate) fn admit(
             return Ok(Admission::Gated);
         }
     }
-    match load(conn)?.admit(now) {
+    match control.breaker.admit(now) {
         Admit::Closed => Ok(Admission::Go { probe: false }),
         Admit::Probe => Ok(Admission::Go { probe: true }),
         Admit::Open { .. } | Admit::Probing => Ok(Admission::Gated),
@@ -108,18 +108,16 @@ pub(crate) fn current(
     ctx: &StoreCtx,
     now: Timestamp,
 ) -> Result<Option<Gate>, StoreError> {
-    let (paused, reason): (bool, Option<String>) = conn
-        .prepare_cached("SELECT paused, pause_reason FROM control WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if paused {
-        return Ok(Some(Gate::Paused { reason }));
+    let control = load_control(conn)?;
+    if control.paused {
+        return Ok(Some(Gate::Paused { reason: control.pause_reason }));
     }
     if let Some(cap) = ctx.daily_cap_micros
         && budget::exhausted(spent_today(conn, now)?, cap)
     {
         return Ok(Some(Gate::Cap { until: budget::next_day(now) }));
     }
-    Ok(match load(conn)?.admit(now) {
+    Ok(match control.breaker.admit(now) {
         Admit::Open { until } => Some(Gate::Breaker { until: Some(until) }),
         Admit::Probing => Some(Gate::Breaker { until: None }),
         Admit::Closed | Admit::Probe => None,
@@ -176,20 +174,38 @@ pub(crate) fn released(conn: &Connection, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn load(conn: &Connection) -> Result<BreakerState, StoreError> {
+/// The `control` row.
+struct Control {
+    paused: bool,
+    pause_reason: Option<String>,
+    cap_alerted_day: Option<String>,
+    breaker: BreakerState,
+}
+
+fn load_control(conn: &Connection) -> Result<Control, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT breaker_failures, breaker_open_until, breaker_cooldown_ms, breaker_probe
+            "SELECT paused, pause_reason, cap_alerted_day, breaker_failures, breaker_open_until,
+                    breaker_cooldown_ms, breaker_probe
              FROM control WHERE id = 1",
         )?
         .query_row([], |r| {
-            Ok(BreakerState {
-                failures: r.get(0)?,
-                open_until: r.get(1)?,
-                cooldown_ms: r.get(2)?,
-                probe: r.get(3)?,
+            Ok(Control {
+                paused: r.get(0)?,
+                pause_reason: r.get(1)?,
+                cap_alerted_day: r.get(2)?,
+                breaker: BreakerState {
+                    failures: r.get(3)?,
+                    open_until: r.get(4)?,
+                    cooldown_ms: r.get(5)?,
+                    probe: r.get(6)?,
+                },
             })
         })?)
+}
+
+fn load(conn: &Connection) -> Result<BreakerState, StoreError> {
+    Ok(load_control(conn)?.breaker)
 }
 
 fn save(conn: &Connection, s: &BreakerState) -> Result<(), StoreError> {

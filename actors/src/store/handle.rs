@@ -12,6 +12,27 @@ use super::operation::Op;
 use super::{CALL_TIMEOUT, StoreCtx, StoreMsg};
 use crate::error::StoreError;
 
+/// Repeats a Store call while the Store is restarting or the database is busy, backing off up
+/// to a second, for at most 30 s. Only for calls a repeat cannot harm: keyed by an idempotency
+/// key (enqueue) or fenced by a lease token (complete, fail, release).
+pub(crate) async fn retry_transient<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut pause = std::time::Duration::from_millis(10);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A cloneable, swappable reference to the Store.
 #[derive(Clone)]
 pub(crate) struct StoreHandle {
