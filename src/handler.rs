@@ -146,7 +146,7 @@ impl Handler for CommandHandler {
         let process::Spawned { mut group, stdin, stdout, stderr } =
             match process::spawn(&self.argv, env, self.kill_grace).await {
                 Ok(spawned) => spawned,
-                Err(e) => return Outcome::retry(self.spawn_error(&e)),
+                Err(e) => return Outcome::RunnerFailed { error: self.spawn_error(&e) },
             };
         // Dropped after `group` below (or with the future): the record outlives the kill.
         let _entry = self.registry.as_ref().and_then(|r| r.enter(group.pgid()));

@@ -253,12 +253,29 @@ impl EngineHandle {
         }
     }
 
-    /// Resolves when the tree stops on its own (restart budget exhausted), with the reason.
+    /// Resolves when the engine cannot go on, with the reason: the tree stopped on its own
+    /// (restart budget exhausted), or a handler reported [`crate::Outcome::RunnerFailed`] (the
+    /// tree is still up then, claiming nothing: call [`EngineHandle::shutdown`] to stop it in
+    /// order, which returns the same reason).
     pub async fn wait(&mut self) -> EngineError {
-        if let Some(join) = self.join.take() {
-            let _ = join.await;
+        let shared = self.shared.clone();
+        loop {
+            let failed = shared.runner_failed.notified();
+            let mut failed = std::pin::pin!(failed);
+            failed.as_mut().enable();
+            if let Some(why) = shared.exit_reason() {
+                return EngineError::Stopped(why);
+            }
+            let Some(join) = self.join.as_mut() else { break };
+            tokio::select! {
+                _ = join => {
+                    self.join = None;
+                    break;
+                }
+                _ = failed => {}
+            }
         }
-        EngineError::Stopped(self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()))
+        EngineError::Stopped(shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()))
     }
 
     /// Delivers owed alerts for at most `limit`; returns how many due ones are left.
@@ -284,6 +301,9 @@ impl EngineHandle {
 
     fn check_alive(&self) -> Result<(), EngineError> {
         use ractor::ActorStatus::{Draining, Stopped, Stopping};
+        if let Some(why) = self.shared.exit_reason() {
+            return Err(EngineError::Stopped(why));
+        }
         match self.supervisor.get_status() {
             Draining | Stopping | Stopped => Err(EngineError::Stopped(
                 self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()),

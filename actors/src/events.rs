@@ -15,6 +15,14 @@ macro_rules! warn_event {
     };
 }
 
+/// Emits an error-level event named `$name` with the given fields.
+macro_rules! error_event {
+    ($name:literal $(, $($field:tt)*)?) => {
+        ::tracing::error!(target: "nightshift", event = $name $(, $($field)*)?)
+    };
+}
+
+pub(crate) use error_event;
 pub(crate) use event;
 pub(crate) use warn_event;
 

@@ -142,6 +142,14 @@ pub enum Outcome {
         /// Money this attempt spent, in US dollars.
         cost_usd: f64,
     },
+    /// The job never ran, for a reason that is the runner's and not the job's (the handler
+    /// program is gone). The job goes back to `pending` without counting an attempt, and the
+    /// engine stops claiming and fails with `error`, so the host exits non-zero and a person
+    /// fixes the runner instead of watching good jobs burn their attempts.
+    RunnerFailed {
+        /// What is wrong with the runner, and the fix.
+        error: String,
+    },
 }
 
 impl Outcome {
@@ -166,6 +174,7 @@ impl Outcome {
             Outcome::Success { cost_usd, .. }
             | Outcome::Retry { cost_usd, .. }
             | Outcome::Permanent { cost_usd, .. } => *cost_usd,
+            Outcome::RunnerFailed { .. } => 0.0,
         }
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     /// Signalled whenever a job starts or ends, or a worker goes idle.
     pub(crate) activity: Notify,
     exit_reason: std::sync::Mutex<Option<String>>,
+    /// Signalled when the runner fails while its tree is still up ([`Shared::fail_runner`]).
+    pub(crate) runner_failed: Notify,
 }
 
 #[derive(Default)]
@@ -66,6 +68,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
+            runner_failed: Notify::new(),
         }
     }
 
@@ -140,6 +143,19 @@ impl Shared {
     /// Why the tree stopped on its own (restart budget exhausted), for the host to report.
     pub(crate) fn set_exit_reason(&self, why: String) {
         *self.exit_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    /// The runner cannot go on (a handler reported [`crate::Outcome::RunnerFailed`]): claim
+    /// nothing more, keep the first reason, and wake the host waiting on the engine, which then
+    /// shuts down in order and fails with the reason.
+    pub(crate) fn fail_runner(&self, why: String) {
+        {
+            let mut reason = self.exit_reason.lock().unwrap_or_else(|e| e.into_inner());
+            reason.get_or_insert(why);
+        }
+        let _ = self.run_state.send_replace(RunState::Stopping);
+        self.runner_failed.notify_waiters();
+        self.activity.notify_waiters();
     }
 
     pub(crate) fn exit_reason(&self) -> Option<String> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::events::{cost_micros, event, warn_event};
+use crate::events::{cost_micros, error_event, event, warn_event};
 use crate::job::Outcome;
 use crate::shared::{RunState, Shared};
 use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Failed, retry_transient};
@@ -169,6 +169,17 @@ impl Worker {
         let duration_ms = started.elapsed().as_millis() as u64;
         let next = (shared.state() == RunState::Running).then_some(next);
         match ended {
+            Ended::Returned(Outcome::RunnerFailed { error }) => {
+                // Not the job's fault: give it back uncounted and stop this runner.
+                let released = retry_transient(|| {
+                    shared.store.release(key.clone(), token.clone(), shared.now())
+                })
+                .await;
+                error_event!("runner_failed", key = %key, attempt = attempt, error = %error,
+                    reason = "the job was given back without counting an attempt; the runner stops",
+                    released = matches!(released, Ok(true)));
+                shared.fail_runner(error);
+            }
             Ended::Returned(outcome) => {
                 return self.report(&key, &token, attempt, outcome, duration_ms, next).await;
             }
@@ -227,6 +238,7 @@ impl Worker {
             }
             Outcome::Retry { error, delay, .. } => (error, FailKind::Retryable { delay }),
             Outcome::Permanent { error, .. } => (error, FailKind::Permanent),
+            Outcome::RunnerFailed { .. } => unreachable!("handled by run before reporting"),
         };
         event!("job_failed", key = %key, attempt = attempt, duration_ms = duration_ms,
             error = %error, cost_usd = cost_usd);
