@@ -57,9 +57,12 @@ impl Admin {
         f: impl FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx, &self.ctx)?;
-        tx.commit()?;
-        Ok(out)
+        let out = f(&tx, &self.ctx).and_then(|out| Ok(tx.commit().map(|()| out)?));
+        match &out {
+            Ok(_) => self.ctx.notices.committed(),
+            Err(_) => self.ctx.notices.rolled_back(),
+        }
+        out
     }
 
     /// Enqueues one job.

@@ -16,6 +16,7 @@ pub(crate) mod enqueue;
 mod fail;
 pub(crate) mod gates;
 mod lease;
+mod notices;
 pub(crate) mod open;
 mod operation;
 pub(crate) mod read;
@@ -38,6 +39,8 @@ pub(crate) use operation::Operation;
 
 mod calls;
 mod handle;
+#[cfg(test)]
+mod tests;
 
 /// What every operation may read besides the connection.
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub(crate) struct StoreCtx {
     pub(crate) breaker: BreakerConfig,
     /// How long a dead-letter alert waits in the outbox, so a burst becomes one digest.
     pub(crate) alert_group_wait_ms: i64,
+    /// Events raised inside the transaction in progress, emitted only once it commits.
+    pub(crate) notices: notices::Notices,
 }
 
 impl StoreCtx {
@@ -58,6 +63,7 @@ impl StoreCtx {
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
             alert_group_wait_ms: config.alert.group_wait.as_millis() as i64,
+            notices: notices::Notices::default(),
         }
     }
 }
@@ -187,8 +193,12 @@ impl StoreState {
         // cannot be rescued by busy_timeout when another process (a CLI enqueue) writes.
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = self.apply_all(ops).and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
-        if result.is_err() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        match &result {
+            Ok(()) => self.ctx.notices.committed(),
+            Err(_) => {
+                self.ctx.notices.rolled_back();
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
         }
         result
     }
@@ -196,9 +206,11 @@ impl StoreState {
     fn apply_all(&self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
         for op in ops.iter_mut() {
             self.conn.execute_batch("SAVEPOINT op")?;
+            let mark = self.ctx.notices.mark();
             if op.apply(&self.conn, &self.ctx) {
                 self.conn.execute_batch("RELEASE op")?;
             } else {
+                self.ctx.notices.roll_back_to(mark);
                 self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
             }
         }

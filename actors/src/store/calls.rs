@@ -43,7 +43,7 @@ impl StoreHandle {
         next: Option<ClaimArgs>,
     ) -> Result<(bool, Option<Claim>), StoreError> {
         self.write(move |c, ctx| {
-            let done = lease::complete(c, &key, &token, result.as_deref(), cost_micros, now)?;
+            let done = lease::complete(c, ctx, &key, &token, result.as_deref(), cost_micros, now)?;
             Ok((done, next.map(|args| claim::run(c, ctx, &args, now)).transpose()?))
         })
         .await

@@ -6,10 +6,10 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::json;
 
+use super::notices::Notice;
 use super::{StoreCtx, alerts};
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
-use crate::events::{event, warn_event};
 use crate::policy::breaker::{Admit, BreakerState, Transition};
 use crate::policy::budget;
 
@@ -86,11 +86,11 @@ pub(crate) fn admit(
             if alerted_day.as_deref() != Some(today.as_str()) {
                 conn.prepare_cached("UPDATE control SET cap_alerted_day = ?1 WHERE id = 1")?
                     .execute([&today])?;
-                let cost_usd = spent as f64 / 1e6;
+                let spent_usd = spent as f64 / 1e6;
                 let cap_usd = cap as f64 / 1e6;
-                warn_event!("cap_hit", cost_usd = cost_usd, cap_usd = cap_usd, day = %today);
-                let body = json!({ "day": today, "spent_usd": cost_usd, "cap_usd": cap_usd });
+                let body = json!({ "day": today, "spent_usd": spent_usd, "cap_usd": cap_usd });
                 alerts::owe(conn, "cap_hit", None, &body, now, now)?;
+                ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
             return Ok(Admission::Gated);
         }
@@ -131,15 +131,17 @@ pub(crate) fn start_probe(conn: &Connection, key: &str) -> Result<(), StoreError
 }
 
 /// Breaker bookkeeping after an attempt of `key` succeeded.
-pub(crate) fn succeeded(conn: &Connection, key: &str) -> Result<(), StoreError> {
+pub(crate) fn succeeded(conn: &Connection, ctx: &StoreCtx, key: &str) -> Result<(), StoreError> {
     let mut state = load(conn)?;
     if state.failures == 0 && state.open_until.is_none() {
         return Ok(());
     }
-    if let Some(Transition::Closed) = state.on_success(key) {
-        event!("breaker_closed", key = %key);
+    let closed = matches!(state.on_success(key), Some(Transition::Closed));
+    save(conn, &state)?;
+    if closed {
+        ctx.notices.push(Notice::BreakerClosed { key: key.to_owned() });
     }
-    save(conn, &state)
+    Ok(())
 }
 
 /// Breaker bookkeeping after an attempt of `key` failed; owes the alert of a first opening.
@@ -154,12 +156,17 @@ pub(crate) fn failed(
     save(conn, &state)?;
     if let Some(Transition::Opened { until, reopened }) = transition {
         let cooldown_ms = until - now;
-        warn_event!("breaker_opened", key = %key, reason = if reopened { "probe failed" } else { "consecutive failures" },
-            failures = state.failures, delay_ms = cooldown_ms);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
             alerts::owe(conn, "breaker_opened", None, &body, now, now)?;
         }
+        let failures = state.failures;
+        ctx.notices.push(Notice::BreakerOpened {
+            key: key.to_owned(),
+            reopened,
+            failures,
+            cooldown_ms,
+        });
     }
     Ok(())
 }

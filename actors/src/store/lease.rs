@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::fail::record_spend;
-use super::gates;
+use super::{StoreCtx, gates};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
@@ -32,6 +32,7 @@ pub(crate) fn heartbeat(
 /// then belongs to whoever holds it now).
 pub(crate) fn complete(
     conn: &Connection,
+    ctx: &StoreCtx,
     key: &str,
     token: &str,
     result: Option<&str>,
@@ -53,7 +54,7 @@ pub(crate) fn complete(
         })?;
     let Some(attempt) = attempt else { return Ok(false) };
     record_spend(conn, key, attempt, cost_micros, now)?;
-    gates::succeeded(conn, key)?;
+    gates::succeeded(conn, ctx, key)?;
     Ok(true)
 }
 
