@@ -114,6 +114,8 @@ pub struct Settings {
     pub retry: RetryConfig,
     /// The daily cap in micro-dollars, if one is set.
     pub daily_cap_micros: Option<i64>,
+    /// Where the cap was read: `DAILY_CAP_USD`, or the config file's key.
+    pub daily_cap_set_by: Option<String>,
     pub webhook: Option<String>,
     pub alert_format: String,
     pub breaker: BreakerConfig,
@@ -148,11 +150,15 @@ impl Settings {
         if retry.base > retry.cap {
             return Err(bad("[retry] base must not exceed [retry] cap"));
         }
-        let daily = match (src.env)("DAILY_CAP_USD") {
-            Some(v) => Some(money("DAILY_CAP_USD", &v)?),
-            None => {
-                file.budget.daily_usd.map(|v| money_value("[budget] daily_usd", v)).transpose()?
-            }
+        let (daily, daily_set_by) = match (src.env)("DAILY_CAP_USD") {
+            Some(v) => (Some(money("DAILY_CAP_USD", &v)?), Some("DAILY_CAP_USD".to_owned())),
+            None => match file.budget.daily_usd {
+                Some(v) => (
+                    Some(money_value("[budget] daily_usd", v)?),
+                    config_file.as_ref().map(|f| format!("[budget] daily_usd in {}", f.display())),
+                ),
+                None => (None, None),
+            },
         };
         let webhook = (src.env)("ALERT_WEBHOOK").or(file.alert.webhook);
         let webhook = webhook.map(|w| check_webhook(&w)).transpose()?;
@@ -210,6 +216,7 @@ impl Settings {
             permanent_exit_codes: file.handler.permanent_exit_codes.unwrap_or_else(|| vec![65]),
             retry,
             daily_cap_micros: daily,
+            daily_cap_set_by: daily_set_by,
             webhook,
             alert_format,
             breaker,
@@ -236,6 +243,7 @@ impl Settings {
         };
         c.alert.format = self.alert_format.clone();
         c.daily_cap_micros = self.daily_cap_micros;
+        c.daily_cap_set_by = self.daily_cap_set_by.clone();
         c.breaker = self.breaker;
         c
     }

@@ -6,6 +6,7 @@
 
 mod output;
 mod process;
+pub mod program;
 mod registry;
 
 pub use registry::Registry;

@@ -41,6 +41,10 @@ pub struct EngineConfig {
     pub alert: AlertConfig,
     /// The daily spend cap in micro-dollars (UTC days); `None` for no cap.
     pub daily_cap_micros: Option<i64>,
+    /// Where the cap came from, in the user's words (`DAILY_CAP_USD`, a config file's key).
+    /// Recorded with the cap when the engine starts, so `status` anywhere can say which cap
+    /// holds claims and who set it.
+    pub daily_cap_set_by: Option<String>,
     /// The circuit breaker.
     pub breaker: BreakerConfig,
     /// Wall-clock time for everything persisted.
@@ -68,6 +72,7 @@ impl EngineConfig {
             store_restart_window: Duration::from_secs(60),
             alert: AlertConfig::default(),
             daily_cap_micros: None,
+            daily_cap_set_by: None,
             breaker: BreakerConfig::default(),
             clock: Arc::new(SystemClock),
             on_locked: None,
@@ -86,6 +91,7 @@ impl fmt::Debug for EngineConfig {
             .field("synchronous", &self.synchronous)
             .field("alert", &self.alert)
             .field("daily_cap_micros", &self.daily_cap_micros)
+            .field("daily_cap_set_by", &self.daily_cap_set_by)
             .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }

@@ -15,10 +15,11 @@ use ractor::{Actor, ActorCell, ActorRef};
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
 use crate::error::{EngineError, StoreError};
-use crate::events::event;
+use crate::events::{event, warn_event};
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
 use crate::lock::RunnerLock;
 use crate::shared::{RunState, Shared};
+use crate::store::gates::Gate;
 use crate::store::{StoreHandle, retry_transient};
 use crate::supervisor::{Supervisor, SupervisorMsg, startup_cause};
 
@@ -176,7 +177,7 @@ impl EngineHandle {
     pub async fn pause(&self, reason: Option<&str>) -> Result<(), EngineError> {
         let shared = &self.shared;
         shared.store.set_paused(true, reason.map(str::to_owned), shared.now()).await?;
-        event!("paused", reason = reason.unwrap_or(""));
+        shared.saw_pause(true, reason);
         Ok(())
     }
 
@@ -184,7 +185,7 @@ impl EngineHandle {
     pub async fn resume(&self) -> Result<(), EngineError> {
         let shared = &self.shared;
         shared.store.set_paused(false, None, shared.now()).await?;
-        event!("resumed");
+        shared.saw_pause(false, None);
         shared.wake_workers();
         Ok(())
     }
@@ -193,8 +194,21 @@ impl EngineHandle {
     /// final status (the `run --once` behaviour). Returns at once while paused; jobs scheduled
     /// past the window stay pending.
     pub async fn drain(&self, window: Duration) -> Result<Status, EngineError> {
+        self.drain_observed(window, |_| {}).await
+    }
+
+    /// [`EngineHandle::drain`], calling `waiting` each time the drain starts to wait for a gate
+    /// that lifts within the window (an open breaker's cooldown, the cap's next UTC day), so the
+    /// host can say what it waits for. Logs `waiting_for_gate` then, and `claims_held` when it
+    /// returns with a gate still holding claims.
+    pub async fn drain_observed(
+        &self,
+        window: Duration,
+        mut waiting: impl FnMut(&Gate),
+    ) -> Result<Status, EngineError> {
         let shared = &self.shared;
         let window_ms = window.as_millis() as i64;
+        let mut waited_for: Option<Gate> = None;
         loop {
             self.check_alive()?;
             let activity = shared.activity.notified();
@@ -214,7 +228,20 @@ impl EngineHandle {
                 let done = state.running == 0
                     && (gated || state.next_due.is_none_or(|at| at > now + window_ms));
                 if done {
-                    return self.status().await;
+                    let status = self.status().await?;
+                    if let Some(gate) = &status.gate {
+                        warn_event!("claims_held", gate = gate.name(), until = gate.until(),
+                            reason = %gate.describe());
+                    }
+                    return Ok(status);
+                }
+                // Nothing runs, yet due jobs wait: the gate is what the drain waits for.
+                let idle = state.running == 0;
+                if let Some(gate) = state.gate.filter(|g| idle && waited_for.as_ref() != Some(g)) {
+                    event!("waiting_for_gate", gate = gate.name(), until = gate.until(),
+                        reason = %gate.describe());
+                    waiting(&gate);
+                    waited_for = Some(gate);
                 }
                 let due_in = state.next_due.map_or(0, |at| (at - now).max(0)) as u64;
                 if due_in == 0 {
@@ -232,11 +259,24 @@ impl EngineHandle {
     /// Ordered shutdown: claim nothing more, give running handlers `grace` to finish, then drop
     /// them and release their leases without counting an attempt, deliver what alerts can go
     /// in a few seconds, commit the Store's buffer, stop.
-    pub async fn shutdown(mut self, grace: Duration) -> Result<(), EngineError> {
+    pub async fn shutdown(self, grace: Duration) -> Result<(), EngineError> {
+        self.shutdown_unless(grace, std::future::pending()).await
+    }
+
+    /// [`EngineHandle::shutdown`], with the grace period cut short when `hurry` resolves (a
+    /// second Ctrl-C): running handlers are then stopped at once.
+    pub async fn shutdown_unless(
+        mut self,
+        grace: Duration,
+        hurry: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
         let shared = self.shared.clone();
         let _ = shared.run_state.send_replace(RunState::Stopping);
         let deadline = tokio::time::Instant::now() + grace;
-        self.wait_idle(deadline).await;
+        tokio::select! {
+            () = self.wait_idle(deadline) => {}
+            () = hurry => {}
+        }
         if shared.in_flight() > 0 {
             let _ = shared.run_state.send_replace(RunState::Abort);
             self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(10)).await;

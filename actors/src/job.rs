@@ -302,6 +302,11 @@ pub struct Status {
     pub alerts_undelivered: u64,
     /// Cost recorded today (UTC), micro-dollars.
     pub spend_today_micros: i64,
+    /// The daily cap in force, micro-dollars: the one the last runner started with (before any
+    /// runner started, the reading process's own); `None`: no cap.
+    pub cap_micros: Option<i64>,
+    /// Where the cap in force was set (`DAILY_CAP_USD`, `[budget] daily_usd in FILE`), if known.
+    pub cap_set_by: Option<String>,
     /// The gate holding every claim now (kill switch, daily cap, open breaker), if any.
     pub gate: Option<crate::Gate>,
     /// Consecutive failed attempts the breaker has counted.

@@ -95,6 +95,11 @@ impl Retry {
             }
             Err(e) => warn_event!("reap_failed", error = %e),
         }
+        // The kill switch may be flipped from any process: say so when this runner sees it.
+        match shared.store.pause_state().await {
+            Ok((paused, reason)) => shared.saw_pause(paused, reason.as_deref()),
+            Err(e) => warn_event!("rescan_failed", error = %e),
+        }
         match shared.store.next_due().await {
             Ok(Some(at)) if at <= shared.now() => shared.wake_workers(),
             Ok(Some(at)) => self.arm(myself, st, at),

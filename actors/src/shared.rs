@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
+use crate::events::{event, warn_event};
 use crate::job::Handler;
 use crate::retry::RetryMsg;
 use crate::store::StoreHandle;
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     exit_reason: std::sync::Mutex<Option<String>>,
     /// Signalled when the runner fails while its tree is still up ([`Shared::fail_runner`]).
     pub(crate) runner_failed: Notify,
+    /// The kill switch as this runner last saw it (`None` before the first look), so a change
+    /// made from any process is logged once.
+    pause_seen: std::sync::Mutex<Option<bool>>,
 }
 
 #[derive(Default)]
@@ -69,6 +73,7 @@ impl Shared {
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
             runner_failed: Notify::new(),
+            pause_seen: std::sync::Mutex::new(None),
         }
     }
 
@@ -156,6 +161,26 @@ impl Shared {
         let _ = self.run_state.send_replace(RunState::Stopping);
         self.runner_failed.notify_waiters();
         self.activity.notify_waiters();
+    }
+
+    /// Logs `paused` / `resumed` when the kill switch differs from what this runner saw last
+    /// (a runner that starts paused says so too); wakes the workers on a resume.
+    pub(crate) fn saw_pause(&self, paused: bool, reason: Option<&str>) {
+        let before = self.pause_seen.lock().unwrap_or_else(|e| e.into_inner()).replace(paused);
+        match (before, paused) {
+            (Some(false) | None, true) => {
+                warn_event!(
+                    "paused",
+                    reason = reason.unwrap_or("no reason given"),
+                    error = "the kill switch is on: no job is claimed until `nightshift resume`"
+                );
+            }
+            (Some(true), false) => {
+                event!("resumed");
+                self.wake_workers();
+            }
+            _ => {}
+        }
     }
 
     pub(crate) fn exit_reason(&self) -> Option<String> {

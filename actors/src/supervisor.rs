@@ -156,6 +156,8 @@ impl Supervisor {
         for (key, failed) in shared.store.recover(true, shared.now()).await? {
             announce(shared, &key, failed);
         }
+        // The cap this runner holds claims to is the one in force, for every process to show.
+        shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
         for role in [Role::Alert, Role::DeadLetter, Role::Retry] {
             self.spawn(myself, st, role).await?;
         }

@@ -240,7 +240,7 @@ impl Worker {
             Outcome::Permanent { error, .. } => (error, FailKind::Permanent),
             Outcome::RunnerFailed { .. } => unreachable!("handled by run before reporting"),
         };
-        event!("job_failed", key = %key, attempt = attempt, duration_ms = duration_ms,
+        warn_event!("job_failed", key = %key, attempt = attempt, duration_ms = duration_ms,
             error = %error, cost_usd = cost_usd);
         let failed = retry_transient(|| {
             let (key, token, error) = (key.to_owned(), token.to_owned(), error.clone());
@@ -269,7 +269,7 @@ pub(crate) fn announce(shared: &Shared, key: &str, failed: Failed) {
             shared.retry_due(at);
         }
         Failed::Dead(dead) => {
-            event!("dead_lettered", key = %key, queue = %dead.queue, attempt = dead.attempts,
+            error_event!("dead_lettered", key = %key, queue = %dead.queue, attempt = dead.attempts,
                 reason = %dead.reason, error = %dead.error);
             shared.dead_arrived();
         }

@@ -1,17 +1,26 @@
 //! `nightshift run`: works the queue with the handler command. `--once` runs everything due,
 //! waits for retries that fall due within `--wait`, and exits (cron, systemd timers); without it
-//! the runner works until SIGTERM or SIGINT, then shuts down in order within `--grace`.
+//! the runner works until SIGTERM or SIGINT.
+//!
+//! Either way the first SIGTERM or SIGINT stops claiming at once and gives the jobs in flight
+//! `--grace` to finish before they are stopped (their leases released, no attempt counted); a
+//! second signal cuts the grace short. Whatever ends the run (a signal, the queue drained, an
+//! error), the engine is shut down in order before `run` returns: a job is never left `running`
+//! for the next start to count as interrupted.
+
+mod gates;
+mod signals;
 
 use std::time::Duration;
 
-use nightshift_actors::{Admin, Engine, EngineHandle};
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use nightshift_actors::{Admin, Engine, EngineHandle, Status};
 
+use self::signals::Signals;
 use crate::Failure;
 use crate::cli::RunArgs;
 use crate::config::{Settings, parse_duration};
 use crate::events;
-use crate::handler::{CommandHandler, Registry};
+use crate::handler::{CommandHandler, Registry, program};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     let argv = if args.command.is_empty() {
@@ -25,6 +34,8 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     } else {
         args.command.clone()
     };
+    // A typo in the handler must not burn every job's attempts: refuse before the first claim.
+    program::resolve(&argv[0]).map_err(|e| Failure::Usage(format!("{e}; nothing was run")))?;
     let grace = parse_duration("--grace", &args.grace)?;
     let wait = match &args.wait {
         Some(w) => parse_duration("--wait", w)?,
@@ -54,54 +65,55 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     let schedules = settings.schedules.clone();
     runtime.block_on(async move {
         // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.
-        let signal_error =
-            |e: std::io::Error| Failure::Failed(format!("cannot listen for signals: {e}"));
-        let term = signal(SignalKind::terminate()).map_err(signal_error)?;
-        let int = signal(SignalKind::interrupt()).map_err(signal_error)?;
-        let engine = Engine::start(config.clone(), handler).await?;
-        // Holding the runner lock now: enqueue the latest tick each schedule missed.
-        crate::schedule::catch_up(&config, &schedules)?;
-        if args.once {
-            once(engine, wait, grace).await
-        } else {
-            let (stop, stopped) = std::sync::mpsc::channel();
-            let ticker =
-                std::thread::spawn(move || crate::schedule::run_until(config, schedules, stopped));
-            let result = until_signalled(engine, grace, term, int).await;
-            drop(stop);
-            let _ = ticker.join();
-            result
+        let mut signals = Signals::listen(grace)?;
+        let mut engine = Engine::start(config.clone(), handler).await?;
+        let worked = async {
+            // Holding the runner lock now: enqueue the latest tick each schedule missed.
+            crate::schedule::catch_up(&config, &schedules)?;
+            if args.once {
+                once(&engine, wait, &mut signals).await
+            } else {
+                let (stop, stopped) = std::sync::mpsc::channel();
+                let ticker = std::thread::spawn(move || {
+                    crate::schedule::run_until(config, schedules, stopped)
+                });
+                let result = until_signalled(&mut engine, &mut signals).await;
+                drop(stop);
+                let _ = ticker.join();
+                result
+            }
         }
+        .await;
+        let stopped = engine.shutdown_unless(grace, signals.hurry()).await;
+        // The first failure is the one to report: a shutdown error after it is its echo.
+        worked.and(stopped.map_err(Failure::from))
     })
 }
 
-async fn once(engine: EngineHandle, wait: Duration, grace: Duration) -> Result<(), Failure> {
-    let status = engine.drain(wait).await?;
-    if status.paused {
-        let why = status.pause_reason.as_deref().unwrap_or("no reason given");
-        eprintln!(
-            "nightshift: paused ({why}); no job was run. `nightshift resume` turns it back on"
-        );
-    }
+/// `--once`: drains what is due, says which gate held claims, delivers owed alerts. A signal
+/// ends it early; the caller's shutdown then gives the jobs in flight their grace.
+async fn once(engine: &EngineHandle, wait: Duration, signals: &mut Signals) -> Result<(), Failure> {
+    let drained = tokio::select! {
+        drained = engine.drain_observed(wait, gates::waiting) => drained?,
+        () = signals.first() => return Ok(()),
+    };
+    report_held(&drained);
     // Owed alerts go out before exit when the webhook answers; what is left waits for next run.
     engine.flush_alerts(Duration::from_secs(10)).await;
-    Ok(engine.shutdown(grace).await?)
+    Ok(())
 }
 
-async fn until_signalled(
-    mut engine: EngineHandle,
-    grace: Duration,
-    mut term: Signal,
-    mut int: Signal,
-) -> Result<(), Failure> {
-    let died = tokio::select! {
-        _ = term.recv() => None,
-        _ = int.recv() => None,
-        stopped = engine.wait() => Some(stopped),
-    };
-    if let Some(stopped) = died {
-        // The tree gave up (a crash loop): exit non-zero so systemd or Fly restarts us.
-        return Err(stopped.into());
+/// Continuous: works until a signal, or until the engine cannot go on (a crash loop, a handler
+/// program gone), which exits non-zero so systemd or Fly restarts it.
+async fn until_signalled(engine: &mut EngineHandle, signals: &mut Signals) -> Result<(), Failure> {
+    tokio::select! {
+        () = signals.first() => Ok(()),
+        stopped = engine.wait() => Err(stopped.into()),
     }
-    Ok(engine.shutdown(grace).await?)
+}
+
+fn report_held(status: &Status) {
+    if let Some(gate) = &status.gate {
+        gates::held(gate, status);
+    }
 }

@@ -10,14 +10,17 @@ use crate::output;
 pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
     let days = admin.spend(args.days)?;
-    let cap = settings.daily_cap_micros;
+    // The cap in force: the one the last runner started with (see `status`).
+    let cap = admin.status()?.cap_micros;
     if args.json {
         output::json(&json!({ "daily_cap_micros": cap, "days": days }));
         return Ok(());
     }
     match cap {
         Some(c) => println!("daily cap {} (UTC days)", output::usd(c)),
-        None => println!("no daily cap (set DAILY_CAP_USD or [budget] daily_usd)"),
+        None => println!(
+            "no daily cap in force (set DAILY_CAP_USD or [budget] daily_usd for the runner)"
+        ),
     }
     println!("{:<12} {:>12} {:>9}  ", "DAY", "SPENT", "ATTEMPTS");
     for d in &days {

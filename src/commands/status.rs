@@ -17,7 +17,7 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
         let mut v = serde_json::to_value(&st).unwrap_or_default();
         v["db"] = json!(settings.db.display().to_string());
         v["runner"] = json!(runner);
-        v["daily_cap_micros"] = json!(settings.daily_cap_micros);
+        v["daily_cap_micros"] = json!(st.cap_micros);
         output::json(&v);
         return Ok(());
     }
@@ -46,7 +46,10 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     let gate = match &st.gate {
         None => "none: claiming".to_owned(),
         Some(Gate::Paused { .. }) => "paused (kill switch)".to_owned(),
-        Some(Gate::Cap { until }) => format!("daily cap reached, until {}", output::time(*until)),
+        Some(Gate::Cap { until }) => format!(
+            "daily cap reached: no claims until {} (the next UTC day) or a higher cap",
+            output::time(*until)
+        ),
         Some(Gate::Breaker { until: Some(until) }) => {
             format!("circuit breaker open until {}", output::time(*until))
         }
@@ -60,9 +63,10 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     let webhook =
         if settings.webhook.is_some() { "" } else { " (no webhook configured: set ALERT_WEBHOOK)" };
     println!("alerts       {} undelivered{webhook}", st.alerts_undelivered);
-    let cap = settings
-        .daily_cap_micros
-        .map_or("no cap".to_owned(), |c| format!("cap {}", output::usd(c)));
+    // The cap in force is the runner's (recorded when it started), not this shell's.
+    let set_by = st.cap_set_by.as_deref().map(|s| format!(", set by {s}")).unwrap_or_default();
+    let cap =
+        st.cap_micros.map_or("no cap".to_owned(), |c| format!("cap {}{set_by}", output::usd(c)));
     println!("spend today  {} ({cap})", output::usd(st.spend_today_micros));
     Ok(())
 }

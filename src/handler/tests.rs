@@ -283,22 +283,29 @@ async fn death_by_signal_is_retried_and_named() {
 }
 
 #[tokio::test]
-async fn a_missing_program_is_a_retry_naming_it_and_the_fix() {
+async fn a_missing_program_is_the_runners_failure_naming_it_and_the_fix() {
     let dir = TempDir::new().unwrap();
     let missing = dir.path().join("no-such-handler").display().to_string();
-    let (error, _, _) = retry(run(&handler(vec![missing.clone()]), "").await);
+    let error = runner_failed(run(&handler(vec![missing.clone()]), "").await);
     assert!(error.contains(&missing) && error.contains("No such file"), "{error}");
     assert!(error.contains("check [handler] command / PATH"), "{error}");
-    assert!(retry(run(&handler(vec![]), "").await).0.contains("[handler] command"));
+    assert!(runner_failed(run(&handler(vec![]), "").await).contains("[handler] command"));
 }
 
 #[tokio::test]
-async fn a_program_that_is_not_executable_is_a_retry() {
+async fn a_program_that_is_not_executable_is_the_runners_failure() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("plain.sh");
     std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
-    let (error, _, _) = retry(run(&handler(vec![path.display().to_string()]), "").await);
+    let error = runner_failed(run(&handler(vec![path.display().to_string()]), "").await);
     assert!(error.contains("plain.sh") && error.contains("Permission denied"), "{error}");
+}
+
+fn runner_failed(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::RunnerFailed { error } => error,
+        other => panic!("expected RunnerFailed, got {other:?}"),
+    }
 }
 
 #[tokio::test]

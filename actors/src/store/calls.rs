@@ -115,6 +115,18 @@ impl StoreHandle {
         self.write(move |c, _| control::set_paused(c, paused, reason.as_deref(), now)).await
     }
 
+    /// Records the cap this runner holds claims to (see `control::record_cap`).
+    pub(crate) async fn record_cap(
+        &self,
+        set_by: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, ctx| {
+            control::record_cap(c, ctx.daily_cap_micros, set_by.as_deref(), now)
+        })
+        .await
+    }
+
     pub(crate) async fn alerts_due(
         &self,
         now: Timestamp,
@@ -146,6 +158,15 @@ impl StoreHandle {
 
     pub(crate) async fn alert_failed(&self, failed: DeliveryFailed) -> Result<(), StoreError> {
         self.write(move |c, _| alerts::failed(c, &failed)).await
+    }
+
+    /// The kill switch and its reason.
+    pub(crate) async fn pause_state(&self) -> Result<(bool, Option<String>), StoreError> {
+        self.read(move |c, _| {
+            let control = super::gates::load_control(c)?;
+            Ok((control.paused, control.pause_reason))
+        })
+        .await
     }
 
     pub(crate) async fn status(&self, now: Timestamp) -> Result<Status, StoreError> {

@@ -55,6 +55,11 @@ pub(crate) fn replay(
         insert.execute(params![key, now])?;
         delete.execute([key])?;
     }
+    if !keys.is_empty() {
+        // A replay is an operator saying the cause is fixed: failures counted before the fix
+        // must not open (or keep open) the breaker on the replayed jobs' first new failure.
+        super::gates::reset_breaker(conn)?;
+    }
     Ok(keys)
 }
 

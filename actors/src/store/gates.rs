@@ -35,6 +35,33 @@ pub enum Gate {
 }
 
 impl Gate {
+    /// `paused`, `cap` or `breaker`, as events and JSON name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Gate::Paused { .. } => "paused",
+            Gate::Cap { .. } => "cap",
+            Gate::Breaker { .. } => "breaker",
+        }
+    }
+
+    /// What holds claims and what lifts it, in a sentence for the event log.
+    pub fn describe(&self) -> String {
+        match self {
+            Gate::Paused { reason } => format!(
+                "the kill switch is on ({}); `nightshift resume` turns it off",
+                reason.as_deref().unwrap_or("no reason given")
+            ),
+            Gate::Cap { .. } => "today's spend reached the daily cap; claims resume at the next                 UTC day, or when the cap is raised"
+                .to_owned(),
+            Gate::Breaker { until: Some(_) } => "the circuit breaker is open; when its cooldown                 ends one probe job runs, and its success closes the breaker"
+                .to_owned(),
+            Gate::Breaker { until: None } => {
+                "the circuit breaker's probe job is running; its outcome opens or closes it"
+                    .to_owned()
+            }
+        }
+    }
+
     /// When the gate lifts by itself, if it does.
     pub fn until(&self) -> Option<Timestamp> {
         match self {
@@ -112,7 +139,7 @@ pub(crate) fn current(
     if control.paused {
         return Ok(Some(Gate::Paused { reason: control.pause_reason }));
     }
-    if let Some(cap) = ctx.daily_cap_micros
+    if let Some(cap) = control.cap_in_force(ctx).micros
         && budget::exhausted(spent_today(conn, now)?, cap)
     {
         return Ok(Some(Gate::Cap { until: budget::next_day(now) }));
@@ -171,6 +198,11 @@ pub(crate) fn failed(
     Ok(())
 }
 
+/// Closes the breaker and forgets its count and cooldown (an operator replayed jobs).
+pub(crate) fn reset_breaker(conn: &Connection) -> Result<(), StoreError> {
+    save(conn, &BreakerState::default())
+}
+
 /// Frees the probe slot when the probe job was released without an outcome.
 pub(crate) fn released(conn: &Connection, key: &str) -> Result<(), StoreError> {
     let mut state = load(conn)?;
@@ -181,23 +213,49 @@ pub(crate) fn released(conn: &Connection, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The `control` row.
-struct Control {
-    paused: bool,
-    pause_reason: Option<String>,
-    cap_alerted_day: Option<String>,
-    breaker: BreakerState,
+/// The daily cap that holds claims, and who set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CapInForce {
+    /// Micro-dollars; `None`: no cap.
+    pub(crate) micros: Option<i64>,
+    /// Where it was read (`DAILY_CAP_USD`, a config key), when known.
+    pub(crate) set_by: Option<String>,
 }
 
-fn load_control(conn: &Connection) -> Result<Control, StoreError> {
+/// The `control` row.
+pub(crate) struct Control {
+    pub(crate) paused: bool,
+    pub(crate) pause_reason: Option<String>,
+    cap_alerted_day: Option<String>,
+    breaker: BreakerState,
+    /// The cap the last runner started with, once one has recorded it.
+    recorded_cap: Option<CapInForce>,
+}
+
+impl Control {
+    /// The cap a runner recorded at its start; before any runner did, this process's own.
+    pub(crate) fn cap_in_force(&self, ctx: &StoreCtx) -> CapInForce {
+        self.recorded_cap
+            .clone()
+            .unwrap_or_else(|| CapInForce { micros: ctx.daily_cap_micros, set_by: None })
+    }
+}
+
+pub(crate) fn load_control(conn: &Connection) -> Result<Control, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT paused, pause_reason, cap_alerted_day, breaker_failures, breaker_open_until,
-                    breaker_cooldown_ms, breaker_probe
+                    breaker_cooldown_ms, breaker_probe, cap_micros, cap_set_by, cap_recorded_at
              FROM control WHERE id = 1",
         )?
         .query_row([], |r| {
+            let recorded: Option<i64> = r.get(9)?;
+            let recorded_cap = match recorded {
+                Some(_) => Some(CapInForce { micros: r.get(7)?, set_by: r.get(8)? }),
+                None => None,
+            };
             Ok(Control {
+                recorded_cap,
                 paused: r.get(0)?,
                 pause_reason: r.get(1)?,
                 cap_alerted_day: r.get(2)?,

@@ -29,11 +29,11 @@ pub(crate) fn status(
     st.dead = count(conn, "SELECT count(*) FROM dead_letter")?;
     st.next_due = super::claim::next_due(conn)?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
-    let (paused, reason): (bool, Option<String>) = conn
-        .prepare_cached("SELECT paused, pause_reason FROM control WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    st.paused = paused;
-    st.pause_reason = reason;
+    let control = super::gates::load_control(conn)?;
+    let cap = control.cap_in_force(ctx);
+    (st.cap_micros, st.cap_set_by) = (cap.micros, cap.set_by);
+    st.paused = control.paused;
+    st.pause_reason = control.pause_reason;
     st.alerts_undelivered = count(conn, "SELECT count(*) FROM alerts WHERE state != 'delivered'")?;
     st.spend_today_micros = super::gates::spent_today(conn, now)?;
     st.gate = super::gates::current(conn, ctx, now)?;
