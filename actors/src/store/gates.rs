@@ -237,7 +237,7 @@ impl Control {
     pub(crate) fn cap_in_force(&self, ctx: &StoreCtx) -> CapInForce {
         self.recorded_cap
             .clone()
-            .unwrap_or_else(|| CapInForce { micros: ctx.daily_cap_micros, set_by: None })
+            .unwrap_or(CapInForce { micros: ctx.daily_cap_micros, set_by: None })
     }
 }
 
