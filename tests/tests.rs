@@ -21,6 +21,8 @@ mod cli_commands;
 mod cli_run;
 // The safety rails and alerts through the binary.
 mod cli_rails;
+// The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
+mod cli_cost;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;
