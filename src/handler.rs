@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use nightshift_actors::{Handler, Job, Outcome};
 
-use self::output::{Head, STDERR_KEEP, STDOUT_KEEP, Tail};
+use self::output::{Head, HintScanner, Hints, STDERR_KEEP, STDOUT_KEEP, Tail};
 
 /// Variables never passed to the handler: nightshift's own secrets and settings.
 const STRIPPED_VARS: [&str; 3] = ["ALERT_WEBHOOK", "NIGHTSHIFT_ALERT_WEBHOOK", "DAILY_CAP_USD"];
@@ -37,8 +37,12 @@ const STRIPPED_VARS: [&str; 3] = ["ALERT_WEBHOOK", "NIGHTSHIFT_ALERT_WEBHOOK", "
 /// - Exit 0 is success with the first 64 KiB of stdout as the result; an exit code listed as
 ///   permanent dead-letters the job; any other exit or a signal is retried, with the last 2 KiB
 ///   of stderr in the error.
-/// - A stdout line that is a JSON object with a numeric `cost_usd` adds to the attempt's cost; a
-///   numeric `retry_after_s` sets the delay of a failed attempt.
+/// - A stdout line that is a JSON object with a numeric `cost_usd` adds to the attempt's cost
+///   (every line counts, not only those in the kept head; a line over 64 KiB is skipped); a
+///   total above [`MAX_ATTEMPT_COST_USD`] is logged as `bad_cost` and charged as that maximum.
+///   A numeric `retry_after_s` sets the delay of a failed attempt (the last one wins).
+///
+/// [`MAX_ATTEMPT_COST_USD`]: nightshift_actors::policy::budget::MAX_ATTEMPT_COST_USD
 pub struct CommandHandler {
     argv: Vec<String>,
     permanent_exit_codes: Vec<i32>,
@@ -119,8 +123,18 @@ impl CommandHandler {
         }
     }
 
-    fn classify(&self, status: io::Result<ExitStatus>, stdout: &Head, stderr: &Tail) -> Outcome {
-        let hints = stdout.hints();
+    fn classify(
+        &self,
+        key: &str,
+        status: io::Result<ExitStatus>,
+        stdout: &Head,
+        hints: Hints,
+        stderr: &Tail,
+    ) -> Outcome {
+        if let Some(reported) = hints.over_max {
+            tracing::warn!(target: "nightshift", event = "bad_cost", key = %key,
+                cost_usd = reported, charged_usd = hints.cost_usd);
+        }
         let cost_usd = hints.cost_usd;
         let (error, code) = match status {
             Ok(status) if status.success() => {
@@ -152,18 +166,22 @@ impl Handler for CommandHandler {
         // Dropped after `group` below (or with the future): the record outlives the kill.
         let _entry = self.registry.as_ref().and_then(|r| r.enter(group.pgid()));
         let mut out = Head::new(STDOUT_KEEP);
+        let mut hints = HintScanner::default();
         let mut err = Tail::new(STDERR_KEEP);
         let io = async {
             tokio::join!(
                 process::feed(stdin, job.payload.as_bytes()),
-                output::drain(stdout, |chunk| out.push(chunk)),
+                output::drain(stdout, |chunk| {
+                    out.push(chunk);
+                    hints.push(chunk);
+                }),
                 output::drain(stderr, |chunk| err.push(chunk)),
             );
         };
         let status = group.wait_with_io(io).await;
         // Takes down anything the child left behind in its group (a daemonised grandchild).
         drop(group);
-        self.classify(status, &out, &err)
+        self.classify(&job.key, status, &out, hints.finish(), &err)
     }
 }
 

@@ -15,12 +15,16 @@ mod engine_lifecycle;
 mod engine_alerts;
 // The daily cap and the circuit breaker.
 mod engine_rails;
+// The per-attempt cost bound for an embedded handler.
+mod engine_cost;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
 mod cli_run;
 // The safety rails and alerts through the binary.
 mod cli_rails;
+// The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
+mod cli_cost;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;

@@ -26,13 +26,42 @@ pub(crate) use error_event;
 pub(crate) use event;
 pub(crate) use warn_event;
 
-/// Converts a handler's cost in dollars to the ledger's integer micro-dollars. NaN, infinite and
-/// negative costs are recorded as zero (and reported), never allowed to poison the sum.
+use crate::policy::budget::MAX_ATTEMPT_COST_USD;
+
+/// Converts a handler's cost in dollars to the ledger's integer micro-dollars. NaN and negative
+/// costs are recorded as zero, a cost above [`MAX_ATTEMPT_COST_USD`] (infinity included) as that
+/// maximum; either is reported as `bad_cost`, and neither can poison or overflow the sum.
 pub(crate) fn cost_micros(key: &str, usd: f64) -> i64 {
-    if usd.is_finite() && usd >= 0.0 {
-        (usd * 1_000_000.0).round().min(i64::MAX as f64) as i64
-    } else {
-        warn_event!("bad_cost", key = %key, cost_usd = usd);
-        0
+    let charged = if usd.is_nan() || usd < 0.0 { 0.0 } else { usd.min(MAX_ATTEMPT_COST_USD) };
+    if charged != usd {
+        warn_event!("bad_cost", key = %key, cost_usd = usd, charged_usd = charged);
+    }
+    (charged * 1_000_000.0).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_become_micro_dollars() {
+        assert_eq!(cost_micros("k", 0.0), 0);
+        assert_eq!(cost_micros("k", 0.4), 400_000);
+        assert_eq!(cost_micros("k", 0.000_000_6), 1);
+        assert_eq!(cost_micros("k", MAX_ATTEMPT_COST_USD), 1_000_000_000);
+    }
+
+    #[test]
+    fn a_cost_above_the_maximum_is_charged_as_the_maximum() {
+        for usd in [1_000.01, 1e308, f64::MAX, f64::INFINITY] {
+            assert_eq!(cost_micros("k", usd), 1_000_000_000, "{usd}");
+        }
+    }
+
+    #[test]
+    fn nan_and_negative_costs_are_charged_nothing() {
+        for usd in [f64::NAN, -0.5, f64::NEG_INFINITY] {
+            assert_eq!(cost_micros("k", usd), 0, "{usd}");
+        }
     }
 }

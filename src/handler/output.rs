@@ -1,16 +1,20 @@
 //! Bounded capture of the child's output, and what the handler reads out of it: the kept head of
-//! stdout, the tail of stderr, and the `cost_usd` / `retry_after_s` lines.
+//! stdout, the tail of stderr, and the `cost_usd` / `retry_after_s` lines, read from every line of
+//! stdout as it streams.
 //!
 //! Capture never stops reading: bytes past a cap are read and thrown away, so a child that floods
 //! a pipe never blocks on it and memory stays bounded.
 
 use std::time::Duration;
 
+use nightshift_actors::policy::budget::MAX_ATTEMPT_COST_USD;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// How much of stdout is kept as the job's result and scanned for cost lines.
+/// How much of stdout is kept as the job's result.
 pub(super) const STDOUT_KEEP: usize = 64 * 1024;
+/// The longest stdout line read for hints; a longer one is skipped.
+const LINE_MAX: usize = 64 * 1024;
 /// How much of the end of stderr is kept for the error text.
 pub(super) const STDERR_KEEP: usize = 2 * 1024;
 /// The longest delay a `retry_after_s` line can ask for.
@@ -60,42 +64,77 @@ impl Head {
         }
         String::from_utf8_lossy(bytes).into_owned()
     }
+}
 
-    /// The complete lines kept: a last line cut by the cap is not a line.
-    fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let mut bytes = &self.buf[..];
-        if self.truncated {
-            let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            bytes = &bytes[..end];
+/// Reads the `cost_usd` / `retry_after_s` lines out of stdout as it streams, so a cost line counts
+/// wherever it comes, not only inside the kept head. Memory is bounded: only the line being
+/// assembled is held, and a line longer than [`LINE_MAX`] is skipped, never buffered whole.
+#[derive(Debug, Default)]
+pub(super) struct HintScanner {
+    line: Vec<u8>,
+    overlong: bool,
+    reported_usd: f64,
+    retry_after: Option<Duration>,
+}
+
+impl HintScanner {
+    pub(super) fn push(&mut self, mut chunk: &[u8]) {
+        while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+            self.extend(&chunk[..end]);
+            self.end_line();
+            chunk = &chunk[end + 1..];
         }
-        bytes.split(|&b| b == b'\n')
+        self.extend(chunk);
     }
 
-    /// The attempt's cost and retry hint, read from the kept stdout lines.
-    pub(super) fn hints(&self) -> Hints {
-        let mut hints = Hints::default();
-        for line in self.lines() {
-            let line = line.trim_ascii();
-            if !line.starts_with(b"{") {
-                continue;
-            }
-            let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(line) else { continue };
-            if let Some(cost) = obj.get("cost_usd").and_then(Value::as_f64)
-                && cost.is_finite()
-                && cost >= 0.0
-                && (hints.cost_usd + cost).is_finite()
-            {
-                hints.cost_usd += cost;
-            }
-            if let Some(secs) = obj.get("retry_after_s").and_then(Value::as_f64)
-                && secs.is_finite()
-                && secs >= 0.0
-            {
-                hints.retry_after =
-                    Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
-            }
+    /// The hints of every line, the last one included even without a final newline.
+    pub(super) fn finish(mut self) -> Hints {
+        self.end_line();
+        let cost_usd = self.reported_usd.min(MAX_ATTEMPT_COST_USD);
+        let over_max = (self.reported_usd > MAX_ATTEMPT_COST_USD).then_some(self.reported_usd);
+        Hints { cost_usd, over_max, retry_after: self.retry_after }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.overlong || bytes.is_empty() {
+            return;
         }
-        hints
+        if self.line.len() + bytes.len() > LINE_MAX {
+            self.overlong = true;
+            self.line.clear();
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn end_line(&mut self) {
+        if !self.overlong {
+            self.scan_line();
+        }
+        self.line.clear();
+        self.overlong = false;
+    }
+
+    fn scan_line(&mut self) {
+        let line = self.line.trim_ascii();
+        if !line.starts_with(b"{") {
+            return;
+        }
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(line) else { return };
+        if let Some(cost) = obj.get("cost_usd").and_then(Value::as_f64)
+            && cost.is_finite()
+            && cost >= 0.0
+        {
+            // Saturates: past the maximum the exact sum no longer matters.
+            self.reported_usd = (self.reported_usd + cost).min(f64::MAX);
+        }
+        if let Some(secs) = obj.get("retry_after_s").and_then(Value::as_f64)
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            self.retry_after =
+                Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
+        }
     }
 }
 
@@ -128,8 +167,10 @@ impl Tail {
 /// What the child's stdout told us about the attempt.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Hints {
-    /// The sum of every valid `cost_usd`.
+    /// The sum of every valid `cost_usd`, at most [`MAX_ATTEMPT_COST_USD`].
     pub(super) cost_usd: f64,
+    /// The sum as reported when it went past [`MAX_ATTEMPT_COST_USD`]: a protocol error.
+    pub(super) over_max: Option<f64>,
     /// The last valid `retry_after_s`, capped at 24 h.
     pub(super) retry_after: Option<Duration>,
 }
@@ -171,38 +212,75 @@ mod tests {
         assert_eq!(tail.text(), "xy", "the cut left half of é at the front");
     }
 
+    /// The hints of `text` fed in chunks of `chunk` bytes.
+    fn scan(text: &str, chunk: usize) -> Hints {
+        let mut scanner = HintScanner::default();
+        text.as_bytes().chunks(chunk).for_each(|c| scanner.push(c));
+        scanner.finish()
+    }
+
     #[test]
     fn hints_sum_costs_and_take_the_last_retry_after() {
-        let head = head_of(
-            "progress\n{\"cost_usd\": 0.25}\n{\"cost_usd\": 0.5, \"retry_after_s\": 3}\n \
-             {\"retry_after_s\": 1.5}\r\n",
-            STDOUT_KEEP,
-        );
-        let hints = head.hints();
-        assert_eq!(hints.cost_usd, 0.75);
-        assert_eq!(hints.retry_after, Some(Duration::from_millis(1500)));
+        let text = "progress\n{\"cost_usd\": 0.25}\n{\"cost_usd\": 0.5, \"retry_after_s\": 3}\n \
+                    {\"retry_after_s\": 1.5}\r\n";
+        for chunk in [1, 7, text.len()] {
+            let hints = scan(text, chunk);
+            assert_eq!(hints.cost_usd, 0.75, "chunks of {chunk}");
+            assert_eq!(hints.retry_after, Some(Duration::from_millis(1500)), "chunks of {chunk}");
+        }
     }
 
     #[test]
     fn hints_ignore_strings_negatives_arrays_and_bad_json() {
-        let head = head_of(
-            "{\"cost_usd\": \"0.5\"}\n{\"cost_usd\": -1}\n[{\"cost_usd\": 1}]\n{\"cost_usd\": 1\n\
-             {\"retry_after_s\": -5}\n{\"retry_after_s\": \"9\"}\n",
-            STDOUT_KEEP,
-        );
-        assert_eq!(head.hints(), Hints::default());
+        let text = "{\"cost_usd\": \"0.5\"}\n{\"cost_usd\": -1}\n[{\"cost_usd\": 1}]\n{\"cost_usd\": 1\n\
+                    {\"retry_after_s\": -5}\n{\"retry_after_s\": \"9\"}\n";
+        assert_eq!(scan(text, 5), Hints::default());
     }
 
     #[test]
     fn hints_cap_retry_after_at_a_day() {
-        let hints = head_of("{\"retry_after_s\": 1e12}", STDOUT_KEEP).hints();
+        let hints = scan("{\"retry_after_s\": 1e12}", 64);
         assert_eq!(hints.retry_after, Some(MAX_RETRY_AFTER));
     }
 
     #[test]
-    fn hints_skip_a_line_cut_by_the_cap() {
-        let text = "{\"cost_usd\": 1}\n{\"cost_usd\": 2}";
-        assert_eq!(head_of(text, text.len()).hints().cost_usd, 3.0);
-        assert_eq!(head_of(text, text.len() - 1).hints().cost_usd, 1.0);
+    fn hints_read_a_last_line_without_a_newline() {
+        assert_eq!(scan("{\"cost_usd\": 1}\n{\"cost_usd\": 2}", 3).cost_usd, 3.0);
+    }
+
+    #[test]
+    fn a_cost_line_after_the_kept_head_counts() {
+        let transcript = "transcript line\n".repeat(2 * STDOUT_KEEP / 16);
+        let text = format!("{{\"cost_usd\": 0.1}}\n{transcript}{{\"cost_usd\": 0.4}}\n");
+        assert!(text.len() > 2 * STDOUT_KEEP);
+        assert_eq!(scan(&text, 8 * 1024).cost_usd, 0.5);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_next_line_counts() {
+        let long = format!("{{\"cost_usd\": 5, \"pad\": \"{}\"}}", "x".repeat(4 * 1024 * 1024));
+        let text = format!("{long}\n{{\"cost_usd\": 0.4}}\n{long}");
+        let mut scanner = HintScanner::default();
+        text.as_bytes().chunks(8 * 1024).for_each(|c| scanner.push(c));
+        assert!(scanner.line.capacity() <= 2 * LINE_MAX, "a 4 MiB line was buffered");
+        assert_eq!(scanner.finish().cost_usd, 0.4);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_bound_is_read() {
+        let frame = "{\"cost_usd\": 1, \"pad\": \"\"}".len();
+        let exact = format!("{{\"cost_usd\": 1, \"pad\": \"{}\"}}", "x".repeat(LINE_MAX - frame));
+        assert_eq!(scan(&format!("{exact}\n"), 1000).cost_usd, 1.0);
+    }
+
+    #[test]
+    fn a_total_above_the_maximum_is_charged_as_the_maximum() {
+        let hints = scan("{\"cost_usd\": 1e308}\n{\"cost_usd\": 1e308}\n", 64);
+        assert_eq!(hints.cost_usd, MAX_ATTEMPT_COST_USD);
+        assert_eq!(hints.over_max, Some(f64::MAX), "the reported sum saturates, never infinite");
+        let hints = scan("{\"cost_usd\": 600}\n{\"cost_usd\": 600}\n", 64);
+        assert_eq!((hints.cost_usd, hints.over_max), (MAX_ATTEMPT_COST_USD, Some(1200.0)));
+        let hints = scan(&format!("{{\"cost_usd\": {MAX_ATTEMPT_COST_USD}}}"), 64);
+        assert_eq!((hints.cost_usd, hints.over_max), (MAX_ATTEMPT_COST_USD, None));
     }
 }

@@ -345,3 +345,21 @@ async fn a_cost_given_as_a_string_is_ignored() {
     let argv = vec![script(&dir, "str.sh", "echo '{\"cost_usd\": \"0.5\"}'")];
     assert_eq!(success(run(&handler(argv), "").await).1, 0.0);
 }
+
+#[tokio::test]
+async fn a_cost_line_after_the_kept_head_is_charged() {
+    let dir = TempDir::new().unwrap();
+    let body = "echo '{\"cost_usd\": 0.1}'\nyes 'a long transcript' | head -n 12000\n\
+                echo '{\"cost_usd\": 0.4}'";
+    let (result, cost) = success(run(&handler(vec![script(&dir, "long.sh", body)]), "").await);
+    assert_eq!(result.len(), super::STDOUT_KEEP, "only the head is kept as the result");
+    assert_eq!(cost, 0.5);
+}
+
+#[tokio::test]
+async fn a_cost_above_the_per_attempt_maximum_is_charged_as_the_maximum() {
+    let dir = TempDir::new().unwrap();
+    let body = "echo '{\"cost_usd\": 1e308}'\necho '{\"cost_usd\": 1e308}'\nexit 1";
+    let (_, cost, _) = retry(run(&handler(vec![script(&dir, "huge.sh", body)]), "").await);
+    assert_eq!(cost, nightshift_actors::policy::budget::MAX_ATTEMPT_COST_USD);
+}

@@ -4,6 +4,11 @@ use crate::clock::Timestamp;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The most one attempt can cost, in US dollars. A handler reporting more breaks the protocol:
+/// the attempt is logged as `bad_cost` and charged exactly this much, so a runaway agent trips
+/// the daily cap instead of overflowing the ledger.
+pub const MAX_ATTEMPT_COST_USD: f64 = 1_000.0;
+
 /// Whether `spent` (micro-dollars today) leaves no room under `cap`.
 pub fn exhausted(spent: i64, cap: i64) -> bool {
     spent >= cap

@@ -83,11 +83,13 @@ pub(crate) enum Admission {
 
 /// Today's recorded spend, micro-dollars. "Today" is the clock's UTC day, or the latest day in
 /// the ledger if the clock fell back behind it: a clock jumping back across midnight must not
-/// hand out a fresh day's budget.
+/// hand out a fresh day's budget. The sum saturates at `i64::MAX` (`total` is a float that never
+/// overflows, exact below 2^53 micro-dollars; the cast clamps), so an odd ledger cannot wedge
+/// every claim with an overflow error.
 pub(crate) fn spent_today(conn: &Connection, now: Timestamp) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT coalesce(sum(micros), 0) FROM spend
+            "SELECT CAST(total(micros) AS INTEGER) FROM spend
              WHERE day = max(?1, coalesce((SELECT max(day) FROM spend), ?1))",
         )?
         .query_row([utc_day(now)], |r| r.get(0))?)

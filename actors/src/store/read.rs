@@ -109,7 +109,7 @@ pub(crate) struct DrainState {
 }
 
 /// The spend ledger for the `days` UTC days up to `now`'s, newest first (days with no spend
-/// are left out).
+/// are left out). Each day's sum saturates at `i64::MAX`, as in [`super::gates::spent_today`].
 pub(crate) fn ledger(
     conn: &Connection,
     days: u32,
@@ -117,7 +117,8 @@ pub(crate) fn ledger(
 ) -> Result<Vec<DaySpend>, StoreError> {
     let since = crate::clock::utc_day(now - i64::from(days.saturating_sub(1)) * 86_400_000);
     let mut stmt = conn.prepare_cached(
-        "SELECT day, sum(micros), count(*) FROM spend WHERE day >= ?1 GROUP BY day ORDER BY day DESC",
+        "SELECT day, CAST(total(micros) AS INTEGER), count(*) FROM spend WHERE day >= ?1
+         GROUP BY day ORDER BY day DESC",
     )?;
     let rows = stmt
         .query_map([since], |r| {
