@@ -21,6 +21,9 @@ mod engine_cost;
 mod cli_bad_input;
 mod cli_commands;
 mod cli_run;
+// Signals in either mode; a handler program that cannot be started.
+mod cli_handler_checks;
+mod cli_signals;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
