@@ -24,6 +24,8 @@ mod cli_run;
 // Signals in either mode; a handler program that cannot be started.
 mod cli_handler_checks;
 mod cli_signals;
+// Which gate holds claims, as run, status and the event log say it.
+mod cli_gates;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
