@@ -188,7 +188,8 @@ pub struct RunArgs {
     /// With --once: wait for retries that fall due within this [default: [retry] cap]
     #[arg(long, value_name = "DUR")]
     pub wait: Option<String>,
-    /// On SIGTERM: how long jobs in flight may take to finish before they are stopped
+    /// On SIGTERM or SIGINT (either mode): how long jobs in flight may take to finish before
+    /// they are stopped and given back; a second signal stops them at once
     #[arg(long, default_value = "30s", value_name = "DUR")]
     pub grace: String,
     /// Event format on stdout [default: json when stdout is not a terminal]
