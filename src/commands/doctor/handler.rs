@@ -45,9 +45,7 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
             (false, _) => Check::new(
                 "handler",
                 Status::Fail,
-                format!(
-                    "{program} is not an executable file; fix {fix_in} or `chmod +x` it"
-                ),
+                format!("{program} is not an executable file; fix {fix_in} or `chmod +x` it"),
             ),
         };
     }
