@@ -27,8 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database if missing, and a commented nightshift.toml where no config exists
-    Init,
+    /// Create the database if missing, and a commented nightshift.toml where no config exists;
+    /// `init -- python3 agent.py` writes that handler into it as [handler] command
+    Init(InitArgs),
     /// Add a job; enqueueing an existing key changes nothing
     Enqueue(EnqueueArgs),
     /// Work the queue: until SIGTERM/SIGINT, or with --once until nothing is due
@@ -100,6 +101,14 @@ pub enum AlertCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The handler command and its arguments, written as [handler] command in the new
+    /// nightshift.toml (an existing config is never changed)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Also send a test alert through the configured webhook
     #[arg(long)]
@@ -107,6 +116,9 @@ pub struct DoctorArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// The handler command to check, as `run` takes it [default: [handler] command]
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -124,6 +136,10 @@ pub struct DeployArgs {
     /// Where nightshift will run
     #[arg(value_enum)]
     pub target: DeployTarget,
+    /// The handler command the runs use, put on their command line as `run` takes it
+    /// [default: [handler] command]
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     };
     let settings = Settings::load(&sources)?;
     match cli.command {
-        Command::Init => init::run(&settings),
+        Command::Init(args) => init::run(&settings, &args),
         Command::Enqueue(args) => enqueue::run(&settings, &args),
         Command::Run(args) => run::run(&settings, &args),
         Command::Status(args) => status::run(&settings, args.json),
@@ -57,4 +57,31 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 /// Opens the existing database for a command that runs beside a runner.
 fn admin(settings: &Settings) -> Result<Admin, Failure> {
     Ok(Admin::open(&settings.engine_config())?)
+}
+
+/// The handler command a command works with, picked as `run` picks it: the one given after
+/// `--` wins over `[handler] command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerCommand {
+    /// Given after `--` on this command line.
+    Given(Vec<String>),
+    /// `[handler] command` in the config.
+    Configured(Vec<String>),
+}
+
+impl HandlerCommand {
+    pub fn pick(given: &[String], settings: &Settings) -> Option<Self> {
+        if given.is_empty() {
+            settings.handler.clone().map(HandlerCommand::Configured)
+        } else {
+            Some(HandlerCommand::Given(given.to_vec()))
+        }
+    }
+
+    /// The program and its arguments.
+    pub fn argv(&self) -> &[String] {
+        match self {
+            HandlerCommand::Given(argv) | HandlerCommand::Configured(argv) => argv,
+        }
+    }
 }

@@ -2,12 +2,23 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use nightshift_actors::Timestamp;
+use nightshift_actors::{Enqueued, Timestamp};
 use serde::Serialize;
 
 /// Prints a value as one line of JSON.
 pub fn json(value: &impl Serialize) {
     println!("{}", serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+}
+
+/// What enqueueing `key` did, in the words `enqueue` prints: `enqueued KEY`,
+/// `duplicate KEY (done)`, `dead_lettered KEY`, `conflict KEY (pending)`.
+pub fn enqueued(key: &str, outcome: &Enqueued) -> String {
+    match outcome {
+        Enqueued::Enqueued => format!("enqueued {key}"),
+        Enqueued::Duplicate { status } => format!("duplicate {key} ({status})"),
+        Enqueued::DeadLettered => format!("dead_lettered {key}"),
+        Enqueued::Conflict { status } => format!("conflict {key} ({status})"),
+    }
 }
 
 /// An RFC 3339 UTC time with milliseconds.

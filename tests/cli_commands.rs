@@ -184,7 +184,7 @@ fn demo_shows_retries_the_dead_letter_and_one_effect_per_key() {
     }
     // Running it again changes nothing: the keys are duplicates, the poison job stays buried.
     let again = w.run(&["demo", "--dir", "demo"]).expect(0);
-    assert!(again.stdout.contains("DeadLettered"), "{}", again.stdout);
+    assert!(again.stdout.contains("dead_lettered triage-13"), "{}", again.stdout);
     assert_eq!(std::fs::read_to_string(w.path().join("demo/effects.txt")).unwrap(), effects);
 }
 

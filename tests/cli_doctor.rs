@@ -16,7 +16,7 @@ use crate::util::cli::{Run, Workdir};
 const SECRET: &str = "T0DOCTOR/B0/doctor-secret-token";
 
 /// A workdir outside /tmp, on the disk the target dir is on.
-fn on_disk() -> Workdir {
+pub(crate) fn on_disk() -> Workdir {
     // Still a temp dir (removed on drop), but on persistent storage even when the checkout
     // itself lives under /tmp: the target dir if it is not, else the home directory's cache.
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -66,7 +66,7 @@ fn check(checks: &[Value], name: &str) -> (String, String) {
 }
 
 /// The mount's file system type for `dir`, from /proc/self/mounts (longest prefix).
-fn fstype(dir: &Path) -> String {
+pub(crate) fn fstype(dir: &Path) -> String {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let dir = dir.canonicalize().unwrap();
     mounts

@@ -37,4 +37,8 @@ mod chaos_kill;
 mod chaos_storage;
 // Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.
 mod cli_deploy;
+mod cli_deploy_cron;
 mod cli_doctor;
+// The first hour: `demo`, and the README's Quick start run verbatim.
+mod cli_demo;
+mod cli_quick_start;

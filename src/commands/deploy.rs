@@ -1,15 +1,17 @@
 //! `nightshift deploy cron|systemd|fly`: prints a crontab block, systemd units or a fly.toml
 //! filled in for this install. This file gathers the facts the templates need (absolute paths
-//! to this binary, the database, the config and the working directory; the handler command);
+//! to this binary, the database, the config and the working directory; the handler command,
+//! given after `--` as `run` takes it, or configured);
 //! the templates live in `deploy/`, one per target, and quoting in `deploy/quote.rs`.
 
 mod cron;
 mod fly;
-mod quote;
+pub(super) mod quote;
 mod systemd;
 
 use std::path::{Path, PathBuf};
 
+use super::HandlerCommand;
 use crate::Failure;
 use crate::cli::{DeployArgs, DeployTarget};
 use crate::config::Settings;
@@ -32,13 +34,14 @@ pub struct Install {
     /// runner lock lives there too, so this is what a sandbox must leave writable.
     pub db_dir: PathBuf,
     pub config: Option<PathBuf>,
-    pub handler: Option<Vec<String>>,
+    /// Given after `--` (then the run lines carry it) or `[handler] command`.
+    pub handler: Option<HandlerCommand>,
     /// The owner of the database's directory when it is not root: the user to run as.
     pub owner: Option<String>,
 }
 
 pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
-    let install = Install::of(settings)?;
+    let install = Install::of(settings, &args.command)?;
     let text = match args.target {
         DeployTarget::Cron => cron::render(&install),
         DeployTarget::Systemd => systemd::render(&install),
@@ -58,9 +61,14 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
         );
     }
     if install.db_dir.starts_with("/tmp") || install.db_dir.starts_with("/var/tmp") {
+        // PrivateTmp is the systemd units' own setting; cron runs see the real /tmp.
+        let hidden = match args.target {
+            DeployTarget::Systemd => " (and hidden from the services by their PrivateTmp=yes)",
+            DeployTarget::Cron | DeployTarget::Fly => "",
+        };
         eprintln!(
-            "nightshift: note: the database is under {}, which is emptied at reboot (and hidden \
-             from the service by PrivateTmp=yes); move it to persistent storage first",
+            "nightshift: note: the database is under {}, which is emptied at reboot{hidden}; \
+             move it to persistent storage first",
             install.db_dir.display()
         );
     }
@@ -76,7 +84,8 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
 }
 
 impl Install {
-    pub fn of(settings: &Settings) -> Result<Self, Failure> {
+    /// The facts for `settings`, with the handler `given` after `--` (if any) winning.
+    pub fn of(settings: &Settings, given: &[String]) -> Result<Self, Failure> {
         let cwd = std::env::current_dir().map_err(|e| {
             Failure::Failed(format!(
                 "cannot read the current directory: {e}; cd to a folder that exists"
@@ -98,7 +107,7 @@ impl Install {
             db,
             db_dir,
             config,
-            handler: settings.handler.clone(),
+            handler: HandlerCommand::pick(given, settings),
         })
     }
 
@@ -111,23 +120,42 @@ impl Install {
         flags
     }
 
+    /// ` -- PROGRAM ARGS...` for a `run` command line when the handler was given after `--`
+    /// (a configured one is read from the config), each word quoted by `quote`.
+    fn handler_args(&self, quote: impl Fn(&str) -> String) -> String {
+        match &self.handler {
+            Some(HandlerCommand::Given(argv)) => {
+                argv.iter().fold(" --".to_owned(), |line, word| line + " " + &quote(word))
+            }
+            Some(HandlerCommand::Configured(_)) | None => String::new(),
+        }
+    }
+
     /// A comment bullet (lines starting with `# `) saying which handler the runs use, or
     /// telling the user to set one.
     fn handler_comment(&self) -> String {
         match (&self.handler, &self.config) {
-            (Some(argv), Some(config)) => {
+            (Some(HandlerCommand::Given(argv)), _) => format!(
+                "# - Handler: {argv:?}\n\
+                 #   (given after `--`: it is on the run line below and wins over [handler] command).\n"
+            ),
+            (Some(HandlerCommand::Configured(argv)), Some(config)) => {
                 format!("# - Handler: {argv:?} ([handler] command in {}).\n", config.display())
             }
-            (Some(argv), None) => format!("# - Handler: {argv:?} ([handler] command).\n"),
+            (Some(HandlerCommand::Configured(argv)), None) => {
+                format!("# - Handler: {argv:?} ([handler] command).\n")
+            }
             (None, config) => {
                 let file = config.clone().unwrap_or_else(|| self.workdir.join("nightshift.toml"));
                 format!(
                     "# - NO HANDLER IS SET: every run exits 2 (\"no handler command\") until you set\n\
                      #   one in {}, with absolute paths, e.g.\n\
                      #     [handler]\n\
-                     #     command = [\"/usr/bin/python3\", \"{}\"]\n",
+                     #     command = [\"/usr/bin/python3\", \"{agent}\"]\n\
+                     #   or give it after `--` as `run` takes it, and it goes on the run lines:\n\
+                     #     nightshift deploy ... -- /usr/bin/python3 {agent}\n",
                     file.display(),
-                    self.workdir.join("agent.py").display()
+                    agent = self.workdir.join("agent.py").display()
                 )
             }
         }

@@ -4,7 +4,7 @@
 //! transaction it rolls back.
 //!
 //! The checks live in `doctor/`: the database file (`database`), the storage under it
-//! (`storage`), the handler command (`handler`); the rest (alerts, cap, runner, clock) are
+//! (`storage`), the handler command given after `--` or configured (`handler`); the rest (alerts, cap, runner, clock) are
 //! small and here.
 
 mod database;
@@ -55,7 +55,8 @@ pub fn run(settings: &Settings, args: &DoctorArgs) -> Result<(), Failure> {
     let mut checks = database::checks(&db);
     checks.extend(storage::checks(&db));
     let config = absolute(settings.config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)));
-    checks.push(handler::check(settings.handler.as_deref(), &config));
+    let command = super::HandlerCommand::pick(&args.command, settings);
+    checks.push(handler::check(command.as_ref(), &config));
     checks.push(webhook(settings, args.send_test_alert));
     checks.push(cap(settings));
     checks.push(runner(&db));

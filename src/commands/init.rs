@@ -1,11 +1,14 @@
 //! `nightshift init`: creates the database if missing, and a commented `nightshift.toml` only
-//! where no config exists. Running it again changes nothing.
+//! where no config exists, with the handler given after `--` (`init -- python3 agent.py`) as
+//! its `[handler] command`. Running it again changes nothing; it never edits an existing config.
 
 use std::path::Path;
 
 use nightshift_actors::Admin;
 
+use super::deploy::quote;
 use crate::Failure;
+use crate::cli::InitArgs;
 use crate::config::{DEFAULT_CONFIG, Settings};
 
 /// The config `init` writes: every key, commented out at its default.
@@ -47,7 +50,29 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # payload = '{"kind":"digest"}'
 "#;
 
-pub fn run(settings: &Settings) -> Result<(), Failure> {
+pub fn run(settings: &Settings, args: &InitArgs) -> Result<(), Failure> {
+    let handler = &args.command;
+    if handler.first().is_some_and(|program| program.is_empty()) {
+        return Err(Failure::Usage(
+            "the handler command after `--` is empty: give the program and its arguments, e.g. \
+             nightshift init -- python3 agent.py"
+                .to_owned(),
+        ));
+    }
+    // Checked before the database is created: a refused init changes nothing.
+    if let Some(config) = &settings.config_file
+        && !handler.is_empty()
+        && settings.handler.as_deref() != Some(handler.as_slice())
+    {
+        return Err(Failure::Usage(format!(
+            "{file} exists and `init` never changes a config; to run this handler, edit {file} \
+             and set it under [handler]:\n    command = {argv}\nor give it after `--` to each \
+             command instead (nightshift run --once -- {words})",
+            file = config.display(),
+            argv = toml_argv(handler),
+            words = handler.iter().map(|w| quote::shell(w)).collect::<Vec<_>>().join(" "),
+        )));
+    }
     let existed = settings.db.exists();
     Admin::create(&settings.engine_config())?;
     if existed {
@@ -56,9 +81,56 @@ pub fn run(settings: &Settings) -> Result<(), Failure> {
         println!("created database {}", settings.db.display());
     }
     if settings.config_file.is_none() && !Path::new(DEFAULT_CONFIG).exists() {
-        std::fs::write(DEFAULT_CONFIG, TEMPLATE)
+        std::fs::write(DEFAULT_CONFIG, template(handler))
             .map_err(|e| Failure::Failed(format!("cannot write {DEFAULT_CONFIG}: {e}")))?;
-        println!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)");
+        if handler.is_empty() {
+            println!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)");
+        } else {
+            println!(
+                "wrote {DEFAULT_CONFIG} with [handler] command = {} (every other setting \
+                 commented out at its default)",
+                toml_argv(handler)
+            );
+        }
     }
     Ok(())
+}
+
+/// The config `init` writes: [`TEMPLATE`], with `handler` (when given) as its `[handler]
+/// command` in place of the commented-out example.
+fn template(handler: &[String]) -> String {
+    if handler.is_empty() {
+        return TEMPLATE.to_owned();
+    }
+    let mut text = String::with_capacity(TEMPLATE.len());
+    for line in TEMPLATE.lines() {
+        if line.starts_with("# command = ") {
+            text.push_str(&format!("command = {}", toml_argv(handler)));
+        } else {
+            text.push_str(line);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// `["python3", "agent.py"]`: an argv as a TOML array.
+fn toml_argv(argv: &[String]) -> String {
+    toml::Value::Array(argv.iter().cloned().map(toml::Value::String).collect()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_with_a_handler_sets_it_and_nothing_else() {
+        let argv = vec!["python3".to_owned(), "my agent's.py".to_owned()];
+        let with: toml::Table = toml::from_str(&template(&argv)).unwrap();
+        let command = with["handler"]["command"].as_array().unwrap();
+        assert_eq!(command.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(), argv);
+        let without: toml::Table = toml::from_str(&template(&[])).unwrap();
+        assert!(without["handler"].get("command").is_none());
+        assert_eq!(template(&argv).lines().count(), TEMPLATE.lines().count());
+    }
 }

@@ -1,5 +1,6 @@
 //! The crontab block for scheduled mode: `run --once` every 15 minutes, absolute paths
-//! everywhere (cron's PATH is `/usr/bin:/bin`), `flock -n` so a slow run is never overlapped.
+//! everywhere (cron's PATH is `/usr/bin:/bin`), `flock -n` so a slow run is never overlapped,
+//! and every `%` escaped as `\%` (cron turns a bare `%` into a newline).
 
 use std::path::PathBuf;
 
@@ -12,17 +13,25 @@ pub fn render(i: &Install) -> String {
     let lock = PathBuf::from(lock);
     let log = i.workdir.join("nightshift.log");
     let line = format!(
-        "*/15 * * * * cd {dir} && /usr/bin/flock -n {lock} {exe} {flags} run --once >> {log} 2>&1",
+        "*/15 * * * * cd {dir} && /usr/bin/flock -n {lock} {exe} {flags} run --once{handler} \
+         >> {log} 2>&1",
         dir = quote::cron(&i.workdir),
         lock = quote::cron(&lock),
         exe = quote::cron(&i.exe),
         flags = i.global_flags(quote::cron),
+        handler = i.handler_args(quote::cron_word),
         log = quote::cron(&log),
     );
     let user = i.owner.as_deref().map_or_else(
         || "the user that owns the database".to_owned(),
         |u| format!("user {u} (the owner of {})", i.db_dir.display()),
     );
+    let percent = if line.contains(r"\%") {
+        "# - cron turns a bare % into a newline, so each % in this line is written \\%; to run the\n\
+         #   line by hand, write those as % again.\n"
+    } else {
+        ""
+    };
     format!(
         "# nightshift, scheduled mode: cron drains the queue every 15 minutes with `run --once`.\n\
          # Install as {user}:\n\
@@ -39,6 +48,7 @@ pub fn render(i: &Install) -> String {
          #   this one in the crontab (a crontab is private to its user), or set [alert] webhook\n\
          #   in the config file and chmod 600 it. Check: `nightshift doctor --send-test-alert`.\n\
          # - Output goes to {log}; runs are one JSON event per line.\n\
+         {percent}\
          {line}\n",
         handler = i.handler_comment(),
         log = log.display(),

@@ -16,20 +16,34 @@ pub fn shell(s: &str) -> String {
 /// A path inside a crontab command: a shell word in which `%` is escaped, since cron turns
 /// an unescaped `%` into a newline.
 pub fn cron(path: &Path) -> String {
-    shell(&path.to_string_lossy()).replace('%', r"\%")
+    cron_word(&path.to_string_lossy())
+}
+
+/// One word of a crontab command (a handler's argument): a shell word with `%` escaped.
+pub fn cron_word(s: &str) -> String {
+    shell(s).replace('%', r"\%")
 }
 
 /// A path as one argument of a systemd `ExecStart=`: double-quoted when needed, with `%`
 /// (specifiers) and `$` (variable expansion) doubled.
 pub fn systemd_arg(path: &Path) -> String {
-    systemd_path(path).replace('$', "$$")
+    systemd_word(&path.to_string_lossy())
+}
+
+/// One argument of a systemd `ExecStart=` (a handler's argument): double-quoted when needed,
+/// `%` and `$` doubled.
+pub fn systemd_word(s: &str) -> String {
+    systemd_quoted(s).replace('$', "$$")
 }
 
 /// A path in a systemd setting such as `ReadWritePaths=`: double-quoted when needed, `%` doubled.
 pub fn systemd_path(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    let quoted = if plain(&s) {
-        s.into_owned()
+    systemd_quoted(&path.to_string_lossy())
+}
+
+fn systemd_quoted(s: &str) -> String {
+    let quoted = if plain(s) {
+        s.to_owned()
     } else {
         format!("\"{}\"", s.replace('\\', r"\\").replace('"', "\\\""))
     };
@@ -52,6 +66,8 @@ mod tests {
         assert_eq!(cron(Path::new("/srv/100%/db")), r"'/srv/100\%/db'");
         assert_eq!(systemd_arg(Path::new("/srv/a b/$x%")), "\"/srv/a b/$$x%%\"");
         assert_eq!(systemd_path(Path::new("/srv/data")), "/srv/data");
+        assert_eq!(cron_word("50%"), r"'50\%'");
+        assert_eq!(systemd_word("say \"hi\" $HOME"), r#""say \"hi\" $$HOME""#);
         let parsed: toml::Value =
             toml::from_str(&format!("x = {}", toml("/data/a\"b'c.db"))).unwrap();
         assert_eq!(parsed["x"].as_str(), Some("/data/a\"b'c.db"));

@@ -6,6 +6,7 @@ use super::{GRACE_SECS, Install, STOP_TIMEOUT_SECS, quote};
 
 pub fn render(i: &Install) -> String {
     let exec = format!("{} {}", quote::systemd_arg(&i.exe), i.global_flags(quote::systemd_arg));
+    let handler = i.handler_args(quote::systemd_word);
     format!(
         "# nightshift under systemd. Use ONE mode: the continuous service, or the timer (a second\n\
          # runner on the same database exits 3). Save each part under the path in its header, then:\n\
@@ -29,7 +30,7 @@ pub fn render(i: &Install) -> String {
          [Service]\n\
          Type=simple\n\
          {common}\
-         ExecStart={exec} run --grace {grace}s\n\
+         ExecStart={exec} run --grace {grace}s{handler}\n\
          Restart=always\n\
          RestartSec=5\n\
          # SIGTERM to nightshift only (mixed): it stops claiming, lets jobs in flight finish within\n\
@@ -52,7 +53,7 @@ pub fn render(i: &Install) -> String {
          [Service]\n\
          Type=oneshot\n\
          {common}\
-         ExecStart={exec} run --once\n\
+         ExecStart={exec} run --once{handler}\n\
          # A drain that hangs is stopped before the next tick is due.\n\
          TimeoutStartSec=14min\n\
          KillSignal=SIGTERM\n\

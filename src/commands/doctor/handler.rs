@@ -5,20 +5,27 @@
 use std::path::{Path, PathBuf};
 
 use super::{Check, Status};
+use crate::commands::HandlerCommand;
 
 /// cron's PATH (Debian, Ubuntu, Oracle Linux): where a bare program name must be found.
 pub const CRON_PATH: &str = "/usr/bin:/bin";
 
-/// `config` is the file the fix goes in: the config in use, or `./nightshift.toml`.
-pub fn check(handler: Option<&[String]>, config: &Path) -> Check {
-    let file = config.display();
-    let Some(program) = handler.and_then(|argv| argv.first()) else {
+/// `config` is the file a configured handler's fix goes in: the config in use, or
+/// `./nightshift.toml`. A handler given after `--` is fixed on the command line.
+pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
+    let fix_in = match handler {
+        Some(HandlerCommand::Given(_)) => "the command after `--`".to_owned(),
+        _ => format!("[handler] command in {}", config.display()),
+    };
+    let Some(program) = handler.and_then(|h| h.argv().first()) else {
         return Check::new(
             "handler",
             Status::Fail,
             format!(
-                "no handler command: set [handler] command in {file}, e.g. [\"/usr/bin/python3\", \
-                 \"/srv/agent/agent.py\"]; `run` without one exits 2"
+                "no handler command: set {fix_in}, e.g. [\"/usr/bin/python3\", \
+                 \"/srv/agent/agent.py\"] (`nightshift init -- python3 agent.py` writes it into a \
+                 new config), or give it after `--` as `run` takes it (nightshift doctor -- \
+                 /usr/bin/python3 agent.py); `run` without one exits 2"
             ),
         );
     };
@@ -31,17 +38,14 @@ pub fn check(handler: Option<&[String]>, config: &Path) -> Check {
                 Status::Warn,
                 format!(
                     "{program} is relative to the working directory; write its absolute path {} \
-                     in [handler] command in {file}",
+                     in {fix_in}",
                     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display()
                 ),
             ),
             (false, _) => Check::new(
                 "handler",
                 Status::Fail,
-                format!(
-                    "{program} is not an executable file; fix [handler] command in {file} or \
-                     `chmod +x` it"
-                ),
+                format!("{program} is not an executable file; fix {fix_in} or `chmod +x` it"),
             ),
         };
     }
@@ -59,7 +63,7 @@ pub fn check(handler: Option<&[String]>, config: &Path) -> Check {
             Status::Fail,
             format!(
                 "{program} is not on cron's PATH={CRON_PATH}; it is at {0}: write \"{0}\" in \
-                 [handler] command in {file}",
+                 {fix_in}",
                 found.display()
             ),
         ),
@@ -68,7 +72,7 @@ pub fn check(handler: Option<&[String]>, config: &Path) -> Check {
             Status::Fail,
             format!(
                 "{program} is not found on PATH: install it, or write its absolute path in \
-                 [handler] command in {file}"
+                 {fix_in}"
             ),
         ),
     }
