@@ -23,17 +23,16 @@ use crate::events;
 use crate::handler::{CommandHandler, Registry, program};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
-    let argv = if args.command.is_empty() {
-        settings.handler.clone().ok_or_else(|| {
+    let argv = super::HandlerCommand::pick(&args.command, settings)
+        .ok_or_else(|| {
             Failure::Usage(
                 "no handler command: give one after `--` (nightshift run -- python3 agent.py) \
                  or set [handler] command in nightshift.toml"
                     .to_owned(),
             )
         })?
-    } else {
-        args.command.clone()
-    };
+        .argv()
+        .to_vec();
     // A typo in the handler must not burn every job's attempts: refuse before the first claim.
     program::resolve(&argv[0]).map_err(|e| Failure::Usage(format!("{e}; nothing was run")))?;
     let grace = parse_duration("--grace", &args.grace)?;

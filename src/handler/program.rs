@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 /// Where `program` resolves, or a sentence naming it, the `PATH` searched and the fix.
 pub fn resolve(program: &str) -> Result<PathBuf, String> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    resolve_in(program, &path.to_string_lossy())
+    resolve_on(program, &path.to_string_lossy())
 }
 
-fn resolve_in(program: &str, path: &str) -> Result<PathBuf, String> {
+/// [`resolve`] against the directories of `path`, a PATH value.
+pub fn resolve_on(program: &str, path: &str) -> Result<PathBuf, String> {
     let fix = "give its absolute path, or fix [handler] command / the command after `--`";
     if program.contains('/') {
         return executable(Path::new(program))
@@ -43,7 +44,7 @@ fn resolve_in(program: &str, path: &str) -> Result<PathBuf, String> {
 }
 
 /// Ok when `path` is a file this process may execute; otherwise why not, as a phrase.
-fn executable(path: &Path) -> Result<(), &'static str> {
+pub fn executable(path: &Path) -> Result<(), &'static str> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -84,14 +85,14 @@ mod tests {
     fn a_bare_name_is_found_in_the_first_path_entry_that_has_it() {
         let (a, b) = (dir_with(&[]), dir_with(&[("agent", 0o755)]));
         let path = format!("{}:{}", a.path().display(), b.path().display());
-        assert_eq!(resolve_in("agent", &path).unwrap(), b.path().join("agent"));
+        assert_eq!(resolve_on("agent", &path).unwrap(), b.path().join("agent"));
     }
 
     #[test]
     fn a_missing_program_names_itself_and_the_path_searched() {
         let a = dir_with(&[]);
         let path = format!("{}:/nonexistent", a.path().display());
-        let e = resolve_in("nosuchprogram", &path).unwrap_err();
+        let e = resolve_on("nosuchprogram", &path).unwrap_err();
         assert!(e.contains("\"nosuchprogram\" was not found on PATH"), "{e}");
         assert!(e.contains(&path), "{e}");
     }
@@ -99,10 +100,10 @@ mod tests {
     #[test]
     fn a_file_without_execute_permission_is_named() {
         let a = dir_with(&[("agent", 0o644)]);
-        let e = resolve_in("agent", &a.path().display().to_string()).unwrap_err();
+        let e = resolve_on("agent", &a.path().display().to_string()).unwrap_err();
         assert!(e.contains("is not executable"), "{e}");
         let full = a.path().join("agent").display().to_string();
-        let e = resolve_in(&full, "").unwrap_err();
+        let e = resolve_on(&full, "").unwrap_err();
         assert!(e.contains("is not executable"), "{e}");
     }
 
@@ -110,8 +111,8 @@ mod tests {
     fn a_path_with_a_slash_is_not_searched() {
         let a = dir_with(&[("agent", 0o755)]);
         let full = a.path().join("agent");
-        assert_eq!(resolve_in(full.to_str().unwrap(), "").unwrap(), full);
-        assert!(resolve_in("./no-such-agent", &a.path().display().to_string()).is_err());
-        assert!(resolve_in(a.path().to_str().unwrap(), "").unwrap_err().contains("directory"));
+        assert_eq!(resolve_on(full.to_str().unwrap(), "").unwrap(), full);
+        assert!(resolve_on("./no-such-agent", &a.path().display().to_string()).is_err());
+        assert!(resolve_on(a.path().to_str().unwrap(), "").unwrap_err().contains("directory"));
     }
 }

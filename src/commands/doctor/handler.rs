@@ -2,10 +2,11 @@
 //! program found only through this shell's PATH works by hand and fails from cron, so that
 //! FAILs with the absolute path to write instead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Check, Status};
 use crate::commands::HandlerCommand;
+use crate::handler::program;
 
 /// cron's PATH (Debian, Ubuntu, Oracle Linux): where a bare program name must be found.
 pub const CRON_PATH: &str = "/usr/bin:/bin";
@@ -31,7 +32,7 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
     };
     if program.contains('/') {
         let path = Path::new(program);
-        return match (executable(path), path.is_absolute()) {
+        return match (program::executable(path).is_ok(), path.is_absolute()) {
             (true, true) => Check::new("handler", Status::Ok, format!("{program} is executable")),
             (true, false) => Check::new(
                 "handler",
@@ -49,7 +50,7 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
             ),
         };
     }
-    if let Some(found) = search(program, CRON_PATH) {
+    if let Ok(found) = program::resolve_on(program, CRON_PATH) {
         return Check::new(
             "handler",
             Status::Ok,
@@ -57,8 +58,8 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
         );
     }
     let here = std::env::var("PATH").unwrap_or_default();
-    match search(program, &here) {
-        Some(found) => Check::new(
+    match program::resolve_on(program, &here) {
+        Ok(found) => Check::new(
             "handler",
             Status::Fail,
             format!(
@@ -67,7 +68,7 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
                 found.display()
             ),
         ),
-        None => Check::new(
+        Err(_) => Check::new(
             "handler",
             Status::Fail,
             format!(
@@ -76,17 +77,4 @@ pub fn check(handler: Option<&HandlerCommand>, config: &Path) -> Check {
             ),
         ),
     }
-}
-
-/// The first executable `dir/program` for the directories of a PATH value.
-fn search(program: &str, path: &str) -> Option<PathBuf> {
-    path.split(':')
-        .filter(|dir| Path::new(dir).is_absolute())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|candidate| executable(candidate))
-}
-
-fn executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
