@@ -18,6 +18,7 @@ pub(crate) mod gates;
 mod lease;
 pub(crate) mod open;
 mod operation;
+pub(crate) mod purge;
 pub(crate) mod read;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 mod cron;
 mod fly;
-mod quote;
+pub(super) mod quote;
 mod systemd;
 
 use std::path::{Path, PathBuf};
