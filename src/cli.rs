@@ -39,7 +39,7 @@ pub enum Command {
     Run(RunArgs),
     /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
     Status(JsonFlag),
-    /// List jobs, or show one
+    /// List jobs, show one, or purge pending and finished ones
     Jobs(JobsArgs),
     /// The dead letter: list, show, replay or purge jobs that failed for good
     Dlq {

@@ -30,7 +30,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         _ => {}
     }
     if cli.db.as_ref().is_some_and(|db| db.as_os_str().is_empty()) {
-        // Whichever gave it, an empty NIGHTSHIFT_DB is at fault: a flag beats it only when set.
+        // clap does not say which gave the value: an empty NIGHTSHIFT_DB is named when there
+        // is one (it needs fixing either way), the flag otherwise.
         let from_env = env("NIGHTSHIFT_DB").is_some_and(|v| v.is_empty());
         let origin = if from_env { "NIGHTSHIFT_DB is set but empty" } else { "--db is empty" };
         return Err(Failure::Usage(format!(

@@ -18,6 +18,8 @@ mod engine_rails;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
+// What a new user types: schedules, config values, conflicts, payloads, `jobs purge`.
+mod cli_input;
 mod cli_run;
 // The safety rails and alerts through the binary.
 mod cli_rails;

@@ -74,7 +74,9 @@ pub fn bulk(conflicts: &[Conflict<'_>], outcome: &str) -> String {
 pub fn what_frees(key: &str, status: JobStatus) -> String {
     let purge = command("purge", key);
     match status {
-        JobStatus::Pending => format!("`{purge}` deletes the job (it has not run yet) to free the key"),
+        JobStatus::Pending => {
+            format!("`{purge}` deletes the job (it has not run yet) to free the key")
+        }
         JobStatus::Done => format!("`{purge}` deletes the finished job to free the key"),
         JobStatus::Running => format!(
             "wait: the job is running (`{}`); once it is done, `{purge}` frees the key",
@@ -97,10 +99,12 @@ fn first_difference(a: &str, b: &str) -> usize {
         .map_or(a.len().min(b.len()), |((i, _), _)| i)
 }
 
-/// The character at byte `at`, quoted and escaped, or "the end".
+/// The character at byte `at`, escaped in single quotes (payloads are full of double ones),
+/// or "the end".
 fn char_at(s: &str, at: usize) -> String {
     match s[at..].chars().next() {
-        Some(c) => format!("\"{}\"", visible(&c.to_string())),
+        Some('\'') => r"'\''".to_owned(),
+        Some(c) => format!("'{}'", visible(&c.to_string())),
         None => "the end".to_owned(),
     }
 }
@@ -158,7 +162,7 @@ mod tests {
     #[test]
     fn a_trailing_newline_is_shown_escaped() {
         let text = conflict("{\"a\":1}\n", "{\"a\":1}").describe("");
-        assert!(text.contains("differ from byte 7: stored \"\\n\", given the end"), "{text}");
+        assert!(text.contains("differ from byte 7: stored '\\n', given the end"), "{text}");
         assert!(text.contains("stored: {\"a\":1}\\n\n"), "{text}");
     }
 
@@ -185,7 +189,9 @@ mod tests {
 
     #[test]
     fn the_advice_is_a_command_that_frees_the_key() {
-        assert!(what_frees("-odd key", JobStatus::Done).contains("nightshift jobs purge -- '-odd key'"));
+        assert!(
+            what_frees("-odd key", JobStatus::Done).contains("nightshift jobs purge -- '-odd key'")
+        );
         assert!(what_frees("k", JobStatus::Running).starts_with("wait"));
     }
 }
