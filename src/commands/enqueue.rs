@@ -38,7 +38,9 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
                 status: *status,
                 line: bulk.then_some(j.line),
                 given: &j.job.payload,
-                stored: admin.job(&j.job.key)?.map(|r| r.payload),
+                // Best effort: the enqueue has committed, and what it did must be printed even
+                // if this read fails.
+                stored: admin.job(&j.job.key).ok().flatten().map(|r| r.payload),
             });
         }
     }
