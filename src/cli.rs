@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// nightshift: a durable job runner for unattended agents.
@@ -16,7 +17,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "nightshift", version, max_term_width = 100)]
 pub struct Cli {
     /// The database file [default: nightshift.db]
-    #[arg(long, global = true, env = "NIGHTSHIFT_DB", value_name = "PATH")]
+    // Parsed as any string (clap's PathBuf parser refuses "" itself, blaming `--db` even when
+    // NIGHTSHIFT_DB was the empty one): the commands refuse it, naming where it came from.
+    #[arg(long, global = true, env = "NIGHTSHIFT_DB", value_name = "PATH",
+          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
     pub db: Option<PathBuf>,
     /// The config file [default: ./nightshift.toml when present]
     #[arg(long, global = true, env = "NIGHTSHIFT_CONFIG", value_name = "PATH")]
@@ -36,7 +40,7 @@ pub enum Command {
     Run(RunArgs),
     /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
     Status(JsonFlag),
-    /// List jobs, or show one
+    /// List jobs, show one, or purge pending and finished ones
     Jobs(JobsArgs),
     /// The dead letter: list, show, replay or purge jobs that failed for good
     Dlq {
@@ -182,6 +186,10 @@ pub struct EnqueueArgs {
     /// Handler timeout for this job [default: [handler] timeout]
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
+    /// Refuse a payload that is not JSON, naming where it stops parsing, and write nothing (as
+    /// [store] payload = "json" does for every enqueue)
+    #[arg(long)]
+    pub json_payload: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -243,6 +251,19 @@ pub enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete pending or finished jobs for good, so their keys can be enqueued afresh; a
+    /// running job is refused (dead letters: `dlq purge`)
+    Purge(JobsPurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobsPurgeArgs {
+    /// The keys of the jobs to delete
+    #[arg(required = true)]
+    pub keys: Vec<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => return bench::run(args),
         _ => {}
     }
+    if cli.db.as_ref().is_some_and(|db| db.as_os_str().is_empty()) {
+        // clap does not say which gave the value: an empty NIGHTSHIFT_DB is named when there
+        // is one (it needs fixing either way), the flag otherwise.
+        let from_env = env("NIGHTSHIFT_DB").is_some_and(|v| v.is_empty());
+        let origin = if from_env { "NIGHTSHIFT_DB is set but empty" } else { "--db is empty" };
+        return Err(Failure::Usage(format!(
+            "{origin}: give the database's path, like nightshift.db, or leave it out for the \
+             default"
+        )));
+    }
     let sources = Sources {
         db: cli.db.as_deref(),
         config: cli.config.as_deref(),
@@ -36,6 +46,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         default_file: true,
     };
     let settings = Settings::load(&sources)?;
+    for warning in &settings.warnings {
+        eprintln!("nightshift: warning: {warning}");
+    }
     match cli.command {
         Command::Init(args) => init::run(&settings, &args),
         Command::Enqueue(args) => enqueue::run(&settings, &args),

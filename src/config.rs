@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use crate::schedule::Schedule;
 
+pub mod payload;
+
+pub use payload::PayloadFormat;
+
 /// The default config file, read when present.
 pub const DEFAULT_CONFIG: &str = "nightshift.toml";
 /// The default database file.
@@ -101,6 +105,7 @@ struct AlertFile {
 struct StoreFile {
     synchronous: Option<String>,
     max_payload: Option<String>,
+    payload: Option<String>,
 }
 
 /// The effective settings. Holds the webhook URL, a secret: never derive Debug or print it.
@@ -121,7 +126,11 @@ pub struct Settings {
     pub breaker: BreakerConfig,
     pub synchronous: Synchronous,
     pub max_payload: usize,
+    /// `[store] payload`: whether payloads must be JSON.
+    pub payload: PayloadFormat,
     pub schedules: Vec<Schedule>,
+    /// Things in the config that work but are probably mistakes; printed on stderr.
+    pub warnings: Vec<String>,
 }
 
 /// Where the flags and the environment put things.
@@ -199,21 +208,42 @@ impl Settings {
                 "[handler] command is empty: give the program and its arguments, e.g. [\"python3\", \"agent.py\"]",
             ));
         }
+        let permanent_exit_codes = file.handler.permanent_exit_codes.unwrap_or_else(|| vec![65]);
+        if let Some(code) = permanent_exit_codes.iter().find(|c| !(1..=255).contains(*c)) {
+            return Err(bad(format!(
+                "[handler] permanent_exit_codes: {code} is not an exit status a handler can fail \
+                 with; give codes from 1 to 255 (0 is success)"
+            )));
+        }
+        if file.db.as_ref().is_some_and(|db| db.as_os_str().is_empty()) {
+            let file = config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
+            return Err(bad(format!(
+                "db = \"\" in {}: the database path is empty; give a path like \"nightshift.db\", \
+                 or remove the line for the default",
+                file.display()
+            )));
+        }
+        let max_payload =
+            size("[store] max_payload", file.store.max_payload.as_deref(), 1024 * 1024)?;
+        let payload = PayloadFormat::parse(file.store.payload.as_deref())?;
         let mut schedules: Vec<Schedule> = Vec::new();
+        let mut warnings = Vec::new();
         for s in file.schedule {
             if schedules.iter().any(|o| o.name == s.name) {
                 return Err(bad(format!("[[schedule]] name {:?} appears twice", s.name)));
             }
-            let payload = s.payload.unwrap_or_else(|| "{}".to_owned());
+            let text = s.payload.unwrap_or_else(|| "{}".to_owned());
             let queue = s.queue.unwrap_or_else(|| "default".to_owned());
-            schedules.push(Schedule::new(&s.name, &s.cron, payload, queue)?);
+            let schedule = Schedule::new(&s.name, &s.cron, text, queue)?;
+            warnings.extend(schedule.check(max_payload, payload)?);
+            schedules.push(schedule);
         }
         Ok(Settings {
             db: src.db.map(Path::to_path_buf).or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             config_file,
             handler,
             timeout: duration("[handler] timeout", file.handler.timeout.as_deref(), "5m")?,
-            permanent_exit_codes: file.handler.permanent_exit_codes.unwrap_or_else(|| vec![65]),
+            permanent_exit_codes,
             retry,
             daily_cap_micros: daily,
             daily_cap_set_by: daily_set_by,
@@ -221,12 +251,10 @@ impl Settings {
             alert_format,
             breaker,
             synchronous,
-            max_payload: size(
-                "[store] max_payload",
-                file.store.max_payload.as_deref(),
-                1024 * 1024,
-            )?,
+            max_payload,
+            payload,
             schedules,
+            warnings,
         })
     }
 

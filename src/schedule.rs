@@ -16,6 +16,7 @@ use croner::Cron;
 use nightshift_actors::{Admin, Clock, EngineConfig, Enqueued, NewJob, Timestamp};
 
 use crate::config::ConfigError;
+use crate::config::payload::{PayloadFormat, Taken};
 
 /// One `[[schedule]]` entry.
 #[derive(Debug, Clone)]
@@ -48,6 +49,34 @@ impl Schedule {
             ))
         })?;
         Ok(Self { name: name.to_owned(), parsed, payload, queue })
+    }
+
+    /// Refuses an entry whose jobs enqueue would refuse, by the engine's own rules (the tick
+    /// key, the queue name, the payload against `[store] max_payload`), or whose payload is not
+    /// JSON where `[store] payload = "json"` requires it. A text payload that starts like JSON
+    /// but does not parse is kept, and the warning about it returned.
+    pub fn check(
+        &self,
+        max_payload: usize,
+        format: PayloadFormat,
+    ) -> Result<Option<String>, ConfigError> {
+        let name = &self.name;
+        self.job(0).validate(max_payload).map_err(|e| {
+            ConfigError(format!("[[schedule]] {name}: {e}; enqueue would refuse its jobs"))
+        })?;
+        let advice = "write it as a TOML literal string, like payload = '{\"kind\":\"digest\"}'";
+        match format.check(&self.payload) {
+            Ok(Taken::Quietly) => Ok(None),
+            Ok(Taken::WithWarning(why)) => Ok(Some(format!(
+                "[[schedule]] {name}: the payload starts like JSON but is not JSON ({why}); it is \
+                 enqueued as text. To send JSON, {advice}; [store] payload = \"json\" refuses such \
+                 payloads"
+            ))),
+            Err(why) => Err(ConfigError(format!(
+                "[[schedule]] {name}: the payload is not JSON ({why}), and [store] payload = \
+                 \"json\" requires JSON; {advice}"
+            ))),
+        }
     }
 
     /// The latest tick at or before `now`.
@@ -174,6 +203,22 @@ mod tests {
         let e = Schedule::new("digest", "every quarter hour", "{}".into(), "q".into()).unwrap_err();
         assert!(e.0.contains("five fields"), "{e}");
         assert!(Schedule::new("bad name", "* * * * *", "{}".into(), "q".into()).is_err());
+    }
+
+    #[test]
+    fn entries_enqueue_would_refuse_are_refused_naming_the_schedule() {
+        let empty_queue = Schedule::new("digest", "* * * * *", "{}".into(), String::new()).unwrap();
+        let e = empty_queue.check(1024, PayloadFormat::Text).unwrap_err();
+        assert!(e.0.contains("[[schedule]] digest") && e.0.contains("queue"), "{e}");
+        let big = Schedule::new("big", "* * * * *", "x".repeat(20), "q".into()).unwrap();
+        let e = big.check(10, PayloadFormat::Text).unwrap_err();
+        assert!(e.0.contains("[[schedule]] big") && e.0.contains("10-byte limit"), "{e}");
+        let mangled = Schedule::new("m", "* * * * *", "{kind:digest}".into(), "q".into()).unwrap();
+        let e = mangled.check(1024, PayloadFormat::Json).unwrap_err();
+        assert!(e.0.contains("[[schedule]] m") && e.0.contains("line 1 column 2"), "{e}");
+        let warning = mangled.check(1024, PayloadFormat::Text).unwrap().unwrap();
+        assert!(warning.contains("not JSON"), "{warning}");
+        assert_eq!(every_15().check(1024, PayloadFormat::Json).unwrap(), None);
     }
 
     #[test]

@@ -71,7 +71,10 @@ fn enqueue_jsonl_writes_every_line_or_none() {
         "{\"key\":\"a\",\"payload\":{\"n\":1}}\n\n{\"key\":\"b\",\"payload\":\"text\",\"priority\":5,\"delay\":\"1h\"}\n",
     );
     let run = w.run(&["enqueue", "--jsonl", good.to_str().unwrap()]).expect(0);
-    assert_eq!(run.stdout, "enqueued a\nenqueued b\n");
+    assert_eq!(
+        run.stdout,
+        "enqueued a\nenqueued b\n2 lines: 2 enqueued, 0 duplicate, 0 dead_lettered, 0 conflict\n"
+    );
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE key = 'a' AND payload = '{\"n\":1}'"), 1);
     assert_eq!(w.count("SELECT priority FROM jobs WHERE key = 'b'"), 5);
     let bad = w.write("bad.jsonl", "{\"key\":\"c\"}\n{\"key\":\"\"}\n");

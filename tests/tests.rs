@@ -20,6 +20,8 @@ mod engine_cost;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
+// What a new user types: schedules, config values, conflicts, payloads, `jobs purge`.
+mod cli_input;
 mod cli_run;
 // Signals in either mode; a handler program that cannot be started.
 mod cli_handler_checks;

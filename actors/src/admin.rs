@@ -11,8 +11,10 @@ use rusqlite::Connection;
 use crate::clock::{Clock, Timestamp};
 use crate::config::EngineConfig;
 use crate::error::StoreError;
-use crate::job::{DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
-use crate::store::{StoreCtx, control, dead, enqueue, open, read};
+use crate::job::{
+    DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, PurgedJobs, Selector, Status,
+};
+use crate::store::{StoreCtx, control, dead, enqueue, open, purge, read};
 
 /// An open database, for administration.
 pub struct Admin {
@@ -122,6 +124,12 @@ impl Admin {
     /// Deletes dead-lettered jobs for good; returns the keys deleted.
     pub fn purge(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
         self.write(|c, _| dead::purge(c, which))
+    }
+
+    /// Deletes pending and finished jobs from `jobs` for good, so their keys can be enqueued
+    /// afresh; running jobs are left as they are and reported, like keys not in `jobs`.
+    pub fn purge_jobs(&mut self, keys: &[String]) -> Result<PurgedJobs, StoreError> {
+        self.write(|c, _| purge::jobs(c, keys))
     }
 
     /// The spend ledger of the last `days` UTC days, newest first.

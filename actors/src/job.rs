@@ -279,6 +279,17 @@ pub enum Selector {
     All,
 }
 
+/// What a purge from `jobs` did, key by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgedJobs {
+    /// Pending or finished jobs deleted for good.
+    pub purged: Vec<String>,
+    /// Jobs left as they are because a worker is running them.
+    pub running: Vec<String>,
+    /// Keys not in `jobs`.
+    pub missing: Vec<String>,
+}
+
 /// Counts and gates, as `status` shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {

@@ -19,6 +19,7 @@ mod lease;
 mod notices;
 pub(crate) mod open;
 mod operation;
+pub(crate) mod purge;
 pub(crate) mod read;
 
 use std::time::Duration;

@@ -1,52 +1,183 @@
 //! `nightshift enqueue`: one job from arguments, or many from JSON lines. Everything is checked
 //! before anything is written; a key that exists is reported, never overwritten.
 
+mod conflict;
+mod jsonl;
+
 use std::io::{IsTerminal, Read};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use nightshift_actors::{Enqueued, NewJob, Timestamp};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::Failure;
 use crate::cli::EnqueueArgs;
-use crate::config::{Settings, parse_duration};
+use crate::config::payload::Taken;
+use crate::config::{PayloadFormat, Settings, parse_duration};
 use crate::output;
+use conflict::Conflict;
+use jsonl::LineJob;
 
 pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
+    let bulk = args.jsonl.is_some();
     let jobs = match &args.jsonl {
-        Some(path) => read_jsonl(path, settings.max_payload)?,
-        None => vec![from_args(args, settings.max_payload)?],
+        Some(path) => jsonl::read(path, settings.max_payload)?,
+        None => vec![LineJob { line: 0, job: from_args(args, settings.max_payload)? }],
     };
+    for warning in check_payloads(settings, args, &jobs)? {
+        eprintln!("nightshift: warning: {warning}");
+    }
     let mut admin = super::admin(settings)?;
-    let outcomes = admin.enqueue_all(&jobs)?;
+    let new: Vec<NewJob> = jobs.iter().map(|j| j.job.clone()).collect();
+    let outcomes = admin.enqueue_all(&new)?;
     let mut conflicts = Vec::new();
-    for (job, outcome) in jobs.iter().zip(&outcomes) {
+    for (j, outcome) in jobs.iter().zip(&outcomes) {
+        if let Enqueued::Conflict { status } = outcome {
+            conflicts.push(Conflict {
+                key: &j.job.key,
+                status: *status,
+                line: bulk.then_some(j.line),
+                given: &j.job.payload,
+                // Best effort: the enqueue has committed, and what it did must be printed even
+                // if this read fails.
+                stored: admin.job(&j.job.key).ok().flatten().map(|r| r.payload),
+            });
+        }
+    }
+    let counts = Counts::of(&outcomes);
+    // The conflicts in the order of their jobs, met again one by one below.
+    let mut next_conflict = conflicts.iter();
+    for (j, outcome) in jobs.iter().zip(&outcomes) {
+        let key = &j.job.key;
         if args.json {
             let mut v = serde_json::to_value(outcome).unwrap_or_default();
-            v["key"] = json!(job.key);
+            v["key"] = json!(key);
+            if bulk {
+                v["line"] = json!(j.line);
+            }
+            if let Enqueued::Conflict { .. } = outcome {
+                v["differs_at_byte"] = json!(next_conflict.next().and_then(Conflict::differs_at));
+            }
             output::json(&v);
         } else {
             match outcome {
-                Enqueued::Enqueued => println!("enqueued {}", job.key),
-                Enqueued::Duplicate { status } => println!("duplicate {} ({status})", job.key),
-                Enqueued::DeadLettered => println!("dead_lettered {}", job.key),
-                Enqueued::Conflict { status } => println!("conflict {} ({status})", job.key),
+                Enqueued::Enqueued => println!("enqueued {key}"),
+                Enqueued::Duplicate { status } => println!("duplicate {key} ({status})"),
+                Enqueued::DeadLettered => println!("dead_lettered {key}"),
+                Enqueued::Conflict { status } => println!("conflict {key} ({status})"),
             }
         }
-        if let Enqueued::Conflict { status } = outcome {
-            conflicts.push(format!("{} ({status})", job.key));
+    }
+    if bulk {
+        if args.json {
+            output::json(&json!({ "summary": counts.json() }));
+        } else {
+            println!("{}", counts.text());
         }
     }
     if conflicts.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Failed(format!(
-            "conflict: {} already exists with a different payload; nothing changed. Use another key, \
-             or wait for the job to finish and purge it first",
-            conflicts.join(", ")
-        )))
+        return Ok(());
     }
+    if !bulk {
+        return Err(Failure::Failed(conflict::single(&conflicts[0])));
+    }
+    let outcome = if counts.enqueued == 0 {
+        format!("nothing changed ({})", counts.text())
+    } else {
+        format!(
+            "{} of {} lines conflicted and changed nothing; the others were applied ({})",
+            counts.conflict,
+            counts.lines,
+            counts.text()
+        )
+    };
+    Err(Failure::Failed(conflict::bulk(&conflicts, &outcome)))
+}
+
+/// How many jobs had each outcome.
+#[derive(Default)]
+struct Counts {
+    lines: usize,
+    enqueued: usize,
+    duplicate: usize,
+    dead_lettered: usize,
+    conflict: usize,
+}
+
+impl Counts {
+    fn of(outcomes: &[Enqueued]) -> Self {
+        let mut c = Counts { lines: outcomes.len(), ..Counts::default() };
+        for outcome in outcomes {
+            match outcome {
+                Enqueued::Enqueued => c.enqueued += 1,
+                Enqueued::Duplicate { .. } => c.duplicate += 1,
+                Enqueued::DeadLettered => c.dead_lettered += 1,
+                Enqueued::Conflict { .. } => c.conflict += 1,
+            }
+        }
+        c
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} lines: {} enqueued, {} duplicate, {} dead_lettered, {} conflict",
+            self.lines, self.enqueued, self.duplicate, self.dead_lettered, self.conflict
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "lines": self.lines,
+            "enqueued": self.enqueued,
+            "duplicate": self.duplicate,
+            "dead_lettered": self.dead_lettered,
+            "conflict": self.conflict,
+        })
+    }
+}
+
+/// The advice for a payload given on the command line that is not JSON.
+const QUOTE_IT: &str =
+    "If a shell ate the quotes, quote the whole payload, e.g. '{\"topic\":\"inbox\"}'";
+
+/// Refuses the whole batch if a payload is not JSON where JSON is required (`--json-payload`
+/// or `[store] payload = "json"`); otherwise returns a warning for each text payload that
+/// starts like JSON but does not parse.
+fn check_payloads(
+    settings: &Settings,
+    args: &EnqueueArgs,
+    jobs: &[LineJob],
+) -> Result<Vec<String>, Failure> {
+    let (format, rule) = if args.json_payload {
+        (PayloadFormat::Json, "--json-payload")
+    } else {
+        (settings.payload, "[store] payload = \"json\"")
+    };
+    let mut warnings = Vec::new();
+    for LineJob { line, job } in jobs {
+        let (whose, advice) = match args.jsonl {
+            Some(_) => (
+                format!("line {line}: the payload of {:?}", job.key),
+                "To send JSON, give the payload as a JSON value, not as a string",
+            ),
+            None => ("the payload".to_owned(), QUOTE_IT),
+        };
+        match format.check(&job.payload) {
+            Ok(Taken::Quietly) => {}
+            Ok(Taken::WithWarning(why)) => warnings.push(format!(
+                "{whose} starts like JSON but is not JSON ({why}); enqueuing it as text anyway. \
+                 {advice}. To refuse such payloads, pass --json-payload or set [store] payload = \
+                 \"json\""
+            )),
+            Err(why) => {
+                return Err(Failure::Usage(format!(
+                    "{whose} is not JSON ({why}), and {rule} requires JSON; nothing was \
+                     enqueued. {advice}"
+                )));
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> {
@@ -72,7 +203,7 @@ fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> 
     })
 }
 
-fn read_stdin(max_payload: usize) -> Result<String, Failure> {
+fn read_stdin(limit: usize) -> Result<String, Failure> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(Failure::Usage(
@@ -80,16 +211,24 @@ fn read_stdin(max_payload: usize) -> Result<String, Failure> {
                 .to_owned(),
         ));
     }
-    read_limited(stdin.lock(), max_payload, "stdin")
+    read_limited(stdin.lock(), limit, "stdin")
 }
 
-/// Reads at most `limit` bytes of UTF-8, refusing more without buffering it all.
+/// Reads at most `limit` bytes of UTF-8, refusing more without buffering it all. One final
+/// "\n" or "\r\n" is dropped first: `echo '{"a":1}' | nightshift enqueue k -` stores what
+/// `nightshift enqueue k '{"a":1}'` does (and `--jsonl` input loses only an empty last line).
 fn read_limited(input: impl Read, limit: usize, what: &str) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     input
-        .take(limit as u64 + 1)
+        .take(limit as u64 + 3)
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::Usage(format!("cannot read the payload from {what}: {e}")))?;
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
     if bytes.len() > limit {
         return Err(Failure::Usage(format!(
             "the payload from {what} is over the {limit}-byte limit; raise [store] max_payload or send less"
@@ -115,71 +254,4 @@ fn parse_at(text: &str) -> Result<Timestamp, Failure> {
 
 fn now() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// One line of `--jsonl` input.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    key: String,
-    #[serde(default)]
-    payload: Option<serde_json::Value>,
-    queue: Option<String>,
-    max_attempts: Option<u32>,
-    #[serde(default)]
-    priority: i64,
-    delay: Option<String>,
-    timeout: Option<String>,
-}
-
-fn read_jsonl(path: &std::path::Path, max_payload: usize) -> Result<Vec<NewJob>, Failure> {
-    let text = if path.as_os_str() == "-" {
-        read_stdin(usize::MAX / 2)?
-    } else {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
-        read_limited(file, 1 << 30, &path.display().to_string())?
-    };
-    let mut jobs = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let at =
-            |msg: String| Failure::Usage(format!("line {}: {msg}; nothing was enqueued", n + 1));
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let line: Line = serde_json::from_str(raw).map_err(|e| at(e.to_string()))?;
-        let payload = match line.payload {
-            None => "{}".to_owned(),
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-        };
-        if payload.len() > max_payload {
-            return Err(at(format!("the payload is over the {max_payload}-byte limit")));
-        }
-        let delay = line
-            .delay
-            .as_deref()
-            .map(|d| parse_duration("delay", d))
-            .transpose()
-            .map_err(|e| at(e.0))?;
-        let timeout = line
-            .timeout
-            .as_deref()
-            .map(|t| parse_duration("timeout", t))
-            .transpose()
-            .map_err(|e| at(e.0))?;
-        jobs.push(NewJob {
-            key: line.key,
-            payload,
-            queue: line.queue.unwrap_or_else(|| "default".to_owned()),
-            max_attempts: line.max_attempts,
-            priority: line.priority,
-            run_at: delay.map(|d: Duration| now() + d.as_millis() as i64),
-            timeout,
-        });
-    }
-    if jobs.is_empty() {
-        return Err(Failure::Usage(format!("{} holds no jobs", path.display())));
-    }
-    Ok(jobs)
 }

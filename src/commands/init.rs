@@ -41,6 +41,7 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 [store]
 # synchronous = "full"                  # "normal" may lose the last commits on power loss
 # max_payload = "1MiB"
+# payload = "text"                      # "json": refuse payloads that are not JSON
 
 # Each tick enqueues a job keyed "<name>@<tick time>"; a runner that starts late enqueues
 # only the latest tick it missed.

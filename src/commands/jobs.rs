@@ -1,5 +1,7 @@
 //! `nightshift jobs`: the queue as a table, or one job in full.
 
+mod purge;
+
 use nightshift_actors::JobStatus;
 
 use crate::Failure;
@@ -8,6 +10,9 @@ use crate::config::Settings;
 use crate::output;
 
 pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
+    if let Some(JobsCommand::Purge(purge)) = &args.show {
+        return purge::run(settings, purge);
+    }
     let admin = super::admin(settings)?;
     if let Some(JobsCommand::Show { key, json }) = &args.show {
         let job = admin.job(key)?.ok_or_else(|| {

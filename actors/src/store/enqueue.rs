@@ -48,6 +48,15 @@ pub(crate) fn validate(job: &NewJob, max_payload: usize) -> Result<(), StoreErro
     Ok(())
 }
 
+impl NewJob {
+    /// Checks this job against the rules every enqueue applies (key, payload size, queue name,
+    /// attempts, timeout) without a database, for a caller that must refuse a job before it
+    /// starts anything: a config's `[[schedule]]` entries are checked this way when it loads.
+    pub fn validate(&self, max_payload: usize) -> Result<(), StoreError> {
+        validate(self, max_payload)
+    }
+}
+
 pub(crate) fn run(
     conn: &Connection,
     ctx: &StoreCtx,

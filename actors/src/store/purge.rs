@@ -1,0 +1,33 @@
+//! Purge from `jobs`: deletes pending and finished rows for good, so their keys can be enqueued
+//! afresh. A running row is refused (its worker holds a lease and will settle it); dead letters
+//! are `dead::purge`'s.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::StoreError;
+use crate::job::{JobStatus, PurgedJobs};
+
+/// Deletes the rows of `keys` that are not running, in one transaction with the checks, so a
+/// job a runner claims meanwhile is either refused here or never claimed. Each key is reported
+/// once, in the order given.
+pub(crate) fn jobs(conn: &Connection, keys: &[String]) -> Result<PurgedJobs, StoreError> {
+    let mut status = conn.prepare_cached("SELECT status FROM jobs WHERE key = ?1")?;
+    let mut delete = conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?;
+    let mut out = PurgedJobs::default();
+    for key in keys {
+        let seen = [&out.purged, &out.running, &out.missing];
+        if seen.iter().any(|list| list.contains(key)) {
+            continue;
+        }
+        let found: Option<String> = status.query_row([key], |r| r.get(0)).optional()?;
+        match found.as_deref().and_then(JobStatus::parse) {
+            None => out.missing.push(key.clone()),
+            Some(JobStatus::Running) => out.running.push(key.clone()),
+            Some(JobStatus::Pending | JobStatus::Done) => {
+                delete.execute([key])?;
+                out.purged.push(key.clone());
+            }
+        }
+    }
+    Ok(out)
+}
