@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// nightshift: a durable job runner for unattended agents.
 ///
@@ -25,6 +26,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The commands that make their own database and so take no `--db`.
+const OWN_DATABASE: [(&str, &str); 2] = [
+    ("demo", "the demo makes its own database, nightshift.db in its --dir"),
+    ("bench", "the bench makes its own database in a temp folder and removes it"),
+];
+
+/// Parses the command line as [`Cli::parse`] does, and refuses `--db` given to a command that
+/// makes its own database (exit 2, clap's usage error) instead of silently ignoring it.
+/// `NIGHTSHIFT_DB` in the environment is left alone there: it is meant for the other commands.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    for (name, _) in OWN_DATABASE {
+        // A subcommand's own `db` argument keeps the global one from being copied into it, so
+        // its --help does not list --db; this hidden one only catches `demo --db PATH`.
+        command = command.mut_subcommand(name, |sub| {
+            sub.arg(Arg::new("db").long("db").hide(true).value_parser(clap::value_parser!(PathBuf)))
+        });
+    }
+    let matches = command.get_matches_mut();
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some((_, why)) = OWN_DATABASE.iter().find(|(n, _)| *n == name)
+    {
+        let given = |m: &clap::ArgMatches| m.value_source("db") == Some(ValueSource::CommandLine);
+        if given(&matches) || given(sub) {
+            command
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("`{name}` takes no --db: {why}; drop --db"),
+                )
+                .exit();
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the database if missing, and a commented nightshift.toml where no config exists
@@ -35,7 +71,7 @@ pub enum Command {
     Run(RunArgs),
     /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
     Status(JsonFlag),
-    /// List jobs, or show one
+    /// List jobs, the newest first, or show one
     Jobs(JobsArgs),
     /// The dead letter: list, show, replay or purge jobs that failed for good
     Dlq {
@@ -185,7 +221,8 @@ pub struct RunArgs {
     /// Jobs run at the same time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
-    /// With --once: wait for retries that fall due within this [default: [retry] cap]
+    /// With --once: wait for retries that fall due within this; 0s waits for none
+    /// [default: [retry] cap]
     #[arg(long, value_name = "DUR")]
     pub wait: Option<String>,
     /// On SIGTERM: how long jobs in flight may take to finish before they are stopped
@@ -209,7 +246,7 @@ pub struct JobsArgs {
     /// Only jobs on this queue
     #[arg(long)]
     pub queue: Option<String>,
-    /// At most this many
+    /// At most this many, the newest first; a note on stderr says when more matched
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     /// Print JSON instead of text
@@ -221,6 +258,7 @@ pub struct JobsArgs {
 pub enum JobsCommand {
     /// One job in full
     Show {
+        /// The job's idempotency key
         key: String,
         /// Print JSON instead of text
         #[arg(long)]
@@ -241,6 +279,7 @@ pub enum DlqCommand {
     },
     /// One dead-lettered job with its error history
     Show {
+        /// The dead-lettered job's idempotency key
         key: String,
         /// Print JSON instead of text
         #[arg(long)]

@@ -44,6 +44,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error for a full file system under `db` (the database when `None`), naming the fix.
+    pub fn disk_full(db: Option<&std::path::Path>, cause: &dyn std::fmt::Display) -> StoreError {
+        let what = db.map_or("the database".to_owned(), |p| p.display().to_string());
+        StoreError::DiskFull(format!(
+            "the disk holding {what} is full ({cause}); nothing was written. Free space on it \
+             (or move the database to a disk with room: --db, NIGHTSHIFT_DB or db in \
+             nightshift.toml) and retry"
+        ))
+    }
+
+    /// True when the file system holding the database is full: SQLite's SQLITE_FULL, or a
+    /// [`StoreError::DiskFull`] already named as such.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+
     /// True when repeating the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -48,6 +48,7 @@ pub use job::{
     DaySpend, DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome,
     Selector, Status,
 };
+pub use job::AttemptError;
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use store::gates::Gate;

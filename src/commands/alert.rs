@@ -4,12 +4,13 @@
 use crate::Failure;
 use crate::cli::AlertCommand;
 use crate::config::Settings;
+use crate::output::outln;
 
 pub fn run(settings: &Settings, command: &AlertCommand) -> Result<(), Failure> {
     match command {
         AlertCommand::Test => {
             let result = send_test(settings)?;
-            println!("{result}");
+            outln!("{result}")?;
             Ok(())
         }
     }

@@ -7,6 +7,7 @@ use nightshift_actors::Admin;
 
 use crate::Failure;
 use crate::config::{DEFAULT_CONFIG, Settings};
+use crate::output::outln;
 
 /// The config `init` writes: every key, commented out at its default.
 pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment variables, which beat this file.
@@ -51,14 +52,14 @@ pub fn run(settings: &Settings) -> Result<(), Failure> {
     let existed = settings.db.exists();
     Admin::create(&settings.engine_config())?;
     if existed {
-        println!("database {} exists; left as it is", settings.db.display());
+        outln!("database {} exists; left as it is", settings.db.display())?;
     } else {
-        println!("created database {}", settings.db.display());
+        outln!("created database {}", settings.db.display())?;
     }
     if settings.config_file.is_none() && !Path::new(DEFAULT_CONFIG).exists() {
         std::fs::write(DEFAULT_CONFIG, TEMPLATE)
             .map_err(|e| Failure::Failed(format!("cannot write {DEFAULT_CONFIG}: {e}")))?;
-        println!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)");
+        outln!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)")?;
     }
     Ok(())
 }
