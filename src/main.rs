@@ -118,8 +118,8 @@ fn main() -> ExitCode {
     let cli = cli::parse();
     // Commands print through `output::outln!`, which hands a failed write back as
     // `Failure::Output`; the flush catches what is still buffered.
-    let result = commands::run(cli)
-        .and_then(|()| std::io::stdout().flush().map_err(Failure::Output));
+    let result =
+        commands::run(cli).and_then(|()| std::io::stdout().flush().map_err(Failure::Output));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`| head`): nobody is left to read a message, and the command

@@ -19,6 +19,11 @@ mod engine_rails;
 mod cli_bad_input;
 mod cli_commands;
 mod cli_run;
+// A closed stdout ends every command quietly; `jobs`/`dlq` listings and their JSON; refusals
+// that name the fix.
+mod cli_closed_stdout;
+mod cli_listing;
+mod cli_small_fixes;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // Chaos: faults, kills and bad input, judged by an invariant checker.

@@ -44,11 +44,11 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};
 pub use error::{EngineError, StoreError};
+pub use job::AttemptError;
 pub use job::{
     DaySpend, DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome,
     Selector, Status,
 };
-pub use job::AttemptError;
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use store::gates::Gate;

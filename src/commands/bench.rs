@@ -73,7 +73,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     outln!("  end to end / raw               {:>10}", figures["vs_raw"])?;
     outln!(
         "  pickup p50 / p99 (idle runner) {:>6} / {} ms",
-        figures["pickup_p50_ms"], figures["pickup_p99_ms"]
+        figures["pickup_p50_ms"],
+        figures["pickup_p99_ms"]
     )?;
     outln!("  peak RSS                       {:>10} KiB", figures["peak_rss_kb"])?;
     Ok(())
