@@ -131,7 +131,8 @@ pub struct SpendArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertCommand {
-    /// Send one test alert through the configured webhook; exit 1 with the HTTP status if it fails
+    /// Send one test alert through the configured webhook; exit 1 saying why if it fails (the
+    /// HTTP status, connection refused, timed out, a TLS error)
     Test,
 }
 

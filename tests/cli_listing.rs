@@ -74,6 +74,11 @@ fn attempts_count_the_attempts_made_as_the_handler_numbers_them() {
     assert_eq!(attempts("waiting"), "0/4", "{table}");
     let shown = w.run(&["jobs", "show", "first-try"]).expect(0).stdout;
     assert!(shown.contains("attempts      1 made of 4 allowed (0 failed)"), "{shown}");
+    let json: Value = serde_json::from_str(
+        w.run(&["jobs", "show", "second-try", "--json"]).expect(0).stdout.trim(),
+    )
+    .unwrap();
+    assert_eq!((json["attempts"].as_u64(), json["attempts_made"].as_u64()), (Some(1), Some(2)));
 }
 
 #[test]

@@ -72,7 +72,8 @@ fn a_write_that_fills_the_disk_names_the_fix() {
     w.run(&["--db", db_arg, "init"]).expect(0);
     // Held open so the -wal and -shm files stay: every enqueue then opens fine and fails on
     // its write, where SQLite reports SQLITE_FULL.
-    let _keep = rusqlite::Connection::open(&db).unwrap();
+    let keep = rusqlite::Connection::open(&db).unwrap();
+    keep.query_row("SELECT count(*) FROM jobs", [], |r| r.get::<_, i64>(0)).unwrap();
     let _ = std::process::Command::new("dd")
         .args(["if=/dev/zero", &format!("of={}", fs.path().join("filler").display()), "bs=4k"])
         .stderr(std::process::Stdio::null())
@@ -89,4 +90,5 @@ fn a_write_that_fills_the_disk_names_the_fix() {
         refused.stderr
     );
     assert!(!refused.stderr.contains("[store]"), "advice about a key that does not exist");
+    drop(keep);
 }

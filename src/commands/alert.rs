@@ -1,5 +1,5 @@
 //! `nightshift alert test`: sends one alert through the configured webhook at once and reports
-//! the result (exit 0 on delivery, 1 with the HTTP status otherwise).
+//! the result (exit 0 on delivery; 1 otherwise, with the HTTP status or why no answer came).
 
 use crate::Failure;
 use crate::cli::AlertCommand;

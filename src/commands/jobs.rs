@@ -1,6 +1,7 @@
 //! `nightshift jobs`: the queue as a table, the newest first, or one job in full.
 
-use nightshift_actors::JobStatus;
+use nightshift_actors::{JobRecord, JobStatus};
+use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::{JobsArgs, JobsCommand};
@@ -16,7 +17,7 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
             ))
         })?;
         if *json {
-            return output::print_json(&job);
+            return output::print_json(&job_json(&job));
         }
         outln!("key           {}", job.key)?;
         outln!("queue         {}", job.queue)?;
@@ -53,7 +54,7 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         }
     }
     if args.json {
-        return output::print_json(&jobs);
+        return output::print_json(&jobs.iter().map(job_json).collect::<Vec<_>>());
     }
     // ATTEMPTS counts attempts made, the running one included (NIGHTSHIFT_ATTEMPT's numbering),
     // out of those allowed.
@@ -69,4 +70,12 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+/// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
+/// interrupted), plus `attempts_made`, what the text shows.
+fn job_json(job: &JobRecord) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or_default();
+    v["attempts_made"] = json!(job.attempts_made());
+    v
 }
