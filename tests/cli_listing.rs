@@ -85,12 +85,14 @@ fn attempts_count_the_attempts_made_as_the_handler_numbers_them() {
 fn dlq_json_gives_milliseconds_and_the_error_history_as_an_array() {
     let w = Workdir::new();
     w.run(&["init"]).expect(0);
+    let errors = r#"[{"attempt":1,"error":"boom 1","at":1795472916000},
+                     {"attempt":2,"error":"boom 2","at":1795472917000}]"#;
     w.conn()
-        .execute_batch(
-            "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors, reason)
-             VALUES ('d1', 'default', '{}', 'boom 2', 2, 2, 1795472917,
-                     '[{\"attempt\":1,\"error\":\"boom 1\",\"at\":1795472916000},{\"attempt\":2,\"error\":\"boom 2\",\"at\":1795472917000}]',
-                     'exhausted')",
+        .execute(
+            "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
+                                      errors, reason)
+             VALUES ('d1', 'default', '{}', 'boom 2', 2, 2, 1795472917, ?1, 'exhausted')",
+            [errors],
         )
         .unwrap();
     let listed: Value =

@@ -14,8 +14,8 @@ const OWN_DATABASE: [(&str, &str); 2] = [
     ("bench", "the bench makes its own database in a temp folder and removes it"),
 ];
 
-/// Parses the command line as clap's `Cli::parse` does, and refuses `--db` given to a command that
-/// makes its own database (exit 2, clap's usage error) instead of silently ignoring it.
+/// Parses the command line as clap's `Cli::parse` does, and refuses `--db` given to a command
+/// that makes its own database (exit 2, clap's usage error) instead of silently ignoring it.
 /// `NIGHTSHIFT_DB` in the environment is left alone there: it is meant for the other commands.
 pub fn parse() -> Cli {
     let mut command = Cli::command();
