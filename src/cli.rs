@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod parse;
+
+pub use parse::parse;
+
 /// nightshift: a durable job runner for unattended agents.
 ///
 /// Jobs live in one SQLite file. `run` works them with your handler command (payload on
@@ -40,7 +44,7 @@ pub enum Command {
     Run(RunArgs),
     /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
     Status(JsonFlag),
-    /// List jobs, show one, or purge pending and finished ones
+    /// List jobs, the newest first, show one, or purge pending and finished ones
     Jobs(JobsArgs),
     /// The dead letter: list, show, replay or purge jobs that failed for good
     Dlq {
@@ -100,7 +104,8 @@ pub struct SpendArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertCommand {
-    /// Send one test alert through the configured webhook; exit 1 with the HTTP status if it fails
+    /// Send one test alert through the configured webhook; exit 1 saying why if it fails (the
+    /// HTTP status, connection refused, timed out, a TLS error)
     Test,
 }
 
@@ -209,7 +214,8 @@ pub struct RunArgs {
     /// Jobs run at the same time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
-    /// With --once: wait for retries that fall due within this [default: [retry] cap]
+    /// With --once: wait for retries that fall due within this; 0s waits for none
+    /// [default: [retry] cap]
     #[arg(long, value_name = "DUR")]
     pub wait: Option<String>,
     /// On SIGTERM or SIGINT (either mode): how long jobs in flight may take to finish before
@@ -234,7 +240,7 @@ pub struct JobsArgs {
     /// Only jobs on this queue
     #[arg(long)]
     pub queue: Option<String>,
-    /// At most this many
+    /// At most this many, the newest first; a note on stderr says when more matched
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     /// Print JSON instead of text
@@ -246,6 +252,7 @@ pub struct JobsArgs {
 pub enum JobsCommand {
     /// One job in full
     Show {
+        /// The job's idempotency key
         key: String,
         /// Print JSON instead of text
         #[arg(long)]
@@ -279,6 +286,7 @@ pub enum DlqCommand {
     },
     /// One dead-lettered job with its error history
     Show {
+        /// The dead-lettered job's idempotency key
         key: String,
         /// Print JSON instead of text
         #[arg(long)]

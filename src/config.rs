@@ -301,14 +301,21 @@ fn read_file(
 
 /// Parses a humantime duration (`30s`, `5m`, `1h 30m`); zero is refused.
 pub fn parse_duration(what: &str, text: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration_or_zero(what, text)?;
+    if d.is_zero() {
+        return Err(bad(format!("{what} must be above zero")));
+    }
+    Ok(d)
+}
+
+/// As [`parse_duration`], with zero allowed: for `run --once --wait`, where `0s` means "do not
+/// wait for retries". Everywhere else a zero duration is a mistake.
+pub fn parse_duration_or_zero(what: &str, text: &str) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(text.trim()).map_err(|e| {
         bad(format!(
             "{what} = {text:?} is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h 30m\""
         ))
     })?;
-    if d.is_zero() {
-        return Err(bad(format!("{what} must be above zero")));
-    }
     if d > Duration::from_secs(366 * 86_400) {
         return Err(bad(format!("{what} = {text:?} is over a year; give at most \"365d\"")));
     }

@@ -49,6 +49,11 @@ impl<S: tracing::Subscriber> Layer<S> for Lines {
                 line
             }
         };
+        // A write that fails (stdout closed: `run | head`, a log pipe that died) loses this line
+        // and no more: the runner keeps working its jobs, whose outcomes are in the database.
+        // Stopping a runner, or panicking inside the tracing call of whichever actor logged,
+        // because nobody reads its log would trade the jobs for the log. Rust ignores SIGPIPE,
+        // so the write returns the error instead of killing the process.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
     }

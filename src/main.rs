@@ -19,9 +19,8 @@ mod handler;
 mod output;
 mod schedule;
 
+use std::io::Write;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Why a command failed, which decides the exit code.
 #[derive(Debug)]
@@ -32,20 +31,48 @@ pub enum Failure {
     Usage(String),
     /// 3: another runner holds the database.
     Locked(String),
+    /// 1: the command's output could not be written to stdout; a closed pipe ends the command
+    /// quietly instead (see [`Failure::is_closed_stdout`]).
+    Output(std::io::Error),
 }
 
 impl Failure {
     fn code(&self) -> u8 {
         match self {
-            Failure::Failed(_) => 1,
+            Failure::Failed(_) | Failure::Output(_) => 1,
             Failure::Usage(_) => 2,
             Failure::Locked(_) => 3,
         }
     }
 
-    fn message(&self) -> &str {
+    /// Whether stdout was closed under the command (`nightshift jobs | head -1`): a broken
+    /// pipe anywhere in the error's source chain. Decided by the error's kind, never its text.
+    fn is_closed_stdout(&self) -> bool {
+        let Failure::Output(e) = self else { return false };
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            let Some(io) = err.downcast_ref::<std::io::Error>() else {
+                next = err.source();
+                continue;
+            };
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+            // An io::Error's source() skips the error it wraps: look inside.
+            next = match io.get_ref() {
+                Some(inner) => Some(inner),
+                None => err.source(),
+            };
+        }
+        false
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Failed(m) | Failure::Usage(m) | Failure::Locked(m) => m,
+            Failure::Failed(m) | Failure::Usage(m) | Failure::Locked(m) => f.write_str(m),
+            Failure::Output(e) => write!(f, "cannot write the output to stdout: {e}"),
         }
     }
 }
@@ -59,12 +86,8 @@ impl From<config::ConfigError> for Failure {
 impl From<nightshift_actors::StoreError> for Failure {
     fn from(e: nightshift_actors::StoreError) -> Self {
         use nightshift_actors::StoreError as E;
-        let text = e.to_string();
-        if text.contains("database or disk is full") {
-            return Failure::Failed(format!(
-                "the disk holding the database is full ({text}); nothing was written. Free space \
-                 there (or raise [store] limits) and retry"
-            ));
+        if e.is_disk_full() && !matches!(e, E::DiskFull(_)) {
+            return E::disk_full(None, &e).into();
         }
         match e {
             E::InvalidKey(_)
@@ -92,11 +115,18 @@ impl From<nightshift_actors::EngineError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    let cli = cli::parse();
+    // Commands print through `output::outln!`, which hands a failed write back as
+    // `Failure::Output`; the flush catches what is still buffered.
+    let result =
+        commands::run(cli).and_then(|()| std::io::stdout().flush().map_err(Failure::Output));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nobody is left to read a message, and the command
+        // did what it was asked up to that point. Quiet success, as cat and ripgrep do.
+        Err(failure) if failure.is_closed_stdout() => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("nightshift: {}", failure.message());
+            eprintln!("nightshift: {failure}");
             ExitCode::from(failure.code())
         }
     }

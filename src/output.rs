@@ -1,13 +1,39 @@
-//! Formatting shared by the commands: JSON printing, times and ages a person can read.
+//! Formatting shared by the commands: printing to stdout, JSON, times and ages a person can
+//! read.
+//!
+//! Commands print with [`outln!`] and [`print_json`] rather than `println!`: a write that fails
+//! comes back as [`Failure::Output`] instead of a panic, so `nightshift jobs | head -1` stops
+//! at the first write after `head` exits and `main` ends it quietly (a broken pipe is not an
+//! error worth a word; any other write error is).
 
+use std::fmt;
+use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 use nightshift_actors::{Enqueued, Timestamp};
 use serde::Serialize;
 
+use crate::Failure;
+
+/// `println!` for a command's output: `outln!(...)?` returns the write error as a [`Failure`].
+macro_rules! outln {
+    () => {
+        $crate::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// Writes formatted text to stdout; the error, a closed pipe included, is the caller's.
+pub fn write_out(args: fmt::Arguments<'_>) -> Result<(), Failure> {
+    std::io::stdout().write_fmt(args).map_err(Failure::Output)
+}
+
 /// Prints a value as one line of JSON.
-pub fn json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    outln!("{}", serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
 }
 
 /// What enqueueing `key` did, in the words `enqueue` prints: `enqueued KEY`,

@@ -35,6 +35,7 @@ fn a_full_disk_gives_a_clear_error_keeps_what_was_written_and_recovers() {
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(refused.stderr.contains("full"), "the error names the full disk: {}", refused.stderr);
     assert!(refused.stderr.contains("free space"), "the error names the fix: {}", refused.stderr);
+    assert!(!refused.stderr.contains("[store]"), "no advice about a key that does not exist");
     // Space comes back: everything acknowledged is there, intact, and work goes on.
     std::fs::remove_file(&filler).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -96,7 +96,7 @@ fn run_once_says_it_waits_for_the_breakers_probe() {
     let agent = failing_agent(&w);
     w.run(&["enqueue", "job", "{}"]).expect(0);
     // The first run opens the breaker and ends (no wait); the next one waits for the probe.
-    w.run(&["run", "--once", "--wait", "1ms", "--", &agent]).expect(0);
+    w.run(&["run", "--once", "--wait", "0s", "--", &agent]).expect(0);
     w.write("fixed", "");
     let run = w.run(&["run", "--once", "--", &agent]).expect(0);
     assert!(run.stderr.contains("waiting until"), "{}", run.stderr);

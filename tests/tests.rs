@@ -28,6 +28,11 @@ mod cli_handler_checks;
 mod cli_signals;
 // Which gate holds claims, as run, status and the event log say it.
 mod cli_gates;
+// A closed stdout ends every command quietly; `jobs`/`dlq` listings and their JSON; refusals
+// that name the fix.
+mod cli_closed_stdout;
+mod cli_listing;
+mod cli_small_fixes;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.

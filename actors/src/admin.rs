@@ -95,7 +95,7 @@ impl Admin {
         read::job(&self.conn, key)
     }
 
-    /// Jobs, optionally of one status and queue.
+    /// Jobs, optionally of one status and queue, the newest (last inserted) first.
     pub fn jobs(
         &self,
         status: Option<JobStatus>,
@@ -103,6 +103,15 @@ impl Admin {
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
         read::jobs(&self.conn, status, queue, limit)
+    }
+
+    /// How many jobs [`Admin::jobs`] would list without a limit.
+    pub fn count_jobs(
+        &self,
+        status: Option<JobStatus>,
+        queue: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        read::count_jobs(&self.conn, status, queue)
     }
 
     /// One dead-lettered job.

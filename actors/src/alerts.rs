@@ -71,6 +71,60 @@ pub struct SendError {
     pub permanent: bool,
 }
 
+/// Why a request got no answer, in words a person can act on, found by walking the error's
+/// source chain (reqwest's own "error sending request" says nothing). Never the URL: it holds
+/// the webhook's token.
+fn describe(e: reqwest::Error) -> String {
+    use std::error::Error;
+    if e.is_timeout() {
+        return "timed out: the webhook's host did not answer in time".to_owned();
+    }
+    if e.is_dns() {
+        return "the webhook's host name does not resolve (DNS); check the URL's host".to_owned();
+    }
+    let mut next = e.source();
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(why) = io_reason(io) {
+                return why;
+            }
+            // An io::Error's source() skips the error it wraps (hyper wraps the TLS layer's
+            // io::Error in another): look inside.
+            if let Some(inner) = io.get_ref() {
+                next = Some(inner);
+                continue;
+            }
+        }
+        next = err.source();
+    }
+    if e.is_connect() {
+        return "could not connect to the webhook's host".to_owned();
+    }
+    e.without_url().to_string()
+}
+
+/// What an I/O error under a request means, for the kinds a webhook delivery meets.
+fn io_reason(io: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
+    let why = match io.kind() {
+        ErrorKind::ConnectionRefused => {
+            "connection refused: nothing listens at the webhook's host and port"
+        }
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            "the connection was reset by the webhook's host"
+        }
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            "the webhook's host is unreachable from here"
+        }
+        ErrorKind::UnexpectedEof => "the webhook's host closed the connection",
+        // tokio-rustls reports a failed handshake (a bad certificate, a plain-HTTP port behind
+        // an https URL) as invalid data; its text names the TLS problem, never the URL.
+        ErrorKind::InvalidData => return Some(format!("TLS error: {io}")),
+        _ => return None,
+    };
+    Some(why.to_owned())
+}
+
 /// A webhook to deliver alerts to.
 #[derive(Clone)]
 pub struct Target {
@@ -128,7 +182,7 @@ impl Target {
         let (url, body) = render::request(self.format, &self.url, msg);
         let sent = self.client.post(url).json(&body).send().await;
         let response = sent.map_err(|e| SendError {
-            text: format!("webhook request failed: {}", e.without_url()),
+            text: format!("webhook request failed: {}", describe(e)),
             retry_after: None,
             permanent: false,
         })?;
@@ -161,5 +215,56 @@ impl Target {
             Ok(()) => Ok(format!("test alert delivered ({:?} format)", self.format)),
             Err(e) => Err(format!("test alert not delivered: {}", e.text)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback URL carrying a token that must never show in an error.
+    fn url(scheme: &str, port: u16) -> String {
+        format!("{scheme}://127.0.0.1:{port}/hooks/SECRET-TOKEN")
+    }
+
+    async fn failure(url: &str) -> String {
+        let target = Target::with_timeout(url, "json", Duration::from_millis(500)).unwrap();
+        let text = target.send_test().await.unwrap_err();
+        assert!(!text.contains("SECRET-TOKEN") && !text.contains("127.0.0.1"), "{text}");
+        text
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_connection_refused() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let text = failure(&url("http", port)).await;
+        assert!(text.contains("connection refused"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_host_that_never_answers_timed_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepted by the kernel's backlog, never read or answered.
+        let text = failure(&url("http", port)).await;
+        assert!(text.contains("timed out"), "{text}");
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn plain_http_behind_an_https_url_is_a_tls_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let _ = conn.read(&mut [0u8; 1024]);
+                let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let text = failure(&url("https", port)).await;
+        assert!(text.contains("TLS error"), "{text}");
     }
 }

@@ -44,6 +44,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error for a full file system under `db` (the database when `None`), naming the fix.
+    pub fn disk_full(db: Option<&std::path::Path>, cause: &dyn std::fmt::Display) -> StoreError {
+        let what = db.map_or("the database".to_owned(), |p| p.display().to_string());
+        StoreError::DiskFull(format!(
+            "the disk holding {what} is full ({cause}); nothing was written; free space there \
+             (or move the database to a disk with room: --db, NIGHTSHIFT_DB or db in \
+             nightshift.toml) and retry"
+        ))
+    }
+
+    /// True when the file system holding the database is full: SQLite's SQLITE_FULL, or a
+    /// [`StoreError::DiskFull`] already named as such.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+
     /// True when repeating the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -85,4 +107,22 @@ pub enum EngineError {
         /// What went wrong.
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_known_by_its_sqlite_code_not_its_text() {
+        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+        assert!(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, None)).is_disk_full());
+        let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
+        let text = Some("database or disk is full".to_owned());
+        assert!(!StoreError::Sqlite(rusqlite::Error::SqliteFailure(busy, text)).is_disk_full());
+        assert!(!StoreError::Commit("database or disk is full".to_owned()).is_disk_full());
+        let named = StoreError::disk_full(None, &"database or disk is full");
+        assert!(named.is_disk_full());
+        assert!(!named.to_string().contains("[store]"), "{named}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
@@ -226,12 +226,24 @@ pub struct DeadJob {
     pub error: String,
     /// Attempts made.
     pub attempts: u32,
-    /// When it was buried, unix seconds.
-    pub died: i64,
+    /// When it was buried, unix ms like every other time here (the `died` column holds
+    /// seconds, as DESIGN.md section 4 fixes it).
+    pub died: Timestamp,
     /// `exhausted`, `permanent` or `crashed`.
     pub reason: String,
-    /// Every attempt's error and time, as a JSON array.
-    pub errors: String,
+    /// Every attempt's error and time, oldest first (the `errors` column's JSON array).
+    pub errors: Vec<AttemptError>,
+}
+
+/// One failed attempt in a dead-lettered job's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    /// The attempt, 1-based (what the handler saw as `NIGHTSHIFT_ATTEMPT`).
+    pub attempt: u32,
+    /// What went wrong.
+    pub error: String,
+    /// When it failed, unix ms.
+    pub at: Timestamp,
 }
 
 /// A row of `jobs`, as `jobs show` and tests read it.
@@ -257,6 +269,18 @@ pub struct JobRecord {
     pub last_error: Option<String>,
     /// The handler's result, once done.
     pub result: Option<String>,
+}
+
+impl JobRecord {
+    /// Attempts started so far, the one running included: `attempts` counts failed ones, and a
+    /// running or done job has made one more (a job done on its first try made 1, and ran
+    /// with `NIGHTSHIFT_ATTEMPT=1`).
+    pub fn attempts_made(&self) -> u32 {
+        match self.status {
+            JobStatus::Pending => self.attempts,
+            JobStatus::Running | JobStatus::Done => self.attempts.saturating_add(1),
+        }
+    }
 }
 
 /// One UTC day of the spend ledger.

@@ -44,6 +44,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};
 pub use error::{EngineError, StoreError};
+pub use job::AttemptError;
 pub use job::PurgedJobs;
 pub use job::{
     DaySpend, DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome,

@@ -183,9 +183,9 @@ impl StoreState {
             return;
         }
         let mut ops = std::mem::take(&mut self.buf);
-        let outcome = self.commit(&mut ops).map_err(|e| e.to_string());
+        let outcome = self.commit(&mut ops);
         for op in ops {
-            op.reply(outcome.clone());
+            op.reply(outcome.as_ref().map(|_| ()));
         }
     }
 

@@ -1,15 +1,16 @@
 //! `nightshift alert test`: sends one alert through the configured webhook at once and reports
-//! the result (exit 0 on delivery, 1 with the HTTP status otherwise).
+//! the result (exit 0 on delivery; 1 otherwise, with the HTTP status or why no answer came).
 
 use crate::Failure;
 use crate::cli::AlertCommand;
 use crate::config::Settings;
+use crate::output::outln;
 
 pub fn run(settings: &Settings, command: &AlertCommand) -> Result<(), Failure> {
     match command {
         AlertCommand::Test => {
             let result = send_test(settings)?;
-            println!("{result}");
+            outln!("{result}")?;
             Ok(())
         }
     }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::Failure;
 use crate::cli::BenchArgs;
+use crate::output::{self, outln};
 
 const PRODUCERS: usize = 32;
 const PICKUP_SAMPLES: usize = 200;
@@ -58,24 +59,24 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         "peak_rss_kb": peak_rss_kb(),
     });
     if args.json {
-        crate::output::json(&figures);
-        return Ok(());
+        return output::print_json(&figures);
     }
-    println!("{jobs} no-op jobs, {} workers, synchronous={}", args.workers, args.synchronous);
+    outln!("{jobs} no-op jobs, {} workers, synchronous={}", args.workers, args.synchronous)?;
     for (label, key) in [
         ("enqueue", "enqueue_per_s"),
         ("drain", "drain_per_s"),
         ("end to end", "jobs_per_s"),
         ("raw rusqlite, batches of 100", "raw_batch100_jobs_per_s"),
     ] {
-        println!("  {label:<30} {:>10} jobs/s", figures[key]);
+        outln!("  {label:<30} {:>10} jobs/s", figures[key])?;
     }
-    println!("  end to end / raw               {:>10}", figures["vs_raw"]);
-    println!(
+    outln!("  end to end / raw               {:>10}", figures["vs_raw"])?;
+    outln!(
         "  pickup p50 / p99 (idle runner) {:>6} / {} ms",
-        figures["pickup_p50_ms"], figures["pickup_p99_ms"]
-    );
-    println!("  peak RSS                       {:>10} KiB", figures["peak_rss_kb"]);
+        figures["pickup_p50_ms"],
+        figures["pickup_p99_ms"]
+    )?;
+    outln!("  peak RSS                       {:>10} KiB", figures["peak_rss_kb"])?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use crate::Failure;
 use crate::cli::{DemoArgs, DlqCommand, LogFormat};
 use crate::config::{Settings, Sources};
 use crate::handler::CommandHandler;
+use crate::output::outln;
 use crate::{events, output};
 
 use self::webhook::Loopback;
@@ -61,14 +62,14 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     };
 
     let mut admin = Admin::create(&settings.engine_config())?;
-    println!("== enqueue: {} jobs into {}", JOBS.len(), db.display());
+    outln!("== enqueue: {} jobs into {}", JOBS.len(), db.display())?;
     for (key, payload) in JOBS {
         let outcome = admin.enqueue(&NewJob::new(*key, *payload))?;
-        println!("   {}", output::enqueued(key, &outcome));
+        outln!("   {}", output::enqueued(key, &outcome))?;
     }
     drop(admin);
 
-    println!("== run --once with `python3 {} {}`", agent.display(), effects(dir).display());
+    outln!("== run --once with `python3 {} {}`", agent.display(), effects(dir).display())?;
     events::install(LogFormat::Text);
     let mut config = settings.engine_config();
     config.workers = 2;
@@ -89,53 +90,57 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         Ok::<_, Failure>(undelivered)
     })?;
 
-    println!("\n== nightshift status");
+    outln!("\n== nightshift status")?;
     super::status::run(&settings, false)?;
-    println!("\n== nightshift dlq list");
+    outln!("\n== nightshift dlq list")?;
     super::dlq::run(&settings, &DlqCommand::List { limit: 20, json: false })?;
     match &loopback {
-        Some(hook) => print_received(hook, dir),
+        Some(hook) => print_received(hook, dir)?,
         None if undelivered == 0 => {
-            println!("\n== alerts: sent to your webhook (ALERT_WEBHOOK)");
+            outln!("\n== alerts: sent to your webhook (ALERT_WEBHOOK)")?;
         }
-        None => println!(
+        None => outln!(
             "\n== alerts: {undelivered} not delivered to your webhook (ALERT_WEBHOOK) yet; \
              `nightshift alert test` shows why"
-        ),
+        )?,
     }
-    println!("\n== side effects, one line per key ({})", effects(dir).display());
-    print!("{}", std::fs::read_to_string(effects(dir)).unwrap_or_default());
+    outln!("\n== side effects, one line per key ({})", effects(dir).display())?;
+    output::write_out(format_args!(
+        "{}",
+        std::fs::read_to_string(effects(dir)).unwrap_or_default()
+    ))?;
     let ns = invocation();
     let db_arg = super::deploy::quote::shell(&db.to_string_lossy());
-    println!("\nNext, from this directory:");
-    println!("  {ns} --db {db_arg} dlq show triage-13      # the poison job and every error");
-    println!("  {ns} --db {db_arg} dlq replay triage-13    # back in the queue, attempts reset");
-    println!("  {ns} --db {db_arg} jobs                    # every job and its status");
+    outln!("\nNext, from this directory:")?;
+    outln!("  {ns} --db {db_arg} dlq show triage-13      # the poison job and every error")?;
+    outln!("  {ns} --db {db_arg} dlq replay triage-13    # back in the queue, attempts reset")?;
+    outln!("  {ns} --db {db_arg} jobs                    # every job and its status")?;
     Ok(())
 }
 
 /// Prints what the loopback webhook received: the dead-letter alert a new user came to see.
-fn print_received(hook: &Loopback, dir: &Path) {
-    println!(
+fn print_received(hook: &Loopback, dir: &Path) -> Result<(), Failure> {
+    outln!(
         "\n== alerts received by the demo's webhook ({}; set ALERT_WEBHOOK to a Slack, \
          Discord, ntfy or Telegram URL to get them there)",
         hook.url()
-    );
+    )?;
     let received = hook.received();
     if received.is_empty() {
-        println!(
+        outln!(
             "   none this time: the dead letter is from an earlier demo in {}; remove that \
              folder to start over",
             dir.display()
-        );
+        )?;
     }
     for request in received {
         let body = serde_json::from_slice::<serde_json::Value>(&request.body)
             .ok()
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
             .unwrap_or_else(|| String::from_utf8_lossy(&request.body).into_owned());
-        println!("{}\n{body}", request.line);
+        outln!("{}\n{body}", request.line)?;
     }
+    Ok(())
 }
 
 /// The command that runs this nightshift again from the same directory. Under `cargo run`

@@ -15,6 +15,7 @@ use super::HandlerCommand;
 use crate::Failure;
 use crate::cli::{DeployArgs, DeployTarget};
 use crate::config::Settings;
+use crate::output::write_out;
 
 /// `run --grace` in the continuous templates. The stop timeouts (systemd `TimeoutStopSec`, Fly
 /// `kill_timeout`) are set above it plus the handler's 5 s kill grace plus a drain margin.
@@ -47,7 +48,7 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
         DeployTarget::Systemd => systemd::render(&install),
         DeployTarget::Fly => fly::render(&install),
     };
-    print!("{text}");
+    write_out(format_args!("{text}"))?;
     if args.target == DeployTarget::Fly {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::Failure;
 use crate::cli::{DlqCommand, Selection};
 use crate::config::Settings;
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
     let mut admin = super::admin(settings)?;
@@ -15,19 +15,18 @@ pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
         DlqCommand::List { limit, json } => {
             let dead = admin.dead_letters(*limit)?;
             if *json {
-                output::json(&dead);
-                return Ok(());
+                return output::print_json(&dead);
             }
-            println!("{:<32} {:<10} {:>8} {:<24} ERROR", "KEY", "REASON", "ATTEMPTS", "DIED");
+            outln!("{:<32} {:<10} {:>8} {:<24} ERROR", "KEY", "REASON", "ATTEMPTS", "DIED")?;
             for d in &dead {
-                println!(
+                outln!(
                     "{:<32} {:<10} {:>8} {:<24} {}",
                     d.key,
                     d.reason,
                     d.attempts,
-                    output::time(d.died * 1000),
+                    output::time(d.died),
                     output::one_line(&d.error, 60)
-                );
+                )?;
             }
             Ok(())
         }
@@ -36,26 +35,18 @@ pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
                 .dead_letter(key)?
                 .ok_or_else(|| Failure::Failed(format!("no job {key:?} in the dead letter")))?;
             if *json {
-                output::json(&d);
-                return Ok(());
+                return output::print_json(&d);
             }
-            println!("key        {}", d.key);
-            println!("queue      {}", d.queue);
-            println!("reason     {}", d.reason);
-            println!("attempts   {}", d.attempts);
-            println!("died       {}", output::time(d.died * 1000));
-            println!("error      {}", d.error);
-            println!("payload    {}", d.payload);
-            println!("history");
-            let history: Vec<serde_json::Value> =
-                serde_json::from_str(&d.errors).unwrap_or_default();
-            for h in history {
-                let at = h["at"].as_i64().map(output::time).unwrap_or_default();
-                println!(
-                    "  attempt {} at {at}: {}",
-                    h["attempt"],
-                    h["error"].as_str().unwrap_or("")
-                );
+            outln!("key        {}", d.key)?;
+            outln!("queue      {}", d.queue)?;
+            outln!("reason     {}", d.reason)?;
+            outln!("attempts   {}", d.attempts)?;
+            outln!("died       {}", output::time(d.died))?;
+            outln!("error      {}", d.error)?;
+            outln!("payload    {}", d.payload)?;
+            outln!("history")?;
+            for h in &d.errors {
+                outln!("  attempt {} at {}: {}", h.attempt, output::time(h.at), h.error)?;
             }
             Ok(())
         }
@@ -75,13 +66,13 @@ fn act(
     let done = apply(&which)?;
     let missing: Vec<&String> = sel.keys.iter().filter(|k| !done.contains(k)).collect();
     if sel.json {
-        output::json(&json!({ verb: done, "missing": missing }));
+        output::print_json(&json!({ verb: done, "missing": missing }))?;
     } else {
         for key in &done {
-            println!("{verb} {key}");
+            outln!("{verb} {key}")?;
         }
         if sel.all {
-            println!("{} {verb}", done.len());
+            outln!("{} {verb}", done.len())?;
         }
     }
     if missing.is_empty() {

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::Failure;
 use crate::cli::DoctorArgs;
 use crate::config::{DEFAULT_CONFIG, Settings};
-use crate::output;
+use crate::output::{self, outln};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,7 +66,7 @@ pub fn run(settings: &Settings, args: &DoctorArgs) -> Result<(), Failure> {
 
 fn report(checks: &[Check], as_json: bool) -> Result<(), Failure> {
     if as_json {
-        output::json(&checks);
+        output::print_json(&checks)?;
     } else {
         for c in checks {
             let status = match c.status {
@@ -76,7 +76,7 @@ fn report(checks: &[Check], as_json: bool) -> Result<(), Failure> {
                 Status::Info => "info",
                 Status::Skip => "skip",
             };
-            println!("{status:<5} {:<10} {}", c.check, c.message);
+            outln!("{status:<5} {:<10} {}", c.check, c.message)?;
         }
     }
     let failed: Vec<&str> =
@@ -86,9 +86,9 @@ fn report(checks: &[Check], as_json: bool) -> Result<(), Failure> {
             checks.iter().filter(|c| c.status == Status::Warn).map(|c| c.check).collect();
         match (as_json, warned.is_empty()) {
             (true, _) => {}
-            (false, true) => println!("all checks passed"),
+            (false, true) => outln!("all checks passed")?,
             (false, false) => {
-                println!("all checks passed; read the warnings ({})", warned.join(", "))
+                outln!("all checks passed; read the warnings ({})", warned.join(", "))?
             }
         }
         return Ok(());
@@ -137,7 +137,7 @@ fn webhook(settings: &Settings, send: bool) -> Check {
         Ok(result) => {
             Check::new("webhook", Status::Ok, format!("test alert to {target}: {result}"))
         }
-        Err(Failure::Failed(e) | Failure::Usage(e) | Failure::Locked(e)) => Check::new(
+        Err(e) => Check::new(
             "webhook",
             Status::Fail,
             format!(

@@ -15,6 +15,7 @@ use crate::cli::EnqueueArgs;
 use crate::config::payload::Taken;
 use crate::config::{PayloadFormat, Settings, parse_duration};
 use crate::output;
+use crate::output::outln;
 use conflict::Conflict;
 use jsonl::LineJob;
 
@@ -58,21 +59,16 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
             if let Enqueued::Conflict { .. } = outcome {
                 v["differs_at_byte"] = json!(next_conflict.next().and_then(Conflict::differs_at));
             }
-            output::json(&v);
+            output::print_json(&v)?;
         } else {
-            match outcome {
-                Enqueued::Enqueued => println!("enqueued {key}"),
-                Enqueued::Duplicate { status } => println!("duplicate {key} ({status})"),
-                Enqueued::DeadLettered => println!("dead_lettered {key}"),
-                Enqueued::Conflict { status } => println!("conflict {key} ({status})"),
-            }
+            outln!("{}", output::enqueued(key, outcome))?;
         }
     }
     if bulk {
         if args.json {
-            output::json(&json!({ "summary": counts.json() }));
+            output::print_json(&json!({ "summary": counts.json() }))?;
         } else {
-            println!("{}", counts.text());
+            outln!("{}", counts.text())?;
         }
     }
     if conflicts.is_empty() {

@@ -10,6 +10,7 @@ use super::deploy::quote;
 use crate::Failure;
 use crate::cli::InitArgs;
 use crate::config::{DEFAULT_CONFIG, Settings};
+use crate::output::outln;
 
 /// The config `init` writes: every key, commented out at its default.
 pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment variables, which beat this file.
@@ -77,21 +78,21 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<(), Failure> {
     let existed = settings.db.exists();
     Admin::create(&settings.engine_config())?;
     if existed {
-        println!("database {} exists; left as it is", settings.db.display());
+        outln!("database {} exists; left as it is", settings.db.display())?;
     } else {
-        println!("created database {}", settings.db.display());
+        outln!("created database {}", settings.db.display())?;
     }
     if settings.config_file.is_none() && !Path::new(DEFAULT_CONFIG).exists() {
         std::fs::write(DEFAULT_CONFIG, template(handler))
             .map_err(|e| Failure::Failed(format!("cannot write {DEFAULT_CONFIG}: {e}")))?;
         if handler.is_empty() {
-            println!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)");
+            outln!("wrote {DEFAULT_CONFIG} (every setting, commented out at its default)")?;
         } else {
-            println!(
+            outln!(
                 "wrote {DEFAULT_CONFIG} with [handler] command = {} (every other setting \
                  commented out at its default)",
                 toml_argv(handler)
-            );
+            )?;
         }
     }
     Ok(())

@@ -1,13 +1,14 @@
-//! `nightshift jobs`: the queue as a table, or one job in full.
+//! `nightshift jobs`: the queue as a table, the newest first, or one job in full.
 
 mod purge;
 
-use nightshift_actors::JobStatus;
+use nightshift_actors::{JobRecord, JobStatus};
+use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::{JobsArgs, JobsCommand};
 use crate::config::Settings;
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
     if let Some(JobsCommand::Purge(purge)) = &args.show {
@@ -21,18 +22,22 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
             ))
         })?;
         if *json {
-            output::json(&job);
-        } else {
-            println!("key           {}", job.key);
-            println!("queue         {}", job.queue);
-            println!("status        {}", job.status);
-            println!("attempts      {} of {}", job.attempts, job.max_attempts);
-            println!("priority      {}", job.priority);
-            println!("run at        {}", output::time(job.run_at));
-            println!("last error    {}", job.last_error.as_deref().unwrap_or("-"));
-            println!("result        {}", job.result.as_deref().unwrap_or("-"));
-            println!("payload       {}", job.payload);
+            return output::print_json(&job_json(&job));
         }
+        outln!("key           {}", job.key)?;
+        outln!("queue         {}", job.queue)?;
+        outln!("status        {}", job.status)?;
+        outln!(
+            "attempts      {} made of {} allowed ({} failed)",
+            job.attempts_made(),
+            job.max_attempts,
+            job.attempts
+        )?;
+        outln!("priority      {}", job.priority)?;
+        outln!("run at        {}", output::time(job.run_at))?;
+        outln!("last error    {}", job.last_error.as_deref().unwrap_or("-"))?;
+        outln!("result        {}", job.result.as_deref().unwrap_or("-"))?;
+        outln!("payload       {}", job.payload)?;
         return Ok(());
     }
     let status = args.status.as_deref().map(|s| match s {
@@ -41,20 +46,41 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         _ => JobStatus::Done,
     });
     let jobs = admin.jobs(status, args.queue.as_deref(), args.limit)?;
-    if args.json {
-        output::json(&jobs);
-        return Ok(());
+    // A full page may have cut the list: say so on stderr, so stdout stays the table (or, with
+    // --json, one JSON array a script can parse as before).
+    if jobs.len() as u64 == u64::from(args.limit) {
+        let total = admin.count_jobs(status, args.queue.as_deref())?;
+        if total > jobs.len() as u64 {
+            eprintln!(
+                "nightshift: showing {} of {total} jobs, the newest first; --limit {total} shows \
+                 them all",
+                jobs.len()
+            );
+        }
     }
-    println!("{:<32} {:<8} {:>8} {:<24} LAST ERROR", "KEY", "STATUS", "ATTEMPTS", "RUN AT");
+    if args.json {
+        return output::print_json(&jobs.iter().map(job_json).collect::<Vec<_>>());
+    }
+    // ATTEMPTS counts attempts made, the running one included (NIGHTSHIFT_ATTEMPT's numbering),
+    // out of those allowed.
+    outln!("{:<32} {:<8} {:>8} {:<24} LAST ERROR", "KEY", "STATUS", "ATTEMPTS", "RUN AT")?;
     for j in &jobs {
-        println!(
+        outln!(
             "{:<32} {:<8} {:>8} {:<24} {}",
             j.key,
             j.status,
-            format!("{}/{}", j.attempts, j.max_attempts),
+            format!("{}/{}", j.attempts_made(), j.max_attempts),
             output::time(j.run_at),
             output::one_line(j.last_error.as_deref().unwrap_or(""), 60)
-        );
+        )?;
     }
     Ok(())
+}
+
+/// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
+/// interrupted), plus `attempts_made`, what the text shows.
+fn job_json(job: &JobRecord) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or_default();
+    v["attempts_made"] = json!(job.attempts_made());
+    v
 }

@@ -18,7 +18,7 @@ use nightshift_actors::{Admin, Engine, EngineHandle, Status};
 use self::signals::Signals;
 use crate::Failure;
 use crate::cli::RunArgs;
-use crate::config::{Settings, parse_duration};
+use crate::config::{Settings, parse_duration, parse_duration_or_zero};
 use crate::events;
 use crate::handler::{CommandHandler, Registry, program};
 
@@ -37,7 +37,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     program::resolve(&argv[0]).map_err(|e| Failure::Usage(format!("{e}; nothing was run")))?;
     let grace = parse_duration("--grace", &args.grace)?;
     let wait = match &args.wait {
-        Some(w) => parse_duration("--wait", w)?,
+        Some(w) => parse_duration_or_zero("--wait", w)?,
         None => settings.retry.cap,
     };
     // Refuse a missing, empty or foreign file before anything could create or change it.

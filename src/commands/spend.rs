@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::Failure;
 use crate::cli::SpendArgs;
 use crate::config::Settings;
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
@@ -13,25 +13,24 @@ pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
     // The cap in force: the one the last runner started with (see `status`).
     let cap = admin.status()?.cap_micros;
     if args.json {
-        output::json(&json!({ "daily_cap_micros": cap, "days": days }));
-        return Ok(());
+        return output::print_json(&json!({ "daily_cap_micros": cap, "days": days }));
     }
     match cap {
-        Some(c) => println!("daily cap {} (UTC days)", output::usd(c)),
-        None => println!(
+        Some(c) => outln!("daily cap {} (UTC days)", output::usd(c))?,
+        None => outln!(
             "no daily cap in force (set DAILY_CAP_USD or [budget] daily_usd for the runner)"
-        ),
+        )?,
     }
-    println!("{:<12} {:>12} {:>9}  ", "DAY", "SPENT", "ATTEMPTS");
+    outln!("{:<12} {:>12} {:>9}  ", "DAY", "SPENT", "ATTEMPTS")?;
     for d in &days {
         let mark = match cap {
             Some(c) if d.micros >= c => "  cap reached",
             _ => "",
         };
-        println!("{:<12} {:>12} {:>9}{mark}", d.day, output::usd(d.micros), d.attempts);
+        outln!("{:<12} {:>12} {:>9}{mark}", d.day, output::usd(d.micros), d.attempts)?;
     }
     if days.is_empty() {
-        println!("(nothing spent in the last {} day(s))", args.days);
+        outln!("(nothing spent in the last {} day(s))", args.days)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::config::Settings;
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
@@ -18,30 +18,29 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
         v["db"] = json!(settings.db.display().to_string());
         v["runner"] = json!(runner);
         v["daily_cap_micros"] = json!(st.cap_micros);
-        output::json(&v);
-        return Ok(());
+        return output::print_json(&v);
     }
-    println!("database     {}", settings.db.display());
-    println!(
+    outln!("database     {}", settings.db.display())?;
+    outln!(
         "runner       {}",
         runner.map_or("not running".to_owned(), |h| format!("running ({h})"))
-    );
+    )?;
     let paused = match (&st.paused, &st.pause_reason) {
         (false, _) => "no".to_owned(),
         (true, Some(reason)) => format!("yes: {reason}"),
         (true, None) => "yes".to_owned(),
     };
-    println!("paused       {paused}");
+    outln!("paused       {paused}")?;
     let oldest = st.oldest_pending_ms.map(|ms| format!(", oldest due {} ago", output::span(ms)));
-    println!(
+    outln!(
         "jobs         {} pending{}, {} running, {} done",
         st.pending,
         oldest.unwrap_or_default(),
         st.running,
         st.done
-    );
+    )?;
     if let Some(at) = st.next_due.filter(|at| *at > now) {
-        println!("next due     in {} ({})", output::span(at - now), output::time(at));
+        outln!("next due     in {} ({})", output::span(at - now), output::time(at))?;
     }
     let gate = match &st.gate {
         None => "none: claiming".to_owned(),
@@ -57,16 +56,16 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
             "circuit breaker half-open, probe running".to_owned()
         }
     };
-    println!("gate         {gate}");
-    println!("breaker      {} consecutive failure(s) counted", st.breaker_failures);
-    println!("dead letter  {}", st.dead);
+    outln!("gate         {gate}")?;
+    outln!("breaker      {} consecutive failure(s) counted", st.breaker_failures)?;
+    outln!("dead letter  {}", st.dead)?;
     let webhook =
         if settings.webhook.is_some() { "" } else { " (no webhook configured: set ALERT_WEBHOOK)" };
-    println!("alerts       {} undelivered{webhook}", st.alerts_undelivered);
+    outln!("alerts       {} undelivered{webhook}", st.alerts_undelivered)?;
     // The cap in force is the runner's (recorded when it started), not this shell's.
     let set_by = st.cap_set_by.as_deref().map(|s| format!(", set by {s}")).unwrap_or_default();
     let cap =
         st.cap_micros.map_or("no cap".to_owned(), |c| format!("cap {}{set_by}", output::usd(c)));
-    println!("spend today  {} ({cap})", output::usd(st.spend_today_micros));
+    outln!("spend today  {} ({cap})", output::usd(st.spend_today_micros))?;
     Ok(())
 }

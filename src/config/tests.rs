@@ -65,3 +65,12 @@ fn sizes_parse_with_units() {
     assert!(size("x", Some("0"), 0).is_err());
     assert!(size("x", Some("1 GiB"), 0).is_err());
 }
+
+#[test]
+fn zero_is_a_duration_only_where_it_means_do_not_wait() {
+    assert_eq!(parse_duration_or_zero("--wait", "0s").unwrap(), Duration::ZERO);
+    assert_eq!(parse_duration_or_zero("--wait", "90s").unwrap(), Duration::from_secs(90));
+    assert!(parse_duration_or_zero("--wait", "soon").unwrap_err().0.contains("--wait"));
+    assert!(parse_duration_or_zero("--wait", "400d").unwrap_err().0.contains("over a year"));
+    assert!(parse_duration("--grace", "0s").unwrap_err().0.contains("above zero"));
+}

@@ -10,15 +10,20 @@ use crate::job::{DeadJob, Selector};
 const COLUMNS: &str = "key, queue, payload, error, attempts, died, reason, errors";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DeadJob> {
+    let died_s: i64 = r.get(5)?;
+    let errors: String = r.get(7)?;
+    let errors = serde_json::from_str(&errors).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(DeadJob {
         key: r.get(0)?,
         queue: r.get(1)?,
         payload: r.get(2)?,
         error: r.get(3)?,
         attempts: r.get(4)?,
-        died: r.get(5)?,
+        died: died_s.saturating_mul(1000),
         reason: r.get(6)?,
-        errors: r.get(7)?,
+        errors,
     })
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{StoreCtx, alerts, gates};
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
-use crate::job::{DeadJob, DeadReason};
+use crate::job::{AttemptError, DeadJob, DeadReason};
 use crate::policy::backoff::backoff;
 
 /// Why an attempt failed, which decides what happens next.
@@ -193,10 +193,10 @@ fn bury(
 
 /// Appends one attempt's error to the JSON history, keeping errors bounded in size.
 fn push_error(errors: &str, attempt: u32, error: &str, now: Timestamp) -> String {
-    let mut list: Vec<serde_json::Value> = serde_json::from_str(errors).unwrap_or_default();
+    let mut list: Vec<AttemptError> = serde_json::from_str(errors).unwrap_or_default();
     let error: String = error.chars().take(2048).collect();
-    list.push(json!({ "attempt": attempt, "error": error, "at": now }));
-    serde_json::Value::Array(list).to_string()
+    list.push(AttemptError { attempt, error, at: now });
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Records one attempt's cost in the ledger (nothing for a free attempt).

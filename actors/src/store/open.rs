@@ -189,9 +189,22 @@ fn opening(db: &Path, e: rusqlite::Error) -> StoreError {
         if matches!(f.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure))
         && disk_full(db);
     if full {
-        return StoreError::DiskFull(format!(
-            "the disk holding {} is full ({e}); free space there and retry",
-            db.display()
+        return StoreError::disk_full(Some(db), &e);
+    }
+    // SQLite says only "unable to open database file"; a missing folder is the usual cause.
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        let (problem, fix) = if dir.exists() {
+            ("is not a directory", String::new())
+        } else {
+            ("does not exist", format!("create it (mkdir -p {}), or ", dir.display()))
+        };
+        return StoreError::Open(format!(
+            "cannot open database {}: {} {problem}; {fix}give --db (NIGHTSHIFT_DB, db in \
+             nightshift.toml) a path in an existing directory",
+            db.display(),
+            dir.display()
         ));
     }
     StoreError::Open(format!("cannot open database {}: {e}", db.display()))

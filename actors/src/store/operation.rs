@@ -12,7 +12,7 @@ pub(crate) trait Operation: Send {
     /// Runs the SQL; false when it failed and its savepoint must roll back.
     fn apply(&mut self, conn: &Connection, ctx: &StoreCtx) -> bool;
     /// Answers the caller once the batch's fate is known.
-    fn reply(self: Box<Self>, commit: Result<(), String>);
+    fn reply(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
 /// An [`Operation`] built from a function returning `T`.
@@ -41,12 +41,14 @@ where
         ok
     }
 
-    fn reply(self: Box<Self>, commit: Result<(), String>) {
+    fn reply(self: Box<Self>, commit: Result<(), &StoreError>) {
         let answer = match (commit, self.out) {
             (Ok(()), Some(out)) => out,
             // The op's own error explains more than the rolled-back commit.
             (Err(_), Some(Err(e))) => Err(e),
-            (Err(e), _) => Err(StoreError::Commit(e)),
+            // Keep the kind a caller decides by (a full disk names its fix).
+            (Err(e), _) if e.is_disk_full() => Err(StoreError::disk_full(None, e)),
+            (Err(e), _) => Err(StoreError::Commit(e.to_string())),
             (Ok(()), None) => Err(StoreError::Commit("the operation never ran".to_owned())),
         };
         // The caller may have timed out and gone; nothing to do then.

@@ -68,22 +68,37 @@ pub(crate) fn job(conn: &Connection, key: &str) -> Result<Option<JobRecord>, Sto
     Ok(conn.prepare_cached(&sql)?.query_row([key], from_row).optional()?)
 }
 
-/// Jobs, optionally of one status and queue, in claim order.
+/// The filter of [`jobs`] and [`count_jobs`].
+const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)";
+
+/// Jobs, optionally of one status and queue, the newest first: the order they were inserted
+/// in (a replayed job is inserted again), read backwards along the table's rowid, so the first
+/// page costs no sort however many finished rows pile up.
 pub(crate) fn jobs(
     conn: &Connection,
     status: Option<JobStatus>,
     queue: Option<&str>,
     limit: u32,
 ) -> Result<Vec<JobRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)
-         ORDER BY priority DESC, run_at, rowid LIMIT ?3"
-    );
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE {FILTER} ORDER BY rowid DESC LIMIT ?3");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(params![status.map(JobStatus::as_str), queue, limit], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// How many jobs [`jobs`] would list without a limit.
+pub(crate) fn count_jobs(
+    conn: &Connection,
+    status: Option<JobStatus>,
+    queue: Option<&str>,
+) -> Result<u64, StoreError> {
+    let sql = format!("SELECT count(*) FROM jobs WHERE {FILTER}");
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params![status.map(JobStatus::as_str), queue], |r| r.get(0))?;
+    Ok(n as u64)
 }
 
 /// What drain needs, from the partial indexes only: jobs running, the earliest pending

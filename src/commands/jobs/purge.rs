@@ -8,19 +8,20 @@ use crate::Failure;
 use crate::cli::JobsPurgeArgs;
 use crate::config::Settings;
 use crate::output;
+use crate::output::outln;
 
 pub fn run(settings: &Settings, args: &JobsPurgeArgs) -> Result<(), Failure> {
     let mut admin = crate::commands::admin(settings)?;
     let done = admin.purge_jobs(&args.keys)?;
     if args.json {
-        output::json(&json!({
+        output::print_json(&json!({
             "purged": done.purged,
             "running": done.running,
             "missing": done.missing,
-        }));
+        }))?;
     } else {
         for key in &done.purged {
-            println!("purged {key}");
+            outln!("purged {key}")?;
         }
     }
     let mut problems = Vec::new();
