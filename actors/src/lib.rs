@@ -11,6 +11,7 @@
 //!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
 //! - `worker`: a fixed pool that pulls one job at a time from the Store and runs the [`Handler`].
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
+//! - `pruner`: deletes finished rows past their retention, a small batch at a time.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
 //! - [`alerts`]: the webhook formats (Slack, Discord, ntfy, Telegram, JSON) and one delivery.
@@ -32,6 +33,7 @@ pub mod fields;
 pub mod job;
 mod lock;
 pub mod policy;
+mod pruner;
 mod retry;
 mod shared;
 mod store;
@@ -41,7 +43,7 @@ mod worker;
 
 pub use admin::Admin;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
+pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
@@ -53,3 +55,4 @@ pub use job::{
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use store::gates::Gate;
+pub use store::retention::PruneKind;

@@ -1,4 +1,4 @@
-//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Workers), restarts
+//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Pruner, Workers), restarts
 //! what crashes, and stops it in reverse order. ractor restarts nothing by itself and its default
 //! reaction to a child's death is to stop the parent, so every restart here is explicit.
 //!
@@ -18,6 +18,7 @@ use crate::alert::Alert;
 use crate::dead_letter::DeadLetter;
 use crate::events::{event, warn_event};
 use crate::policy::restart::RestartBudget;
+use crate::pruner::Pruner;
 use crate::retry::Retry;
 use crate::shared::{RunState, Shared};
 use crate::store::{Store, StoreArgs};
@@ -41,6 +42,7 @@ enum Role {
     Alert,
     DeadLetter,
     Retry,
+    Pruner,
     Worker { id: usize, generation: u64 },
 }
 
@@ -108,7 +110,7 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let _ = self.shared.run_state.send_replace(RunState::Abort);
         // Reverse start order; the Store last and drained, so buffered writes commit.
-        let order = [Role::Retry, Role::DeadLetter, Role::Alert];
+        let order = [Role::Pruner, Role::Retry, Role::DeadLetter, Role::Alert];
         let children = myself.get_children();
         let role_of = |c: &ActorCell| st.roles.get(&c.get_id()).copied();
         let workers: Vec<&ActorCell> =
@@ -158,7 +160,7 @@ impl Supervisor {
         }
         // The cap this runner holds claims to is the one in force, for every process to show.
         shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
-        for role in [Role::Alert, Role::DeadLetter, Role::Retry] {
+        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Pruner] {
             self.spawn(myself, st, role).await?;
         }
         for id in 0..shared.config.workers {
@@ -199,6 +201,12 @@ impl Supervisor {
                     Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
                 shared.refs_mut().retry = Some(r.clone());
                 r.get_cell()
+            }
+            Role::Pruner => {
+                let cfg = &shared.config;
+                let (store, retention) = (shared.store.clone(), cfg.retention.clone());
+                let actor = Pruner { store, retention, clock: cfg.clock.clone() };
+                Actor::spawn_linked(None, actor, (), sup).await?.0.get_cell()
             }
             Role::Worker { id, generation } => {
                 let actor = Worker { shared: shared.clone() };
