@@ -1,14 +1,16 @@
 //! The Pruner: keeps the database from growing without bound. Once when the runner starts and
 //! then every `retention.every` (tokio time, so tests pause and advance it), it deletes the
 //! rows past their retention (done jobs, dead letters, spend days, delivered alerts) through
-//! the Store, one batch per Store write, and logs one `pruned` event per round that deleted
-//! anything.
+//! the Store, and logs one `pruned` event per round that deleted anything.
 //!
 //! It owns its timer and the progress of the round in hand, nothing else. It never deletes in
-//! one long transaction: each batch is its own message, sent after the previous one committed,
-//! so claims queue behind at most one batch and a stop lands between two. Which rows may go is
+//! one long transaction: a round is a series of batches, one Store write each, taking the kinds
+//! in turn, each batch sent only after the previous one committed, so claims queue behind at
+//! most one batch. A kind leaves the round when a batch deletes fewer rows than the batch size.
+//! When the runner stops, the round in hand gets at most [`FINISH`] more, so `run --once`
+//! (which may last a few milliseconds) prunes as a continuous runner does. Which rows may go is
 //! the Store's rule (`store::retention`), the same one `jobs purge` and `dlq purge
-//! --older-than` apply.
+//! --older-than` apply; this actor never chooses rows itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,9 @@ use crate::config::RetentionConfig;
 use crate::events::{event, warn_event};
 use crate::store::StoreHandle;
 use crate::store::retention::{PruneArgs, PruneKind};
+
+/// How long a stopping runner gives the round in hand to finish.
+const FINISH: Duration = Duration::from_secs(1);
 
 /// The Pruner's mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -41,8 +46,10 @@ pub(crate) struct Pruner {
 }
 
 pub(crate) struct PrunerState {
-    /// The round under way: the kinds still to prune and their ages, the next one last.
+    /// The round under way: the kinds with rows left to prune, and their ages.
     todo: Vec<(PruneKind, Duration)>,
+    /// Which of `todo` the next batch takes.
+    next: usize,
     /// Rows deleted so far this round, by kind, in [`PruneKind::ALL`]'s order.
     deleted: [u64; 4],
     schedules: Arc<[String]>,
@@ -60,11 +67,15 @@ impl Actor for Pruner {
         myself: ActorRef<PrunerMsg>,
         _: (),
     ) -> Result<PrunerState, ActorProcessingErr> {
-        myself.cast(PrunerMsg::Round)?;
         let every = self.retention.every.max(Duration::from_secs(1));
         let ticker = myself.send_interval(every, || PrunerMsg::Round);
         let schedules = self.retention.schedules.clone().into();
-        Ok(PrunerState { todo: Vec::new(), deleted: [0; 4], schedules, ticker })
+        let mut st = PrunerState { todo: Vec::new(), next: 0, deleted: [0; 4], schedules, ticker };
+        // The first round is in hand from the start, so even a runner stopped at once (a
+        // `run --once` with nothing due) finishes it on the way out.
+        self.start_round(&mut st);
+        myself.cast(PrunerMsg::Batch)?;
+        Ok(st)
     }
 
     async fn handle(
@@ -75,9 +86,7 @@ impl Actor for Pruner {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PrunerMsg::Round if st.todo.is_empty() => {
-                let ages = PruneKind::ALL.into_iter().rev().map(|k| (k, self.age(k)));
-                st.todo = ages.filter_map(|(k, age)| Some((k, age?))).collect();
-                st.deleted = [0; 4];
+                self.start_round(st);
                 myself.cast(PrunerMsg::Batch)?;
             }
             PrunerMsg::Round => {}
@@ -96,11 +105,18 @@ impl Actor for Pruner {
         st: &mut PrunerState,
     ) -> Result<(), ActorProcessingErr> {
         st.ticker.abort();
+        let _ = tokio::time::timeout(FINISH, async { while self.batch(st).await {} }).await;
         Ok(())
     }
 }
 
 impl Pruner {
+    fn start_round(&self, st: &mut PrunerState) {
+        let ages = PruneKind::ALL.into_iter().map(|k| (k, self.age(k)));
+        st.todo = ages.filter_map(|(k, age)| Some((k, age?))).collect();
+        (st.next, st.deleted) = (0, [0; 4]);
+    }
+
     fn age(&self, kind: PruneKind) -> Option<Duration> {
         let r = &self.retention;
         match kind {
@@ -111,32 +127,41 @@ impl Pruner {
         }
     }
 
-    /// Deletes one batch of the kind in hand; true when the round has more to do.
+    /// Deletes one batch of the round in hand; true when the round has more to do.
     async fn batch(&self, st: &mut PrunerState) -> bool {
-        let Some(&(kind, older_than)) = st.todo.last() else { return false };
+        let Some(&(kind, older_than)) = st.todo.get(st.next) else { return false };
         let limit = self.retention.batch.max(1);
         let args = PruneArgs { kind, older_than, limit, schedules: st.schedules.clone() };
         let slot = PruneKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        match self.store.prune(args, self.clock.now()).await {
+        let more = match self.store.prune(args, self.clock.now()).await {
             Ok(n) => {
                 st.deleted[slot] += n;
-                if n < u64::from(limit) {
-                    st.todo.pop();
-                }
+                n >= u64::from(limit)
             }
             Err(e) => {
                 // Left for the next round: retention is housekeeping, never worth a crash.
                 warn_event!("prune_failed", kind = kind.as_str(), error = %e);
-                st.todo.pop();
+                false
             }
+        };
+        if more {
+            st.next += 1;
+        } else {
+            st.todo.remove(st.next);
+        }
+        if st.next >= st.todo.len() {
+            st.next = 0;
         }
         if !st.todo.is_empty() {
             return true;
         }
-        let [done, dead, spend, alerts] = st.deleted;
+        let [done, dead, spend, alerts] = std::mem::take(&mut st.deleted);
         if done + dead + spend + alerts > 0 {
             event!("pruned", done = done, dead = dead, spend = spend, alerts = alerts);
         }
         false
     }
 }
+
+#[cfg(test)]
+mod tests;

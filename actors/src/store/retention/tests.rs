@@ -190,10 +190,9 @@ fn status_counts_fifty_thousand_done_rows_without_scanning_them() {
 
     let ctx = StoreCtx::from_config(&EngineConfig::new(dir.path().join("t.db")));
     let st = read::status(&conn, &ctx, NOW).unwrap();
-    let counted: i64 = conn.query_row("SELECT count(*) FROM jobs WHERE status = 'done'", [], |r| {
-        r.get(0)
-    })
-    .unwrap();
+    let counted: i64 = conn
+        .query_row("SELECT count(*) FROM jobs WHERE status = 'done'", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(st.done, counted as u64);
     assert_eq!((st.pending, st.running, st.done, st.dead), (1, 1, 50_000 - 2 + 1 - 500, 2));
     for sql in [read::COUNTS, read::UNDELIVERED] {
