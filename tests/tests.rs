@@ -17,6 +17,8 @@ mod engine_alerts;
 mod engine_rails;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
+// Retention: the Pruner at start, what it keeps, status counts kept by triggers.
+mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
@@ -37,6 +39,8 @@ mod cli_small_fixes;
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
+mod cli_retention;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;
