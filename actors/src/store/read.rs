@@ -8,8 +8,8 @@ use crate::error::StoreError;
 use crate::job::{DaySpend, JobRecord, JobStatus, Status};
 
 /// The rows per `jobs` status and in `dead_letter`, kept by triggers (migration 0004), so
-/// `status` reads a handful of rows instead of counting the tables.
-pub(crate) const COUNTS: &str = "SELECT name, n FROM row_counts";
+/// `status` reads one row instead of counting the tables.
+pub(crate) const COUNTS: &str = "SELECT pending, running, done, dead FROM row_counts WHERE id = 1";
 
 /// Alerts not delivered (pending or given up), counted from their partial index alone.
 pub(crate) const UNDELIVERED: &str = "SELECT count(*) FROM alerts WHERE state != 'delivered'";
@@ -22,19 +22,10 @@ pub(crate) fn status(
     now: Timestamp,
 ) -> Result<Status, StoreError> {
     let mut st = Status::default();
-    let mut stmt = conn.prepare_cached(COUNTS)?;
-    let counts =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
-    for row in counts {
-        let (name, n) = row?;
-        match name.strip_prefix("jobs.").map(JobStatus::parse) {
-            Some(Some(JobStatus::Pending)) => st.pending = n,
-            Some(Some(JobStatus::Running)) => st.running = n,
-            Some(Some(JobStatus::Done)) => st.done = n,
-            None if name == "dead_letter" => st.dead = n,
-            _ => {}
-        }
-    }
+    let n = |r: &Row<'_>, i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    (st.pending, st.running, st.done, st.dead) = conn
+        .prepare_cached(COUNTS)?
+        .query_row([], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
     st.next_due = super::claim::next_due(conn)?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
     let control = super::gates::load_control(conn)?;
