@@ -66,6 +66,18 @@ impl StoreError {
         }
     }
 
+    /// The same failure for one more of the callers it failed together (a round answers each
+    /// enqueuer it carried): the kind a caller decides by is kept, disk full and transient.
+    pub(crate) fn for_each_caller(&self) -> StoreError {
+        if self.is_disk_full() {
+            return StoreError::disk_full(None, self);
+        }
+        if self.is_transient() {
+            return StoreError::Unavailable(self.to_string());
+        }
+        StoreError::Commit(self.to_string())
+    }
+
     /// True when repeating the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

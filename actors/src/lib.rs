@@ -9,7 +9,9 @@
 //! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
 //! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
 //!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
-//! - `worker`: a fixed pool that pulls one job at a time from the Store and runs the [`Handler`].
+//! - `dispatcher`: owns the jobs between the table and the workers: claims for free workers,
+//!   settles what they report, one Store round (one commit) at a time.
+//! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
@@ -25,6 +27,7 @@ pub mod alerts;
 pub mod clock;
 pub mod config;
 mod dead_letter;
+mod dispatcher;
 pub mod engine;
 pub mod error;
 mod events;

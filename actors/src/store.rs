@@ -21,6 +21,7 @@ pub(crate) mod open;
 mod operation;
 pub(crate) mod purge;
 pub(crate) mod read;
+mod round;
 
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed};
 pub(crate) use handle::{StoreHandle, retry_transient};
 pub(crate) use operation::Operation;
+pub(crate) use round::{Round, RoundOut, Settle, Settled};
 
 mod calls;
 mod handle;
