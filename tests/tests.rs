@@ -15,6 +15,8 @@ mod engine_lifecycle;
 mod engine_alerts;
 // The daily cap and the circuit breaker.
 mod engine_rails;
+// The Dispatcher: pickup in one commit, other processes' enqueues, claims ahead given back.
+mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
 // The binary: every command's output and exit codes, bad input, `run` end to end.

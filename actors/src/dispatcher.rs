@@ -77,12 +77,17 @@ pub(crate) struct DispatcherState {
     /// Whether a claim may find something: false after a claim came back short or gated,
     /// until something may be due again (a Wake, an enqueue).
     due: bool,
+    /// Counts the Wakes and enqueues: a claim that came back short says nothing is due only
+    /// if none arrived while it was in flight.
+    wakes: u64,
     ahead: Ahead,
     stopping: bool,
     _heartbeat: ractor::concurrency::JoinHandle<()>,
 }
 
 struct InRound {
+    /// `wakes` when the round started.
+    wakes: u64,
     ended: Vec<Ended>,
     replies: Vec<RpcReplyPort<Result<Enqueued, StoreError>>>,
     wanted: usize,
@@ -110,6 +115,7 @@ impl Actor for Dispatcher {
             in_round: None,
             round_queued: false,
             due: true,
+            wakes: 0,
             ahead: Ahead::new(&self.shared.config),
             stopping: false,
             _heartbeat: myself.send_interval(every, || DispatcherMsg::Heartbeat),
@@ -135,8 +141,16 @@ impl Actor for Dispatcher {
                 st.idle.push((id, worker));
                 self.hand_out(st);
             }
-            DispatcherMsg::Wake => st.due = true,
-            DispatcherMsg::Enqueue(job, reply) => st.inserts.push((job, reply)),
+            DispatcherMsg::Wake => {
+                st.due = true;
+                st.wakes += 1;
+            }
+            DispatcherMsg::Enqueue(job, reply) => {
+                // Claimed in the round that inserts it, when a worker is free.
+                st.due = true;
+                st.wakes += 1;
+                st.inserts.push((job, reply));
+            }
             DispatcherMsg::WorkerLost { id, reason } => {
                 st.idle.retain(|(i, _)| *i != id);
                 if let Some((key, token)) = st.running.remove(&id) {
@@ -258,7 +272,8 @@ impl Dispatcher {
         let sent = shared.store.round(round, shared.now(), move |answer| {
             let _ = me.cast(DispatcherMsg::RoundDone(answer));
         });
-        st.in_round = Some(InRound { ended, replies, wanted, started: Instant::now() });
+        st.in_round =
+            Some(InRound { wakes: st.wakes, ended, replies, wanted, started: Instant::now() });
         if let Err(e) = sent {
             // No Store to send to (it is restarting): the same path as a failed round.
             self.round_done(myself, st, Err(e));
@@ -306,14 +321,14 @@ impl Dispatcher {
         }
         match out.claimed {
             Some(Ok(Claim::Jobs(jobs))) => {
-                if jobs.len() < round.wanted {
+                if jobs.len() < round.wanted && st.wakes == round.wakes {
                     st.due = false;
                 }
                 st.ready.extend(jobs);
             }
             Some(Ok(Claim::Gated)) => {
                 // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
-                st.due = false;
+                st.due = st.wakes != round.wakes;
                 let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
                 st.ended.extend(ahead);
             }

@@ -123,11 +123,11 @@ impl EngineHandle {
             }
         })
         .await?;
-        if outcome == Enqueued::Enqueued {
-            match run_at {
-                Some(at) if at > shared.now() => shared.retry_due(at),
-                _ => shared.wake_workers(),
-            }
+        // A job due now was offered to the free workers in the round that inserted it.
+        if outcome == Enqueued::Enqueued
+            && let Some(at) = run_at.filter(|at| *at > shared.now())
+        {
+            shared.retry_due(at);
         }
         Ok(outcome)
     }

@@ -183,7 +183,13 @@ impl Supervisor {
         let sup = myself.get_cell();
         let cell = match role {
             Role::Store => {
-                let args = StoreArgs::from_config(&shared.config);
+                let mut args = StoreArgs::from_config(&shared.config);
+                let weak = Arc::downgrade(shared);
+                args.on_external_commit = Some(Arc::new(move || {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.wake_workers();
+                    }
+                }));
                 let (store, _) = Store::spawn_linked(None, args, sup, st.spawner.clone()).await?;
                 shared.store.replace(store.clone());
                 store.get_cell()
