@@ -93,16 +93,20 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// A running engine. Dropping it without [`EngineHandle::shutdown`] stops the tree abruptly
-/// (jobs in flight are recovered on the next start, their attempt counted).
-pub struct EngineHandle {
+/// Enqueues into a running engine; see [`EngineHandle::enqueuer`]. Once the engine has stopped,
+/// enqueues fail as unavailable.
+#[derive(Clone)]
+pub struct Enqueuer {
     shared: Arc<Shared>,
-    supervisor: ActorRef<SupervisorMsg>,
-    join: Option<JoinHandle<()>>,
-    _lock: RunnerLock,
 }
 
-impl EngineHandle {
+impl std::fmt::Debug for Enqueuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueuer").field("instance", &self.shared.instance).finish()
+    }
+}
+
+impl Enqueuer {
     /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
     /// same key cannot create a second row.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
@@ -130,6 +134,29 @@ impl EngineHandle {
             shared.retry_due(at);
         }
         Ok(outcome)
+    }
+}
+
+/// A running engine. Dropping it without [`EngineHandle::shutdown`] stops the tree abruptly
+/// (jobs in flight are recovered on the next start, their attempt counted).
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    join: Option<JoinHandle<()>>,
+    _lock: RunnerLock,
+}
+
+impl EngineHandle {
+    /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
+    /// same key cannot create a second row.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
+        self.enqueuer().enqueue(job).await
+    }
+
+    /// A cloneable handle that only enqueues, for tasks that share one engine (a scheduler,
+    /// request handlers).
+    pub fn enqueuer(&self) -> Enqueuer {
+        Enqueuer { shared: self.shared.clone() }
     }
 
     /// Counts, gates and spend.

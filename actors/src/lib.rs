@@ -45,7 +45,7 @@ mod worker;
 pub use admin::Admin;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
-pub use engine::{ChaosHandle, Engine, EngineHandle};
+pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;
