@@ -74,9 +74,9 @@ where
             (Ok(()), Some(out)) => out,
             // The op's own error explains more than the rolled-back commit.
             (Err(_), Some(Err(e))) => Err(e),
-            // Keep the kind a caller decides by (a full disk names its fix).
-            (Err(e), _) if e.is_disk_full() => Err(StoreError::disk_full(None, e)),
-            (Err(e), _) => Err(StoreError::Commit(e.to_string())),
+            // Keep the kind a caller decides by: a full disk names its fix, and a busy database
+            // (another process holding the write lock past busy_timeout) is worth a retry.
+            (Err(e), _) => Err(e.for_each_caller()),
             (Ok(()), None) => Err(StoreError::Commit("the operation never ran".to_owned())),
         };
         if let Some(reply) = self.reply.take() {
