@@ -23,6 +23,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 pub(crate) use self::report::{Ended, announce};
 
 use self::ahead::Ahead;
+
+/// Rounds sent to the Store and not yet answered, at most. Two keep the Store busy: the next
+/// round is already in its mailbox when one commits, instead of waiting for the answer to
+/// travel back and the next enqueues to arrive.
+const ROUNDS_IN_FLIGHT: usize = 2;
 use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::{Enqueued, NewJob};
@@ -71,8 +76,9 @@ pub(crate) struct DispatcherState {
     ended: Vec<Ended>,
     /// Enqueues for the next round.
     inserts: Vec<(NewJob, RpcReplyPort<Result<Enqueued, StoreError>>)>,
-    /// What the round in flight carries, to pair with its answers.
-    in_round: Option<InRound>,
+    /// What the rounds in flight carry, oldest first, to pair with their answers (the Store
+    /// answers in order).
+    in_round: VecDeque<InRound>,
     round_queued: bool,
     /// Whether a claim may find something: false after a claim came back short or gated,
     /// until something may be due again (a Wake, an enqueue).
@@ -112,7 +118,7 @@ impl Actor for Dispatcher {
             running: HashMap::new(),
             ended: Vec::new(),
             inserts: Vec::new(),
-            in_round: None,
+            in_round: VecDeque::new(),
             round_queued: false,
             due: true,
             wakes: 0,
@@ -177,7 +183,7 @@ impl Actor for Dispatcher {
                 Err(e) => warn_event!("heartbeat_failed", error = %e),
             },
         }
-        if st.in_round.is_none() {
+        if st.in_round.len() < ROUNDS_IN_FLIGHT {
             if is_round {
                 self.start_round(&myself, st);
             } else if !st.round_queued && self.round_wanted(st) {
@@ -236,12 +242,13 @@ impl Dispatcher {
         }
     }
 
-    /// How many jobs a claim should ask for now.
+    /// How many jobs a claim should ask for now, counting what the rounds in flight ask for.
     fn wanted(&self, st: &DispatcherState) -> usize {
         if st.stopping || !st.due || st.idle.is_empty() {
             return 0;
         }
-        (st.idle.len() + st.ahead.target()).saturating_sub(st.ready.len())
+        let asked: usize = st.in_round.iter().map(|r| r.wanted).sum();
+        (st.idle.len() + st.ahead.target()).saturating_sub(st.ready.len() + asked)
     }
 
     fn round_wanted(&self, st: &DispatcherState) -> bool {
@@ -272,8 +279,13 @@ impl Dispatcher {
         let sent = shared.store.round(round, shared.now(), move |answer| {
             let _ = me.cast(DispatcherMsg::RoundDone(answer));
         });
-        st.in_round =
-            Some(InRound { wakes: st.wakes, ended, replies, wanted, started: Instant::now() });
+        st.in_round.push_back(InRound {
+            wakes: st.wakes,
+            ended,
+            replies,
+            wanted,
+            started: Instant::now(),
+        });
         if let Err(e) = sent {
             // No Store to send to (it is restarting): the same path as a failed round.
             self.round_done(myself, st, Err(e));
@@ -286,7 +298,7 @@ impl Dispatcher {
         st: &mut DispatcherState,
         answer: Result<RoundOut, StoreError>,
     ) {
-        let Some(round) = st.in_round.take() else { return };
+        let Some(round) = st.in_round.pop_front() else { return };
         let shared = &self.shared;
         st.ahead.round_took(round.started.elapsed());
         let out = match answer {
@@ -364,8 +376,8 @@ impl Dispatcher {
 
     /// Tells drain and shutdown how many jobs this runner holds that are not settled yet.
     fn publish(&self, st: &DispatcherState) {
-        let in_round =
-            st.in_round.as_ref().map_or(0, |r| r.ended.len() + usize::from(r.wanted > 0));
+        let in_round: usize =
+            st.in_round.iter().map(|r| r.ended.len() + usize::from(r.wanted > 0)).sum();
         let held = st.ready.len() + st.running.len() + st.ended.len() + in_round;
         self.shared.set_held(held);
     }
