@@ -5,8 +5,8 @@ use super::{FEW_WORKERS, Figures, MANY_WORKERS, engine::PRODUCERS};
 use crate::Failure;
 use crate::output::outln;
 
-const LABEL: usize = 46;
-const COLUMN: usize = 18;
+const LABEL: usize = 44;
+const COLUMN: usize = 21;
 
 pub(super) fn print(figures: &[Figures]) -> Result<(), Failure> {
     let Some(first) = figures.first() else { return Ok(()) };
