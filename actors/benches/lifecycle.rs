@@ -7,7 +7,7 @@
 //! cargo bench -p nightshift-actors --bench lifecycle
 //! ```
 //!
-//! Short by default (10 samples of one drain each, per case); criterion's own flags lengthen
+//! Short by default (10 samples of a few drains each, 5 s per case); criterion's own flags lengthen
 //! it, e.g. `-- --measurement-time 30`.
 
 use std::time::{Duration, Instant};
@@ -77,7 +77,7 @@ criterion_group! {
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(5));
     targets = lifecycle
 }
 criterion_main!(benches);

@@ -23,7 +23,6 @@ use std::path::Path;
 
 use nightshift_actors::Synchronous;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::Failure;
 use crate::cli::BenchArgs;
@@ -72,8 +71,16 @@ struct Figures {
     /// The process's peak so far: with `--compare-sync`, `normal` runs second and its peak
     /// includes `full`'s.
     peak_rss_kb: u64,
-    /// Resident after this level's last engine shut down.
+    /// Resident after this level's last engine shut down and the allocator gave its free
+    /// memory back: what is still held, not what the allocator kept for reuse.
     rss_end_kb: u64,
+}
+
+/// `--compare-sync --json`: each level's figures under its name.
+#[derive(Debug, Serialize)]
+struct Compared<'a> {
+    full: &'a Figures,
+    normal: &'a Figures,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
@@ -99,7 +106,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     }
     match figures.as_slice() {
         [one] => output::print_json(one),
-        [full, normal] => output::print_json(&json!({ "full": full, "normal": normal })),
+        [full, normal] => output::print_json(&Compared { full, normal }),
         _ => unreachable!("one level, or full and normal"),
     }
 }
@@ -140,6 +147,8 @@ fn measure(
         level,
         other_samples,
     ))?;
+    // The peak is a high-water mark: giving free memory back first leaves it as it was.
+    release_free_memory();
     let (peak_rss_kb, rss_end_kb) = rss_kb();
     let rate = |secs: &mut Vec<f64>| (jobs as f64 / median(secs).max(1e-9)).round() as u64;
     let ratio = |a: f64, b: f64| (a / b.max(1e-9) * 1000.0).round() / 1000.0;
@@ -191,8 +200,19 @@ impl Scratch {
     }
 }
 
+/// Hands the heap's free pages back to the system, so the resident set read next is what is
+/// still allocated: glibc otherwise keeps freed memory mapped, and the size at the end would
+/// read as the peak whatever was freed.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The process's peak and current resident set (VmHWM, VmRSS in /proc/self/status) from one
-/// read, so the peak is never below the current; KiB, 0 where there is no /proc.
+/// read; KiB, 0 where there is no /proc.
 fn rss_kb() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
