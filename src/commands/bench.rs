@@ -95,8 +95,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| failed(e.to_string()))?;
-    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
+        .map_err(failed)?;
+    let dir = tempfile::tempdir().map_err(failed)?;
     let mut figures = Vec::new();
     for level in levels {
         figures.push(measure(&runtime, dir.path(), args, level)?);
