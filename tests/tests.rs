@@ -35,6 +35,8 @@ mod cli_gates;
 mod cli_closed_stdout;
 mod cli_listing;
 mod cli_small_fixes;
+// `bench`: its JSON and text figures, one level or both.
+mod cli_bench;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
