@@ -74,21 +74,25 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print a crontab line, a systemd unit or a fly.toml filled in for this install
     Deploy(DeployArgs),
-    /// Measure this machine: no-op jobs through the whole engine on a fresh temp database
+    /// Measure this machine: no-op jobs through the whole engine and through raw rusqlite,
+    /// each run on a fresh temp database
     Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Jobs to push through
+    /// Jobs in every run (each run starts on a fresh database)
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub jobs: u32,
-    /// Workers draining them
+    /// Workers in the end-to-end runs (drains at 4 and at 32 workers are measured beside)
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: u32,
     /// SQLite synchronous setting
     #[arg(long, value_parser = ["full", "normal"], default_value = "full")]
     pub synchronous: String,
+    /// Run every measurement at synchronous=full and again at normal, side by side
+    #[arg(long, conflicts_with = "synchronous")]
+    pub compare_sync: bool,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,

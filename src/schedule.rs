@@ -5,15 +5,18 @@
 //! Catch-up policy: when a runner starts (either mode) each schedule enqueues only its latest
 //! tick at or before now; ticks missed during downtime before that one are skipped, never
 //! replayed in a burst. A continuous runner then enqueues each tick as it comes.
+//!
+//! Ticks are enqueued through the runner's engine, like every write of a runner: the Store's
+//! mailbox stays its one writer, and a tick due now is offered to a free worker in the commit
+//! that inserts it.
 
+use std::future::Future;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
-use nightshift_actors::{Admin, Clock, EngineConfig, Enqueued, NewJob, Timestamp};
+use nightshift_actors::{Clock, Enqueued, Enqueuer, NewJob, Timestamp};
 
 use crate::config::ConfigError;
 use crate::config::payload::{PayloadFormat, Taken};
@@ -99,43 +102,47 @@ impl Schedule {
     }
 }
 
-/// Enqueues the latest tick at or before now of every schedule (the catch-up policy).
-pub fn catch_up(
-    config: &EngineConfig,
-    schedules: &[Schedule],
-) -> Result<(), nightshift_actors::StoreError> {
-    if schedules.is_empty() {
-        return Ok(());
+/// Where ticks go: the engine of the runner (its one writer), or, in tests, anything that
+/// enqueues idempotently on the key.
+pub trait Ticks {
+    /// Enqueues one tick's job.
+    fn enqueue(&self, job: NewJob) -> impl Future<Output = Result<Enqueued, String>> + Send;
+}
+
+impl Ticks for Enqueuer {
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, String> {
+        Enqueuer::enqueue(self, job).await.map_err(|e| e.to_string())
     }
-    let mut admin = Admin::open(config)?;
-    let now = config.clock.now();
+}
+
+/// Enqueues the latest tick at or before now of every schedule (the catch-up policy).
+pub async fn catch_up(
+    sink: &impl Ticks,
+    clock: &dyn Clock,
+    schedules: &[Schedule],
+) -> Result<(), String> {
+    let now = clock.now();
     for s in schedules {
         if let Some(tick) = s.latest(now) {
-            fire(&mut admin, s, tick)?;
+            fire(sink, s, tick).await?;
         }
     }
     Ok(())
 }
 
-fn fire(
-    admin: &mut Admin,
-    s: &Schedule,
-    tick: Timestamp,
-) -> Result<(), nightshift_actors::StoreError> {
+async fn fire(sink: &impl Ticks, s: &Schedule, tick: Timestamp) -> Result<(), String> {
     let job = s.job(tick);
-    let outcome = admin.enqueue(&job)?;
-    if outcome == Enqueued::Enqueued {
-        tracing::info!(target: "nightshift", event = "tick_enqueued", key = %job.key, queue = %job.queue);
+    let (key, queue) = (job.key.clone(), job.queue.clone());
+    if sink.enqueue(job).await? == Enqueued::Enqueued {
+        tracing::info!(target: "nightshift", event = "tick_enqueued", key = %key, queue = %queue);
     }
     Ok(())
 }
 
-/// Enqueues each tick as it comes until `stop` receives (or its sender drops). Runs on its own
-/// thread with its own connection, like any other enqueueing client. Wakes at least every
-/// second, so a clock jump is noticed.
-pub fn run_until(config: EngineConfig, schedules: Vec<Schedule>, stop: Receiver<()>) {
-    let clock: Arc<dyn Clock> = config.clock.clone();
-    let Ok(mut admin) = Admin::open(&config) else { return };
+/// Enqueues each tick as it comes, for as long as it is polled (a continuous runner drops it
+/// at shutdown). Sleeps until the next tick, at most a second at a time, so a clock that jumps
+/// is noticed within a second. The ticks already caught up at start are not fired again.
+pub async fn run(sink: &impl Ticks, clock: &dyn Clock, schedules: &[Schedule]) {
     let mut last: Vec<Option<Timestamp>> =
         schedules.iter().map(|s| s.latest(clock.now())).collect();
     loop {
@@ -144,7 +151,7 @@ pub fn run_until(config: EngineConfig, schedules: Vec<Schedule>, stop: Receiver<
         for (s, last) in schedules.iter().zip(last.iter_mut()) {
             let Some(tick) = s.latest(now) else { continue };
             if Some(tick) != *last {
-                if let Err(e) = fire(&mut admin, s, tick) {
+                if let Err(e) = fire(sink, s, tick).await {
                     tracing::warn!(target: "nightshift", event = "tick_failed", key = %s.job(tick).key, error = %e);
                     continue;
                 }
@@ -154,20 +161,30 @@ pub fn run_until(config: EngineConfig, schedules: Vec<Schedule>, stop: Receiver<
                 wait = wait.min(Duration::from_millis((next - now).max(1) as u64));
             }
         }
-        match stop.recv_timeout(wait) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
+        tokio::time::sleep(wait).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
 
-    use nightshift_actors::ManualClock;
+    use nightshift_actors::{Admin, EngineConfig, ManualClock};
 
     use super::*;
+
+    /// Ticks into a database through `Admin`, idempotent on the key as the engine is.
+    struct Direct(Mutex<Admin>);
+
+    impl Ticks for Direct {
+        async fn enqueue(&self, job: NewJob) -> Result<Enqueued, String> {
+            self.0.lock().unwrap().enqueue(&job).map_err(|e| e.to_string())
+        }
+    }
+
+    fn direct(cfg: &EngineConfig) -> Direct {
+        Direct(Mutex::new(Admin::open(cfg).unwrap()))
+    }
 
     /// 2026-11-23T22:28:37Z
     const NOW: Timestamp = 1_795_472_917_000;
@@ -221,39 +238,43 @@ mod tests {
         assert_eq!(every_15().check(1024, PayloadFormat::Json).unwrap(), None);
     }
 
-    #[test]
-    fn after_downtime_only_the_latest_missed_tick_is_enqueued_and_a_restart_adds_nothing() {
+    #[tokio::test]
+    async fn after_downtime_only_the_latest_missed_tick_is_enqueued_and_a_restart_adds_nothing() {
         let clock = ManualClock::new();
         let (_dir, cfg) = db(&clock);
         let s = every_15();
         // Down for two hours: eight ticks passed; only the latest is enqueued.
         clock.advance(NOW - clock.now());
-        catch_up(&cfg, std::slice::from_ref(&s)).unwrap();
+        catch_up(&direct(&cfg), &clock, std::slice::from_ref(&s)).await.unwrap();
         assert_eq!(keys(&cfg), vec!["digest@2026-11-23T22:15:00Z"]);
-        catch_up(&cfg, std::slice::from_ref(&s)).unwrap();
+        catch_up(&direct(&cfg), &clock, std::slice::from_ref(&s)).await.unwrap();
         assert_eq!(keys(&cfg).len(), 1, "a restart does not re-enqueue the tick");
     }
 
-    #[test]
-    fn a_tick_enqueues_once_across_a_continuous_runner_and_a_cron_run() {
+    #[tokio::test]
+    async fn a_tick_enqueues_once_across_a_continuous_runner_and_a_cron_run() {
         let clock = ManualClock::new();
         let (_dir, cfg) = db(&clock);
         clock.advance(NOW - clock.now());
-        let (stop_tx, stop_rx) = mpsc::channel();
-        let thread = {
-            let cfg = cfg.clone();
-            std::thread::spawn(move || run_until(cfg, vec![every_15()], stop_rx))
+        let runner = direct(&cfg);
+        let schedules = [every_15()];
+        let ticker = run(&runner, &clock, &schedules);
+        let check = async {
+            // The clock reaches the 22:30 tick; the continuous scheduler and a cron catch-up
+            // both fire it.
+            clock.advance(2 * 60_000);
+            catch_up(&direct(&cfg), &clock, &schedules).await.unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while keys(&cfg).iter().filter(|k| k.ends_with("22:30:00Z")).count() == 0 {
+                assert!(std::time::Instant::now() < deadline, "the 22:30 tick was never enqueued");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         };
-        // The clock reaches the 22:30 tick; the continuous scheduler and a cron catch-up both fire it.
-        clock.advance(2 * 60_000);
-        catch_up(&cfg, &[every_15()]).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !keys(&cfg).contains(&"digest@2026-11-23T22:30:00Z".to_owned()) {
-            assert!(std::time::Instant::now() < deadline, "the 22:30 tick was never enqueued");
-            std::thread::sleep(Duration::from_millis(20));
+        tokio::select! {
+            biased;
+            () = ticker => unreachable!("the ticker runs until dropped"),
+            () = check => {}
         }
-        stop_tx.send(()).unwrap();
-        thread.join().unwrap();
         let ticks: Vec<String> =
             keys(&cfg).into_iter().filter(|k| k.ends_with("22:30:00Z")).collect();
         assert_eq!(ticks.len(), 1);

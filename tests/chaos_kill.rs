@@ -58,6 +58,40 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_no_effect() {
     assert!(history.acked.len() >= cycles(), "the scenario enqueued too little to mean anything");
 }
 
+#[test]
+fn sigkill_with_outcomes_not_yet_committed_loses_nothing() {
+    // Many short jobs: outcomes wait for their round's commit, and jobs are claimed ahead of
+    // the workers; each kill lands while some are reported but not yet committed.
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", CONFIG);
+    let agent = chaos_agent(&w);
+    let mut history = History::default();
+    let lines: String = (0..400).map(|i| format!("{{\"key\": \"good-{i}\"}}\n")).collect();
+    w.write("burst.jsonl", &lines);
+    w.run(&["enqueue", "--jsonl", "burst.jsonl"]).expect(0);
+    history.acked.extend((0..400).map(|i| format!("good-{i}")));
+    let effects = w.path().join("effects.txt");
+    let done = || std::fs::read_to_string(&effects).map_or(0, |t| t.lines().count());
+    for round in 1..=3 {
+        let mut runner = w.spawn_logged(&["run", "--workers", "4", "--", &agent], "runner.log");
+        // Killed mid-stream: once this run has applied some effects of its own.
+        let before = done();
+        wait_until(Duration::from_secs(60), "the runner makes progress", || {
+            done() >= before + 20 || done() == 400
+        });
+        runner.kill().unwrap();
+        runner.wait().unwrap();
+        if done() == 400 {
+            assert!(round > 1, "the first run finished before it could be killed");
+            break;
+        }
+    }
+    w.run(&["run", "--once", "--wait", "2s", "--", &agent]).expect(0);
+    check(&w, &history, &effects);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 400);
+}
+
 /// Whether a process is alive (a zombie counts as dead).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -15,6 +15,8 @@ mod engine_lifecycle;
 mod engine_alerts;
 // The daily cap and the circuit breaker.
 mod engine_rails;
+// The Dispatcher: pickup in one commit, other processes' enqueues, claims ahead given back.
+mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
@@ -35,6 +37,8 @@ mod cli_gates;
 mod cli_closed_stdout;
 mod cli_listing;
 mod cli_small_fixes;
+// `bench`: its JSON and text figures, one level or both.
+mod cli_bench;
 // The safety rails and alerts through the binary.
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.

@@ -14,13 +14,14 @@ use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
+use crate::dispatcher::DispatcherMsg;
 use crate::error::{EngineError, StoreError};
 use crate::events::{event, warn_event};
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
 use crate::lock::RunnerLock;
 use crate::shared::{RunState, Shared};
 use crate::store::gates::Gate;
-use crate::store::{StoreHandle, retry_transient};
+use crate::store::{CALL_TIMEOUT, StoreHandle, retry_transient};
 use crate::supervisor::{Supervisor, SupervisorMsg, startup_cause};
 
 /// Starts engines.
@@ -92,6 +93,50 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Enqueues into a running engine; see [`EngineHandle::enqueuer`]. Once the engine has stopped,
+/// enqueues fail as unavailable.
+#[derive(Clone)]
+pub struct Enqueuer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Enqueuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueuer").field("instance", &self.shared.instance).finish()
+    }
+}
+
+impl Enqueuer {
+    /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
+    /// same key cannot create a second row.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
+        let shared = &self.shared;
+        let run_at = job.run_at;
+        // Through the Dispatcher's next round: an idle runner claims the job in the commit that
+        // inserts it. While no Dispatcher runs (a restart), straight to the Store.
+        let outcome = retry_transient(|| async {
+            let Some(dispatcher) = shared.refs().dispatcher.clone() else {
+                return shared.store.enqueue(job.clone(), shared.now()).await;
+            };
+            let asked = dispatcher
+                .call(|reply| DispatcherMsg::Enqueue(job.clone(), reply), Some(CALL_TIMEOUT))
+                .await;
+            match asked {
+                Ok(CallResult::Success(answer)) => answer,
+                _ => Err(StoreError::Unavailable("the dispatcher did not answer".to_owned())),
+            }
+        })
+        .await?;
+        // A job due now was offered to the free workers in the round that inserted it.
+        if outcome == Enqueued::Enqueued
+            && let Some(at) = run_at.filter(|at| *at > shared.now())
+        {
+            shared.retry_due(at);
+        }
+        Ok(outcome)
+    }
+}
+
 /// A running engine. Dropping it without [`EngineHandle::shutdown`] stops the tree abruptly
 /// (jobs in flight are recovered on the next start, their attempt counted).
 pub struct EngineHandle {
@@ -105,16 +150,13 @@ impl EngineHandle {
     /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
     /// same key cannot create a second row.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
-        let shared = &self.shared;
-        let run_at = job.run_at;
-        let outcome = retry_transient(|| shared.store.enqueue(job.clone(), shared.now())).await?;
-        if outcome == Enqueued::Enqueued {
-            match run_at {
-                Some(at) if at > shared.now() => shared.retry_due(at),
-                _ => shared.wake_workers(),
-            }
-        }
-        Ok(outcome)
+        self.enqueuer().enqueue(job).await
+    }
+
+    /// A cloneable handle that only enqueues, for tasks that share one engine (a scheduler,
+    /// request handlers).
+    pub fn enqueuer(&self) -> Enqueuer {
+        Enqueuer { shared: self.shared.clone() }
     }
 
     /// Counts, gates and spend.
@@ -218,7 +260,8 @@ impl EngineHandle {
             let mut nap = Duration::from_millis(100);
             if shared.in_flight() == 0 {
                 let now = shared.now();
-                let state = shared.store.drain_state(now).await?;
+                // Reads: a repeat is harmless, so a Store restart mid-drain is waited out.
+                let state = retry_transient(|| shared.store.drain_state(now)).await?;
                 // A gate that lifts only past the window (or never, the kill switch) ends the
                 // drain: the held jobs stay pending for a later run.
                 let gated = state
@@ -228,7 +271,7 @@ impl EngineHandle {
                 let done = state.running == 0
                     && (gated || state.next_due.is_none_or(|at| at > now + window_ms));
                 if done {
-                    let status = self.status().await?;
+                    let status = retry_transient(|| shared.store.status(shared.now())).await?;
                     if let Some(gate) = &status.gate {
                         warn_event!("claims_held", gate = gate.name(), until = gate.until(),
                             reason = %gate.describe());
@@ -272,6 +315,9 @@ impl EngineHandle {
     ) -> Result<(), EngineError> {
         let shared = self.shared.clone();
         let _ = shared.run_state.send_replace(RunState::Stopping);
+        if let Some(d) = shared.refs().dispatcher.clone() {
+            let _ = d.cast(DispatcherMsg::Stop);
+        }
         let deadline = tokio::time::Instant::now() + grace;
         tokio::select! {
             () = self.wait_idle(deadline) => {}

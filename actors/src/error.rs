@@ -66,6 +66,19 @@ impl StoreError {
         }
     }
 
+    /// The same failure for each of the callers it failed together (every operation of a batch
+    /// whose commit failed, every enqueuer a round carried): the kind a caller decides by is
+    /// kept, disk full and transient (busy, locked, Store gone).
+    pub(crate) fn for_each_caller(&self) -> StoreError {
+        if self.is_disk_full() {
+            return StoreError::disk_full(None, self);
+        }
+        if self.is_transient() {
+            return StoreError::Unavailable(self.to_string());
+        }
+        StoreError::Commit(self.to_string())
+    }
+
     /// True when repeating the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -124,5 +137,20 @@ mod tests {
         let named = StoreError::disk_full(None, &"database or disk is full");
         assert!(named.is_disk_full());
         assert!(!named.to_string().contains("[store]"), "{named}");
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_its_kind_for_every_caller() {
+        let sqlite = |code| {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        // A busy BEGIN IMMEDIATE (another process holds the write lock) is worth a retry.
+        assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).for_each_caller().is_transient());
+        assert!(sqlite(rusqlite::ffi::SQLITE_FULL).for_each_caller().is_disk_full());
+        let io = sqlite(rusqlite::ffi::SQLITE_IOERR).for_each_caller();
+        assert!(!io.is_transient() && !io.is_disk_full(), "{io}");
     }
 }

@@ -9,7 +9,9 @@
 //! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
 //! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
 //!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
-//! - `worker`: a fixed pool that pulls one job at a time from the Store and runs the [`Handler`].
+//! - `dispatcher`: owns the jobs between the table and the workers: claims for free workers,
+//!   settles what they report, one Store round (one commit) at a time.
+//! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `pruner`: deletes finished rows past their retention, a small batch at a time.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
@@ -26,6 +28,7 @@ pub mod alerts;
 pub mod clock;
 pub mod config;
 mod dead_letter;
+mod dispatcher;
 pub mod engine;
 pub mod error;
 mod events;
@@ -44,7 +47,7 @@ mod worker;
 pub use admin::Admin;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
-pub use engine::{ChaosHandle, Engine, EngineHandle};
+pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;

@@ -8,10 +8,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
+use crate::dispatcher::announce;
 use crate::events::warn_event;
 use crate::shared::Shared;
 use crate::wakeup::Wakeup;
-use crate::worker::announce;
 
 /// The Retry actor's mailbox.
 #[derive(Debug, Clone, Copy)]

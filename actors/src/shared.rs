@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
+use crate::dispatcher::DispatcherMsg;
 use crate::events::{event, warn_event};
 use crate::job::Handler;
 use crate::retry::RetryMsg;
@@ -35,8 +36,10 @@ pub(crate) struct Shared {
     pub(crate) instance: String,
     pub(crate) run_state: watch::Sender<RunState>,
     pub(crate) refs: RwLock<Refs>,
-    in_flight: AtomicUsize,
-    /// Signalled whenever a job starts or ends, or a worker goes idle.
+    /// Jobs this runner holds that are not settled yet (claimed, running, or with an outcome
+    /// not yet committed), as the Dispatcher last published it.
+    held: AtomicUsize,
+    /// Signalled whenever that count changes, or a round was answered.
     pub(crate) activity: Notify,
     exit_reason: std::sync::Mutex<Option<String>>,
     /// Signalled when the runner fails while its tree is still up ([`Shared::fail_runner`]).
@@ -49,6 +52,7 @@ pub(crate) struct Shared {
 #[derive(Default)]
 pub(crate) struct Refs {
     pub(crate) workers: Vec<Option<ActorRef<WorkerMsg>>>,
+    pub(crate) dispatcher: Option<ActorRef<DispatcherMsg>>,
     pub(crate) retry: Option<ActorRef<RetryMsg>>,
     pub(crate) dead_letter: Option<ActorRef<DeadLetterMsg>>,
     pub(crate) alert: Option<ActorRef<AlertMsg>>,
@@ -69,7 +73,7 @@ impl Shared {
             instance,
             run_state: watch::channel(RunState::Running).0,
             refs: RwLock::new(Refs { workers, ..Refs::default() }),
-            in_flight: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
             runner_failed: Notify::new(),
@@ -93,10 +97,10 @@ impl Shared {
         *self.run_state.borrow()
     }
 
-    /// Tells every idle worker that something may be due.
+    /// Tells the Dispatcher that jobs may be due.
     pub(crate) fn wake_workers(&self) {
-        for w in self.refs().workers.iter().flatten() {
-            let _ = w.cast(WorkerMsg::Wake);
+        if let Some(d) = &self.refs().dispatcher {
+            let _ = d.cast(DispatcherMsg::Wake);
         }
     }
 
@@ -130,17 +134,16 @@ impl Shared {
         }
     }
 
-    /// Counts a worker as busy (claiming, running or reporting a job) until the guard drops.
-    /// Taken before the claim, so a job is never `running` in the table while shutdown or drain
-    /// believe the workers idle; a guard also drops when its worker is killed mid-job.
-    pub(crate) fn busy(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        self.activity.notify_waiters();
-        InFlight(self)
+    /// Records how many jobs the runner holds unsettled (the Dispatcher's count).
+    pub(crate) fn set_held(&self, held: usize) {
+        if self.held.swap(held, Ordering::SeqCst) != held {
+            self.activity.notify_waiters();
+        }
     }
 
+    /// Jobs held unsettled: claimed, running, or with an outcome not yet committed.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
+        self.held.load(Ordering::SeqCst)
     }
 }
 
@@ -185,15 +188,5 @@ impl Shared {
 
     pub(crate) fn exit_reason(&self) -> Option<String> {
         self.exit_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// One busy worker; see [`Shared::busy`].
-pub(crate) struct InFlight<'a>(&'a Shared);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.activity.notify_waiters();
     }
 }

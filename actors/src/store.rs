@@ -22,6 +22,7 @@ mod operation;
 pub(crate) mod purge;
 pub(crate) mod read;
 pub(crate) mod retention;
+mod round;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed};
 pub(crate) use handle::{StoreHandle, retry_transient};
 pub(crate) use operation::Operation;
+pub(crate) use round::{Round, RoundOut, Settle, Settled};
 
 mod calls;
 mod handle;
@@ -79,14 +81,19 @@ pub(crate) enum StoreMsg {
     Read(Box<dyn Operation>),
     /// Self-cast: commit the buffer.
     Flush,
+    /// Periodic: has another connection (another process) committed since the last look?
+    Watch,
 }
 
 #[cfg(feature = "cluster")]
 impl ractor::Message for StoreMsg {}
 
 /// How the Store is started.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct StoreArgs {
+    /// Called when another process commits to the database (an enqueue from the CLI): the
+    /// runner's wake-up for work it did not write itself.
+    pub(crate) on_external_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     pub(crate) db: std::path::PathBuf,
     pub(crate) synchronous: crate::config::Synchronous,
     pub(crate) max_batch: usize,
@@ -96,6 +103,7 @@ pub(crate) struct StoreArgs {
 impl StoreArgs {
     pub(crate) fn from_config(config: &EngineConfig) -> Self {
         Self {
+            on_external_commit: None,
             db: config.db.clone(),
             synchronous: config.synchronous,
             max_batch: config.max_batch.max(1),
@@ -114,6 +122,11 @@ pub(crate) struct StoreState {
     buf: Vec<Box<dyn Operation>>,
     max_batch: usize,
     flush_queued: bool,
+    /// SQLite's `data_version` at the last look: it changes only when another connection
+    /// commits, so watching it costs one cheap read and no scan.
+    data_version: i64,
+    on_external_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    _watch: Option<ractor::concurrency::JoinHandle<()>>,
 }
 
 impl ThreadLocalActor for Store {
@@ -123,16 +136,24 @@ impl ThreadLocalActor for Store {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: StoreArgs,
     ) -> Result<StoreState, ActorProcessingErr> {
         let conn = open::open(&args.db, args.synchronous, true)?;
+        let data_version = data_version(&conn)?;
+        let watch = args
+            .on_external_commit
+            .is_some()
+            .then(|| myself.send_interval(WATCH_EVERY, || StoreMsg::Watch));
         Ok(StoreState {
             conn,
             ctx: args.ctx,
             buf: Vec::with_capacity(args.max_batch),
             max_batch: args.max_batch,
             flush_queued: false,
+            data_version,
+            on_external_commit: args.on_external_commit,
+            _watch: watch,
         })
     }
 
@@ -157,6 +178,17 @@ impl ThreadLocalActor for Store {
                 st.flush_queued = false;
                 st.flush();
             }
+            StoreMsg::Watch => {
+                // Our own commits do not change it; an error is left for the next look.
+                if let Ok(seen) = data_version(&st.conn)
+                    && seen != st.data_version
+                {
+                    st.data_version = seen;
+                    if let Some(wake) = &st.on_external_commit {
+                        wake();
+                    }
+                }
+            }
             StoreMsg::Read(mut op) => {
                 op.apply(&st.conn, &st.ctx);
                 op.reply(Ok(()));
@@ -171,6 +203,9 @@ impl ThreadLocalActor for Store {
         st: &mut StoreState,
     ) -> Result<(), ActorProcessingErr> {
         // A drain processed every queued message; commit what they buffered.
+        if let Some(watch) = st._watch.take() {
+            watch.abort();
+        }
         st.flush();
         Ok(())
     }
@@ -218,6 +253,14 @@ impl StoreState {
         }
         Ok(())
     }
+}
+
+/// How often the Store looks for commits by other processes: the bound on how long a job
+/// enqueued by `nightshift enqueue` waits before an idle runner notices it.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
 /// How long a caller waits for the Store before treating the outcome as unknown.

@@ -1,6 +1,7 @@
-//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Pruner, Workers), restarts
-//! what crashes, and stops it in reverse order. ractor restarts nothing by itself and its default
-//! reaction to a child's death is to stop the parent, so every restart here is explicit.
+//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Dispatcher, Pruner,
+//! Workers), restarts what crashes, and stops it in reverse order. ractor restarts nothing by
+//! itself and its default reaction to a child's death is to stop the parent, so every restart
+//! here is explicit.
 //!
 //! A crashed Worker's lease is failed at once (the attempt counts, the error is the crash
 //! reason) before its replacement starts, so the job retries after its backoff instead of
@@ -16,13 +17,14 @@ use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, 
 
 use crate::alert::Alert;
 use crate::dead_letter::DeadLetter;
+use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
 use crate::events::{event, warn_event};
 use crate::policy::restart::RestartBudget;
 use crate::pruner::Pruner;
 use crate::retry::Retry;
 use crate::shared::{RunState, Shared};
 use crate::store::{Store, StoreArgs};
-use crate::worker::{Worker, WorkerArgs, announce, owner_name};
+use crate::worker::{Worker, WorkerArgs};
 
 /// The Supervisor's mailbox: it only hears supervision events.
 #[derive(Debug)]
@@ -42,6 +44,7 @@ enum Role {
     Alert,
     DeadLetter,
     Retry,
+    Dispatcher,
     Pruner,
     Worker { id: usize, generation: u64 },
 }
@@ -118,6 +121,10 @@ impl Actor for Supervisor {
         for w in workers {
             let _ = w.stop_and_wait(None, Some(Duration::from_secs(10))).await;
         }
+        // The Dispatcher settles what the workers reported before the Store stops.
+        for c in children.iter().filter(|c| role_of(c) == Some(Role::Dispatcher)) {
+            let _ = c.drain_and_wait(Some(Duration::from_secs(30))).await;
+        }
         for role in order {
             for c in children.iter().filter(|c| role_of(c) == Some(role)) {
                 let _ = c.stop_and_wait(None, Some(Duration::from_secs(10))).await;
@@ -160,7 +167,7 @@ impl Supervisor {
         }
         // The cap this runner holds claims to is the one in force, for every process to show.
         shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
-        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Pruner] {
+        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Dispatcher, Role::Pruner] {
             self.spawn(myself, st, role).await?;
         }
         for id in 0..shared.config.workers {
@@ -179,7 +186,13 @@ impl Supervisor {
         let sup = myself.get_cell();
         let cell = match role {
             Role::Store => {
-                let args = StoreArgs::from_config(&shared.config);
+                let mut args = StoreArgs::from_config(&shared.config);
+                let weak = Arc::downgrade(shared);
+                args.on_external_commit = Some(Arc::new(move || {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.wake_workers();
+                    }
+                }));
                 let (store, _) = Store::spawn_linked(None, args, sup, st.spawner.clone()).await?;
                 shared.store.replace(store.clone());
                 store.get_cell()
@@ -208,10 +221,21 @@ impl Supervisor {
                 let actor = Pruner { store, retention, clock: cfg.clock.clone() };
                 Actor::spawn_linked(None, actor, (), sup).await?.0.get_cell()
             }
-            Role::Worker { id, generation } => {
+            Role::Dispatcher => {
+                let actor = Dispatcher { shared: shared.clone() };
+                let (d, _) = Actor::spawn_linked(None, actor, (), sup).await?;
+                shared.refs_mut().dispatcher = Some(d.clone());
+                d.get_cell()
+            }
+            Role::Worker { id, .. } => {
+                let dispatcher = shared.refs().dispatcher.clone().ok_or_else(|| {
+                    SpawnErr::StartupFailed(
+                        "a worker needs the dispatcher, which is not running".into(),
+                    )
+                })?;
                 let actor = Worker { shared: shared.clone() };
                 let (w, _) =
-                    Actor::spawn_linked(None, actor, WorkerArgs { id, generation }, sup).await?;
+                    Actor::spawn_linked(None, actor, WorkerArgs { id, dispatcher }, sup).await?;
                 shared.refs_mut().workers[id] = Some(w.clone());
                 w.get_cell()
             }
@@ -248,6 +272,38 @@ impl Supervisor {
         }
     }
 
+    /// The Dispatcher died with what it knew of the jobs in flight: stop the workers (their
+    /// handlers are dropped), fail every lease this runner holds (attempt counted, as for a
+    /// crashed worker), and return the pool for the restart to bring back after a new
+    /// Dispatcher.
+    async fn dispatcher_lost(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        reason: &str,
+    ) -> Vec<Role> {
+        let shared = &self.shared;
+        shared.refs_mut().dispatcher = None;
+        let workers: Vec<(ActorId, Role)> = st
+            .roles
+            .iter()
+            .filter(|(_, r)| matches!(r, Role::Worker { .. }))
+            .map(|(id, r)| (*id, *r))
+            .collect();
+        for cell in myself.get_children() {
+            if workers.iter().any(|(id, _)| *id == cell.get_id()) {
+                st.roles.remove(&cell.get_id());
+                let _ = cell.kill_and_wait(Some(Duration::from_secs(10))).await;
+            }
+        }
+        let error = format!("dispatcher crashed: {reason}");
+        match shared.store.fail_owner(shared.instance.clone(), error, shared.now()).await {
+            Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(shared, &key, f)),
+            Err(e) => warn_event!("worker_lease_unsettled", error = %e),
+        }
+        workers.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// Restarts a dead child; `Err` when the tree must stop instead.
     async fn restart(
         &self,
@@ -258,19 +314,26 @@ impl Supervisor {
     ) -> Result<(), String> {
         let shared = &self.shared;
         let running = shared.state() == RunState::Running;
-        if let Role::Worker { id, generation } = role {
+        if let Role::Worker { id, .. } = role {
             shared.refs_mut().workers[id] = None;
-            // Fail the lease now (attempt counted) rather than wait for it to expire.
-            let owner = owner_name(&shared.instance, id, generation);
-            let error = format!("worker crashed: {reason}");
-            match shared.store.fail_owner(owner, error, shared.now()).await {
-                Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(shared, &key, f)),
-                Err(e) => warn_event!("worker_lease_unsettled", error = %e),
+            // The Dispatcher fails the attempt it ran now (counted) rather than wait for its
+            // lease to expire.
+            if let Some(d) = shared.refs().dispatcher.clone() {
+                let _ = d.cast(DispatcherMsg::WorkerLost { id, reason: reason.clone() });
             }
             if !running {
                 return Ok(());
             }
         }
+        let pool = if role == Role::Dispatcher {
+            let pool = self.dispatcher_lost(myself, st, &reason).await;
+            if !running {
+                return Ok(());
+            }
+            pool
+        } else {
+            Vec::new()
+        };
         let budget = match role {
             Role::Store => &mut st.store_budget,
             _ => &mut st.other_budget,
@@ -280,17 +343,20 @@ impl Supervisor {
                 "{role:?} keeps crashing (last: {reason}); restart budget exhausted"
             ));
         }
-        let next = match role {
+        let next = |role| match role {
             Role::Worker { id, generation } => Role::Worker { id, generation: generation + 1 },
             other => other,
         };
-        self.spawn(myself, st, next).await.map_err(|e| {
-            let cause = match e {
-                SpawnErr::StartupFailed(inner) => inner.to_string(),
-                other => other.to_string(),
-            };
-            format!("could not restart {role:?}: {cause}")
-        })?;
+        // A new Dispatcher first, then a new pool that reports to it.
+        for role in std::iter::once(role).chain(pool) {
+            self.spawn(myself, st, next(role)).await.map_err(|e| {
+                let cause = match e {
+                    SpawnErr::StartupFailed(inner) => inner.to_string(),
+                    other => other.to_string(),
+                };
+                format!("could not restart {role:?}: {cause}")
+            })?;
+        }
         event!("worker_restarted", actor = ?role, reason = %reason);
         if matches!(role, Role::Store) {
             shared.wake_workers();

@@ -1,196 +1,227 @@
-//! `nightshift bench`: no-op jobs through the whole engine on a fresh temp database, one
-//! awaited enqueue call at a time from concurrent producers, then drained by in-process
-//! workers; plus pickup latency on an idle runner, peak RSS, and the same work done by raw
-//! rusqlite in batches of 100 as the yardstick. Figures are for comparing within one run.
+//! `nightshift bench`: what this machine gets from the engine, with raw rusqlite beside it as
+//! the yardstick, in one invocation.
+//!
+//! At each synchronous level (`--synchronous`, or both with `--compare-sync`) it runs three
+//! rounds, each of four runs in turn, every run on a fresh temp database:
+//!
+//! 1. the engine end to end: `--jobs` no-op jobs enqueued one awaited call at a time by 32
+//!    producers while the kill switch holds the workers off, then drained by `--workers`;
+//! 2. raw rusqlite doing the same lifecycle on the same schema (see [`raw`]);
+//! 3. and 4. a drain of `--jobs` jobs written beforehand, by 4 workers, then by 32.
+//!
+//! Each figure is the median of its three runs, so drift in the machine's weather during the
+//! bench hits the engine and the yardstick alike. Then pickup latency on an idle runner, for a
+//! job enqueued through the engine and for one committed by another connection (see
+//! [`pickup`]), and the process's RSS, peak and at the end.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod engine;
+mod pickup;
+mod raw;
+mod report;
 
-use nightshift_actors::{Engine, EngineConfig, Handler, Job, NewJob, Outcome, Synchronous};
-use serde_json::json;
-use tokio::sync::mpsc;
+use std::path::Path;
+
+use nightshift_actors::Synchronous;
+use serde::Serialize;
 
 use crate::Failure;
 use crate::cli::BenchArgs;
-use crate::output::{self, outln};
+use crate::output;
 
-const PRODUCERS: usize = 32;
-const PICKUP_SAMPLES: usize = 200;
+/// Rounds of (engine, raw, drain at 4, drain at 32); each figure is the median of its rounds.
+const ROUNDS: usize = 3;
+/// Workers in the two drains compared with each other.
+const FEW_WORKERS: u32 = 4;
+const MANY_WORKERS: u32 = 32;
 
-/// Succeeds at once; tells the pickup probe when a job starts.
-struct NoOp(Option<mpsc::UnboundedSender<Instant>>);
+/// A synchronous level, as the flag, the JSON and SQLite name it.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    name: &'static str,
+    sync: Synchronous,
+    pragma: &'static str,
+}
 
-#[async_trait::async_trait]
-impl Handler for NoOp {
-    async fn run(&self, _: Job) -> Outcome {
-        if let Some(started) = &self.0 {
-            let _ = started.send(Instant::now());
-        }
-        Outcome::success()
-    }
+const FULL: Level = Level { name: "full", sync: Synchronous::Full, pragma: "FULL" };
+const NORMAL: Level = Level { name: "normal", sync: Synchronous::Normal, pragma: "NORMAL" };
+
+/// One level's figures: rates in jobs/s, latencies in ms, memory in KiB.
+#[derive(Debug, Serialize)]
+struct Figures {
+    jobs: usize,
+    workers: u32,
+    synchronous: &'static str,
+    rounds: usize,
+    enqueue_per_s: u64,
+    drain_per_s: u64,
+    jobs_per_s: u64,
+    raw_batch100_jobs_per_s: u64,
+    /// End to end over raw, both medians.
+    vs_raw: f64,
+    drain_4_per_s: u64,
+    drain_32_per_s: u64,
+    /// Drain at 4 workers over drain at 32.
+    drain_4_vs_32: f64,
+    pickup_p50_ms: f64,
+    pickup_p99_ms: f64,
+    pickup_samples: usize,
+    pickup_other_p50_ms: f64,
+    pickup_other_p99_ms: f64,
+    pickup_other_samples: usize,
+    /// The process's peak so far: with `--compare-sync`, `normal` runs second and its peak
+    /// includes `full`'s.
+    peak_rss_kb: u64,
+    /// Resident after this level's last engine shut down and the allocator gave its free
+    /// memory back: what is still held, not what the allocator kept for reuse.
+    rss_end_kb: u64,
+}
+
+/// `--compare-sync --json`: each level's figures under its name.
+#[derive(Debug, Serialize)]
+struct Compared<'a> {
+    full: &'a Figures,
+    normal: &'a Figures,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
-    let failed = |e: String| Failure::Failed(format!("bench: {e}"));
-    let sync = if args.synchronous == "normal" { Synchronous::Normal } else { Synchronous::Full };
+    let levels = if args.compare_sync {
+        vec![FULL, NORMAL]
+    } else if args.synchronous == "normal" {
+        vec![NORMAL]
+    } else {
+        vec![FULL]
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| failed(e.to_string()))?;
-    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
+        .map_err(failed)?;
+    let dir = tempfile::tempdir().map_err(failed)?;
+    let mut figures = Vec::new();
+    for level in levels {
+        figures.push(measure(&runtime, dir.path(), args, level)?);
+    }
+    if !args.json {
+        return report::print(&figures);
+    }
+    match figures.as_slice() {
+        [one] => output::print_json(one),
+        [full, normal] => output::print_json(&Compared { full, normal }),
+        _ => unreachable!("one level, or full and normal"),
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::Failed(format!("bench: {e}"))
+}
+
+/// Every figure at one level.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    args: &BenchArgs,
+    level: Level,
+) -> Result<Figures, Failure> {
     let jobs = args.jobs as usize;
-    let (enqueue_s, drain_s) = runtime.block_on(throughput(&dir, jobs, args.workers, sync))?;
-    let (p50, p99) = runtime.block_on(pickup(&dir, sync))?;
-    let raw_s =
-        raw_batches(&dir.path().join("raw.db"), jobs, sync).map_err(|e| failed(e.to_string()))?;
-    let rate = |secs: f64| (jobs as f64 / secs.max(1e-9)).round() as u64;
-    let figures = json!({
-        "jobs": jobs,
-        "workers": args.workers,
-        "synchronous": args.synchronous,
-        "enqueue_per_s": rate(enqueue_s),
-        "drain_per_s": rate(drain_s),
-        "jobs_per_s": rate(enqueue_s + drain_s),
-        "raw_batch100_jobs_per_s": rate(raw_s),
-        "vs_raw": ((raw_s / (enqueue_s + drain_s)) * 1000.0).round() / 1000.0,
-        "pickup_p50_ms": (p50 * 1000.0).round() / 1000.0,
-        "pickup_p99_ms": (p99 * 1000.0).round() / 1000.0,
-        "peak_rss_kb": peak_rss_kb(),
-    });
-    if args.json {
-        return output::print_json(&figures);
+    let (mut enqueue, mut drain, mut total, mut raw) = (vec![], vec![], vec![], vec![]);
+    let (mut few, mut many) = (vec![], vec![]);
+    for _ in 0..ROUNDS {
+        let db = Scratch::new(dir)?;
+        let run =
+            runtime.block_on(engine::enqueue_and_drain(db.path(), jobs, args.workers, level))?;
+        enqueue.push(run.enqueue_s);
+        drain.push(run.drain_s);
+        total.push(run.enqueue_s + run.drain_s);
+        drop(db);
+        raw.push(raw::lifecycle(Scratch::new(dir)?.path(), jobs, level)?);
+        for (workers, secs) in [(FEW_WORKERS, &mut few), (MANY_WORKERS, &mut many)] {
+            let db = Scratch::new(dir)?;
+            engine::fill(db.path(), jobs, level)?;
+            secs.push(runtime.block_on(engine::drain(db.path(), jobs, workers, level))?);
+        }
     }
-    outln!("{jobs} no-op jobs, {} workers, synchronous={}", args.workers, args.synchronous)?;
-    for (label, key) in [
-        ("enqueue", "enqueue_per_s"),
-        ("drain", "drain_per_s"),
-        ("end to end", "jobs_per_s"),
-        ("raw rusqlite, batches of 100", "raw_batch100_jobs_per_s"),
-    ] {
-        outln!("  {label:<30} {:>10} jobs/s", figures[key])?;
-    }
-    outln!("  end to end / raw               {:>10}", figures["vs_raw"])?;
-    outln!(
-        "  pickup p50 / p99 (idle runner) {:>6} / {} ms",
-        figures["pickup_p50_ms"],
-        figures["pickup_p99_ms"]
-    )?;
-    outln!("  peak RSS                       {:>10} KiB", figures["peak_rss_kb"])?;
-    Ok(())
-}
-
-fn config(dir: &tempfile::TempDir, name: &str, workers: u32, sync: Synchronous) -> EngineConfig {
-    let mut c = EngineConfig::new(dir.path().join(name));
-    c.workers = workers as usize;
-    c.synchronous = sync;
-    c
-}
-
-/// Seconds to enqueue `jobs` (workers held off by the kill switch), then to drain them.
-async fn throughput(
-    dir: &tempfile::TempDir,
-    jobs: usize,
-    workers: u32,
-    sync: Synchronous,
-) -> Result<(f64, f64), Failure> {
-    let engine = Arc::new(Engine::start(config(dir, "bench.db", workers, sync), NoOp(None)).await?);
-    engine.pause(Some("bench: enqueue phase")).await?;
-    let start = Instant::now();
-    let mut producers = tokio::task::JoinSet::new();
-    for p in 0..PRODUCERS {
-        let engine = engine.clone();
-        producers.spawn(async move {
-            for i in (p..jobs).step_by(PRODUCERS) {
-                engine.enqueue(NewJob::new(format!("job-{i}"), "{}")).await?;
-            }
-            Ok::<_, nightshift_actors::EngineError>(())
-        });
-    }
-    for done in producers.join_all().await {
-        done?;
-    }
-    let enqueued = start.elapsed().as_secs_f64();
-    engine.resume().await?;
-    let start = Instant::now();
-    let status = engine.drain(Duration::ZERO).await?;
-    let drained = start.elapsed().as_secs_f64();
-    if status.done as usize != jobs {
-        return Err(Failure::Failed(format!("bench: {} of {jobs} jobs done", status.done)));
-    }
-    let engine = Arc::into_inner(engine)
-        .ok_or_else(|| Failure::Failed("bench: engine still shared".into()))?;
-    engine.shutdown(Duration::from_secs(5)).await?;
-    Ok((enqueued, drained))
-}
-
-/// Enqueue-to-start latency on an idle runner, p50 and p99 in milliseconds.
-async fn pickup(dir: &tempfile::TempDir, sync: Synchronous) -> Result<(f64, f64), Failure> {
-    let (tx, mut started) = mpsc::unbounded_channel();
-    let engine = Engine::start(config(dir, "pickup.db", 1, sync), NoOp(Some(tx))).await?;
-    let mut samples = Vec::with_capacity(PICKUP_SAMPLES);
-    for i in 0..PICKUP_SAMPLES {
-        // Let the worker go idle first: pickup is measured from rest.
-        engine.drain(Duration::ZERO).await?;
-        let sent = Instant::now();
-        engine.enqueue(NewJob::new(format!("pickup-{i}"), "{}")).await?;
-        let at = started.recv().await.ok_or_else(|| Failure::Failed("bench: no pickup".into()))?;
-        samples.push(at.duration_since(sent).as_secs_f64() * 1000.0);
-    }
-    engine.shutdown(Duration::from_secs(5)).await?;
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Ok((at(0.5), at(0.99)))
-}
-
-/// Seconds for raw rusqlite to insert, claim and complete `jobs` rows in transactions of 100.
-fn raw_batches(path: &std::path::Path, jobs: usize, sync: Synchronous) -> rusqlite::Result<f64> {
-    let mut conn = rusqlite::Connection::open(path)?;
-    let mode = if sync == Synchronous::Normal { "NORMAL" } else { "FULL" };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {mode};
-         CREATE TABLE jobs (key TEXT PRIMARY KEY, payload TEXT, status TEXT, run_at INTEGER);
-         CREATE INDEX due ON jobs (run_at) WHERE status = 'pending';"
+    let inside = runtime.block_on(pickup::in_process(Scratch::new(dir)?.path(), level))?;
+    let other_samples = pickup::other_samples(jobs);
+    let other = runtime.block_on(pickup::other_connection(
+        Scratch::new(dir)?.path(),
+        level,
+        other_samples,
     ))?;
-    let start = Instant::now();
-    for chunk in (0..jobs).collect::<Vec<_>>().chunks(100) {
-        let tx = conn.transaction()?;
-        for i in chunk {
-            tx.execute("INSERT INTO jobs VALUES (?1, '{}', 'pending', 0)", [format!("job-{i}")])?;
-        }
-        tx.commit()?;
-    }
-    loop {
-        let tx = conn.transaction()?;
-        let keys: Vec<String> = tx
-            .prepare("SELECT key FROM jobs WHERE status = 'pending' ORDER BY run_at LIMIT 100")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for k in &keys {
-            tx.execute("UPDATE jobs SET status = 'running' WHERE key = ?1", [k])?;
-        }
-        tx.commit()?;
-        if keys.is_empty() {
-            break;
-        }
-        let tx = conn.transaction()?;
-        for k in &keys {
-            tx.execute("UPDATE jobs SET status = 'done' WHERE key = ?1", [k])?;
-        }
-        tx.commit()?;
-    }
-    Ok(start.elapsed().as_secs_f64())
+    // The peak is a high-water mark: giving free memory back first leaves it as it was.
+    release_free_memory();
+    let (peak_rss_kb, rss_end_kb) = rss_kb();
+    let rate = |secs: &mut Vec<f64>| (jobs as f64 / median(secs).max(1e-9)).round() as u64;
+    let ratio = |a: f64, b: f64| (a / b.max(1e-9) * 1000.0).round() / 1000.0;
+    Ok(Figures {
+        jobs,
+        workers: args.workers,
+        synchronous: level.name,
+        rounds: ROUNDS,
+        enqueue_per_s: rate(&mut enqueue),
+        drain_per_s: rate(&mut drain),
+        jobs_per_s: rate(&mut total),
+        raw_batch100_jobs_per_s: rate(&mut raw),
+        vs_raw: ratio(median(&mut raw), median(&mut total)),
+        drain_4_per_s: rate(&mut few),
+        drain_32_per_s: rate(&mut many),
+        drain_4_vs_32: ratio(median(&mut many), median(&mut few)),
+        pickup_p50_ms: inside.p50_ms,
+        pickup_p99_ms: inside.p99_ms,
+        pickup_samples: inside.samples,
+        pickup_other_p50_ms: other.p50_ms,
+        pickup_other_p99_ms: other.p99_ms,
+        pickup_other_samples: other.samples,
+        peak_rss_kb,
+        rss_end_kb,
+    })
 }
 
-/// The process's peak resident set (VmHWM), KiB.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+/// The middle value (the upper middle of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A fresh folder for one run's database, removed with everything in it when dropped, so a
+/// 100k-job bench does not pile up a dozen databases on the disk.
+struct Scratch {
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new(dir: &Path) -> Result<Self, Failure> {
+        let dir = tempfile::tempdir_in(dir).map_err(failed)?;
+        Ok(Self { db: dir.path().join("bench.db"), _dir: dir })
+    }
+
+    fn path(&self) -> &Path {
+        &self.db
+    }
+}
+
+/// Hands the heap's free pages back to the system, so the resident set read next is what is
+/// still allocated: glibc otherwise keeps freed memory mapped, and the size at the end would
+/// read as the peak whatever was freed.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The process's peak and current resident set (VmHWM, VmRSS in /proc/self/status) from one
+/// read; KiB, 0 where there is no /proc.
+fn rss_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
 }

@@ -67,19 +67,20 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
         let mut signals = Signals::listen(grace)?;
         let mut engine = Engine::start(config.clone(), handler).await?;
         let worked = async {
-            // Holding the runner lock now: enqueue the latest tick each schedule missed.
-            crate::schedule::catch_up(&config, &schedules)?;
+            // Holding the runner lock now: enqueue the latest tick each schedule missed, through
+            // the engine like every write of this runner.
+            let ticks = engine.enqueuer();
+            let clock = config.clock.as_ref();
+            crate::schedule::catch_up(&ticks, clock, &schedules).await.map_err(|e| {
+                Failure::Failed(format!("could not enqueue a schedule's tick: {e}"))
+            })?;
             if args.once {
                 once(&engine, wait, &mut signals).await
             } else {
-                let (stop, stopped) = std::sync::mpsc::channel();
-                let ticker = std::thread::spawn(move || {
-                    crate::schedule::run_until(config, schedules, stopped)
-                });
-                let result = until_signalled(&mut engine, &mut signals).await;
-                drop(stop);
-                let _ = ticker.join();
-                result
+                tokio::select! {
+                    result = until_signalled(&mut engine, &mut signals) => result,
+                    () = crate::schedule::run(&ticks, clock, &schedules) => Ok(()),
+                }
             }
         }
         .await;

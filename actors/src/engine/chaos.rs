@@ -39,13 +39,15 @@ impl ChaosHandle {
         self.shared.store.actor().map(|s| s.get_id())
     }
 
-    /// Kills the Retry, DeadLetter or Alert actor (`"retry"`, `"dead_letter"`, `"alert"`).
+    /// Kills the Retry, DeadLetter, Alert or Dispatcher actor (`"retry"`, `"dead_letter"`,
+    /// `"alert"`, `"dispatcher"`).
     pub fn kill(&self, which: &str) -> bool {
         let refs = self.shared.refs();
         let cell = match which {
             "retry" => refs.retry.as_ref().map(|a| a.get_cell()),
             "dead_letter" => refs.dead_letter.as_ref().map(|a| a.get_cell()),
             "alert" => refs.alert.as_ref().map(|a| a.get_cell()),
+            "dispatcher" => refs.dispatcher.as_ref().map(|a| a.get_cell()),
             _ => None,
         };
         cell.map(|c| c.kill()).is_some()

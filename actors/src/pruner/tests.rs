@@ -56,7 +56,7 @@ impl Actor for InlineStore {
                 op.apply(&st.conn, &st.ctx);
                 op.reply(Ok(()));
             }
-            StoreMsg::Flush => {}
+            StoreMsg::Flush | StoreMsg::Watch => {}
         }
         Ok(())
     }

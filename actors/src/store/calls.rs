@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{AlertRow, Claim, ClaimArgs, DeliveryFailed, FailKind, Failed, StoreHandle};
-use super::{alerts, claim, control, dead, enqueue, fail, lease, read};
+use super::{AlertRow, DeliveryFailed, Failed, Round, RoundOut, StoreHandle};
+use super::{alerts, claim, control, dead, enqueue, fail, lease, read, round};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -17,64 +17,44 @@ impl StoreHandle {
         self.write(move |c, ctx| enqueue::run(c, ctx, &job, now)).await
     }
 
-    pub(crate) async fn claim(&self, args: ClaimArgs, now: Timestamp) -> Result<Claim, StoreError> {
-        self.write(move |c, ctx| claim::run(c, ctx, &args, now)).await
+    /// Sends a Dispatcher round; `answer` gets its outcome after the batch commits.
+    pub(crate) fn round(
+        &self,
+        round: Round,
+        now: Timestamp,
+        answer: impl FnOnce(Result<RoundOut, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.write_cast(move |c, ctx| round::run(c, ctx, &round, now), answer)
     }
 
-    pub(crate) async fn heartbeat(
+    /// A round whose answer is awaited (the Dispatcher's last one, as it stops).
+    pub(crate) async fn round_now(
         &self,
-        key: String,
-        token: String,
+        round: Round,
+        now: Timestamp,
+    ) -> Result<RoundOut, StoreError> {
+        self.write(move |c, ctx| round::run(c, ctx, &round, now)).await
+    }
+
+    /// [`StoreHandle::heartbeat`] whose answer is cast instead of awaited.
+    pub(crate) fn heartbeat_cast(
+        &self,
+        leases: Vec<(String, String)>,
         lease: Duration,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.write(move |c, _| lease::heartbeat(c, &key, &token, lease, now)).await
+        answer: impl FnOnce(Result<Vec<bool>, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.write_cast(move |c, _| lease::heartbeat(c, &leases, lease, now), answer)
     }
 
-    /// Completes the job and, with `next`, claims the worker's next one in the same write:
-    /// one round trip and one savepoint per job instead of two.
-    pub(crate) async fn complete(
+    /// Extends the leases `(key, token)`; whether each is still held.
+    pub(crate) async fn heartbeat(
         &self,
-        key: String,
-        token: String,
-        result: Option<String>,
-        cost_micros: i64,
+        leases: Vec<(String, String)>,
+        lease: Duration,
         now: Timestamp,
-        next: Option<ClaimArgs>,
-    ) -> Result<(bool, Option<Claim>), StoreError> {
-        self.write(move |c, ctx| {
-            let done = lease::complete(c, ctx, &key, &token, result.as_deref(), cost_micros, now)?;
-            Ok((done, next.map(|args| claim::run(c, ctx, &args, now)).transpose()?))
-        })
-        .await
-    }
-
-    /// Fails the attempt and, with `next`, claims the worker's next job in the same write.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn fail(
-        &self,
-        key: String,
-        token: String,
-        error: String,
-        kind: FailKind,
-        cost_micros: i64,
-        now: Timestamp,
-        next: Option<ClaimArgs>,
-    ) -> Result<(Failed, Option<Claim>), StoreError> {
-        self.write(move |c, ctx| {
-            let failed = fail::run(c, ctx, &key, &token, &error, kind, cost_micros, now)?;
-            Ok((failed, next.map(|args| claim::run(c, ctx, &args, now)).transpose()?))
-        })
-        .await
-    }
-
-    pub(crate) async fn release(
-        &self,
-        key: String,
-        token: String,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.write(move |c, _| lease::release(c, &key, &token, now)).await
+    ) -> Result<Vec<bool>, StoreError> {
+        self.write(move |c, _| lease::heartbeat(c, &leases, lease, now)).await
     }
 
     pub(crate) async fn fail_owner(

@@ -1,10 +1,10 @@
-//! Claim: the next due pending job, by priority (higher first), then `run_at`, then insertion
+//! Claim: the next due pending jobs, by priority (higher first), then `run_at`, then insertion
 //! order, becomes `running` under a fresh lease. The gates are read inside the same transaction,
 //! so a pause committed by another process cannot race a claim.
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::StoreCtx;
 use super::gates::{self, Admission};
@@ -22,7 +22,7 @@ pub(crate) struct Claimed {
 /// Who claims, and for how long.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimArgs {
-    /// The worker incarnation that will hold the lease.
+    /// The lease owner written on the row: the runner instance (for people reading `jobs`).
     pub(crate) owner: String,
     pub(crate) lease: Duration,
     /// The handler timeout for jobs that set none.
@@ -32,63 +32,72 @@ pub(crate) struct ClaimArgs {
 /// The answer to a claim.
 #[derive(Debug, Clone)]
 pub(crate) enum Claim {
-    /// Run this.
-    Job(Claimed),
-    /// Nothing due.
-    Idle,
+    /// Run these (as many as asked for, or fewer when fewer are due; none when none is).
+    Jobs(Vec<Claimed>),
     /// A gate holds every claim.
     Gated,
 }
 
+/// Claims up to `want` due jobs, in claim order, each under a fresh lease. The gates are read
+/// once for the batch; a breaker letting its half-open probe through lets one job through.
+/// With `want` 0 only the gates are read: `Gated` tells a caller holding jobs claimed ahead to
+/// give them back.
 pub(crate) fn run(
     conn: &Connection,
     ctx: &StoreCtx,
     args: &ClaimArgs,
+    want: usize,
     now: Timestamp,
 ) -> Result<Claim, StoreError> {
+    if want == 0 {
+        // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
+        let gated = gates::current(conn, ctx, now)?.is_some();
+        return Ok(if gated { Claim::Gated } else { Claim::Jobs(Vec::new()) });
+    }
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
     let probe = match gates::admit(conn, ctx, now)? {
         Admission::Gated => return Ok(Claim::Gated),
         Admission::Go { probe } => probe,
     };
-    let due = conn
-        .prepare_cached(
-            // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
-            // due row per claim; the claim index yields them already in claim order.
-            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
-             FROM jobs INDEXED BY jobs_claim
-             WHERE status = 'pending' AND run_at <= ?1
-             ORDER BY priority DESC, run_at, rowid LIMIT 1",
-        )?
-        .query_row([now], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-            ))
-        })
-        .optional()?;
-    let Some((key, queue, payload, attempts, max_attempts, timeout_ms)) = due else {
-        return Ok(Claim::Idle);
-    };
-    let token = new_token();
-    conn.prepare_cached(
+    let limit = if probe { 1 } else { want };
+    let mut due = conn.prepare_cached(
+        // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
+        // due row per claim; the claim index yields them already in claim order.
+        "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
+         FROM jobs INDEXED BY jobs_claim
+         WHERE status = 'pending' AND run_at <= ?1
+         ORDER BY priority DESC, run_at, rowid LIMIT ?2",
+    )?;
+    let rows = due.query_map(params![now, limit as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, u32>(3)?,
+            r.get::<_, u32>(4)?,
+            r.get::<_, Option<i64>>(5)?,
+        ))
+    })?;
+    let rows = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut take = conn.prepare_cached(
         "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
                          lease_expires_at = ?4, updated_at = ?5
          WHERE key = ?1",
-    )?
-    .execute(params![key, token, owner, now + lease.as_millis() as i64, now])?;
-    if probe {
-        gates::start_probe(conn, &key)?;
+    )?;
+    let expires = now + lease.as_millis() as i64;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for (key, queue, payload, attempts, max_attempts, timeout_ms) in rows {
+        let token = new_token();
+        take.execute(params![key, token, owner, expires, now])?;
+        if probe {
+            gates::start_probe(conn, &key)?;
+        }
+        let timeout =
+            timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
+        let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };
+        claimed.push(Claimed { job, token });
     }
-    let timeout = timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
-    Ok(Claim::Job(Claimed {
-        job: Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout },
-        token,
-    }))
+    Ok(Claim::Jobs(claimed))
 }
 
 /// The earliest `run_at` among pending jobs.

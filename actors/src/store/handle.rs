@@ -8,7 +8,7 @@ use ractor::rpc::CallResult;
 use ractor::{ActorRef, MessagingErr};
 use rusqlite::Connection;
 
-use super::operation::Op;
+use super::operation::{Op, Reply};
 use super::{CALL_TIMEOUT, StoreCtx, StoreMsg};
 use crate::error::StoreError;
 
@@ -62,6 +62,27 @@ impl StoreHandle {
         F: FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError> + Send + 'static,
     {
         self.call(|reply| StoreMsg::Write(Box::new(Op::new(run, reply)))).await
+    }
+
+    /// A buffered write whose answer, after its batch commits, is handed to `answer` (which
+    /// casts it to an actor) instead of awaited: the caller goes on at once. Fails at once, with
+    /// nothing written, when no Store runs.
+    pub(crate) fn write_cast<T, F>(
+        &self,
+        run: F,
+        answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError> + Send + 'static,
+    {
+        let op = Op::with_reply(run, Reply::Cast(Box::new(answer)));
+        let store = self
+            .actor()
+            .ok_or_else(|| StoreError::Unavailable("the store has not started".to_owned()))?;
+        store
+            .cast(StoreMsg::Write(Box::new(op)))
+            .map_err(|_| StoreError::Unavailable("the store is not running".to_owned()))
     }
 
     /// A read from the writer's connection (it sees every acknowledged write).

@@ -11,21 +11,23 @@ use super::{StoreCtx, gates};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
-/// Extends the lease; false when it is no longer held.
+/// Extends each lease `(key, token)`; answers, in order, whether each is still held.
 pub(crate) fn heartbeat(
     conn: &Connection,
-    key: &str,
-    token: &str,
+    leases: &[(String, String)],
     lease: Duration,
     now: Timestamp,
-) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
-             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        )?
-        .execute(params![key, token, now + lease.as_millis() as i64, now])?;
-    Ok(n == 1)
+) -> Result<Vec<bool>, StoreError> {
+    let mut extend = conn.prepare_cached(
+        "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
+         WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+    )?;
+    let until = now + lease.as_millis() as i64;
+    let mut held = Vec::with_capacity(leases.len());
+    for (key, token) in leases {
+        held.push(extend.execute(params![key, token, until, now])? == 1);
+    }
+    Ok(held)
 }
 
 /// Marks the job done with its result; false when the lease is no longer held (the outcome

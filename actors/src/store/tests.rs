@@ -39,6 +39,9 @@ fn state(dir: &tempfile::TempDir) -> StoreState {
         buf: Vec::new(),
         max_batch: 16,
         flush_queued: false,
+        data_version: 0,
+        on_external_commit: None,
+        _watch: None,
     }
 }
 

@@ -1,0 +1,384 @@
+//! The Dispatcher: owns the jobs between the table and the workers. It keeps the list of free
+//! workers, claims as many due jobs as they can take, hands one to each, and settles what they
+//! report, one Store round at a time: settle the attempts that ended, insert what the engine's
+//! handle enqueued, claim for the free workers, all in one commit. Workers never wait for a
+//! commit: a worker that reports an outcome is free at once and gets the next job as soon as
+//! one is claimed (while jobs finish faster than a commit, a few are claimed ahead, so a small
+//! pool is not held to one job per worker per commit).
+//!
+//! It never runs a handler, and it answers nothing before its round commits: an outcome not yet
+//! committed is still `running` in the table, so a crash re-runs that job with the interrupted
+//! attempt counted. Events about an outcome (`job_succeeded`, `job_failed`, `retry_scheduled`,
+//! `dead_lettered`, `job_interrupted`) are logged here, after the commit that made them true.
+
+mod ahead;
+mod report;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+pub(crate) use self::report::{Ended, announce};
+
+use self::ahead::Ahead;
+
+/// Rounds sent to the Store and not yet answered, at most. Two keep the Store busy: the next
+/// round is already in its mailbox when one commits, instead of waiting for the answer to
+/// travel back and the next enqueues to arrive.
+const ROUNDS_IN_FLIGHT: usize = 2;
+use crate::error::StoreError;
+use crate::events::warn_event;
+use crate::job::{Enqueued, NewJob};
+use crate::shared::Shared;
+use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
+use crate::worker::WorkerMsg;
+
+/// The Dispatcher's mailbox.
+pub(crate) enum DispatcherMsg {
+    /// Worker `id` is free: just started, or its attempt ended as `ended` (`None` when its
+    /// lease was taken over and there is nothing to settle).
+    Free { id: usize, worker: ActorRef<WorkerMsg>, ended: Option<Ended> },
+    /// Jobs may be due (an enqueue, a retry falling due, a rescan, a resume).
+    Wake,
+    /// Enqueue in the next round; answered after its commit.
+    Enqueue(NewJob, RpcReplyPort<Result<Enqueued, StoreError>>),
+    /// Worker `id` died; the attempt it ran is failed (counted) with `reason`.
+    WorkerLost { id: usize, reason: String },
+    /// Shutdown began: give back the jobs claimed ahead and claim nothing more.
+    Stop,
+    /// Self-cast: start a round unless one is in flight.
+    Round,
+    /// The Store's answer to the round in flight.
+    RoundDone(Result<RoundOut, StoreError>),
+    /// Periodic: extend the leases of the jobs claimed ahead.
+    Heartbeat,
+    /// Which of the jobs claimed ahead still hold their lease.
+    HeartbeatDone(Vec<String>, Result<Vec<bool>, StoreError>),
+}
+
+#[cfg(feature = "cluster")]
+impl ractor::Message for DispatcherMsg {}
+
+pub(crate) struct Dispatcher {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct DispatcherState {
+    /// Workers waiting for a job.
+    idle: Vec<(usize, ActorRef<WorkerMsg>)>,
+    /// Claimed, committed, not yet handed to a worker.
+    ready: VecDeque<Claimed>,
+    /// The lease each busy worker runs under: `(key, token)`.
+    running: HashMap<usize, (String, String)>,
+    /// Attempts that ended, for the next round.
+    ended: Vec<Ended>,
+    /// Enqueues for the next round.
+    inserts: Vec<(NewJob, RpcReplyPort<Result<Enqueued, StoreError>>)>,
+    /// What the rounds in flight carry, oldest first, to pair with their answers (the Store
+    /// answers in order).
+    in_round: VecDeque<InRound>,
+    round_queued: bool,
+    /// Whether a claim may find something: false after a claim came back short or gated,
+    /// until something may be due again (a Wake, an enqueue).
+    due: bool,
+    /// Counts the Wakes and enqueues: a claim that came back short says nothing is due only
+    /// if none arrived while it was in flight.
+    wakes: u64,
+    ahead: Ahead,
+    stopping: bool,
+    _heartbeat: ractor::concurrency::JoinHandle<()>,
+}
+
+struct InRound {
+    /// `wakes` when the round started.
+    wakes: u64,
+    ended: Vec<Ended>,
+    replies: Vec<RpcReplyPort<Result<Enqueued, StoreError>>>,
+    wanted: usize,
+    started: Instant,
+}
+
+#[cfg_attr(feature = "async-trait", ractor::async_trait)]
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        _: (),
+    ) -> Result<DispatcherState, ActorProcessingErr> {
+        let every = self.shared.config.heartbeat;
+        Ok(DispatcherState {
+            idle: Vec::new(),
+            ready: VecDeque::new(),
+            running: HashMap::new(),
+            ended: Vec::new(),
+            inserts: Vec::new(),
+            in_round: VecDeque::new(),
+            round_queued: false,
+            due: true,
+            wakes: 0,
+            ahead: Ahead::new(&self.shared.config),
+            stopping: false,
+            _heartbeat: myself.send_interval(every, || DispatcherMsg::Heartbeat),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        msg: DispatcherMsg,
+        st: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        let is_round = matches!(msg, DispatcherMsg::Round);
+        match msg {
+            DispatcherMsg::Free { id, worker, ended } => {
+                st.running.remove(&id);
+                if let Some(ended) = ended {
+                    let ok = matches!(ended.settle, Settle::Complete { .. });
+                    st.ahead.finished(ended.duration, ok);
+                    st.ended.push(ended);
+                }
+                st.idle.retain(|(i, _)| *i != id);
+                st.idle.push((id, worker));
+                self.hand_out(st);
+            }
+            DispatcherMsg::Wake => {
+                st.due = true;
+                st.wakes += 1;
+            }
+            DispatcherMsg::Enqueue(job, reply) => {
+                // Claimed in the round that inserts it, when a worker is free.
+                st.due = true;
+                st.wakes += 1;
+                st.inserts.push((job, reply));
+            }
+            DispatcherMsg::WorkerLost { id, reason } => {
+                st.idle.retain(|(i, _)| *i != id);
+                if let Some((key, token)) = st.running.remove(&id) {
+                    let error = format!("worker crashed: {reason}");
+                    let settle =
+                        Settle::Fail { key, token, error, kind: FailKind::Crashed, cost_micros: 0 };
+                    st.ended.push(Ended::unreported(settle));
+                }
+            }
+            DispatcherMsg::Stop => {
+                st.stopping = true;
+                let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
+                st.ended.extend(ahead);
+            }
+            DispatcherMsg::Round => st.round_queued = false,
+            DispatcherMsg::RoundDone(answer) => self.round_done(&myself, st, answer),
+            DispatcherMsg::Heartbeat => self.heartbeat(&myself, st),
+            DispatcherMsg::HeartbeatDone(keys, held) => match held {
+                Ok(held) => {
+                    let lost: Vec<&String> =
+                        keys.iter().zip(held).filter(|(_, h)| !h).map(|(k, _)| k).collect();
+                    st.ready.retain(|c| !lost.contains(&&c.job.key));
+                }
+                Err(e) => warn_event!("heartbeat_failed", error = %e),
+            },
+        }
+        if st.in_round.len() < ROUNDS_IN_FLIGHT {
+            if is_round {
+                self.start_round(&myself, st);
+            } else if !st.round_queued && self.round_wanted(st) {
+                // Lands behind every message already queued: the round takes the whole burst.
+                st.round_queued = true;
+                myself.cast(DispatcherMsg::Round)?;
+            }
+        }
+        self.publish(st);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<DispatcherMsg>,
+        st: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        st._heartbeat.abort();
+        // What is left unsettled commits now, or stays `running` for the next start to recover.
+        let shared = &self.shared;
+        let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
+        let mut ended = std::mem::take(&mut st.ended);
+        ended.extend(ahead);
+        if !ended.is_empty() {
+            let settles: Vec<Settle> = ended.iter().map(|e| e.settle.clone()).collect();
+            let round = Round { settles, ..Round::default() };
+            match shared.store.round_now(round, shared.now()).await {
+                Ok(out) => {
+                    report::settled(shared, ended, out.settled);
+                }
+                Err(e) => warn_event!("outcome_unknown", error = %e,
+                    reason = "the last outcomes did not commit before the engine stopped"),
+            }
+        }
+        for (_, reply) in st.inserts.drain(..) {
+            let _ = reply.send(Err(StoreError::Unavailable("the engine stopped".to_owned())));
+        }
+        shared.set_held(0);
+        Ok(())
+    }
+}
+
+impl Dispatcher {
+    /// Gives ready jobs to free workers.
+    fn hand_out(&self, st: &mut DispatcherState) {
+        while !st.stopping && !st.ready.is_empty() {
+            let Some((id, worker)) = st.idle.pop() else { return };
+            let Some(job) = st.ready.pop_front() else { return };
+            let lease = (job.job.key.clone(), job.token.clone());
+            if worker.cast(WorkerMsg::Run(job)).is_err() {
+                // Dead before it could take it: the job goes back, nothing counted.
+                st.ended.push(Ended::given_back(lease.0, lease.1));
+                continue;
+            }
+            st.running.insert(id, lease);
+        }
+    }
+
+    /// How many jobs a claim should ask for now, counting what the rounds in flight ask for.
+    fn wanted(&self, st: &DispatcherState) -> usize {
+        if st.stopping || !st.due || st.idle.is_empty() {
+            return 0;
+        }
+        let asked: usize = st.in_round.iter().map(|r| r.wanted).sum();
+        (st.idle.len() + st.ahead.target()).saturating_sub(st.ready.len() + asked)
+    }
+
+    fn round_wanted(&self, st: &DispatcherState) -> bool {
+        !st.ended.is_empty() || !st.inserts.is_empty() || self.wanted(st) > 0
+    }
+
+    fn start_round(&self, myself: &ActorRef<DispatcherMsg>, st: &mut DispatcherState) {
+        let wanted = self.wanted(st);
+        if st.ended.is_empty() && st.inserts.is_empty() && wanted == 0 {
+            return;
+        }
+        let shared = &self.shared;
+        let ended = std::mem::take(&mut st.ended);
+        let (jobs, replies): (Vec<NewJob>, Vec<_>) = st.inserts.drain(..).unzip();
+        // Holding jobs claimed ahead, a round reads the gates even when it claims nothing.
+        let claim = (wanted > 0 || !st.ready.is_empty()).then(|| {
+            let cfg = &shared.config;
+            let args = ClaimArgs {
+                owner: shared.instance.clone(),
+                lease: cfg.lease,
+                timeout: cfg.timeout,
+            };
+            (args, wanted)
+        });
+        let settles = ended.iter().map(|e| e.settle.clone()).collect();
+        let round = Round { settles, inserts: jobs, claim };
+        let me = myself.clone();
+        let sent = shared.store.round(round, shared.now(), move |answer| {
+            let _ = me.cast(DispatcherMsg::RoundDone(answer));
+        });
+        st.in_round.push_back(InRound {
+            wakes: st.wakes,
+            ended,
+            replies,
+            wanted,
+            started: Instant::now(),
+        });
+        if let Err(e) = sent {
+            // No Store to send to (it is restarting): the same path as a failed round.
+            self.round_done(myself, st, Err(e));
+        }
+    }
+
+    fn round_done(
+        &self,
+        myself: &ActorRef<DispatcherMsg>,
+        st: &mut DispatcherState,
+        answer: Result<RoundOut, StoreError>,
+    ) {
+        let Some(round) = st.in_round.pop_front() else { return };
+        let shared = &self.shared;
+        st.ahead.round_took(round.started.elapsed());
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) => {
+                // Nothing of the round committed. Outcomes are fenced by their lease token, so
+                // sending them again is safe; enqueuers retry on their side.
+                warn_event!("round_failed", error = %e,
+                    reason = "the Store did not commit this round; its outcomes are sent again");
+                let mut ended = round.ended;
+                ended.append(&mut st.ended);
+                st.ended = ended;
+                for reply in round.replies {
+                    let _ = reply.send(Err(e.for_each_caller()));
+                }
+                let me = myself.clone();
+                // The Round arrives after the pause; until then nothing else starts one.
+                st.round_queued = true;
+                ractor::time::send_after(Duration::from_millis(200), me.get_cell(), || {
+                    DispatcherMsg::Round
+                });
+                return;
+            }
+        };
+        let retried = report::settled(shared, round.ended, out.settled);
+        st.ended.extend(retried);
+        for (reply, inserted) in round.replies.into_iter().zip(out.inserted) {
+            if matches!(inserted, Ok(Enqueued::Enqueued)) {
+                st.due = true;
+            }
+            let _ = reply.send(inserted);
+        }
+        match out.claimed {
+            Some(Ok(Claim::Jobs(jobs))) => {
+                if jobs.len() < round.wanted && st.wakes == round.wakes {
+                    st.due = false;
+                }
+                st.ready.extend(jobs);
+            }
+            Some(Ok(Claim::Gated)) => {
+                // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
+                st.due = st.wakes != round.wakes;
+                let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
+                st.ended.extend(ahead);
+            }
+            Some(Err(e)) => warn_event!("claim_failed", error = %e),
+            None => {}
+        }
+        if st.stopping {
+            let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
+            st.ended.extend(ahead);
+        }
+        self.hand_out(st);
+        shared.activity.notify_waiters();
+    }
+
+    /// Extends the leases of jobs claimed ahead (running jobs' leases are their workers').
+    fn heartbeat(&self, myself: &ActorRef<DispatcherMsg>, st: &DispatcherState) {
+        if st.ready.is_empty() {
+            return;
+        }
+        let shared = &self.shared;
+        let leases: Vec<(String, String)> =
+            st.ready.iter().map(|c| (c.job.key.clone(), c.token.clone())).collect();
+        let keys = leases.iter().map(|(k, _)| k.clone()).collect();
+        let me = myself.clone();
+        let lease = shared.config.lease;
+        let sent = shared.store.heartbeat_cast(leases, lease, shared.now(), move |held| {
+            let _ = me.cast(DispatcherMsg::HeartbeatDone(keys, held));
+        });
+        if let Err(e) = sent {
+            warn_event!("heartbeat_failed", error = %e);
+        }
+    }
+
+    /// Tells drain and shutdown how many jobs this runner holds that are not settled yet.
+    fn publish(&self, st: &DispatcherState) {
+        let in_round: usize =
+            st.in_round.iter().map(|r| r.ended.len() + usize::from(r.wanted > 0)).sum();
+        let held = st.ready.len() + st.running.len() + st.ended.len() + in_round;
+        self.shared.set_held(held);
+    }
+}

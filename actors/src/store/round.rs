@@ -1,0 +1,122 @@
+//! One Dispatcher round, as one operation in one transaction: settle the outcomes of attempts
+//! that ended, insert the jobs enqueued through the engine, then claim due jobs for free
+//! workers. Settling and claiming share a commit (one fsync for the lot), and a job enqueued
+//! into an idle runner is claimed in the commit that inserts it.
+//!
+//! Each item runs in a savepoint of its own, so one that fails (a disk error on one row)
+//! rolls back alone and is answered with its error while the rest of the round commits.
+
+use rusqlite::Connection;
+
+use super::claim::{self, Claim, ClaimArgs};
+use super::fail::{self, FailKind, Failed};
+use super::{StoreCtx, enqueue, lease};
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::job::{Enqueued, NewJob};
+
+/// What to do with an attempt that ended; every variant is fenced on the lease token.
+#[derive(Debug, Clone)]
+pub(crate) enum Settle {
+    /// The attempt succeeded.
+    Complete { key: String, token: String, result: Option<String>, cost_micros: i64 },
+    /// The attempt failed; `kind` decides retry or dead letter.
+    Fail { key: String, token: String, error: String, kind: FailKind, cost_micros: i64 },
+    /// The attempt never ran, or was cut short by shutdown: pending again, nothing counted.
+    Release { key: String, token: String },
+}
+
+impl Settle {
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            Settle::Complete { key, .. }
+            | Settle::Fail { key, .. }
+            | Settle::Release { key, .. } => key,
+        }
+    }
+}
+
+/// What a settle did.
+#[derive(Debug, Clone)]
+pub(crate) enum Settled {
+    /// Completed (`false`: the lease was no longer held, nothing changed).
+    Completed(bool),
+    /// What the failure became.
+    Failed(Failed),
+    /// Released (`false`: the lease was no longer held).
+    Released(bool),
+}
+
+/// A round's work.
+#[derive(Debug, Default)]
+pub(crate) struct Round {
+    pub(crate) settles: Vec<Settle>,
+    pub(crate) inserts: Vec<NewJob>,
+    /// Claim up to this many, for this lease.
+    pub(crate) claim: Option<(ClaimArgs, usize)>,
+}
+
+/// A round's answers, item by item in the order given.
+#[derive(Debug)]
+pub(crate) struct RoundOut {
+    pub(crate) settled: Vec<Result<Settled, StoreError>>,
+    pub(crate) inserted: Vec<Result<Enqueued, StoreError>>,
+    /// `None` when no claim was asked for.
+    pub(crate) claimed: Option<Result<Claim, StoreError>>,
+}
+
+pub(crate) fn run(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    round: &Round,
+    now: Timestamp,
+) -> Result<RoundOut, StoreError> {
+    let settled =
+        round.settles.iter().map(|s| item(conn, ctx, |c| settle(c, ctx, s, now))).collect();
+    let inserted = round
+        .inserts
+        .iter()
+        .map(|job| item(conn, ctx, |c| enqueue::run(c, ctx, job, now)))
+        .collect();
+    let claimed = round
+        .claim
+        .as_ref()
+        .map(|(args, want)| item(conn, ctx, |c| claim::run(c, ctx, args, *want, now)));
+    Ok(RoundOut { settled, inserted, claimed })
+}
+
+fn settle(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    s: &Settle,
+    now: Timestamp,
+) -> Result<Settled, StoreError> {
+    Ok(match s {
+        Settle::Complete { key, token, result, cost_micros } => Settled::Completed(
+            lease::complete(conn, ctx, key, token, result.as_deref(), *cost_micros, now)?,
+        ),
+        Settle::Fail { key, token, error, kind, cost_micros } => {
+            Settled::Failed(fail::run(conn, ctx, key, token, error, *kind, *cost_micros, now)?)
+        }
+        Settle::Release { key, token } => Settled::Released(lease::release(conn, key, token, now)?),
+    })
+}
+
+/// Runs `f` in a savepoint of its own: on error its writes and notices are undone.
+fn item<T>(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT item")?;
+    let mark = ctx.notices.mark();
+    let out = f(conn);
+    match &out {
+        Ok(_) => conn.execute_batch("RELEASE item")?,
+        Err(_) => {
+            ctx.notices.roll_back_to(mark);
+            conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
+        }
+    }
+    out
+}

@@ -1,0 +1,101 @@
+//! The Dispatcher's paths in-process: a job enqueued through the engine into an idle runner is
+//! claimed in the commit that inserts it; a job enqueued by another connection is noticed
+//! without waiting for the rescan; jobs claimed ahead go back unrun when a gate closes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nightshift_actors::{Admin, Engine, NewJob, Outcome};
+use tokio::sync::Notify;
+
+use crate::util::{TempDb, config, eventually, handler, within};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_enqueued_into_an_idle_runner_is_claimed_in_the_commit_that_inserts_it() {
+    let db = TempDb::new();
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let h = handler(move |_| {
+        let gate = gate.clone();
+        async move {
+            gate.notified().await;
+            Outcome::success()
+        }
+    });
+    let mut cfg = config(&db.path);
+    cfg.workers = 4;
+    let engine = Engine::start(cfg, h).await.unwrap();
+    for i in 0..5 {
+        engine.enqueue(NewJob::new(format!("now-{i}"), "{}")).await.unwrap();
+        // Acknowledged means committed: the same commit took the job for an idle worker.
+        let status: String = db
+            .conn()
+            .query_row("SELECT status FROM jobs WHERE key = ?1", [format!("now-{i}")], |r| r.get(0))
+            .unwrap();
+        let running = if i < 4 { "running" } else { "pending" };
+        assert_eq!(status, running, "job {i} with 4 workers");
+    }
+    release.notify_waiters();
+    eventually(Duration::from_secs(10), "all done", || async {
+        db.count("SELECT count(*) FROM jobs WHERE status = 'done'") == 5 || {
+            release.notify_waiters();
+            false
+        }
+    })
+    .await;
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_enqueued_by_another_connection_starts_without_waiting_for_the_rescan() {
+    let db = TempDb::new();
+    let mut cfg = config(&db.path);
+    // A rescan that never comes within the test: only the watch on other commits can notice.
+    cfg.poll_interval = Duration::from_secs(3600);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = ran.clone();
+    let h = handler(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async { Outcome::success() }
+    });
+    let engine = Engine::start(cfg.clone(), h).await.unwrap();
+    // Let the start-up rescan pass first.
+    engine.drain(Duration::ZERO).await.unwrap();
+    let mut admin = Admin::open(&cfg).unwrap();
+    admin.enqueue(&NewJob::new("from-the-cli", "{}")).unwrap();
+    within(Duration::from_secs(10), "the job runs", async {
+        while ran.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_a_busy_runner_leaves_no_job_claimed_ahead() {
+    let db = TempDb::new();
+    let mut cfg = config(&db.path);
+    cfg.workers = 1;
+    let engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
+    engine.pause(Some("fill")).await.unwrap();
+    for i in 0..2000 {
+        engine.enqueue(NewJob::new(format!("quick-{i}"), "{}")).await.unwrap();
+    }
+    engine.resume().await.unwrap();
+    eventually(Duration::from_secs(20), "some jobs done", || async {
+        db.count("SELECT count(*) FROM jobs WHERE status = 'done'") >= 200
+    })
+    .await;
+    engine.pause(Some("stop now")).await.unwrap();
+    let status =
+        within(Duration::from_secs(20), "drain", engine.drain(Duration::ZERO)).await.unwrap();
+    assert!(status.paused);
+    // Whatever was claimed ahead went back: nothing is left running, nothing was lost.
+    assert_eq!(db.count("SELECT count(*) FROM jobs WHERE status = 'running'"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM jobs WHERE attempts > 0"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM jobs"), 2000);
+    assert!(db.count("SELECT count(*) FROM jobs WHERE status = 'pending'") > 0, "paused midway");
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+}
