@@ -7,9 +7,13 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DaySpend, JobRecord, JobStatus, Status};
 
-/// The rows per `jobs` status and in `dead_letter`, kept by triggers (migration 0004), so
-/// `status` reads one row instead of counting the tables.
-pub(crate) const COUNTS: &str = "SELECT pending, running, done, dead FROM row_counts WHERE id = 1";
+/// Pending and running jobs from their partial indexes (live rows only), and every row of
+/// `jobs` and `dead_letter` from the counts the triggers of migration 0004 keep: `status` never
+/// reads a finished row, however many pile up.
+pub(crate) const COUNTS: &str = "SELECT (SELECT count(*) FROM jobs WHERE status = 'pending'),
+                                        (SELECT count(*) FROM jobs WHERE status = 'running'),
+                                        jobs, dead
+                                 FROM row_counts WHERE id = 1";
 
 /// Alerts not delivered (pending or given up), counted from their partial index alone.
 pub(crate) const UNDELIVERED: &str = "SELECT count(*) FROM alerts WHERE state != 'delivered'";
@@ -23,9 +27,12 @@ pub(crate) fn status(
 ) -> Result<Status, StoreError> {
     let mut st = Status::default();
     let n = |r: &Row<'_>, i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
-    (st.pending, st.running, st.done, st.dead) = conn
+    let all;
+    (st.pending, st.running, all, st.dead) = conn
         .prepare_cached(COUNTS)?
         .query_row([], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
+    // Every status but pending and running is done (DESIGN.md section 4).
+    st.done = all.saturating_sub(st.pending + st.running);
     st.next_due = super::claim::next_due(conn)?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
     let control = super::gates::load_control(conn)?;
