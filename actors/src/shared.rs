@@ -39,6 +39,10 @@ pub(crate) struct Shared {
     /// Jobs this runner holds that are not settled yet (claimed, running, or with an outcome
     /// not yet committed), as the Dispatcher last published it.
     held: AtomicUsize,
+    /// Whether the Dispatcher claims (no gate closed, not stopping): an enqueue then goes
+    /// through its round, to be claimed in the commit that inserts it when a worker is free;
+    /// otherwise straight to the Store, one hop shorter (a paused runner being filled).
+    pub(crate) takes_jobs: std::sync::atomic::AtomicBool,
     /// Signalled whenever that count changes, or a round was answered.
     pub(crate) activity: Notify,
     exit_reason: std::sync::Mutex<Option<String>>,
@@ -74,6 +78,7 @@ impl Shared {
             run_state: watch::channel(RunState::Running).0,
             refs: RwLock::new(Refs { workers, ..Refs::default() }),
             held: AtomicUsize::new(0),
+            takes_jobs: std::sync::atomic::AtomicBool::new(true),
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
             runner_failed: Notify::new(),
