@@ -6,8 +6,10 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod parse;
+mod purge;
 
 pub use parse::parse;
+pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.
 ///
@@ -263,15 +265,19 @@ pub enum JobsCommand {
         json: bool,
     },
     /// Delete pending or finished jobs for good, so their keys can be enqueued afresh; a
-    /// running job is refused (dead letters: `dlq purge`)
+    /// running job is refused (dead letters: `dlq purge`); --older-than deletes done jobs by age
     Purge(JobsPurgeArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct JobsPurgeArgs {
     /// The keys of the jobs to delete
-    #[arg(required = true)]
+    #[arg(required_unless_present = "older_than", conflicts_with = "older_than")]
     pub keys: Vec<String>,
+    /// Instead of keys: every done job that finished longer ago than this (e.g. 7d), by the
+    /// rule [retention] done prunes with: the newest tick of each [[schedule]] stays
+    #[arg(long, value_name = "DUR")]
+    pub older_than: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -299,7 +305,7 @@ pub enum DlqCommand {
     /// Move jobs back to the queue with attempts reset, due at once
     Replay(Selection),
     /// Delete dead-lettered jobs for good
-    Purge(Selection),
+    Purge(DlqPurgeArgs),
 }
 
 #[derive(Debug, Args)]

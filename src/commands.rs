@@ -10,6 +10,7 @@ mod doctor;
 mod enqueue;
 mod init;
 mod jobs;
+mod older_than;
 mod pause;
 mod run;
 mod spend;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::schedule::Schedule;
 
 pub mod payload;
+mod retention;
 
 pub use payload::PayloadFormat;
 
@@ -53,6 +54,8 @@ struct File {
     store: StoreFile,
     #[serde(default)]
     schedule: Vec<ScheduleFile>,
+    #[serde(default)]
+    retention: retention::RetentionFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +132,7 @@ pub struct Settings {
     /// `[store] payload`: whether payloads must be JSON.
     pub payload: PayloadFormat,
     pub schedules: Vec<Schedule>,
+    pub retention: nightshift_actors::RetentionConfig,
     /// Things in the config that work but are probably mistakes; printed on stderr.
     pub warnings: Vec<String>,
 }
@@ -253,6 +257,7 @@ impl Settings {
             synchronous,
             max_payload,
             payload,
+            retention: file.retention.parse(&schedules)?,
             schedules,
             warnings,
         })
@@ -273,6 +278,7 @@ impl Settings {
         c.daily_cap_micros = self.daily_cap_micros;
         c.daily_cap_set_by = self.daily_cap_set_by.clone();
         c.breaker = self.breaker;
+        c.retention = self.retention.clone();
         c
     }
 }

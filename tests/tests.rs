@@ -19,6 +19,8 @@ mod engine_rails;
 mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
+// Retention: the Pruner at start, what it keeps, status counts kept by triggers.
+mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
 mod cli_bad_input;
 mod cli_commands;
@@ -41,6 +43,8 @@ mod cli_bench;
 mod cli_rails;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
+mod cli_retention;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;

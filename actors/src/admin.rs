@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -14,6 +15,7 @@ use crate::error::StoreError;
 use crate::job::{
     DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, PurgedJobs, Selector, Status,
 };
+use crate::store::retention::{self, PruneArgs, PruneKind};
 use crate::store::{StoreCtx, control, dead, enqueue, open, purge, read};
 
 /// An open database, for administration.
@@ -21,6 +23,8 @@ pub struct Admin {
     conn: Connection,
     ctx: StoreCtx,
     clock: Arc<dyn Clock>,
+    /// For [`Admin::prune`]: the batch size and the schedules whose newest tick is kept.
+    retention: crate::config::RetentionConfig,
 }
 
 impl Admin {
@@ -41,7 +45,8 @@ impl Admin {
     fn open_or_create(config: &EngineConfig) -> Result<Self, StoreError> {
         let conn = open::open(&config.db, config.synchronous, false)?;
         let ctx = StoreCtx::from_config(config);
-        Ok(Self { conn, ctx, clock: config.clock.clone() })
+        let retention = config.retention.clone();
+        Ok(Self { conn, ctx, clock: config.clock.clone(), retention })
     }
 
     /// Checks that `db` exists and is a SQLite file, without opening it.
@@ -139,6 +144,25 @@ impl Admin {
     /// afresh; running jobs are left as they are and reported, like keys not in `jobs`.
     pub fn purge_jobs(&mut self, keys: &[String]) -> Result<PurgedJobs, StoreError> {
         self.write(|c, _| purge::jobs(c, keys))
+    }
+
+    /// Deletes every `kind` row older than `older_than` by retention's rules (done jobs only,
+    /// never the newest tick of a schedule, never today's spend, never an undelivered alert),
+    /// one batch per transaction so a runner beside it waits for one batch at most. Returns
+    /// how many rows went.
+    pub fn prune(&mut self, kind: PruneKind, older_than: Duration) -> Result<u64, StoreError> {
+        let limit = self.retention.batch.max(1);
+        let schedules: Arc<[String]> = self.retention.schedules.clone().into();
+        let args = PruneArgs { kind, older_than, limit, schedules };
+        let mut total = 0;
+        loop {
+            let now = self.now();
+            let n = self.write(|c, _| retention::run(c, &args, now))?;
+            total += n;
+            if n < u64::from(limit) {
+                return Ok(total);
+            }
+        }
     }
 
     /// The spend ledger of the last `days` UTC days, newest first.

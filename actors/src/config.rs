@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub daily_cap_set_by: Option<String>,
     /// The circuit breaker.
     pub breaker: BreakerConfig,
+    /// How long finished rows are kept, and how often the runner prunes them.
+    pub retention: RetentionConfig,
     /// Wall-clock time for everything persisted.
     pub clock: Arc<dyn Clock>,
     /// Runs once the runner lock is held and before any job is claimed: the place to clean up
@@ -74,6 +76,7 @@ impl EngineConfig {
             daily_cap_micros: None,
             daily_cap_set_by: None,
             breaker: BreakerConfig::default(),
+            retention: RetentionConfig::default(),
             clock: Arc::new(SystemClock),
             on_locked: None,
         }
@@ -93,6 +96,7 @@ impl fmt::Debug for EngineConfig {
             .field("daily_cap_micros", &self.daily_cap_micros)
             .field("daily_cap_set_by", &self.daily_cap_set_by)
             .field("breaker", &self.breaker)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +115,46 @@ pub struct RetryConfig {
 impl Default for RetryConfig {
     fn default() -> Self {
         Self { max_attempts: 4, base: Duration::from_secs(1), cap: Duration::from_secs(60) }
+    }
+}
+
+/// How long finished rows are kept (`None`: forever), and how often a runner prunes them. Rows
+/// go a small batch at a time, the oldest first; see the `pruner` module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// `done` jobs, counted from when they finished. A key is deduplicated while its row
+    /// lives: once the row is pruned, enqueueing the same key adds a new job.
+    pub done: Option<Duration>,
+    /// `dead_letter` rows, counted from when they died.
+    pub dead: Option<Duration>,
+    /// The spend ledger, by UTC day: a day's rows go once the whole day is older than this.
+    /// The current day's rows are never pruned, whatever this says.
+    pub spend: Option<Duration>,
+    /// Delivered alerts, counted from their delivery. Undelivered ones (pending, or given up
+    /// after a permanent refusal) are never pruned.
+    pub alerts: Option<Duration>,
+    /// How often a runner prunes; the first round runs when it starts. At least one second.
+    pub every: Duration,
+    /// Rows one Store operation deletes at most, so a claim never waits behind a long delete.
+    pub batch: u32,
+    /// The `[[schedule]]` names. The newest `name@<tick>` row of each (keys as
+    /// `name@YYYY-MM-DDTHH:MM:SSZ`, in `jobs` or `dead_letter`) is kept whatever its age: a
+    /// runner's catch-up may enqueue that tick again, and its row is what makes that a no-op.
+    pub schedules: Vec<String>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            done: Some(Duration::from_secs(7 * DAY)),
+            dead: Some(Duration::from_secs(30 * DAY)),
+            spend: Some(Duration::from_secs(90 * DAY)),
+            alerts: Some(Duration::from_secs(30 * DAY)),
+            every: Duration::from_secs(600),
+            batch: 500,
+            schedules: Vec::new(),
+        }
     }
 }
 

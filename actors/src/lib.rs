@@ -13,6 +13,7 @@
 //!   settles what they report, one Store round (one commit) at a time.
 //! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
+//! - `pruner`: deletes finished rows past their retention, a small batch at a time.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
 //! - [`alerts`]: the webhook formats (Slack, Discord, ntfy, Telegram, JSON) and one delivery.
@@ -35,6 +36,7 @@ pub mod fields;
 pub mod job;
 mod lock;
 pub mod policy;
+mod pruner;
 mod retry;
 mod shared;
 mod store;
@@ -44,7 +46,7 @@ mod worker;
 
 pub use admin::Admin;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::{AlertConfig, EngineConfig, RetryConfig, Synchronous};
+pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
@@ -56,3 +58,4 @@ pub use job::{
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use store::gates::Gate;
+pub use store::retention::PruneKind;

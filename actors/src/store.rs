@@ -21,6 +21,7 @@ pub(crate) mod open;
 mod operation;
 pub(crate) mod purge;
 pub(crate) mod read;
+pub(crate) mod retention;
 mod round;
 
 use std::time::Duration;

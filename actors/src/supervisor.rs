@@ -1,6 +1,7 @@
-//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Workers), restarts
-//! what crashes, and stops it in reverse order. ractor restarts nothing by itself and its default
-//! reaction to a child's death is to stop the parent, so every restart here is explicit.
+//! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Dispatcher, Pruner,
+//! Workers), restarts what crashes, and stops it in reverse order. ractor restarts nothing by
+//! itself and its default reaction to a child's death is to stop the parent, so every restart
+//! here is explicit.
 //!
 //! A crashed Worker's lease is failed at once (the attempt counts, the error is the crash
 //! reason) before its replacement starts, so the job retries after its backoff instead of
@@ -19,6 +20,7 @@ use crate::dead_letter::DeadLetter;
 use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
 use crate::events::{event, warn_event};
 use crate::policy::restart::RestartBudget;
+use crate::pruner::Pruner;
 use crate::retry::Retry;
 use crate::shared::{RunState, Shared};
 use crate::store::{Store, StoreArgs};
@@ -43,6 +45,7 @@ enum Role {
     DeadLetter,
     Retry,
     Dispatcher,
+    Pruner,
     Worker { id: usize, generation: u64 },
 }
 
@@ -110,7 +113,7 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let _ = self.shared.run_state.send_replace(RunState::Abort);
         // Reverse start order; the Store last and drained, so buffered writes commit.
-        let order = [Role::Retry, Role::DeadLetter, Role::Alert];
+        let order = [Role::Pruner, Role::Retry, Role::DeadLetter, Role::Alert];
         let children = myself.get_children();
         let role_of = |c: &ActorCell| st.roles.get(&c.get_id()).copied();
         let workers: Vec<&ActorCell> =
@@ -164,7 +167,7 @@ impl Supervisor {
         }
         // The cap this runner holds claims to is the one in force, for every process to show.
         shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
-        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Dispatcher] {
+        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Dispatcher, Role::Pruner] {
             self.spawn(myself, st, role).await?;
         }
         for id in 0..shared.config.workers {
@@ -211,6 +214,12 @@ impl Supervisor {
                     Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
                 shared.refs_mut().retry = Some(r.clone());
                 r.get_cell()
+            }
+            Role::Pruner => {
+                let cfg = &shared.config;
+                let (store, retention) = (shared.store.clone(), cfg.retention.clone());
+                let actor = Pruner { store, retention, clock: cfg.clock.clone() };
+                Actor::spawn_linked(None, actor, (), sup).await?.0.get_cell()
             }
             Role::Dispatcher => {
                 let actor = Dispatcher { shared: shared.clone() };

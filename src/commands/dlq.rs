@@ -1,7 +1,7 @@
 //! `nightshift dlq`: jobs that failed for good. List and show them, replay them once the cause
-//! is fixed (attempts reset, due at once), or purge them.
+//! is fixed (attempts reset, due at once), or purge them (by key, all, or by age).
 
-use nightshift_actors::Selector;
+use nightshift_actors::{PruneKind, Selector};
 use serde_json::json;
 
 use crate::Failure;
@@ -51,7 +51,10 @@ pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
             Ok(())
         }
         DlqCommand::Replay(sel) => act(sel, "replayed", |which| Ok(admin.replay(which)?)),
-        DlqCommand::Purge(sel) => act(sel, "purged", |which| Ok(admin.purge(which)?)),
+        DlqCommand::Purge(args) => match &args.older_than {
+            Some(age) => super::older_than::purge(settings, PruneKind::Dead, age, args.json),
+            None => act(&args.selection(), "purged", |which| Ok(admin.purge(which)?)),
+        },
     }
 }
 

@@ -44,6 +44,13 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # max_payload = "1MiB"
 # payload = "text"                      # "json": refuse payloads that are not JSON
 
+[retention]                             # each also takes "forever"
+# done = "7d"                           # done jobs; a pruned job's key can be enqueued again
+# dead = "30d"
+# spend = "90d"                         # by UTC day, at least "7d"
+# alerts = "30d"                        # delivered ones
+# every = "10m"
+
 # Each tick enqueues a job keyed "<name>@<tick time>"; a runner that starts late enqueues
 # only the latest tick it missed.
 # [[schedule]]

@@ -13,10 +13,11 @@ use crate::config::Synchronous;
 use crate::error::StoreError;
 
 /// The schema, one entry per version; entry `i` migrates from `user_version = i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_gates.sql"),
     include_str!("migrations/0003_cap.sql"),
+    include_str!("migrations/0004_retention.sql"),
 ];
 
 /// The first bytes of every SQLite database file.

@@ -7,26 +7,25 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DaySpend, JobRecord, JobStatus, Status};
 
-/// Counts by status, dead letters, gates, spend.
+/// The rows per `jobs` status and in `dead_letter`, kept by triggers (migration 0004), so
+/// `status` reads one row instead of counting the tables.
+pub(crate) const COUNTS: &str = "SELECT pending, running, done, dead FROM row_counts WHERE id = 1";
+
+/// Alerts not delivered (pending or given up), counted from their partial index alone.
+pub(crate) const UNDELIVERED: &str = "SELECT count(*) FROM alerts WHERE state != 'delivered'";
+
+/// Counts by status, dead letters, gates, spend: each from a counter row or an index that
+/// holds only live rows, never a scan of the finished ones.
 pub(crate) fn status(
     conn: &Connection,
     ctx: &StoreCtx,
     now: Timestamp,
 ) -> Result<Status, StoreError> {
     let mut st = Status::default();
-    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
-    let counts =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
-    for row in counts {
-        let (status, n) = row?;
-        match JobStatus::parse(&status) {
-            Some(JobStatus::Pending) => st.pending = n,
-            Some(JobStatus::Running) => st.running = n,
-            Some(JobStatus::Done) => st.done = n,
-            None => {}
-        }
-    }
-    st.dead = count(conn, "SELECT count(*) FROM dead_letter")?;
+    let n = |r: &Row<'_>, i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    (st.pending, st.running, st.done, st.dead) = conn
+        .prepare_cached(COUNTS)?
+        .query_row([], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
     st.next_due = super::claim::next_due(conn)?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
     let control = super::gates::load_control(conn)?;
@@ -34,7 +33,7 @@ pub(crate) fn status(
     (st.cap_micros, st.cap_set_by) = (cap.micros, cap.set_by);
     st.paused = control.paused;
     st.pause_reason = control.pause_reason;
-    st.alerts_undelivered = count(conn, "SELECT count(*) FROM alerts WHERE state != 'delivered'")?;
+    st.alerts_undelivered = count(conn, UNDELIVERED)?;
     st.spend_today_micros = super::gates::spent_today(conn, now)?;
     st.gate = super::gates::current(conn, ctx, now)?;
     st.breaker_failures = conn

@@ -1,7 +1,9 @@
 //! `nightshift jobs purge KEY...`: deletes pending and finished jobs for good, so their keys can
 //! be enqueued afresh (with another payload, or a schedule's tick again). A running job is
 //! refused: its worker holds a lease and settles it. Dead letters are `dlq purge`'s.
+//! `--older-than DUR` deletes done jobs by age instead (`commands::older_than`).
 
+use nightshift_actors::PruneKind;
 use serde_json::json;
 
 use crate::Failure;
@@ -11,6 +13,9 @@ use crate::output;
 use crate::output::outln;
 
 pub fn run(settings: &Settings, args: &JobsPurgeArgs) -> Result<(), Failure> {
+    if let Some(age) = &args.older_than {
+        return crate::commands::older_than::purge(settings, PruneKind::Done, age, args.json);
+    }
     let mut admin = crate::commands::admin(settings)?;
     let done = admin.purge_jobs(&args.keys)?;
     if args.json {

@@ -1,0 +1,226 @@
+//! Retention batches and the row counts `status` reads, on a real database file.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+
+use super::{PruneArgs, PruneKind, run};
+use crate::clock::{Timestamp, utc_day};
+use crate::config::{EngineConfig, Synchronous};
+use crate::store::{StoreCtx, open, read};
+
+const DAY: i64 = 86_400_000;
+/// 2026-03-10T12:00:00Z.
+const NOW: Timestamp = 1_773_144_000_000;
+
+fn db(dir: &tempfile::TempDir) -> Connection {
+    open::open(&dir.path().join("t.db"), Synchronous::Normal, false).unwrap()
+}
+
+fn job(conn: &Connection, key: &str, status: &str, finished_at: Option<Timestamp>) {
+    conn.execute(
+        "INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at,
+                           finished_at)
+         VALUES (?1, '{}', ?2, 4, 0, 0, 0, ?3)",
+        params![key, status, finished_at],
+    )
+    .unwrap();
+}
+
+fn dead(conn: &Connection, key: &str, died_ms: Timestamp) {
+    conn.execute(
+        "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors,
+                                  reason)
+         VALUES (?1, 'default', '{}', 'boom', 4, 4, ?2, '[]', 'exhausted')",
+        params![key, died_ms / 1000],
+    )
+    .unwrap();
+}
+
+fn args(kind: PruneKind, days: u64, limit: u32, schedules: &[&str]) -> PruneArgs {
+    let schedules = schedules.iter().map(|s| s.to_string()).collect::<Vec<_>>().into();
+    PruneArgs { kind, older_than: Duration::from_secs(days * 86_400), limit, schedules }
+}
+
+fn keys(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn done_jobs_go_oldest_first_a_batch_at_a_time_and_live_jobs_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    for i in 0..5 {
+        job(&conn, &format!("old-{i}"), "done", Some(NOW - (20 - i) * DAY));
+    }
+    job(&conn, "young", "done", Some(NOW - DAY));
+    job(&conn, "waiting", "pending", None);
+    job(&conn, "busy", "running", None);
+    let batch = args(PruneKind::Done, 7, 2, &[]);
+    assert_eq!(run(&conn, &batch, NOW).unwrap(), 2);
+    let left = keys(&conn, "SELECT key FROM jobs ORDER BY key");
+    assert_eq!(left, ["busy", "old-2", "old-3", "old-4", "waiting", "young"]);
+    assert_eq!(run(&conn, &batch, NOW).unwrap(), 2);
+    // Fewer than the batch size: nothing of the kind is left to prune.
+    assert_eq!(run(&conn, &batch, NOW).unwrap(), 1);
+    assert_eq!(run(&conn, &batch, NOW).unwrap(), 0);
+    assert_eq!(keys(&conn, "SELECT key FROM jobs ORDER BY key"), ["busy", "waiting", "young"]);
+}
+
+#[test]
+fn the_newest_tick_of_each_schedule_is_kept_however_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    let old = NOW - 400 * DAY;
+    job(&conn, "yearly@2024-01-01T00:00:00Z", "done", Some(old));
+    job(&conn, "yearly@2025-01-01T00:00:00Z", "done", Some(old + DAY));
+    // A key in the schedule's namespace that is not a tick protects nothing.
+    job(&conn, "yearly@zzz", "done", Some(old));
+    job(&conn, "digest@2025-01-01T00:15:00Z", "done", Some(old));
+    // digest's newest tick is dead-lettered: it, not the older done row, is kept.
+    dead(&conn, "digest@2025-01-01T00:30:00Z", old);
+    job(&conn, "other@2025-01-01T00:00:00Z", "done", Some(old));
+    let schedules = ["yearly", "digest"];
+    assert_eq!(run(&conn, &args(PruneKind::Done, 7, 100, &schedules), NOW).unwrap(), 4);
+    assert_eq!(run(&conn, &args(PruneKind::Dead, 7, 100, &schedules), NOW).unwrap(), 0);
+    assert_eq!(keys(&conn, "SELECT key FROM jobs"), ["yearly@2025-01-01T00:00:00Z"]);
+    assert_eq!(keys(&conn, "SELECT key FROM dead_letter"), ["digest@2025-01-01T00:30:00Z"]);
+}
+
+#[test]
+fn dead_letters_go_by_when_they_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    dead(&conn, "ancient", NOW - 31 * DAY);
+    dead(&conn, "recent", NOW - 29 * DAY);
+    assert_eq!(run(&conn, &args(PruneKind::Dead, 30, 500, &[]), NOW).unwrap(), 1);
+    assert_eq!(keys(&conn, "SELECT key FROM dead_letter"), ["recent"]);
+}
+
+#[test]
+fn spend_goes_by_whole_days_and_never_today() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    for days_ago in [0, 1, 7, 8, 30] {
+        let at = NOW - days_ago * DAY;
+        conn.execute(
+            "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, 'k', 1, 5, ?2)",
+            params![utc_day(at), at],
+        )
+        .unwrap();
+    }
+    // Seven days back from noon is noon on 03-03: that day is kept whole, the ones before go.
+    assert_eq!(run(&conn, &args(PruneKind::Spend, 7, 500, &[]), NOW).unwrap(), 2);
+    let days = keys(&conn, "SELECT day FROM spend ORDER BY day");
+    assert_eq!(days, ["2026-03-03", "2026-03-09", "2026-03-10"]);
+    // Even an age of zero leaves the current day.
+    assert_eq!(run(&conn, &args(PruneKind::Spend, 0, 500, &[]), NOW).unwrap(), 2);
+    assert_eq!(keys(&conn, "SELECT day FROM spend"), ["2026-03-10"]);
+}
+
+#[test]
+fn only_delivered_alerts_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    let old = NOW - 60 * DAY;
+    for (kind, state, delivered) in [
+        ("sent-long-ago", "delivered", Some(old)),
+        ("sent-today", "delivered", Some(NOW)),
+        ("owed", "pending", None),
+        ("refused", "failed", None),
+    ] {
+        conn.execute(
+            "INSERT INTO alerts (kind, body, created_at, state, next_attempt_at, delivered_at)
+             VALUES (?1, '{}', ?2, ?3, ?2, ?4)",
+            params![kind, old, state, delivered],
+        )
+        .unwrap();
+    }
+    assert_eq!(run(&conn, &args(PruneKind::Alerts, 30, 500, &[]), NOW).unwrap(), 1);
+    let left = keys(&conn, "SELECT kind FROM alerts ORDER BY id");
+    assert_eq!(left, ["sent-today", "owed", "refused"]);
+}
+
+/// The lines of `EXPLAIN QUERY PLAN sql`.
+fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn each_batch_reads_its_rows_along_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db(&dir);
+    let selects = [
+        "SELECT rowid FROM jobs WHERE status = 'done' AND finished_at < 1 ORDER BY finished_at LIMIT 5",
+        "SELECT rowid FROM dead_letter WHERE died < 1 ORDER BY died LIMIT 5",
+        "SELECT id FROM spend WHERE day < '2026-01-01' ORDER BY day LIMIT 5",
+        "SELECT id FROM alerts WHERE state = 'delivered' AND delivered_at < 1
+         ORDER BY delivered_at LIMIT 5",
+    ];
+    for sql in selects {
+        let lines = plan(&conn, sql);
+        assert!(lines.iter().all(|l| l.starts_with("SEARCH")), "{sql}: {lines:?}");
+        assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}: {lines:?}");
+    }
+}
+
+#[test]
+fn status_counts_fifty_thousand_done_rows_without_scanning_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = db(&dir);
+    let tx = conn.transaction().unwrap();
+    for i in 0..50_000 {
+        job(&tx, &format!("done-{i}"), "done", Some(NOW - 10 * DAY));
+    }
+    for i in 0..3 {
+        job(&tx, &format!("pending-{i}"), "pending", None);
+        dead(&tx, &format!("dead-{i}"), NOW);
+    }
+    tx.commit().unwrap();
+    // Every way a row changes: a claim, a completion, a purge, a dead letter replayed.
+    conn.execute("UPDATE jobs SET status = 'running' WHERE key = 'pending-0'", []).unwrap();
+    conn.execute("UPDATE jobs SET status = 'done' WHERE key = 'pending-1'", []).unwrap();
+    conn.execute("UPDATE jobs SET status = 'done' WHERE key = 'pending-1'", []).unwrap();
+    conn.execute("DELETE FROM jobs WHERE key IN ('done-0', 'done-1')", []).unwrap();
+    conn.execute("DELETE FROM dead_letter WHERE key = 'dead-0'", []).unwrap();
+    assert_eq!(run(&conn, &args(PruneKind::Done, 7, 500, &[]), NOW).unwrap(), 500);
+
+    let ctx = StoreCtx::from_config(&EngineConfig::new(dir.path().join("t.db")));
+    let st = read::status(&conn, &ctx, NOW).unwrap();
+    let counted: i64 = conn
+        .query_row("SELECT count(*) FROM jobs WHERE status = 'done'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(st.done, counted as u64);
+    assert_eq!((st.pending, st.running, st.done, st.dead), (1, 1, 50_000 - 2 + 1 - 500, 2));
+    for sql in [read::COUNTS, read::UNDELIVERED] {
+        let lines = plan(&conn, sql);
+        let scans_table = |t: &str| lines.iter().any(|l| l.starts_with(&format!("SCAN {t}")));
+        assert!(!scans_table("jobs") && !scans_table("dead_letter"), "{sql}: {lines:?}");
+        // The alert count reads only its partial index of undelivered rows.
+        assert!(lines.iter().all(|l| !l.starts_with("SCAN alerts") || l.contains("INDEX")));
+    }
+}
+
+#[test]
+fn the_migration_counts_the_rows_already_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &open::MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3").unwrap();
+        for (key, status) in [("a", "done"), ("b", "done"), ("c", "pending")] {
+            job(&conn, key, status, Some(0));
+        }
+        dead(&conn, "d", NOW);
+    }
+    let conn = open::open(&path, Synchronous::Normal, false).unwrap();
+    let ctx = StoreCtx::from_config(&EngineConfig::new(&path));
+    let st = read::status(&conn, &ctx, NOW).unwrap();
+    assert_eq!((st.pending, st.running, st.done, st.dead), (1, 0, 2, 1));
+}
