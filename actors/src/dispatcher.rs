@@ -25,9 +25,10 @@ pub(crate) use self::report::{Ended, announce};
 use self::ahead::Ahead;
 
 /// Rounds sent to the Store and not yet answered, at most. A second round may start while one
-/// is in flight only to carry enqueues: then the next inserts are already in the Store's
-/// mailbox when a round commits, instead of waiting for its answer to travel back. Settles
-/// and claims keep to one round at a time, so they gather into as few commits as possible.
+/// is in flight only to carry enqueues while every worker is busy: then the next inserts are
+/// already in the Store's mailbox when a round commits, instead of waiting for its answer to
+/// travel back. Settles and claims keep to one round at a time, so they gather into as few
+/// commits as possible, and a job enqueued into an idle runner is claimed as it is inserted.
 const ROUNDS_IN_FLIGHT: usize = 2;
 
 use crate::error::StoreError;
@@ -258,15 +259,18 @@ impl Dispatcher {
 
     fn round_wanted(&self, st: &DispatcherState) -> bool {
         if !st.in_round.is_empty() {
-            return !st.inserts.is_empty();
+            // With a worker free, enqueues wait for the round in flight: the next one inserts
+            // and claims them in one commit.
+            return !st.inserts.is_empty() && st.idle.is_empty();
         }
         !st.ended.is_empty() || !st.inserts.is_empty() || self.wanted(st) > 0
     }
 
     fn start_round(&self, myself: &ActorRef<DispatcherMsg>, st: &mut DispatcherState) {
         if !st.in_round.is_empty() {
-            // The second round in flight carries enqueues only.
-            if !st.inserts.is_empty() {
+            // The second round in flight carries enqueues only, and only while no worker is
+            // free to take them.
+            if self.round_wanted(st) {
                 self.send_round(myself, st, Vec::new(), 0);
             }
             return;

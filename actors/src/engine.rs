@@ -354,7 +354,11 @@ impl EngineHandle {
             let failed = shared.runner_failed.notified();
             let mut failed = std::pin::pin!(failed);
             failed.as_mut().enable();
-            if let Some(why) = shared.exit_reason() {
+            // The tree's own stop is waited for to the end (its crash_loop alert goes first);
+            // a failed runner's tree is still up, so its reason is returned at once.
+            if shared.runner_failed_set.load(std::sync::atomic::Ordering::SeqCst)
+                && let Some(why) = shared.exit_reason()
+            {
                 return EngineError::Stopped(why);
             }
             let Some(join) = self.join.as_mut() else { break };

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     exit_reason: std::sync::Mutex<Option<String>>,
     /// Signalled when the runner fails while its tree is still up ([`Shared::fail_runner`]).
     pub(crate) runner_failed: Notify,
+    /// Whether [`Shared::fail_runner`] was called (the tree is up but must not go on).
+    pub(crate) runner_failed_set: std::sync::atomic::AtomicBool,
     /// The kill switch as this runner last saw it (`None` before the first look), so a change
     /// made from any process is logged once.
     pause_seen: std::sync::Mutex<Option<bool>>,
@@ -82,6 +84,7 @@ impl Shared {
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
             runner_failed: Notify::new(),
+            runner_failed_set: std::sync::atomic::AtomicBool::new(false),
             pause_seen: std::sync::Mutex::new(None),
         }
     }
@@ -167,6 +170,7 @@ impl Shared {
             reason.get_or_insert(why);
         }
         let _ = self.run_state.send_replace(RunState::Stopping);
+        self.runner_failed_set.store(true, Ordering::SeqCst);
         self.runner_failed.notify_waiters();
         self.activity.notify_waiters();
     }
