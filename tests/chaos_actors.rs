@@ -81,7 +81,17 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
     let chaos = engine.chaos();
     let mut history = History::default();
     let mut next = 0;
-    for victim in ["worker", "store", "retry", "dead_letter", "alert", "worker", "store"] {
+    for victim in [
+        "worker",
+        "store",
+        "retry",
+        "dead_letter",
+        "alert",
+        "dispatcher",
+        "worker",
+        "store",
+        "dispatcher",
+    ] {
         enqueue_burst(&engine, &mut rng, &mut history, next, 15).await;
         next += 15;
         // Let some of the burst start, then kill mid-flight.

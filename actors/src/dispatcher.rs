@@ -24,10 +24,13 @@ pub(crate) use self::report::{Ended, announce};
 
 use self::ahead::Ahead;
 
-/// Rounds sent to the Store and not yet answered, at most. Two keep the Store busy: the next
-/// round is already in its mailbox when one commits, instead of waiting for the answer to
-/// travel back and the next enqueues to arrive.
+/// Rounds sent to the Store and not yet answered, at most. A second round may start while one
+/// is in flight only to carry enqueues while every worker is busy: then the next inserts are
+/// already in the Store's mailbox when a round commits, instead of waiting for its answer to
+/// travel back. Settles and claims keep to one round at a time, so they gather into as few
+/// commits as possible, and a job enqueued into an idle runner is claimed as it is inserted.
 const ROUNDS_IN_FLIGHT: usize = 2;
+
 use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::{Enqueued, NewJob};
@@ -83,6 +86,8 @@ pub(crate) struct DispatcherState {
     /// Whether a claim may find something: false after a claim came back short or gated,
     /// until something may be due again (a Wake, an enqueue).
     due: bool,
+    /// Whether the last claim found a gate closed (cleared by a claim that was let through).
+    gated: bool,
     /// Counts the Wakes and enqueues: a claim that came back short says nothing is due only
     /// if none arrived while it was in flight.
     wakes: u64,
@@ -122,6 +127,7 @@ impl Actor for Dispatcher {
             round_queued: false,
             due: true,
             wakes: 0,
+            gated: false,
             ahead: Ahead::new(&self.shared.config),
             stopping: false,
             _heartbeat: myself.send_interval(every, || DispatcherMsg::Heartbeat),
@@ -252,19 +258,44 @@ impl Dispatcher {
     }
 
     fn round_wanted(&self, st: &DispatcherState) -> bool {
+        if !st.in_round.is_empty() {
+            // With a worker free, enqueues wait for the round in flight: the next one inserts
+            // and claims them in one commit.
+            return !st.inserts.is_empty() && st.idle.is_empty();
+        }
         !st.ended.is_empty() || !st.inserts.is_empty() || self.wanted(st) > 0
     }
 
     fn start_round(&self, myself: &ActorRef<DispatcherMsg>, st: &mut DispatcherState) {
+        if !st.in_round.is_empty() {
+            // The second round in flight carries enqueues only, and only while no worker is
+            // free to take them.
+            if self.round_wanted(st) {
+                self.send_round(myself, st, Vec::new(), 0);
+            }
+            return;
+        }
         let wanted = self.wanted(st);
         if st.ended.is_empty() && st.inserts.is_empty() && wanted == 0 {
             return;
         }
-        let shared = &self.shared;
         let ended = std::mem::take(&mut st.ended);
+        self.send_round(myself, st, ended, wanted);
+    }
+
+    fn send_round(
+        &self,
+        myself: &ActorRef<DispatcherMsg>,
+        st: &mut DispatcherState,
+        ended: Vec<Ended>,
+        wanted: usize,
+    ) {
+        let shared = &self.shared;
         let (jobs, replies): (Vec<NewJob>, Vec<_>) = st.inserts.drain(..).unzip();
-        // Holding jobs claimed ahead, a round reads the gates even when it claims nothing.
-        let claim = (wanted > 0 || !st.ready.is_empty()).then(|| {
+        // Holding jobs claimed ahead, a round reads the gates even when it claims nothing
+        // (the first round in flight; a second carries enqueues only).
+        let first = st.in_round.is_empty();
+        let claim = (first && (wanted > 0 || !st.ready.is_empty())).then(|| {
             let cfg = &shared.config;
             let args = ClaimArgs {
                 owner: shared.instance.clone(),
@@ -333,6 +364,7 @@ impl Dispatcher {
         }
         match out.claimed {
             Some(Ok(Claim::Jobs(jobs))) => {
+                st.gated = false;
                 if jobs.len() < round.wanted && st.wakes == round.wakes {
                     st.due = false;
                 }
@@ -341,6 +373,7 @@ impl Dispatcher {
             Some(Ok(Claim::Gated)) => {
                 // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
                 st.due = st.wakes != round.wakes;
+                st.gated = true;
                 let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
                 st.ended.extend(ahead);
             }
@@ -380,5 +413,7 @@ impl Dispatcher {
             st.in_round.iter().map(|r| r.ended.len() + usize::from(r.wanted > 0)).sum();
         let held = st.ready.len() + st.running.len() + st.ended.len() + in_round;
         self.shared.set_held(held);
+        let takes = !st.gated && !st.stopping;
+        self.shared.takes_jobs.store(takes, std::sync::atomic::Ordering::Relaxed);
     }
 }

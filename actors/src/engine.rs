@@ -112,10 +112,13 @@ impl Enqueuer {
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
         let shared = &self.shared;
         let run_at = job.run_at;
-        // Through the Dispatcher's next round: an idle runner claims the job in the commit that
-        // inserts it. While no Dispatcher runs (a restart), straight to the Store.
+        // Through the Dispatcher's next round: with a worker free, the job is claimed in the
+        // commit that inserts it. While a gate holds claims (or no Dispatcher runs), straight to
+        // the Store, one hop shorter, and a wake after.
+        let via_dispatcher = shared.takes_jobs.load(std::sync::atomic::Ordering::Relaxed);
         let outcome = retry_transient(|| async {
-            let Some(dispatcher) = shared.refs().dispatcher.clone() else {
+            let dispatcher = shared.refs().dispatcher.clone().filter(|_| via_dispatcher);
+            let Some(dispatcher) = dispatcher else {
                 return shared.store.enqueue(job.clone(), shared.now()).await;
             };
             let asked = dispatcher
@@ -127,11 +130,13 @@ impl Enqueuer {
             }
         })
         .await?;
-        // A job due now was offered to the free workers in the round that inserted it.
-        if outcome == Enqueued::Enqueued
-            && let Some(at) = run_at.filter(|at| *at > shared.now())
-        {
-            shared.retry_due(at);
+        if outcome == Enqueued::Enqueued {
+            match run_at.filter(|at| *at > shared.now()) {
+                Some(at) => shared.retry_due(at),
+                // Through the Dispatcher it was offered to the free workers in its round.
+                None if !via_dispatcher => shared.wake_workers(),
+                None => {}
+            }
         }
         Ok(outcome)
     }
@@ -349,7 +354,11 @@ impl EngineHandle {
             let failed = shared.runner_failed.notified();
             let mut failed = std::pin::pin!(failed);
             failed.as_mut().enable();
-            if let Some(why) = shared.exit_reason() {
+            // The tree's own stop is waited for to the end (its crash_loop alert goes first);
+            // a failed runner's tree is still up, so its reason is returned at once.
+            if shared.runner_failed_set.load(std::sync::atomic::Ordering::SeqCst)
+                && let Some(why) = shared.exit_reason()
+            {
                 return EngineError::Stopped(why);
             }
             let Some(join) = self.join.as_mut() else { break };

@@ -13,6 +13,7 @@
 //!   settles what they report, one Store round (one commit) at a time.
 //! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
+//! - `rescuer`: takes back jobs whose lease ran out, the interrupted attempt counted.
 //! - `pruner`: deletes finished rows past their retention, a small batch at a time.
 //! - `dead_letter`: learns of buried jobs, serves replay and purge.
 //! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
@@ -37,6 +38,7 @@ pub mod job;
 mod lock;
 pub mod policy;
 mod pruner;
+mod rescuer;
 mod retry;
 mod shared;
 mod store;

@@ -1,14 +1,16 @@
 //! The Retry scheduler: wake-ups for jobs whose `run_at` is in the future. It holds one timer,
 //! armed for the earliest due time it knows of; the due times themselves live in SQLite, so a
 //! timer lost with a crashed actor costs at most one rescan interval. The periodic rescan also
-//! notices jobs enqueued by other processes and reaps leases whose worker went silent.
+//! finds due times written by other processes (`enqueue --delay`, a replay).
+//!
+//! It never claims and never writes: it only tells the Dispatcher when jobs fall due. Expired
+//! leases are the Rescuer's; other processes' commits are noticed by the Store's watch.
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::dispatcher::announce;
 use crate::events::warn_event;
 use crate::shared::Shared;
 use crate::wakeup::Wakeup;
@@ -87,19 +89,6 @@ impl Retry {
 
     async fn rescan(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState) {
         let shared = &self.shared;
-        match shared.store.recover(false, shared.now()).await {
-            Ok(reaped) => {
-                for (key, failed) in reaped {
-                    announce(shared, &key, failed);
-                }
-            }
-            Err(e) => warn_event!("reap_failed", error = %e),
-        }
-        // The kill switch may be flipped from any process: say so when this runner sees it.
-        match shared.store.pause_state().await {
-            Ok((paused, reason)) => shared.saw_pause(paused, reason.as_deref()),
-            Err(e) => warn_event!("rescan_failed", error = %e),
-        }
         match shared.store.next_due().await {
             Ok(Some(at)) if at <= shared.now() => shared.wake_workers(),
             Ok(Some(at)) => self.arm(myself, st, at),

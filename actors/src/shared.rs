@@ -39,11 +39,17 @@ pub(crate) struct Shared {
     /// Jobs this runner holds that are not settled yet (claimed, running, or with an outcome
     /// not yet committed), as the Dispatcher last published it.
     held: AtomicUsize,
+    /// Whether the Dispatcher claims (no gate closed, not stopping): an enqueue then goes
+    /// through its round, to be claimed in the commit that inserts it when a worker is free;
+    /// otherwise straight to the Store, one hop shorter (a paused runner being filled).
+    pub(crate) takes_jobs: std::sync::atomic::AtomicBool,
     /// Signalled whenever that count changes, or a round was answered.
     pub(crate) activity: Notify,
     exit_reason: std::sync::Mutex<Option<String>>,
     /// Signalled when the runner fails while its tree is still up ([`Shared::fail_runner`]).
     pub(crate) runner_failed: Notify,
+    /// Whether [`Shared::fail_runner`] was called (the tree is up but must not go on).
+    pub(crate) runner_failed_set: std::sync::atomic::AtomicBool,
     /// The kill switch as this runner last saw it (`None` before the first look), so a change
     /// made from any process is logged once.
     pause_seen: std::sync::Mutex<Option<bool>>,
@@ -74,9 +80,11 @@ impl Shared {
             run_state: watch::channel(RunState::Running).0,
             refs: RwLock::new(Refs { workers, ..Refs::default() }),
             held: AtomicUsize::new(0),
+            takes_jobs: std::sync::atomic::AtomicBool::new(true),
             activity: Notify::new(),
             exit_reason: std::sync::Mutex::new(None),
             runner_failed: Notify::new(),
+            runner_failed_set: std::sync::atomic::AtomicBool::new(false),
             pause_seen: std::sync::Mutex::new(None),
         }
     }
@@ -162,6 +170,7 @@ impl Shared {
             reason.get_or_insert(why);
         }
         let _ = self.run_state.send_replace(RunState::Stopping);
+        self.runner_failed_set.store(true, Ordering::SeqCst);
         self.runner_failed.notify_waiters();
         self.activity.notify_waiters();
     }

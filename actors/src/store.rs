@@ -91,9 +91,10 @@ impl ractor::Message for StoreMsg {}
 /// How the Store is started.
 #[derive(Clone)]
 pub(crate) struct StoreArgs {
-    /// Called when another process commits to the database (an enqueue from the CLI): the
-    /// runner's wake-up for work it did not write itself.
-    pub(crate) on_external_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Called when another process commits to the database (an enqueue, a pause from the
+    /// CLI), with the kill switch as it now stands: the runner's wake-up for what it did not
+    /// write itself.
+    pub(crate) on_external_commit: Option<ExternalCommit>,
     pub(crate) db: std::path::PathBuf,
     pub(crate) synchronous: crate::config::Synchronous,
     pub(crate) max_batch: usize,
@@ -125,7 +126,7 @@ pub(crate) struct StoreState {
     /// SQLite's `data_version` at the last look: it changes only when another connection
     /// commits, so watching it costs one cheap read and no scan.
     data_version: i64,
-    on_external_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    on_external_commit: Option<ExternalCommit>,
     _watch: Option<ractor::concurrency::JoinHandle<()>>,
 }
 
@@ -184,8 +185,10 @@ impl ThreadLocalActor for Store {
                     && seen != st.data_version
                 {
                     st.data_version = seen;
-                    if let Some(wake) = &st.on_external_commit {
-                        wake();
+                    if let Some(wake) = &st.on_external_commit
+                        && let Ok(control) = gates::load_control(&st.conn)
+                    {
+                        wake(control.paused, control.pause_reason.as_deref());
                     }
                 }
             }
@@ -254,6 +257,9 @@ impl StoreState {
         Ok(())
     }
 }
+
+/// What the Store calls when another process commits: with the kill switch and its reason.
+pub(crate) type ExternalCommit = std::sync::Arc<dyn Fn(bool, Option<&str>) + Send + Sync>;
 
 /// How often the Store looks for commits by other processes: the bound on how long a job
 /// enqueued by `nightshift enqueue` waits before an idle runner notices it.

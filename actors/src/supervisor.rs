@@ -21,6 +21,7 @@ use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
 use crate::events::{event, warn_event};
 use crate::policy::restart::RestartBudget;
 use crate::pruner::Pruner;
+use crate::rescuer::Rescuer;
 use crate::retry::Retry;
 use crate::shared::{RunState, Shared};
 use crate::store::{Store, StoreArgs};
@@ -46,6 +47,7 @@ enum Role {
     Retry,
     Dispatcher,
     Pruner,
+    Rescuer,
     Worker { id: usize, generation: u64 },
 }
 
@@ -113,7 +115,7 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let _ = self.shared.run_state.send_replace(RunState::Abort);
         // Reverse start order; the Store last and drained, so buffered writes commit.
-        let order = [Role::Pruner, Role::Retry, Role::DeadLetter, Role::Alert];
+        let order = [Role::Rescuer, Role::Pruner, Role::Retry, Role::DeadLetter, Role::Alert];
         let children = myself.get_children();
         let role_of = |c: &ActorCell| st.roles.get(&c.get_id()).copied();
         let workers: Vec<&ActorCell> =
@@ -167,7 +169,19 @@ impl Supervisor {
         }
         // The cap this runner holds claims to is the one in force, for every process to show.
         shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
-        for role in [Role::Alert, Role::DeadLetter, Role::Retry, Role::Dispatcher, Role::Pruner] {
+        // A runner that starts with the kill switch on says so; later flips are seen as they
+        // commit (the Store's watch, or this engine's own pause and resume).
+        let (paused, reason) = shared.store.pause_state().await?;
+        shared.saw_pause(paused, reason.as_deref());
+        let roles = [
+            Role::Alert,
+            Role::DeadLetter,
+            Role::Retry,
+            Role::Dispatcher,
+            Role::Pruner,
+            Role::Rescuer,
+        ];
+        for role in roles {
             self.spawn(myself, st, role).await?;
         }
         for id in 0..shared.config.workers {
@@ -188,8 +202,10 @@ impl Supervisor {
             Role::Store => {
                 let mut args = StoreArgs::from_config(&shared.config);
                 let weak = Arc::downgrade(shared);
-                args.on_external_commit = Some(Arc::new(move || {
+                args.on_external_commit = Some(Arc::new(move |paused, reason| {
                     if let Some(shared) = weak.upgrade() {
+                        // Say so when the kill switch was flipped from another shell.
+                        shared.saw_pause(paused, reason);
                         shared.wake_workers();
                     }
                 }));
@@ -213,6 +229,11 @@ impl Supervisor {
                 let (r, _) =
                     Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
                 shared.refs_mut().retry = Some(r.clone());
+                r.get_cell()
+            }
+            Role::Rescuer => {
+                let actor = Rescuer { shared: shared.clone() };
+                let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
                 r.get_cell()
             }
             Role::Pruner => {

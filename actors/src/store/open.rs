@@ -103,6 +103,9 @@ pub(crate) fn configure(
     synchronous: Synchronous,
 ) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(|e| opening(db, e))?;
+    // Every statement the Store runs is cached; rusqlite's default of 16 would evict some of
+    // them on each round (claim, settle, enqueue, gates, savepoints) and parse them again.
+    conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| opening(db, e))?;

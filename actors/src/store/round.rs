@@ -108,14 +108,20 @@ fn item<T>(
     ctx: &StoreCtx,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT item")?;
+    // Cached: a round runs these for every item, and parsing them each time shows in a profile.
+    let sql = |text: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(text)?.execute([])?;
+        Ok(())
+    };
+    sql("SAVEPOINT item")?;
     let mark = ctx.notices.mark();
     let out = f(conn);
     match &out {
-        Ok(_) => conn.execute_batch("RELEASE item")?,
+        Ok(_) => sql("RELEASE item")?,
         Err(_) => {
             ctx.notices.roll_back_to(mark);
-            conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
+            sql("ROLLBACK TO item")?;
+            sql("RELEASE item")?;
         }
     }
     out
