@@ -12,11 +12,12 @@
 //! `dead_lettered`, `job_interrupted`) are logged here, after the commit that made them true.
 
 mod ahead;
+mod answer;
 mod report;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
@@ -35,7 +36,7 @@ use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::{Enqueued, NewJob};
 use crate::shared::Shared;
-use crate::store::{Claim, ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
+use crate::store::{ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
 use crate::worker::WorkerMsg;
 
 /// The Dispatcher's mailbox.
@@ -321,71 +322,6 @@ impl Dispatcher {
             // No Store to send to (it is restarting): the same path as a failed round.
             self.round_done(myself, st, Err(e));
         }
-    }
-
-    fn round_done(
-        &self,
-        myself: &ActorRef<DispatcherMsg>,
-        st: &mut DispatcherState,
-        answer: Result<RoundOut, StoreError>,
-    ) {
-        let Some(round) = st.in_round.pop_front() else { return };
-        let shared = &self.shared;
-        st.ahead.round_took(round.started.elapsed());
-        let out = match answer {
-            Ok(out) => out,
-            Err(e) => {
-                // Nothing of the round committed. Outcomes are fenced by their lease token, so
-                // sending them again is safe; enqueuers retry on their side.
-                warn_event!("round_failed", error = %e,
-                    reason = "the Store did not commit this round; its outcomes are sent again");
-                let mut ended = round.ended;
-                ended.append(&mut st.ended);
-                st.ended = ended;
-                for reply in round.replies {
-                    let _ = reply.send(Err(e.for_each_caller()));
-                }
-                let me = myself.clone();
-                // The Round arrives after the pause; until then nothing else starts one.
-                st.round_queued = true;
-                ractor::time::send_after(Duration::from_millis(200), me.get_cell(), || {
-                    DispatcherMsg::Round
-                });
-                return;
-            }
-        };
-        let retried = report::settled(shared, round.ended, out.settled);
-        st.ended.extend(retried);
-        for (reply, inserted) in round.replies.into_iter().zip(out.inserted) {
-            if matches!(inserted, Ok(Enqueued::Enqueued)) {
-                st.due = true;
-            }
-            let _ = reply.send(inserted);
-        }
-        match out.claimed {
-            Some(Ok(Claim::Jobs(jobs))) => {
-                st.gated = false;
-                if jobs.len() < round.wanted && st.wakes == round.wakes {
-                    st.due = false;
-                }
-                st.ready.extend(jobs);
-            }
-            Some(Ok(Claim::Gated)) => {
-                // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
-                st.due = st.wakes != round.wakes;
-                st.gated = true;
-                let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-                st.ended.extend(ahead);
-            }
-            Some(Err(e)) => warn_event!("claim_failed", error = %e),
-            None => {}
-        }
-        if st.stopping {
-            let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-            st.ended.extend(ahead);
-        }
-        self.hand_out(st);
-        shared.activity.notify_waiters();
     }
 
     /// Extends the leases of jobs claimed ahead (running jobs' leases are their workers').

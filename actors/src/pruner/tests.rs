@@ -26,6 +26,7 @@ struct InlineState {
     writes: Arc<AtomicUsize>,
 }
 
+#[cfg_attr(feature = "async-trait", ractor::async_trait)]
 impl Actor for InlineStore {
     type Msg = StoreMsg;
     type State = InlineState;

@@ -1,0 +1,61 @@
+//! [`Enqueuer`]: the one way jobs enter a running engine, shared by [`super::EngineHandle`],
+//! the schedules and any task of a host that holds a clone.
+
+use std::sync::Arc;
+
+use ractor::rpc::CallResult;
+
+use crate::dispatcher::DispatcherMsg;
+use crate::error::{EngineError, StoreError};
+use crate::job::{Enqueued, NewJob};
+use crate::shared::Shared;
+use crate::store::{CALL_TIMEOUT, retry_transient};
+
+/// Enqueues into a running engine; see [`EngineHandle::enqueuer`]. Once the engine has stopped,
+/// enqueues fail as unavailable.
+#[derive(Clone)]
+pub struct Enqueuer {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Enqueuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueuer").field("instance", &self.shared.instance).finish()
+    }
+}
+
+impl Enqueuer {
+    /// Enqueues a job, idempotently on its key. Waits out a Store restart: a repeat of the
+    /// same key cannot create a second row.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EngineError> {
+        let shared = &self.shared;
+        let run_at = job.run_at;
+        // Through the Dispatcher's next round: with a worker free, the job is claimed in the
+        // commit that inserts it. While a gate holds claims (or no Dispatcher runs), straight to
+        // the Store, one hop shorter, and a wake after.
+        let via_dispatcher = shared.takes_jobs.load(std::sync::atomic::Ordering::Relaxed);
+        let outcome = retry_transient(|| async {
+            let dispatcher = shared.refs().dispatcher.clone().filter(|_| via_dispatcher);
+            let Some(dispatcher) = dispatcher else {
+                return shared.store.enqueue(job.clone(), shared.now()).await;
+            };
+            let asked = dispatcher
+                .call(|reply| DispatcherMsg::Enqueue(job.clone(), reply), Some(CALL_TIMEOUT))
+                .await;
+            match asked {
+                Ok(CallResult::Success(answer)) => answer,
+                _ => Err(StoreError::Unavailable("the dispatcher did not answer".to_owned())),
+            }
+        })
+        .await?;
+        if outcome == Enqueued::Enqueued {
+            match run_at.filter(|at| *at > shared.now()) {
+                Some(at) => shared.retry_due(at),
+                // Through the Dispatcher it was offered to the free workers in its round.
+                None if !via_dispatcher => shared.wake_workers(),
+                None => {}
+            }
+        }
+        Ok(outcome)
+    }
+}
