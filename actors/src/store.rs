@@ -245,13 +245,14 @@ impl StoreState {
 
     fn apply_all(&self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
         for op in ops.iter_mut() {
-            self.conn.execute_batch("SAVEPOINT op")?;
+            exec_cached(&self.conn, "SAVEPOINT op")?;
             let mark = self.ctx.notices.mark();
             if op.apply(&self.conn, &self.ctx) {
-                self.conn.execute_batch("RELEASE op")?;
+                exec_cached(&self.conn, "RELEASE op")?;
             } else {
                 self.ctx.notices.roll_back_to(mark);
-                self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                exec_cached(&self.conn, "ROLLBACK TO op")?;
+                exec_cached(&self.conn, "RELEASE op")?;
             }
         }
         Ok(())
@@ -264,6 +265,13 @@ pub(crate) type ExternalCommit = std::sync::Arc<dyn Fn(bool, Option<&str>) + Sen
 /// How often the Store looks for commits by other processes: the bound on how long a job
 /// enqueued by `nightshift enqueue` waits before an idle runner notices it.
 const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+/// Runs a statement from the connection's cache: the Store runs its savepoint statements for
+/// every operation, and parsing them each time shows in a profile.
+pub(crate) fn exec_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
 
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use super::claim::{self, Claim, ClaimArgs};
 use super::fail::{self, FailKind, Failed};
-use super::{StoreCtx, enqueue, lease};
+use super::{StoreCtx, enqueue, exec_cached, lease};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{Enqueued, NewJob};
@@ -108,11 +108,7 @@ fn item<T>(
     ctx: &StoreCtx,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    // Cached: a round runs these for every item, and parsing them each time shows in a profile.
-    let sql = |text: &str| -> Result<(), StoreError> {
-        conn.prepare_cached(text)?.execute([])?;
-        Ok(())
-    };
+    let sql = |text: &str| exec_cached(conn, text);
     sql("SAVEPOINT item")?;
     let mark = ctx.notices.mark();
     let out = f(conn);
