@@ -311,16 +311,11 @@ impl Dispatcher {
         let sent = shared.store.round(round, shared.now(), move |answer| {
             let _ = me.cast(DispatcherMsg::RoundDone(answer));
         });
-        st.in_round.push_back(InRound {
-            wakes: st.wakes,
-            ended,
-            replies,
-            wanted,
-            started: Instant::now(),
-        });
-        if let Err(e) = sent {
-            // No Store to send to (it is restarting): the same path as a failed round.
-            self.round_done(myself, st, Err(e));
+        let round = InRound { wakes: st.wakes, ended, replies, wanted, started: Instant::now() };
+        match sent {
+            Ok(()) => st.in_round.push_back(round),
+            // No Store to send to (it is restarting): never in flight, so never answered.
+            Err(e) => self.round_failed(myself, st, round, &e),
         }
     }
 

@@ -6,13 +6,37 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
-use super::{Dispatcher, DispatcherMsg, DispatcherState, Ended, report};
+use super::{Dispatcher, DispatcherMsg, DispatcherState, Ended, InRound, report};
 use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::Enqueued;
 use crate::store::{Claim, RoundOut};
 
 impl Dispatcher {
+    /// Nothing of `round` committed. Outcomes are fenced by their lease token, so sending them
+    /// again is safe; enqueuers are answered with the error and retry on their side.
+    pub(super) fn round_failed(
+        &self,
+        myself: &ActorRef<DispatcherMsg>,
+        st: &mut DispatcherState,
+        round: InRound,
+        e: &StoreError,
+    ) {
+        warn_event!("round_failed", error = %e,
+            reason = "the Store did not commit this round; its outcomes are sent again");
+        let mut ended = round.ended;
+        ended.append(&mut st.ended);
+        st.ended = ended;
+        for reply in round.replies {
+            let _ = reply.send(Err(e.for_each_caller()));
+        }
+        // The Round arrives after the pause; until then nothing else starts one.
+        st.round_queued = true;
+        ractor::time::send_after(Duration::from_millis(200), myself.get_cell(), || {
+            DispatcherMsg::Round
+        });
+    }
+
     pub(super) fn round_done(
         &self,
         myself: &ActorRef<DispatcherMsg>,
@@ -24,25 +48,7 @@ impl Dispatcher {
         st.ahead.round_took(round.started.elapsed());
         let out = match answer {
             Ok(out) => out,
-            Err(e) => {
-                // Nothing of the round committed. Outcomes are fenced by their lease token, so
-                // sending them again is safe; enqueuers retry on their side.
-                warn_event!("round_failed", error = %e,
-                    reason = "the Store did not commit this round; its outcomes are sent again");
-                let mut ended = round.ended;
-                ended.append(&mut st.ended);
-                st.ended = ended;
-                for reply in round.replies {
-                    let _ = reply.send(Err(e.for_each_caller()));
-                }
-                let me = myself.clone();
-                // The Round arrives after the pause; until then nothing else starts one.
-                st.round_queued = true;
-                ractor::time::send_after(Duration::from_millis(200), me.get_cell(), || {
-                    DispatcherMsg::Round
-                });
-                return;
-            }
+            Err(e) => return self.round_failed(myself, st, round, &e),
         };
         let retried = report::settled(shared, round.ended, out.settled);
         st.ended.extend(retried);

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use ractor::rpc::CallResult;
 
 use crate::dispatcher::DispatcherMsg;
-use crate::error::{EngineError, StoreError};
+use crate::error::EngineError;
 use crate::job::{Enqueued, NewJob};
 use crate::shared::Shared;
-use crate::store::{CALL_TIMEOUT, retry_transient};
+use crate::store::retry_transient;
+
+/// How long an enqueue waits for the Dispatcher's round before it goes to the Store instead.
+const ASK_DISPATCHER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Enqueues into a running engine; see [`EngineHandle::enqueuer`]. Once the engine has stopped,
 /// enqueues fail as unavailable.
@@ -34,25 +37,27 @@ impl Enqueuer {
         // commit that inserts it. While a gate holds claims (or no Dispatcher runs), straight to
         // the Store, one hop shorter, and a wake after.
         let via_dispatcher = shared.takes_jobs.load(std::sync::atomic::Ordering::Relaxed);
-        let outcome = retry_transient(|| async {
+        let (outcome, offered) = retry_transient(|| async {
             let dispatcher = shared.refs().dispatcher.clone().filter(|_| via_dispatcher);
-            let Some(dispatcher) = dispatcher else {
-                return shared.store.enqueue(job.clone(), shared.now()).await;
-            };
-            let asked = dispatcher
-                .call(|reply| DispatcherMsg::Enqueue(job.clone(), reply), Some(CALL_TIMEOUT))
-                .await;
-            match asked {
-                Ok(CallResult::Success(answer)) => answer,
-                _ => Err(StoreError::Unavailable("the dispatcher did not answer".to_owned())),
+            if let Some(dispatcher) = dispatcher {
+                let asked = dispatcher
+                    .call(|reply| DispatcherMsg::Enqueue(job.clone(), reply), Some(ASK_DISPATCHER))
+                    .await;
+                if let Ok(CallResult::Success(answer)) = asked {
+                    return answer.map(|outcome| (outcome, true));
+                }
+                // A Dispatcher killed or restarting: the Store takes the job as well (the key
+                // makes a second try of an insert that did land a duplicate, never a second row).
             }
+            let outcome = shared.store.enqueue(job.clone(), shared.now()).await?;
+            Ok((outcome, false))
         })
         .await?;
         if outcome == Enqueued::Enqueued {
             match run_at.filter(|at| *at > shared.now()) {
                 Some(at) => shared.retry_due(at),
                 // Through the Dispatcher it was offered to the free workers in its round.
-                None if !via_dispatcher => shared.wake_workers(),
+                None if !offered => shared.wake_workers(),
                 None => {}
             }
         }
