@@ -2,24 +2,21 @@
 //! claimed in the commit that inserts it; a job enqueued by another connection is noticed
 //! without waiting for the rescan; jobs claimed ahead go back unrun when a gate closes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nightshift_actors::{Admin, Engine, NewJob, Outcome};
-use tokio::sync::Notify;
 
 use crate::util::{TempDb, config, eventually, handler, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_enqueued_into_an_idle_runner_is_claimed_in_the_commit_that_inserts_it() {
     let db = TempDb::new();
-    let release = Arc::new(Notify::new());
-    let gate = release.clone();
+    // Every handler waits until the test opens the gate; once open it stays open.
+    let (open, gate) = tokio::sync::watch::channel(false);
     let h = handler(move |_| {
-        let gate = gate.clone();
+        let mut gate = gate.clone();
         async move {
-            gate.notified().await;
+            let _ = gate.wait_for(|open| *open).await;
             Outcome::success()
         }
     });
@@ -36,12 +33,9 @@ async fn a_job_enqueued_into_an_idle_runner_is_claimed_in_the_commit_that_insert
         let running = if i < 4 { "running" } else { "pending" };
         assert_eq!(status, running, "job {i} with 4 workers");
     }
-    release.notify_waiters();
+    open.send_replace(true);
     eventually(Duration::from_secs(10), "all done", || async {
-        db.count("SELECT count(*) FROM jobs WHERE status = 'done'") == 5 || {
-            release.notify_waiters();
-            false
-        }
+        db.count("SELECT count(*) FROM jobs WHERE status = 'done'") == 5
     })
     .await;
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -53,10 +47,9 @@ async fn a_job_enqueued_by_another_connection_starts_without_waiting_for_the_res
     let mut cfg = config(&db.path);
     // A rescan that never comes within the test: only the watch on other commits can notice.
     cfg.poll_interval = Duration::from_secs(3600);
-    let ran = Arc::new(AtomicUsize::new(0));
-    let count = ran.clone();
-    let h = handler(move |_| {
-        count.fetch_add(1, Ordering::SeqCst);
+    let (started, mut runs) = tokio::sync::mpsc::unbounded_channel();
+    let h = handler(move |job| {
+        let _ = started.send(job.key);
         async { Outcome::success() }
     });
     let engine = Engine::start(cfg.clone(), h).await.unwrap();
@@ -64,12 +57,8 @@ async fn a_job_enqueued_by_another_connection_starts_without_waiting_for_the_res
     engine.drain(Duration::ZERO).await.unwrap();
     let mut admin = Admin::open(&cfg).unwrap();
     admin.enqueue(&NewJob::new("from-the-cli", "{}")).unwrap();
-    within(Duration::from_secs(10), "the job runs", async {
-        while ran.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let key = within(Duration::from_secs(10), "the job runs", runs.recv()).await;
+    assert_eq!(key.as_deref(), Some("from-the-cli"));
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
