@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nightshift_actors::{AlertConfig, Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome};
+use nightshift_actors::{
+    AlertConfig, DeadReason, Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome,
+};
 
 use crate::util::sink::Sink;
 use tokio::sync::Notify;
@@ -253,7 +255,7 @@ async fn a_running_row_from_a_dead_process_is_reclaimed_with_the_attempt_counted
     assert_eq!(effects.count("orphan"), 1, "completed exactly once");
     // An interruption that exhausts the attempts buries the job instead of looping forever.
     let dead = engine.dead_letter("orphan-last-try").await.unwrap().expect("dead-lettered");
-    assert_eq!(dead.reason, "crashed");
+    assert_eq!(dead.reason, DeadReason::Crashed);
     assert_eq!(effects.count("orphan-last-try"), 0);
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::dispatcher::announce;
 use crate::events::warn_event;
 use crate::shared::Shared;
+use crate::store::Recovery;
 
 /// The Rescuer's mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +55,7 @@ impl Actor for Rescuer {
         _: &mut RescuerState,
     ) -> Result<(), ActorProcessingErr> {
         let shared = &self.shared;
-        match shared.store.recover(false, shared.now()).await {
+        match shared.store.recover(Recovery::ExpiredLeases, shared.now()).await {
             Ok(reaped) => {
                 reaped.into_iter().for_each(|(key, failed)| announce(shared, &key, failed))
             }

@@ -24,7 +24,7 @@ use crate::pruner::Pruner;
 use crate::rescuer::Rescuer;
 use crate::retry::Retry;
 use crate::shared::{RunState, Shared};
-use crate::store::{Store, StoreArgs};
+use crate::store::{Recovery, Store, StoreArgs};
 use crate::worker::{Worker, WorkerArgs};
 
 /// The Supervisor's mailbox: it only hears supervision events.
@@ -164,7 +164,7 @@ impl Supervisor {
         // Hand the Store's own error (a damaged or read-only database) to Engine::start.
         self.spawn(myself, st, Role::Store).await.map_err(startup_cause)?;
         // Every `running` row belongs to a process that died: we hold the runner lock.
-        for (key, failed) in shared.store.recover(true, shared.now()).await? {
+        for (key, failed) in shared.store.recover(Recovery::AllRunning, shared.now()).await? {
             announce(shared, &key, failed);
         }
         // The cap this runner holds claims to is the one in force, for every process to show.

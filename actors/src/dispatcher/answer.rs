@@ -28,7 +28,7 @@ impl Dispatcher {
         ended.append(&mut st.ended);
         st.ended = ended;
         for reply in round.replies {
-            let _ = reply.send(Err(e.for_each_caller()));
+            let _ = reply.send(Err(e.clone()));
         }
         // The Round arrives after the pause; until then nothing else starts one.
         st.round_queued = true;

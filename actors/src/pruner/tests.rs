@@ -15,9 +15,10 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use super::Pruner;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{EngineConfig, RetentionConfig, Synchronous};
+use crate::store::op::{self, Access};
 use crate::store::{StoreCtx, StoreHandle, StoreMsg, open};
 
-/// Applies every operation at once, in autocommit, and counts the writes.
+/// Applies every operation at once, a write in a transaction of its own, and counts the writes.
 struct InlineStore;
 
 struct InlineState {
@@ -48,14 +49,10 @@ impl Actor for InlineStore {
         st: &mut InlineState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Write(mut op) => {
+            StoreMsg::Op(op) if op.access() == Access::Read => op::read(&st.conn, &st.ctx, op),
+            StoreMsg::Op(op) => {
                 st.writes.fetch_add(1, Ordering::SeqCst);
-                op.apply(&st.conn, &st.ctx);
-                op.reply(Ok(()));
-            }
-            StoreMsg::Read(mut op) => {
-                op.apply(&st.conn, &st.ctx);
-                op.reply(Ok(()));
+                op::commit(&st.conn, &st.ctx, &mut vec![op]);
             }
             StoreMsg::Flush | StoreMsg::Watch => {}
         }

@@ -77,21 +77,30 @@ pub(crate) fn fail_owner(
         .collect()
 }
 
-/// Counts an interrupted attempt for every running job whose lease expired before `now`, or
-/// for every running job at all when `all` (start-up: the runner lock proves their process died).
+/// Which running jobs [`recover`] counts an interrupted attempt for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Every running job: a runner starting, whose lock proves their process died.
+    AllRunning,
+    /// The running jobs whose lease expired before now (the Rescuer's sweep).
+    ExpiredLeases,
+}
+
+/// Counts an interrupted attempt for the running jobs `which` selects.
 pub(crate) fn recover(
     conn: &Connection,
     ctx: &StoreCtx,
-    all: bool,
+    which: Recovery,
     now: Timestamp,
 ) -> Result<Vec<(String, Failed)>, StoreError> {
-    let (keys, error) = if all {
-        (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
-    } else {
-        (
+    let (keys, error) = match which {
+        Recovery::AllRunning => {
+            (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
+        }
+        Recovery::ExpiredLeases => (
             keys_where(conn, "lease_expires_at < ?1", [now])?,
             "interrupted: the lease expired with no heartbeat from its worker",
-        )
+        ),
     };
     keys.into_iter()
         .map(|k| {
@@ -175,10 +184,10 @@ fn bury(
          SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6
          FROM jobs WHERE key = ?1",
     )?
-    .execute(params![key, error, attempts, died, errors, reason.as_str()])?;
+    .execute(params![key, error, attempts, died, errors, reason])?;
     conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?.execute([key])?;
     let dead = super::dead::get(conn, key)?
-        .ok_or_else(|| StoreError::Commit(format!("dead letter row for {key:?} missing")))?;
+        .ok_or_else(|| StoreError::Inconsistent(format!("dead letter row for {key:?} missing")))?;
     let body = json!({
         "key": dead.key,
         "queue": dead.queue,

@@ -193,7 +193,7 @@ fn opening(db: &Path, e: rusqlite::Error) -> StoreError {
         if matches!(f.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure))
         && disk_full(db);
     if full {
-        return StoreError::disk_full(Some(db), &e);
+        return StoreError::DiskFull { db: Some(db.to_owned()), source: std::sync::Arc::new(e) };
     }
     // SQLite says only "unable to open database file"; a missing folder is the usual cause.
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
