@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //!
-//! - [`admin`]: direct, lock-free access for commands that run beside a runner.
+//! - [`admin`]: direct, lock-free access for commands that run beside a runner, applying the
+//!   Store's own operations through the Store's own path.
 //! - [`engine`]: [`Engine::start`] / [`Engine::start_linked`] and the [`EngineHandle`] a host
 //!   program drives (enqueue, status, replay, pause, drain, shutdown).
 //! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
 //! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
-//!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
+//!   write is group-committed and answered only after COMMIT. Its operations are one typed enum
+//!   (`store::op`); one SQL operation per file below it.
 //! - `dispatcher`: owns the jobs between the table and the workers: claims for free workers,
 //!   settles what they report, one Store round (one commit) at a time.
 //! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
