@@ -57,6 +57,10 @@ pub(crate) struct StoreCtx {
     pub(crate) alert_group_wait_ms: i64,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
+    /// Whether the operation being applied runs guarded: in a savepoint of its own, its
+    /// items (a round's settles, inserts and claim) each in one too. False while a batch is
+    /// first applied whole, when a failure rolls back the whole batch instead.
+    pub(crate) guarded: std::cell::Cell<bool>,
 }
 
 impl StoreCtx {
@@ -68,6 +72,7 @@ impl StoreCtx {
             breaker: config.breaker,
             alert_group_wait_ms: config.alert.group_wait.as_millis() as i64,
             notices: notices::Notices::default(),
+            guarded: std::cell::Cell::new(true),
         }
     }
 }

@@ -162,3 +162,26 @@ fn a_full_disk_is_answered_as_disk_full_and_fails_only_its_operation() {
     let jobs: i64 = st.conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
     assert_eq!(jobs, 0);
 }
+
+/// A batch is first applied whole with no savepoints; a round with one failing item is applied
+/// again guarded, so that item fails alone and everything else in the batch commits once.
+#[test]
+fn a_round_with_one_failing_item_commits_the_rest_once() {
+    use super::op::RoundArgs;
+    use super::round::Round;
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = state(&dir);
+    let mut first = buffer(&mut st, EnqueueArgs { job: NewJob::new("before", "{}"), now: 1 });
+    let inserts = vec![NewJob::new("good", "{}"), NewJob::new("", "{}"), NewJob::new("too", "{}")];
+    let mut round =
+        buffer(&mut st, RoundArgs { round: Round { inserts, ..Round::default() }, now: 1 });
+    st.flush();
+    assert!(matches!(first.try_recv().unwrap(), Ok(Enqueued::Enqueued)));
+    let out = round.try_recv().unwrap().expect("the round commits");
+    assert!(matches!(out.inserted[0], Ok(Enqueued::Enqueued)), "{:?}", out.inserted);
+    assert!(matches!(out.inserted[1], Err(StoreError::InvalidKey(_))), "{:?}", out.inserted);
+    assert!(matches!(out.inserted[2], Ok(Enqueued::Enqueued)), "{:?}", out.inserted);
+    let count = |sql: &str| st.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM jobs"), 3);
+    assert_eq!(count("SELECT jobs FROM row_counts"), 3, "no write applied twice");
+}
