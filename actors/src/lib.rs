@@ -47,6 +47,7 @@ mod wakeup;
 mod worker;
 
 pub use admin::Admin;
+pub use alerts::{AlertFormat, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::{AlertRow, DeliveryFailed, Failed, Round, RoundOut, StoreHandle};
+use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreHandle};
 use super::{alerts, claim, control, dead, enqueue, fail, lease, read, round};
+use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -115,17 +116,24 @@ impl StoreHandle {
         self.read(move |c, _| alerts::due(c, now, limit)).await
     }
 
-    pub(crate) async fn alerts_untried(
+    /// Every dead-letter alert held for the DeadLetter actor's decision.
+    pub(crate) async fn alerts_held(&self) -> Result<Vec<HeldAlert>, StoreError> {
+        self.read(move |c, _| alerts::held(c)).await
+    }
+
+    /// Releases held dead-letter alerts to the Alert actor: each alone, or as one digest.
+    pub(crate) async fn alerts_release(
         &self,
-        kind: &'static str,
-        limit: u32,
-    ) -> Result<Vec<AlertRow>, StoreError> {
-        self.read(move |c, _| alerts::untried(c, kind, limit)).await
+        ids: Vec<i64>,
+        digest: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, _| alerts::release(c, &ids, digest, now)).await
     }
 
     pub(crate) async fn owe_alert(
         &self,
-        kind: &'static str,
+        kind: AlertKind,
         body: serde_json::Value,
         now: Timestamp,
     ) -> Result<i64, StoreError> {

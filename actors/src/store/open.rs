@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_gates.sql"),
     include_str!("migrations/0003_cap.sql"),
     include_str!("migrations/0004_retention.sql"),
+    include_str!("migrations/0005_alert_digests.sql"),
 ];
 
 /// The first bytes of every SQLite database file.
