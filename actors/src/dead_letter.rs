@@ -5,8 +5,10 @@
 //! crash cannot lose it). This actor learns of each burial, holds the alert for `group_wait`,
 //! then releases it to the Alert actor: alone, or, in a storm (more than [`grouping::STORM`]
 //! within a minute), folded with every alert still held into one digest. Before a
-//! `run --once` exits it releases everything held at once; after a crash or a restart it finds
-//! the held alerts in the outbox again. The decisions themselves are [`grouping`], free of I/O.
+//! `run --once` exits it releases everything held at once. The outbox is the truth: it reads the
+//! held alerts back when it starts (after a crash or a restart) and, with a webhook set, every
+//! second, so an alert whose announcement was lost (sent while this actor was being restarted)
+//! still goes out. The decisions themselves are [`grouping`], free of I/O.
 //!
 //! It never talks to a webhook, renders a message or retries a delivery (the Alert actor's
 //! job), and never moves a job into `dead_letter` (the Store does, when an attempt fails).
@@ -29,6 +31,8 @@ use grouping::{Due, Grouping, Release};
 
 /// How long a failed outbox read or write waits before it is tried again.
 const AGAIN_MS: i64 = 1_000;
+/// How often the outbox is read for held alerts no announcement told of.
+const LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The DeadLetter actor's mailbox.
 pub(crate) enum DeadLetterMsg {
@@ -36,6 +40,8 @@ pub(crate) enum DeadLetterMsg {
     Buried(HeldAlert),
     /// A group_wait may be over: release what is due.
     Decide,
+    /// Read the outbox for held alerts, and release what is due.
+    Look,
     /// Release every held alert now, group_wait or not (the process is about to exit);
     /// answers once the release is written.
     Flush(RpcReplyPort<()>),
@@ -54,10 +60,10 @@ pub(crate) struct DeadLetter {
 
 pub(crate) struct DeadLetterState {
     grouping: Grouping,
-    /// Whether the held alerts were read back from the outbox (at start, or since a failed
-    /// read), so none owed before a crash or restart is forgotten.
+    /// Whether the last read of the held alerts succeeded (if not, it is tried again soon).
     loaded: bool,
     wakeup: Wakeup<DeadLetterMsg>,
+    _looker: Option<ractor::concurrency::JoinHandle<()>>,
 }
 
 #[cfg_attr(feature = "async-trait", ractor::async_trait)]
@@ -71,10 +77,15 @@ impl Actor for DeadLetter {
         myself: ActorRef<DeadLetterMsg>,
         _: (),
     ) -> Result<DeadLetterState, ActorProcessingErr> {
+        let config = &self.shared.config.alert;
+        // Without a webhook nothing is delivered: what is held is read back by the next start.
+        let looker =
+            config.webhook.as_ref().map(|_| myself.send_interval(LOOK, || DeadLetterMsg::Look));
         let mut st = DeadLetterState {
-            grouping: Grouping::new(self.shared.config.alert.group_wait),
+            grouping: Grouping::new(config.group_wait),
             loaded: false,
             wakeup: Wakeup::new(),
+            _looker: looker,
         };
         self.load(&mut st).await;
         self.arm(&myself, &mut st);
@@ -95,13 +106,19 @@ impl Actor for DeadLetter {
             }
             DeadLetterMsg::Decide => {
                 st.wakeup.fired();
+                if !st.loaded {
+                    self.load(st).await;
+                }
+                self.release(st, Due::Waited).await;
+                self.arm(&myself, st);
+            }
+            DeadLetterMsg::Look => {
                 self.load(st).await;
                 self.release(st, Due::Waited).await;
                 self.arm(&myself, st);
             }
             DeadLetterMsg::Flush(reply) => {
                 // Read the outbox too: a burial announced after this call was sent is owed.
-                st.loaded = false;
                 self.load(st).await;
                 self.release(st, Due::All).await;
                 self.arm(&myself, st);
@@ -126,11 +143,8 @@ impl Actor for DeadLetter {
 }
 
 impl DeadLetter {
-    /// Reads back the alerts held in the outbox, unless already done.
+    /// Reads back the alerts held in the outbox; those already held keep their time.
     async fn load(&self, st: &mut DeadLetterState) {
-        if st.loaded {
-            return;
-        }
         match self.shared.store.alerts_held().await {
             Ok(held) => {
                 for alert in held {
@@ -138,7 +152,10 @@ impl DeadLetter {
                 }
                 st.loaded = true;
             }
-            Err(e) => warn_event!("alert_failed", error = %e),
+            Err(e) => {
+                st.loaded = false;
+                warn_event!("alert_failed", error = %e);
+            }
         }
     }
 

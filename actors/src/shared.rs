@@ -125,15 +125,17 @@ impl Shared {
     }
 
     /// Asks the DeadLetter actor to release every alert it holds, then the Alert actor to
-    /// deliver what is owed now, waiting at most `limit` for each; returns how many due alerts
+    /// deliver what is owed now, waiting at most `limit` in all; returns how many due alerts
     /// are left (`usize::MAX` when the Alert actor did not answer).
     pub(crate) async fn alert_flush(&self, limit: std::time::Duration) -> usize {
+        let started = std::time::Instant::now();
         let dead_letter = self.refs().dead_letter.clone();
         if let Some(dead_letter) = dead_letter {
             let _ = dead_letter.call(DeadLetterMsg::Flush, Some(limit)).await;
         }
         let Some(alert) = self.refs().alert.clone() else { return usize::MAX };
-        match alert.call(AlertMsg::Flush, Some(limit)).await {
+        let left = limit.saturating_sub(started.elapsed());
+        match alert.call(AlertMsg::Flush, Some(left)).await {
             Ok(ractor::rpc::CallResult::Success(left)) => left,
             _ => usize::MAX,
         }

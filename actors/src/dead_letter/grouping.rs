@@ -98,10 +98,10 @@ impl Grouping {
         Some(Release::Alone(ready))
     }
 
-    /// Takes back a release whose write failed, so the next decision makes it again.
-    pub(crate) fn undo(&mut self, release: &Release, now: Timestamp) {
+    /// Takes back a release whose write failed, so the decision is made again at `retry_at`.
+    pub(crate) fn undo(&mut self, release: &Release, retry_at: Timestamp) {
         for id in release.ids() {
-            self.waiting.insert(*id, now);
+            self.waiting.insert(*id, retry_at);
         }
         if let Release::Alone(ids) = release {
             let keep = self.recent.len().saturating_sub(ids.len());

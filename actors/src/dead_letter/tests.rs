@@ -52,6 +52,11 @@ struct Setup {
 
 impl Setup {
     fn new() -> Self {
+        Self::with_webhook(None)
+    }
+
+    /// With a webhook set (never contacted: no Alert actor runs here).
+    fn with_webhook(webhook: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let conn = open::open(&db, Synchronous::Normal, false).unwrap();
@@ -59,6 +64,7 @@ impl Setup {
         let mut config = EngineConfig::new(&db);
         config.clock = Arc::new(TokioClock(started));
         config.alert.group_wait = GROUP_WAIT;
+        config.alert.webhook = webhook.map(str::to_owned);
         let store = crate::store::StoreHandle::empty();
         let shared = Arc::new(Shared::new(config, Arc::new(Idle), store, "t".to_owned()));
         Setup { _dir: dir, conn, shared, started }
@@ -209,5 +215,19 @@ async fn a_flush_releases_every_held_alert_without_waiting() {
     let rows = s.rows();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| !r.1 && r.2.is_none() && r.3 == EPOCH), "{rows:?}");
+    actor.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burial_announced_to_nobody_is_found_in_the_outbox_and_waits_its_group_wait() {
+    let s = Setup::with_webhook(Some("http://127.0.0.1:9/hooks/x"));
+    let actor = s.start().await;
+    // Committed while the actor was being restarted: its announcement went nowhere.
+    s.at(MS(100)).await;
+    let held = s.owe("poison-lost");
+    s.at(GROUP_WAIT + MS(99)).await;
+    assert_eq!(s.held(), 1, "held until its group_wait is over");
+    s.at(GROUP_WAIT + MS(101)).await;
+    assert_eq!(s.rows(), [(held.id, false, None, held.at + 2_000)]);
     actor.stop(None);
 }
