@@ -46,7 +46,7 @@ fn chaos_config(db: &TempDb, sink: &Sink) -> EngineConfig {
     cfg.retry.cap = Duration::from_millis(100);
     cfg.breaker.failures = 0;
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/chaos"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     cfg.alert.group_wait = Duration::from_millis(20);
     cfg
 }

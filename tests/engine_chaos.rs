@@ -185,7 +185,7 @@ async fn the_engine_stops_with_a_reason_and_a_crash_loop_alert_once_the_store_re
     let mut cfg = config(&db.path);
     cfg.store_restarts = 2;
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/crash"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     let mut engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
     let chaos = engine.chaos();
     for round in 0..3 {

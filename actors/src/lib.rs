@@ -17,8 +17,10 @@
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `rescuer`: takes back jobs whose lease ran out, the interrupted attempt counted.
 //! - `pruner`: deletes finished rows past their retention, a small batch at a time.
-//! - `dead_letter`: learns of buried jobs, serves replay and purge.
-//! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
+//! - `dead_letter`: learns of buried jobs and decides how their alerts go out (alone, or as one
+//!   digest in a storm); serves replay and purge.
+//! - `alert`: the outbox's transport: delivers released alerts to a webhook, with retries and
+//!   backoff.
 //! - [`alerts`]: the webhook formats (Slack, Discord, ntfy, Telegram, JSON) and one delivery.
 //! - [`fields`]: an engine event's fields as JSON, for printing or recording events.
 //! - [`policy`]: pure decisions with no I/O (backoff).
@@ -49,6 +51,7 @@ mod wakeup;
 mod worker;
 
 pub use admin::Admin;
+pub use alerts::{AlertFormat, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};

@@ -14,7 +14,7 @@ use crate::dispatcher::DispatcherMsg;
 use crate::events::{event, warn_event};
 use crate::job::Handler;
 use crate::retry::RetryMsg;
-use crate::store::StoreHandle;
+use crate::store::{HeldAlert, StoreHandle};
 use crate::worker::WorkerMsg;
 
 /// Whether workers may claim, and whether running handlers must stop.
@@ -124,21 +124,28 @@ impl Shared {
         }
     }
 
-    /// Asks the Alert actor to deliver what is owed now, waiting at most `limit`; returns how
-    /// many due alerts are left (`usize::MAX` when the actor did not answer).
+    /// Asks the DeadLetter actor to release every alert it holds, then the Alert actor to
+    /// deliver what is owed now, waiting at most `limit` in all; returns how many due alerts
+    /// are left (`usize::MAX` when the Alert actor did not answer).
     pub(crate) async fn alert_flush(&self, limit: std::time::Duration) -> usize {
+        let started = std::time::Instant::now();
+        let dead_letter = self.refs().dead_letter.clone();
+        if let Some(dead_letter) = dead_letter {
+            let _ = dead_letter.call(DeadLetterMsg::Flush, Some(limit)).await;
+        }
         let Some(alert) = self.refs().alert.clone() else { return usize::MAX };
-        match alert.call(AlertMsg::Flush, Some(limit)).await {
+        let left = limit.saturating_sub(started.elapsed());
+        match alert.call(AlertMsg::Flush, Some(left)).await {
             Ok(ractor::rpc::CallResult::Success(left)) => left,
             _ => usize::MAX,
         }
     }
 
-    pub(crate) fn dead_arrived(&self) {
+    /// Tells the DeadLetter actor of a burial. While it is down the alert stays held in the
+    /// outbox, where it looks when it starts.
+    pub(crate) fn dead_arrived(&self, alert: HeldAlert) {
         if let Some(d) = &self.refs().dead_letter {
-            let _ = d.cast(DeadLetterMsg::Arrived);
-        } else {
-            self.alert_kick();
+            let _ = d.cast(DeadLetterMsg::Buried(alert));
         }
     }
 

@@ -9,7 +9,7 @@
 //! Store dies with a buffer, those callers see `Unavailable` and nothing of theirs committed,
 //! because a flush never awaits and so a Kill cannot land inside one.
 
-mod alerts;
+pub(crate) mod alerts;
 mod claim;
 pub(crate) mod control;
 pub(crate) mod dead;
@@ -35,7 +35,7 @@ use crate::config::{EngineConfig, RetryConfig};
 use crate::error::StoreError;
 use crate::policy::breaker::BreakerConfig;
 
-pub(crate) use alerts::{AlertRow, DeliveryFailed};
+pub(crate) use alerts::{AlertRow, DeliveryFailed, HeldAlert};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed, Recovery};
 pub(crate) use handle::{StoreHandle, retry_transient};
@@ -43,6 +43,8 @@ pub(crate) use round::{Round, RoundOut, Settle, Settled};
 
 mod calls;
 mod handle;
+#[cfg(test)]
+pub(crate) mod inline;
 #[cfg(test)]
 mod tests;
 
@@ -53,8 +55,6 @@ pub(crate) struct StoreCtx {
     pub(crate) max_payload: usize,
     pub(crate) daily_cap_micros: Option<i64>,
     pub(crate) breaker: BreakerConfig,
-    /// How long a dead-letter alert waits in the outbox, so a burst becomes one digest.
-    pub(crate) alert_group_wait_ms: i64,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
     /// Whether the operation being applied runs guarded: in a savepoint of its own, its
@@ -70,7 +70,6 @@ impl StoreCtx {
             max_payload: config.max_payload,
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
-            alert_group_wait_ms: config.alert.group_wait.as_millis() as i64,
             notices: notices::Notices::default(),
             guarded: std::cell::Cell::new(true),
         }

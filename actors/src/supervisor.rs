@@ -16,6 +16,7 @@ use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
 use crate::alert::Alert;
+use crate::alerts::AlertKind;
 use crate::dead_letter::DeadLetter;
 use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
 use crate::events::{event, warn_event};
@@ -273,7 +274,7 @@ impl Supervisor {
         let body = serde_json::json!({ "reason": why });
         let owed = tokio::time::timeout(
             Duration::from_secs(2),
-            shared.store.owe_alert("crash_loop", body.clone(), shared.now()),
+            shared.store.owe_alert(AlertKind::CrashLoop, body.clone(), shared.now()),
         )
         .await;
         if matches!(owed, Ok(Ok(_))) {
@@ -283,12 +284,14 @@ impl Supervisor {
         let cfg = &shared.config.alert;
         let Some(url) = &cfg.webhook else { return };
         if let Ok(target) =
-            crate::alerts::Target::with_timeout(url, &cfg.format, Duration::from_secs(5))
+            crate::alerts::Target::with_timeout(url, cfg.format, Duration::from_secs(5))
         {
-            let msg = crate::alerts::Message::from_outbox(0, "crash_loop", None, body);
+            let msg = crate::alerts::Message::from_outbox(0, AlertKind::CrashLoop, None, body);
             match target.send(&msg).await {
-                Ok(()) => event!("alert_sent", kind = "crash_loop"),
-                Err(e) => warn_event!("alert_failed", kind = "crash_loop", error = %e.text),
+                Ok(()) => event!("alert_sent", kind = %AlertKind::CrashLoop),
+                Err(e) => {
+                    warn_event!("alert_failed", kind = %AlertKind::CrashLoop, error = %e.text)
+                }
             }
         }
     }

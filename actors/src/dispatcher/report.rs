@@ -94,10 +94,10 @@ pub(crate) fn announce(shared: &Shared, key: &str, failed: Failed) {
                 delay_ms = delay.as_millis() as u64);
             shared.retry_due(at);
         }
-        Failed::Dead(dead) => {
+        Failed::Dead { job: dead, alert } => {
             error_event!("dead_lettered", key = %key, queue = %dead.queue, attempt = dead.attempts,
                 reason = %dead.reason, error = %dead.error);
-            shared.dead_arrived();
+            shared.dead_arrived(alert);
         }
         Failed::LeaseLost => {
             warn_event!("lease_lost", key = %key,

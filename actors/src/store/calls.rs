@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::fail::Recovery;
 use super::op::*;
-use super::{AlertRow, DeliveryFailed, Failed, Round, RoundOut, StoreHandle, read};
+use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreHandle, read};
+use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -114,17 +115,24 @@ impl StoreHandle {
         self.call(AlertsDueArgs { now, limit }).await
     }
 
-    pub(crate) async fn alerts_untried(
+    /// Every dead-letter alert held for the DeadLetter actor's decision.
+    pub(crate) async fn alerts_held(&self) -> Result<Vec<HeldAlert>, StoreError> {
+        self.call(AlertsHeldArgs).await
+    }
+
+    /// Releases held dead-letter alerts to the Alert actor: each alone, or as one digest.
+    pub(crate) async fn alerts_release(
         &self,
-        kind: &'static str,
-        limit: u32,
-    ) -> Result<Vec<AlertRow>, StoreError> {
-        self.call(AlertsUntriedArgs { kind, limit }).await
+        ids: Vec<i64>,
+        digest: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.call(AlertsReleaseArgs { ids, digest, now }).await
     }
 
     pub(crate) async fn owe_alert(
         &self,
-        kind: &'static str,
+        kind: AlertKind,
         body: serde_json::Value,
         now: Timestamp,
     ) -> Result<i64, StoreError> {

@@ -34,8 +34,8 @@ pub(crate) enum FailKind {
 pub(crate) enum Failed {
     /// Pending again, due at `at`.
     Retry { at: Timestamp, attempts: u32, delay: Duration },
-    /// Moved to `dead_letter`.
-    Dead(DeadJob),
+    /// Moved to `dead_letter`, its alert owed in the outbox, held for the DeadLetter actor.
+    Dead { job: DeadJob, alert: alerts::HeldAlert },
     /// The lease was no longer held; nothing changed.
     LeaseLost,
 }
@@ -146,8 +146,7 @@ fn fail_running(
         FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
-        return bury(conn, ctx.alert_group_wait_ms, key, error, attempts, &errors, reason, now)
-            .map(Failed::Dead);
+        return bury(conn, key, error, attempts, &errors, reason, now);
     }
     let delay = match kind {
         FailKind::Retryable { delay: Some(d) } => d,
@@ -166,17 +165,15 @@ fn fail_running(
 }
 
 /// Moves a job from `jobs` to `dead_letter` and owes its alert, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
 fn bury(
     conn: &Connection,
-    group_wait_ms: i64,
     key: &str,
     error: &str,
     attempts: u32,
     errors: &str,
     reason: DeadReason,
     now: Timestamp,
-) -> Result<DeadJob, StoreError> {
+) -> Result<Failed, StoreError> {
     let died = now.div_euclid(1000);
     conn.prepare_cached(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
@@ -196,8 +193,8 @@ fn bury(
         "reason": dead.reason,
         "died": dead.died,
     });
-    alerts::owe(conn, "dead_letter", Some(key), &body, now, now + group_wait_ms)?;
-    Ok(dead)
+    let id = alerts::owe_dead_letter(conn, key, &body, now)?;
+    Ok(Failed::Dead { job: dead, alert: alerts::HeldAlert { id, at: now } })
 }
 
 /// Appends one attempt's error to the JSON history, keeping errors bounded in size.

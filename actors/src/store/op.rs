@@ -26,7 +26,7 @@ use rusqlite::Connection;
 pub(crate) use args::*;
 pub(crate) use call::{Call, Reply};
 
-use super::alerts::{AlertRow, DeliveryFailed};
+use super::alerts::{AlertRow, DeliveryFailed, HeldAlert};
 use super::fail::Failed;
 use super::round::RoundOut;
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
@@ -122,8 +122,10 @@ ops! {
     Write AlertFailed(DeliveryFailed) -> ();
     /// Alerts due.
     Read AlertsDue(AlertsDueArgs) -> (Vec<AlertRow>, Option<Timestamp>);
-    /// Alerts never tried.
-    Read AlertsUntried(AlertsUntriedArgs) -> Vec<AlertRow>;
+    /// Dead-letter alerts held for DeadLetter's decision.
+    Read AlertsHeld(AlertsHeldArgs) -> Vec<HeldAlert>;
+    /// Held dead-letter alerts released, alone or as a digest.
+    Write AlertsRelease(AlertsReleaseArgs) -> ();
     /// The kill switch read.
     Read PauseState(PauseStateArgs) -> (bool, Option<String>);
     /// `status`.
@@ -175,7 +177,8 @@ impl Op {
             Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c, a.id, a.now)),
             Op::AlertFailed(call) => call.run(|a| alerts::failed(c, a)),
             Op::AlertsDue(call) => call.run(|a| alerts::due(c, a.now, a.limit)),
-            Op::AlertsUntried(call) => call.run(|a| alerts::untried(c, a.kind, a.limit)),
+            Op::AlertsHeld(call) => call.run(|_| alerts::held(c)),
+            Op::AlertsRelease(call) => call.run(|a| alerts::release(c, &a.ids, a.digest, a.now)),
             Op::PauseState(call) => call.run(|_| {
                 let control = gates::load_control(c)?;
                 Ok((control.paused, control.pause_reason))

@@ -18,7 +18,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_gates.sql"),
     include_str!("migrations/0003_cap.sql"),
     include_str!("migrations/0004_retention.sql"),
-    include_str!("migrations/0005_status_check.sql"),
+    include_str!("migrations/0005_alert_digests.sql"),
+    include_str!("migrations/0006_status_check.sql"),
 ];
 
 /// The first bytes of every SQLite database file.
@@ -251,16 +252,16 @@ mod tests {
     }
 
     #[test]
-    fn version_5_keeps_every_job_its_count_indexes_and_rule() {
+    fn version_6_keeps_every_job_its_count_indexes_and_rule() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let before = {
             let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..4] {
+            for sql in &MIGRATIONS[..5] {
                 conn.execute_batch(sql).unwrap();
             }
             conn.execute_batch(
-                "PRAGMA user_version = 4;
+                "PRAGMA user_version = 5;
                  INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at)
                  VALUES ('a', '{\"x\": 1}', 'pending', 3, 5, 1, 1);
                  INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::super::Round;
 use super::super::fail::Recovery;
 use super::super::retention::PruneArgs;
+use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::job::{JobStatus, NewJob, Selector};
 
@@ -97,7 +98,7 @@ pub(crate) struct RecordCapArgs {
 /// Owe an alert of `kind`, deliverable at once.
 #[derive(Debug)]
 pub(crate) struct OweAlertArgs {
-    pub(crate) kind: &'static str,
+    pub(crate) kind: AlertKind,
     pub(crate) body: serde_json::Value,
     pub(crate) now: Timestamp,
 }
@@ -116,11 +117,16 @@ pub(crate) struct AlertsDueArgs {
     pub(crate) limit: u32,
 }
 
-/// Undelivered alerts of `kind` never tried yet.
+/// Every dead-letter alert held for the DeadLetter actor's decision.
 #[derive(Debug)]
-pub(crate) struct AlertsUntriedArgs {
-    pub(crate) kind: &'static str,
-    pub(crate) limit: u32,
+pub(crate) struct AlertsHeldArgs;
+
+/// Release held dead-letter alerts: each alone (`digest` None), or as one digest.
+#[derive(Debug)]
+pub(crate) struct AlertsReleaseArgs {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) digest: Option<i64>,
+    pub(crate) now: Timestamp,
 }
 
 /// The kill switch and its reason.

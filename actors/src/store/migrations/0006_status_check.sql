@@ -1,4 +1,4 @@
--- nightshift schema, version 5: the jobs table rebuilt with its status rule written as
+-- nightshift schema, version 6: the jobs table rebuilt with its status rule written as
 -- comparisons. SQLite evaluates `status IN ('pending', 'running', 'done')` in a CHECK by building
 -- a temporary index of the three words, and dropping it, on every insert and every update of a
 -- job: a profile of the engine's drain put a quarter of the Store's instructions there. The rule
@@ -6,7 +6,7 @@
 -- indexes and triggers; the rows are copied as they are (the counting triggers are created after
 -- the copy and the old ones go with the old table, so `row_counts` stays right).
 
-CREATE TABLE jobs_v5 (
+CREATE TABLE jobs_v6 (
     key              TEXT PRIMARY KEY,            -- the idempotency key
     queue            TEXT NOT NULL DEFAULT 'default',
     payload          TEXT NOT NULL,
@@ -28,7 +28,7 @@ CREATE TABLE jobs_v5 (
     finished_at      INTEGER
 );
 
-INSERT INTO jobs_v5 (key, queue, payload, status, attempts, max_attempts, priority, run_at,
+INSERT INTO jobs_v6 (key, queue, payload, status, attempts, max_attempts, priority, run_at,
                      timeout_ms, lease_token, lease_owner, lease_expires_at, last_error, result,
                      errors, created_at, updated_at, finished_at)
 SELECT key, queue, payload, status, attempts, max_attempts, priority, run_at,
@@ -37,7 +37,7 @@ SELECT key, queue, payload, status, attempts, max_attempts, priority, run_at,
 FROM jobs;
 
 DROP TABLE jobs;
-ALTER TABLE jobs_v5 RENAME TO jobs;
+ALTER TABLE jobs_v6 RENAME TO jobs;
 
 CREATE INDEX jobs_claim ON jobs (priority DESC, run_at) WHERE status = 'pending';
 CREATE INDEX jobs_next_due ON jobs (run_at) WHERE status = 'pending';
