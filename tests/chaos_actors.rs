@@ -97,9 +97,9 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
         // Let some of the burst start, then kill mid-flight.
         tokio::time::sleep(Duration::from_millis(rng.below(40))).await;
         let killed = match victim {
-            "worker" => chaos.kill_worker(rng.below(3) as usize),
-            "store" => chaos.kill_store(),
-            other => chaos.kill(other),
+            "worker" => chaos.kill_worker(rng.below(3) as usize).await,
+            "store" => chaos.kill_store().await,
+            other => chaos.kill(other).await,
         };
         assert!(killed, "{victim} was not running to be killed");
     }

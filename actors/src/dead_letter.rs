@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use crate::alert::AlertMsg;
+use crate::dispatcher::DispatcherMsg;
 use crate::error::StoreError;
 use crate::events::event;
 use crate::job::Selector;
+use crate::links::Slot;
 use crate::shared::Shared;
 
 /// The DeadLetter actor's mailbox.
@@ -25,6 +28,10 @@ impl ractor::Message for DeadLetterMsg {}
 
 pub(crate) struct DeadLetter {
     pub(crate) shared: Arc<Shared>,
+    /// Delivers the alerts it owes.
+    pub(crate) alert: Slot<AlertMsg>,
+    /// Woken when replayed jobs are due.
+    pub(crate) dispatcher: Slot<DispatcherMsg>,
 }
 
 #[cfg_attr(feature = "async-trait", ractor::async_trait)]
@@ -35,7 +42,7 @@ impl Actor for DeadLetter {
 
     async fn pre_start(&self, _: ActorRef<DeadLetterMsg>, _: ()) -> Result<(), ActorProcessingErr> {
         // Alerts owed before a crash or restart are still in the outbox: deliver them.
-        self.shared.alert_kick();
+        self.alert.cast(AlertMsg::Deliver);
         Ok(())
     }
 
@@ -47,14 +54,16 @@ impl Actor for DeadLetter {
     ) -> Result<(), ActorProcessingErr> {
         let shared = &self.shared;
         match msg {
-            DeadLetterMsg::Arrived => shared.alert_kick(),
+            DeadLetterMsg::Arrived => {
+                self.alert.cast(AlertMsg::Deliver);
+            }
             DeadLetterMsg::Replay(which, reply) => {
                 let replayed = shared.store.replay(which, shared.now()).await;
                 if let Ok(keys) = &replayed {
                     for key in keys {
                         event!("replayed", key = %key);
                     }
-                    shared.wake_workers();
+                    self.dispatcher.wake();
                 }
                 let _ = reply.send(replayed);
             }
