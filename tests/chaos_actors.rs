@@ -88,8 +88,10 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
         "dead_letter",
         "alert",
         "dispatcher",
+        "rescuer",
         "worker",
         "store",
+        "pruner",
         "dispatcher",
     ] {
         enqueue_burst(&engine, &mut rng, &mut history, next, 15).await;

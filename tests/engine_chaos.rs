@@ -124,7 +124,8 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
         .unwrap(),
     );
     let chaos = engine.chaos();
-    let store_before = chaos.store_id().await.unwrap();
+    let store = chaos.store_actor().await.unwrap();
+    let store_before = store.get_id();
     let acked = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..3000 {
@@ -142,7 +143,8 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
         acked.load(Ordering::SeqCst) >= 50
     })
     .await;
-    assert!(chaos.kill_store().await);
+    // Killed at once, not after a question to the Supervisor queued behind the burst's tasks.
+    store.kill();
     let acked_at_kill = acked.load(Ordering::SeqCst);
     let answers = within(Duration::from_secs(60), "the burst", tasks.join_all()).await;
     assert!(acked_at_kill < 3000, "the kill landed after the burst: nothing was tested");
@@ -201,6 +203,13 @@ async fn the_engine_stops_with_a_reason_and_a_crash_loop_alert_once_the_store_re
     let stopped = within(Duration::from_secs(10), "engine stops", engine.wait()).await;
     let EngineError::Stopped(reason) = stopped else { panic!("{stopped:?}") };
     assert!(reason.contains("restart budget exhausted"), "{reason}");
+    // A stopped tree answers no verb: a drain says why it stopped.
+    let drained =
+        within(Duration::from_secs(5), "drain", engine.drain(Duration::from_secs(1))).await;
+    assert!(
+        matches!(&drained, Err(EngineError::Stopped(why)) if why.contains("restart budget")),
+        "{drained:?}"
+    );
     let crash: Vec<_> =
         sink.received().into_iter().filter(|r| r.json()["kind"] == "crash_loop").collect();
     assert_eq!(crash.len(), 1, "one crash_loop alert");

@@ -64,8 +64,9 @@ pub(crate) enum SupervisorMsg {
     Hurry,
     /// What the Supervisor knows of its tree.
     Status(RpcReplyPort<TreeStatus>),
-    /// The current actor of one child, for fault injection (`None` while it is not running).
-    Child(Child, RpcReplyPort<Option<ActorCell>>),
+    /// The current actor of one child (a worker of any generation), for fault injection
+    /// (`None` while it is not running).
+    Child(Role, RpcReplyPort<Option<ActorCell>>),
 }
 
 #[cfg(feature = "cluster")]
@@ -85,19 +86,6 @@ pub struct TreeStatus {
     pub restarts: u64,
     /// Jobs held unsettled: claimed, running, or with an outcome not yet committed.
     pub held: usize,
-}
-
-/// One child of the tree, as fault injection names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Child {
-    Store,
-    Alert,
-    DeadLetter,
-    Retry,
-    Dispatcher,
-    Pruner,
-    Rescuer,
-    Worker(usize),
 }
 
 pub(crate) struct Supervisor {
@@ -132,7 +120,7 @@ impl Slots {
 
 /// Which child an actor id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Store,
     Alert,
     DeadLetter,
@@ -144,17 +132,16 @@ enum Role {
 }
 
 impl Role {
-    fn is(self, child: Child) -> bool {
+    /// Worker `id`, whatever its generation.
+    pub(crate) fn worker(id: usize) -> Self {
+        Role::Worker { id, generation: 0 }
+    }
+
+    /// The same child, a worker of any generation.
+    fn is(self, child: Role) -> bool {
         match (self, child) {
-            (Role::Worker { id, .. }, Child::Worker(wanted)) => id == wanted,
-            (Role::Store, Child::Store)
-            | (Role::Alert, Child::Alert)
-            | (Role::DeadLetter, Child::DeadLetter)
-            | (Role::Retry, Child::Retry)
-            | (Role::Dispatcher, Child::Dispatcher)
-            | (Role::Pruner, Child::Pruner)
-            | (Role::Rescuer, Child::Rescuer) => true,
-            _ => false,
+            (Role::Worker { id, .. }, Role::Worker { id: wanted, .. }) => id == wanted,
+            (role, child) => role == child,
         }
     }
 }
@@ -367,7 +354,11 @@ impl Supervisor {
         let alive = st
             .of(|r| matches!(r, Role::Worker { .. }))
             .iter()
-            .filter(|c| c.get_status() == ractor::ActorStatus::Running)
+            .filter(|c| {
+                use ractor::ActorStatus::{Running, Starting, Upgrading};
+                // Spawned and not stopping (a worker is marked running just after it started).
+                matches!(c.get_status(), Starting | Running | Upgrading)
+            })
             .count();
         TreeStatus {
             state: self.shared.state(),
@@ -561,6 +552,9 @@ impl Supervisor {
             Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(&notices, &key, f)),
             Err(e) => warn_event!("worker_lease_unsettled", error = %e),
         }
+        // Every lease it held is settled now (or left to the Rescuer): nothing is held until a
+        // new Dispatcher says otherwise, so a shutdown under way does not wait for its count.
+        shared.set_held(0);
         pool
     }
 
