@@ -21,9 +21,12 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use crate::alert::AlertMsg;
+use crate::dispatcher::DispatcherMsg;
 use crate::error::StoreError;
 use crate::events::{event, warn_event};
 use crate::job::Selector;
+use crate::links::Slot;
 use crate::shared::Shared;
 use crate::store::HeldAlert;
 use crate::wakeup::Wakeup;
@@ -56,6 +59,10 @@ impl ractor::Message for DeadLetterMsg {}
 
 pub(crate) struct DeadLetter {
     pub(crate) shared: Arc<Shared>,
+    /// Delivers the alerts it owes.
+    pub(crate) alert: Slot<AlertMsg>,
+    /// Woken when replayed jobs are due.
+    pub(crate) dispatcher: Slot<DispatcherMsg>,
 }
 
 pub(crate) struct DeadLetterState {
@@ -130,7 +137,7 @@ impl Actor for DeadLetter {
                     for key in keys {
                         event!("replayed", key = %key);
                     }
-                    shared.wake_workers();
+                    self.dispatcher.wake();
                 }
                 let _ = reply.send(replayed);
             }
@@ -169,7 +176,9 @@ impl DeadLetter {
             Release::Digest(ids) => (ids.clone(), ids.first().copied()),
         };
         match shared.store.alerts_release(ids, digest, now).await {
-            Ok(()) => shared.alert_kick(),
+            Ok(()) => {
+                let _ = self.alert.cast(AlertMsg::Deliver);
+            }
             Err(e) => {
                 warn_event!("alert_failed", error = %e);
                 st.grouping.undo(&release, now + AGAIN_MS);

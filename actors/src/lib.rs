@@ -7,7 +7,8 @@
 //!   Store's own operations through the Store's own path.
 //! - [`engine`]: [`Engine::start`] / [`Engine::start_linked`] and the [`EngineHandle`] a host
 //!   program drives (enqueue, status, replay, pause, drain, shutdown).
-//! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
+//! - `supervisor`: starts the tree in order, restarts crashed children, answers drain, shutdown
+//!   and status; owns the worker table and the slots actors reach each other through (`links`).
 //! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
 //!   write is group-committed and answered only after COMMIT. Its operations are one typed enum
 //!   (`store::op`); one SQL operation per file below it.
@@ -39,6 +40,7 @@ pub mod error;
 mod events;
 pub mod fields;
 pub mod job;
+mod links;
 mod lock;
 pub mod policy;
 mod pruner;
@@ -64,5 +66,7 @@ pub use job::{
 };
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
+pub use shared::RunState;
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
+pub use supervisor::TreeStatus;

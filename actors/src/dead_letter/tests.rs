@@ -75,7 +75,8 @@ impl Setup {
         let db: &Path = &self.shared.config.db;
         let (store, _) = InlineStore::start(db).await;
         self.shared.store.replace(store.actor().unwrap());
-        let actor = DeadLetter { shared: self.shared.clone() };
+        let (alert, dispatcher) = (crate::links::Slot::new(), crate::links::Slot::new());
+        let actor = DeadLetter { shared: self.shared.clone(), alert, dispatcher };
         Actor::spawn(None, actor, ()).await.unwrap().0
     }
 

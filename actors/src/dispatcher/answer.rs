@@ -50,7 +50,7 @@ impl Dispatcher {
             Ok(out) => out,
             Err(e) => return self.round_failed(myself, st, round, &e),
         };
-        let retried = report::settled(shared, round.ended, out.settled);
+        let retried = report::settled(&self.notices, round.ended, out.settled);
         st.ended.extend(retried);
         for (reply, inserted) in round.replies.into_iter().zip(out.inserted) {
             if matches!(inserted, Ok(Enqueued::Enqueued)) {
