@@ -66,21 +66,33 @@ async fn a_job_enqueued_by_another_connection_starts_without_waiting_for_the_res
 async fn pausing_a_busy_runner_leaves_no_job_claimed_ahead() {
     let db = TempDb::new();
     let mut cfg = config(&db.path);
-    cfg.workers = 1;
-    let engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
+    cfg.workers = 8;
+    let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = starts.clone();
+    let h = handler(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Outcome::success() }
+    });
+    let engine = Engine::start(cfg, h).await.unwrap();
     engine.pause(Some("fill")).await.unwrap();
     for i in 0..2000 {
         engine.enqueue(NewJob::new(format!("quick-{i}"), "{}")).await.unwrap();
     }
     engine.resume().await.unwrap();
+    // Jobs this quick are claimed ahead of the workers, many a round.
     eventually(Duration::from_secs(20), "some jobs done", || async {
         db.count("SELECT count(*) FROM jobs WHERE status = 'done'") >= 200
     })
     .await;
     engine.pause(Some("stop now")).await.unwrap();
+    let at_pause = starts.load(std::sync::atomic::Ordering::SeqCst);
     let status =
         within(Duration::from_secs(20), "drain", engine.drain(Duration::ZERO)).await.unwrap();
     assert!(status.paused);
+    // Once pause returned, no job claimed ahead was handed out: at most the ones already given
+    // to the workers started.
+    let after = starts.load(std::sync::atomic::Ordering::SeqCst) - at_pause;
+    assert!(after <= 8, "{after} jobs started after pause returned");
     // Whatever was claimed ahead went back: nothing is left running, nothing was lost.
     assert_eq!(db.count("SELECT count(*) FROM jobs WHERE status = 'running'"), 0);
     assert_eq!(db.count("SELECT count(*) FROM jobs WHERE attempts > 0"), 0);

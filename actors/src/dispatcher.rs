@@ -53,6 +53,10 @@ pub(crate) enum DispatcherMsg {
     WorkerLost { id: usize, reason: String },
     /// Shutdown began: give back the jobs claimed ahead and claim nothing more.
     Stop,
+    /// The kill switch was turned on (by this runner or seen in another process's commit):
+    /// give back the jobs claimed ahead at once, without waiting for a claim to find the gate
+    /// closed; answered once they are out of the hand-out queue.
+    Paused(Option<RpcReplyPort<()>>),
     /// Self-cast: start a round unless one is in flight.
     Round,
     /// The Store's answer to the round in flight.
@@ -178,8 +182,16 @@ impl Actor for Dispatcher {
             }
             DispatcherMsg::Stop => {
                 st.stopping = true;
-                let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-                st.ended.extend(ahead);
+                st.give_back_ahead();
+            }
+            DispatcherMsg::Paused(reply) => {
+                // The claim transaction stays the authority: a resume clears `gated` with the
+                // first claim it lets through.
+                st.gated = true;
+                st.give_back_ahead();
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
             }
             DispatcherMsg::Round => st.round_queued = false,
             DispatcherMsg::RoundDone(answer) => self.round_done(&myself, st, answer),
@@ -214,9 +226,8 @@ impl Actor for Dispatcher {
         st._heartbeat.abort();
         // What is left unsettled commits now, or stays `running` for the next start to recover.
         let shared = &self.shared;
-        let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-        let mut ended = std::mem::take(&mut st.ended);
-        ended.extend(ahead);
+        st.give_back_ahead();
+        let ended = std::mem::take(&mut st.ended);
         if !ended.is_empty() {
             let settles: Vec<Settle> = ended.iter().map(|e| e.settle.clone()).collect();
             let round = Round { settles, ..Round::default() };
@@ -233,6 +244,14 @@ impl Actor for Dispatcher {
         }
         shared.set_held(0);
         Ok(())
+    }
+}
+
+impl DispatcherState {
+    /// Gives back, unrun and uncounted in the next round, every job claimed ahead.
+    fn give_back_ahead(&mut self) {
+        let ahead = self.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
+        self.ended.extend(ahead);
     }
 }
 

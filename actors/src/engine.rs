@@ -19,6 +19,7 @@ use ractor::{Actor, ActorCell, ActorRef};
 use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
+use crate::dispatcher::DispatcherMsg;
 use crate::error::{EngineError, StoreError};
 use crate::events::event;
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -30,6 +31,9 @@ use crate::store::gates::Gate;
 use crate::supervisor::{
     Slots, Supervisor, SupervisorMsg, TreeStatus, flush_alerts, startup_cause,
 };
+
+/// How long `pause` waits for the Dispatcher to give back what it claimed ahead.
+const PAUSE_ACK: Duration = Duration::from_secs(5);
 
 /// Starts engines.
 #[derive(Debug)]
@@ -198,6 +202,12 @@ impl EngineHandle {
         let shared = &self.shared;
         shared.store.set_paused(true, reason.map(str::to_owned), shared.now()).await?;
         shared.saw_pause(true, reason);
+        // Once this returns, no job claimed ahead is handed out any more (a job already handed
+        // to a worker still runs). Without a Dispatcher (restarting) nothing is claimed ahead.
+        if let Some(dispatcher) = self.enqueuer.dispatcher.get() {
+            let _ =
+                dispatcher.call(|reply| DispatcherMsg::Paused(Some(reply)), Some(PAUSE_ACK)).await;
+        }
         Ok(())
     }
 

@@ -437,7 +437,11 @@ impl Supervisor {
                     if let Some(shared) = weak.upgrade() {
                         // Say so when the kill switch was flipped from another shell.
                         shared.saw_pause(paused, reason);
-                        dispatcher.wake();
+                        if paused {
+                            dispatcher.cast(DispatcherMsg::Paused(None));
+                        } else {
+                            dispatcher.wake();
+                        }
                     }
                 }));
                 let (store, _) = Store::spawn_linked(None, args, sup, st.spawner.clone()).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
-use super::{Dispatcher, DispatcherMsg, DispatcherState, Ended, InRound, report};
+use super::{Dispatcher, DispatcherMsg, DispatcherState, InRound, report};
 use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::Enqueued;
@@ -70,15 +70,13 @@ impl Dispatcher {
                 // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
                 st.due = st.wakes != round.wakes;
                 st.gated = true;
-                let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-                st.ended.extend(ahead);
+                st.give_back_ahead();
             }
             Some(Err(e)) => warn_event!("claim_failed", error = %e),
             None => {}
         }
         if st.stopping {
-            let ahead = st.ready.drain(..).map(|c| Ended::given_back(c.job.key, c.token));
-            st.ended.extend(ahead);
+            st.give_back_ahead();
         }
         self.hand_out(st);
         shared.activity.notify_waiters();
