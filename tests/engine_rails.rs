@@ -48,7 +48,7 @@ async fn the_daily_cap_stops_claims_until_the_next_utc_day() {
     .await;
 
     // The next UTC day: the runner resumes by itself.
-    clock.advance(86_400_000);
+    clock.advance(Duration::from_secs(86_400));
     within(Duration::from_secs(20), "drain", engine.drain(Duration::from_secs(2))).await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 5);
     engine.shutdown(Duration::from_secs(5)).await.unwrap();

@@ -23,7 +23,7 @@ use crate::wakeup::Wakeup;
 const BATCH: u32 = 500;
 /// Dead-letter alerts per minute sent one by one before the rest are folded into digests.
 const STORM: usize = 10;
-const MINUTE_MS: i64 = 60_000;
+const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the outbox is looked at when nothing else asks.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -107,12 +107,12 @@ impl Alert {
             Ok(due) => due,
             Err(e) => {
                 warn_event!("alert_failed", error = %e);
-                self.arm(myself, st, shared.now() + 1000);
+                self.arm(myself, st, shared.now() + TICK);
                 return usize::MAX;
             }
         };
         let now = shared.now();
-        while st.recent.front().is_some_and(|t| now - t >= MINUTE_MS) {
+        while st.recent.front().is_some_and(|t| now - *t >= MINUTE) {
             st.recent.pop_front();
         }
         let (dead, others): (Vec<AlertRow>, Vec<AlertRow>) =
@@ -143,8 +143,8 @@ impl Alert {
                 left += sent;
             }
         }
-        let next =
-            if left > 0 { Some(next.map_or(now + 1000, |n| n.min(now + 1000))) } else { next };
+        let soon = now + TICK;
+        let next = if left > 0 { Some(next.map_or(soon, |n| n.min(soon))) } else { next };
         if let Some(at) = next {
             self.arm(myself, st, at);
         }
@@ -188,7 +188,7 @@ impl Alert {
         let cfg = &self.shared.config.alert;
         let wait = backoff(cfg.retry_base, cfg.retry_cap, row.attempts)
             .max(error.retry_after.unwrap_or_default());
-        Some(self.shared.now() + wait.as_millis() as i64)
+        Some(self.shared.now() + wait)
     }
 }
 

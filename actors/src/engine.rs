@@ -207,7 +207,6 @@ impl EngineHandle {
         mut waiting: impl FnMut(&Gate),
     ) -> Result<Status, EngineError> {
         let shared = &self.shared;
-        let window_ms = window.as_millis() as i64;
         let mut waited_for: Option<Gate> = None;
         loop {
             self.check_alive()?;
@@ -225,13 +224,14 @@ impl EngineHandle {
                 let gated = state
                     .gate
                     .as_ref()
-                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window_ms));
+                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window));
                 let done = state.running == 0
-                    && (gated || state.next_due.is_none_or(|at| at > now + window_ms));
+                    && (gated || state.next_due.is_none_or(|at| at > now + window));
                 if done {
                     let status = retry_transient(|| shared.store.status(shared.now())).await?;
                     if let Some(gate) = &status.gate {
-                        warn_event!("claims_held", gate = gate.name(), until = gate.until(),
+                        let until = gate.until().map(crate::clock::Timestamp::as_millis);
+                        warn_event!("claims_held", gate = gate.name(), until,
                             reason = %gate.describe());
                     }
                     return Ok(status);
@@ -239,16 +239,17 @@ impl EngineHandle {
                 // Nothing runs, yet due jobs wait: the gate is what the drain waits for.
                 let idle = state.running == 0;
                 if let Some(gate) = state.gate.filter(|g| idle && waited_for.as_ref() != Some(g)) {
-                    event!("waiting_for_gate", gate = gate.name(), until = gate.until(),
+                    let until = gate.until().map(crate::clock::Timestamp::as_millis);
+                    event!("waiting_for_gate", gate = gate.name(), until,
                         reason = %gate.describe());
                     waiting(&gate);
                     waited_for = Some(gate);
                 }
-                let due_in = state.next_due.map_or(0, |at| (at - now).max(0)) as u64;
-                if due_in == 0 {
+                let due_in = state.next_due.map_or(Duration::ZERO, |at| at - now);
+                if due_in.is_zero() {
                     shared.wake_workers();
                 }
-                nap = Duration::from_millis(due_in.clamp(5, 100));
+                nap = due_in.clamp(Duration::from_millis(5), Duration::from_millis(100));
             }
             tokio::select! {
                 _ = activity => {}

@@ -66,7 +66,7 @@ impl StoreCtx {
             max_payload: config.max_payload,
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
-            alert_group_wait_ms: config.alert.group_wait.as_millis() as i64,
+            alert_group_wait_ms: crate::clock::millis(config.alert.group_wait),
             notices: notices::Notices::default(),
         }
     }

@@ -9,7 +9,7 @@ use ractor::{ActorRef, Message, MessagingErr};
 use crate::clock::Timestamp;
 
 /// The longest a wake-up timer sleeps.
-const LONGEST: i64 = 3_600_000;
+const LONGEST: Duration = Duration::from_secs(3_600);
 
 /// A running `send_after` task.
 type Timer<M> = JoinHandle<Result<(), MessagingErr<M>>>;
@@ -32,7 +32,7 @@ impl<M: Message> Wakeup<M> {
             return;
         }
         self.cancel();
-        let wait = Duration::from_millis((at - now).clamp(0, LONGEST) as u64);
+        let wait = (at - now).min(LONGEST);
         self.armed = Some((at, myself.send_after(wait, msg)));
     }
 

@@ -84,7 +84,7 @@ pub(crate) fn run(
                          lease_expires_at = ?4, updated_at = ?5
          WHERE key = ?1",
     )?;
-    let expires = now + lease.as_millis() as i64;
+    let expires = now + *lease;
     let mut claimed = Vec::with_capacity(rows.len());
     for (key, queue, payload, attempts, max_attempts, timeout_ms) in rows {
         let token = new_token();
@@ -92,8 +92,7 @@ pub(crate) fn run(
         if probe {
             gates::start_probe(conn, &key)?;
         }
-        let timeout =
-            timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
+        let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
         let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };
         claimed.push(Claimed { job, token });
     }

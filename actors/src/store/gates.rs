@@ -184,7 +184,7 @@ pub(crate) fn failed(
     let transition = state.on_failure(key, now, &ctx.breaker);
     save(conn, &state)?;
     if let Some(Transition::Opened { until, reopened }) = transition {
-        let cooldown_ms = until - now;
+        let cooldown_ms = until.millis_since(now);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
             alerts::owe(conn, "breaker_opened", None, &body, now, now)?;

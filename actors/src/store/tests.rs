@@ -7,6 +7,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use super::operation::Op;
 use super::{EngineConfig, StoreCtx, StoreState, gates, open};
+use crate::clock::Timestamp;
 use crate::config::Synchronous;
 use crate::error::StoreError;
 
@@ -53,7 +54,7 @@ fn open_breaker(
     let (reply, _answer) = ractor::concurrency::oneshot();
     let op = Op::new(
         move |c: &rusqlite::Connection, ctx: &StoreCtx| {
-            gates::failed(c, ctx, "flaky", 1_000)?;
+            gates::failed(c, ctx, "flaky", Timestamp::from_millis(1_000))?;
             then(c)
         },
         reply.into(),
