@@ -5,6 +5,25 @@
 //! of the engine adds and subtracts [`Duration`]s, and the arithmetic saturates instead of
 //! wrapping, so an absurd configured duration gives a far-off time, never a time in the past.
 //! It never sleeps and never reads the database.
+//!
+//! # Waiting for a wall-clock time
+//!
+//! What the engine persists is wall-clock time from the injected clock: a retry's `run_at`, a
+//! lease's expiry, a breaker's cooldown, an alert's next try. An actor that must act at such a
+//! time never sleeps on the system clock: it reads the injected clock, takes the difference as
+//! a [`Duration`] and sleeps that long on tokio's timer (the `Wakeup` each such actor holds:
+//! the Retry scheduler for `run_at` and for a gate that lifts by itself, the Alert actor for
+//! its outbox). Periodic work (the Rescuer's sweep for expired leases, the Retry scheduler's
+//! rescan, heartbeats) runs on tokio intervals and compares with the injected clock. When the
+//! timer fires, the actor reads the clock again and compares: a timer that fired early or late
+//! costs one more look, never a wrong decision, since the database is what is compared.
+//!
+//! So one clock drives both halves when it follows tokio's own: [`TokioClock`] reads the
+//! epoch it started at plus the time tokio's clock has moved since. In a test on paused tokio
+//! time (`#[tokio::test(start_paused = true)]`, `tokio::time::advance`) moving tokio's clock
+//! moves the engine's wall clock by the same amount and fires the timers due by then: a
+//! breaker's cooldown, a retry's backoff and a lease's expiry pass without real waiting.
+//! [`ManualClock`] instead jumps the wall clock alone, as a machine whose clock is reset does.
 
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
@@ -197,6 +216,45 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that follows tokio's: the wall-clock time it was started at plus how far
+/// `tokio::time::Instant` has moved since. Outside a test it moves with the monotonic clock
+/// (a change of the system clock does not move it); on paused tokio time it moves only when
+/// tokio's clock does, so `tokio::time::advance` moves the engine's wall clock and fires its
+/// wake-ups together.
+///
+/// It reads the clock of the tokio runtime it is called on: call it, and run the engine, on the
+/// runtime whose time is paused. (tokio follows paused time only when built with its
+/// `test-util` feature, as test builds usually are; without it this is the monotonic clock.)
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    epoch: Timestamp,
+    base: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading the system time now, and moving with tokio's clock from here on.
+    pub fn new() -> Self {
+        Self::starting_at(SystemClock.now())
+    }
+
+    /// A clock reading `epoch` now, and moving with tokio's clock from here on.
+    pub fn starting_at(epoch: Timestamp) -> Self {
+        Self { epoch, base: tokio::time::Instant::now() }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.epoch + tokio::time::Instant::now().saturating_duration_since(self.base)
+    }
+}
+
 /// The UTC calendar day of `ts` as `YYYY-MM-DD` (the daily cap's ledger key).
 pub fn utc_day(ts: Timestamp) -> String {
     let days = ts.0.div_euclid(86_400_000);
@@ -277,6 +335,20 @@ mod tests {
         assert_eq!(back, (at(1_795_472_917_000), "integer".to_owned()));
         assert_eq!(serde_json::to_string(&at(42)).unwrap(), "42");
         assert_eq!(serde_json::from_str::<Timestamp>("-7").unwrap(), at(-7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_clock_moves_with_paused_tokio_time_and_fires_timers_with_it() {
+        let clock = TokioClock::starting_at(at(1_795_472_917_000));
+        assert_eq!(clock.now(), at(1_795_472_917_000));
+        let due = clock.now() + Duration::from_secs(90);
+        let wake = tokio::spawn(tokio::time::sleep(due - clock.now()));
+        tokio::time::advance(Duration::from_secs(89)).await;
+        assert_eq!(clock.now(), at(1_795_473_006_000));
+        assert!(!wake.is_finished(), "fired before the wall clock reached it");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        wake.await.unwrap();
+        assert_eq!(clock.now(), due);
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod wakeup;
 mod worker;
 
 pub use admin::Admin;
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TokioClock};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
 pub use error::{EngineError, StoreError};

@@ -34,8 +34,8 @@ pub(crate) struct ClaimArgs {
 pub(crate) enum Claim {
     /// Run these (as many as asked for, or fewer when fewer are due; none when none is).
     Jobs(Vec<Claimed>),
-    /// A gate holds every claim.
-    Gated,
+    /// A gate holds every claim, until `until` when it lifts by itself.
+    Gated { until: Option<Timestamp> },
 }
 
 /// Claims up to `want` due jobs, in claim order, each under a fresh lease. The gates are read
@@ -51,12 +51,14 @@ pub(crate) fn run(
 ) -> Result<Claim, StoreError> {
     if want == 0 {
         // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
-        let gated = gates::current(conn, ctx, now)?.is_some();
-        return Ok(if gated { Claim::Gated } else { Claim::Jobs(Vec::new()) });
+        return Ok(match gates::current(conn, ctx, now)? {
+            Some(gate) => Claim::Gated { until: gate.until() },
+            None => Claim::Jobs(Vec::new()),
+        });
     }
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
     let probe = match gates::admit(conn, ctx, now)? {
-        Admission::Gated => return Ok(Claim::Gated),
+        Admission::Gated { until } => return Ok(Claim::Gated { until }),
         Admission::Go { probe } => probe,
     };
     let limit = if probe { 1 } else { want };

@@ -74,11 +74,11 @@ impl Gate {
 
 /// What the gates let a claim do.
 pub(crate) enum Admission {
-    Gated,
+    /// Held; `until` is when the gate lifts by itself (an open breaker's cooldown, the cap's
+    /// next UTC day), `None` when only something else lifts it (resume, a probe's outcome).
+    Gated { until: Option<Timestamp> },
     /// Claim; `probe` when the claimed job is the breaker's half-open probe.
-    Go {
-        probe: bool,
-    },
+    Go { probe: bool },
 }
 
 /// Today's recorded spend, micro-dollars. "Today" is the clock's UTC day, or the latest day in
@@ -105,7 +105,7 @@ pub(crate) fn admit(
     // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
     let control = load_control(conn)?;
     if control.paused {
-        return Ok(Admission::Gated);
+        return Ok(Admission::Gated { until: None });
     }
     let alerted_day = control.cap_alerted_day;
     if let Some(cap) = ctx.daily_cap_micros {
@@ -121,13 +121,14 @@ pub(crate) fn admit(
                 alerts::owe(conn, "cap_hit", None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
-            return Ok(Admission::Gated);
+            return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
         }
     }
     match control.breaker.admit(now) {
         Admit::Closed => Ok(Admission::Go { probe: false }),
         Admit::Probe => Ok(Admission::Go { probe: true }),
-        Admit::Open { .. } | Admit::Probing => Ok(Admission::Gated),
+        Admit::Open { until } => Ok(Admission::Gated { until: Some(until) }),
+        Admit::Probing => Ok(Admission::Gated { until: None }),
     }
 }
 
