@@ -8,7 +8,7 @@ use nightshift_actors::{
     Clock, Engine, EngineConfig, JobStatus, NewJob, Outcome, RetryConfig, Timestamp, TokioClock,
 };
 
-use crate::util::{TempDb, config, handler, paused};
+use crate::util::{FnHandler, TempDb, config, handler, paused};
 
 /// When each attempt started, by the engine's clock, in order.
 type Starts = Arc<Mutex<Vec<(String, Timestamp)>>>;
@@ -24,6 +24,23 @@ fn timed_config(db: &TempDb, clock: TokioClock) -> EngineConfig {
     cfg
 }
 
+/// A handler that records when each attempt started and fails the first attempts of a job
+/// while `attempt <= fail_first`.
+fn recording(clock: TokioClock, starts: &Starts, fail_first: u32) -> FnHandler {
+    let starts = starts.clone();
+    handler(move |job| {
+        let starts = starts.clone();
+        async move {
+            starts.lock().unwrap().push((job.key.clone(), clock.now()));
+            if job.attempt <= fail_first {
+                Outcome::retry("upstream 503")
+            } else {
+                Outcome::success()
+            }
+        }
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_job_runs_again_when_its_backoff_ends_not_before() {
     let _frozen = paused::freeze();
@@ -35,15 +52,7 @@ async fn a_failed_job_runs_again_when_its_backoff_ends_not_before() {
     // Only the retry's own timer can run it on time: the rescan comes an hour later.
     cfg.poll_interval = Duration::from_secs(3_600);
     let starts = Starts::default();
-    let s = starts.clone();
-    let h = handler(move |job| {
-        let s = s.clone();
-        async move {
-            s.lock().unwrap().push((job.key.clone(), clock.now()));
-            if job.attempt == 1 { Outcome::retry("upstream 503") } else { Outcome::success() }
-        }
-    });
-    let engine = Engine::start(cfg, h).await.unwrap();
+    let engine = Engine::start(cfg, recording(clock, &starts, 1)).await.unwrap();
     engine.enqueue(NewJob::new("flaky", "{}")).await.unwrap();
     paused::settle("the first attempt fails and is rescheduled", || async {
         let row = engine.job("flaky").await.unwrap().unwrap();
@@ -86,15 +95,7 @@ async fn a_job_whose_worker_vanished_is_taken_back_when_its_lease_expires() {
     cfg.lease = lease;
     cfg.poll_interval = sweep;
     let starts = Starts::default();
-    let s = starts.clone();
-    let h = handler(move |job| {
-        let s = s.clone();
-        async move {
-            s.lock().unwrap().push((job.key.clone(), clock.now()));
-            Outcome::success()
-        }
-    });
-    let engine = Engine::start(cfg, h).await.unwrap();
+    let engine = Engine::start(cfg, recording(clock, &starts, 0)).await.unwrap();
     // Not due for a day, so only the stranded lease below can make it run.
     let later = clock.now() + Duration::from_secs(86_400);
     engine.enqueue(NewJob { run_at: Some(later), ..NewJob::new("orphan", "{}") }).await.unwrap();
