@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nightshift_actors::alerts::AlertFormat;
 use nightshift_actors::{AlertConfig, BreakerConfig, EngineConfig, RetryConfig, Synchronous};
 use serde::Deserialize;
 
@@ -125,7 +126,7 @@ pub struct Settings {
     /// Where the cap was read: `DAILY_CAP_USD`, or the config file's key.
     pub daily_cap_set_by: Option<String>,
     pub webhook: Option<String>,
-    pub alert_format: String,
+    pub alert_format: AlertFormat,
     pub breaker: BreakerConfig,
     pub synchronous: Synchronous,
     pub max_payload: usize,
@@ -175,14 +176,14 @@ impl Settings {
         };
         let webhook = (src.env)("ALERT_WEBHOOK").or(file.alert.webhook);
         let webhook = webhook.map(|w| check_webhook(&w)).transpose()?;
-        let alert_format = file.alert.format.unwrap_or_else(|| "auto".to_owned());
-        if !["auto", "slack", "discord", "ntfy", "telegram", "json"]
-            .contains(&alert_format.as_str())
-        {
-            return Err(bad(format!(
-                "[alert] format = {alert_format:?} is not one of auto, slack, discord, ntfy, telegram, json"
-            )));
-        }
+        let alert_format = match file.alert.format.as_deref() {
+            None => AlertFormat::Auto,
+            Some(name) => name.parse().map_err(|_| {
+                bad(format!(
+                    "[alert] format = {name:?} is not one of auto, slack, discord, ntfy, telegram, json"
+                ))
+            })?,
+        };
         let breaker = BreakerConfig {
             failures: file.breaker.failures.unwrap_or(5),
             cooldown: duration("[breaker] cooldown", file.breaker.cooldown.as_deref(), "60s")?,
@@ -193,7 +194,7 @@ impl Settings {
         }
         if let Some(url) = &webhook {
             // Checks the URL and the format together (a Telegram URL needs its chat_id).
-            nightshift_actors::alerts::Target::new(url, &alert_format).map_err(|e| {
+            nightshift_actors::alerts::Target::new(url, alert_format).map_err(|e| {
                 bad(format!("{e} (ALERT_WEBHOOK / [alert] webhook, [alert] format)"))
             })?;
         }
@@ -274,7 +275,7 @@ impl Settings {
             Some(url) => AlertConfig::webhook(url.clone()),
             None => AlertConfig::default(),
         };
-        c.alert.format = self.alert_format.clone();
+        c.alert.format = self.alert_format;
         c.daily_cap_micros = self.daily_cap_micros;
         c.daily_cap_set_by = self.daily_cap_set_by.clone();
         c.breaker = self.breaker;

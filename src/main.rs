@@ -86,18 +86,18 @@ impl From<config::ConfigError> for Failure {
 impl From<nightshift_actors::StoreError> for Failure {
     fn from(e: nightshift_actors::StoreError) -> Self {
         use nightshift_actors::StoreError as E;
-        if e.is_disk_full() && !matches!(e, E::DiskFull(_)) {
-            return E::disk_full(None, &e).into();
-        }
-        match e {
-            E::InvalidKey(_)
+        // A full disk is known by SQLite's code, wherever it surfaced, and named with its fix.
+        match e.named() {
+            e @ (E::InvalidKey(_)
             | E::PayloadTooLarge { .. }
             | E::InvalidValue(_)
             | E::Open(_)
-            | E::Missing(_) => Failure::Usage(e.to_string()),
-            E::Sqlite(_) | E::Commit(_) | E::Unavailable(_) | E::DiskFull(_) => {
-                Failure::Failed(e.to_string())
-            }
+            | E::Missing(_)) => Failure::Usage(e.to_string()),
+            e @ (E::Sqlite(_)
+            | E::Commit(_)
+            | E::Unavailable(_)
+            | E::DiskFull { .. }
+            | E::Inconsistent(_)) => Failure::Failed(e.to_string()),
         }
     }
 }

@@ -46,7 +46,7 @@ fn chaos_config(db: &TempDb, sink: &Sink) -> EngineConfig {
     cfg.retry.cap = Duration::from_millis(100);
     cfg.breaker.failures = 0;
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/chaos"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     cfg.alert.group_wait = Duration::from_millis(20);
     cfg
 }
@@ -88,8 +88,10 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
         "dead_letter",
         "alert",
         "dispatcher",
+        "rescuer",
         "worker",
         "store",
+        "pruner",
         "dispatcher",
     ] {
         enqueue_burst(&engine, &mut rng, &mut history, next, 15).await;
@@ -97,9 +99,9 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
         // Let some of the burst start, then kill mid-flight.
         tokio::time::sleep(Duration::from_millis(rng.below(40))).await;
         let killed = match victim {
-            "worker" => chaos.kill_worker(rng.below(3) as usize),
-            "store" => chaos.kill_store(),
-            other => chaos.kill(other),
+            "worker" => chaos.kill_worker(rng.below(3) as usize).await,
+            "store" => chaos.kill_store().await,
+            other => chaos.kill(other).await,
         };
         assert!(killed, "{victim} was not running to be killed");
     }

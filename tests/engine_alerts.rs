@@ -29,7 +29,7 @@ async fn start(cfg: EngineConfig) -> nightshift_actors::EngineHandle {
 fn alerting(db: &TempDb, url: String, format: &str) -> EngineConfig {
     let mut cfg = config(&db.path);
     cfg.alert = AlertConfig::webhook(url);
-    cfg.alert.format = format.to_owned();
+    cfg.alert.format = format.parse().expect("a known alert format");
     cfg.alert.group_wait = Duration::from_millis(50);
     cfg.alert.retry_base = Duration::from_millis(100);
     cfg.alert.retry_cap = Duration::from_millis(400);

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nightshift_actors::{AlertConfig, Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome};
+use nightshift_actors::{
+    AlertConfig, DeadReason, Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome,
+};
 
 use crate::util::sink::Sink;
 use tokio::sync::Notify;
@@ -52,14 +54,14 @@ async fn killed_worker_is_restarted_and_its_job_retries_and_completes_once() {
     .await
     .unwrap();
     let chaos = engine.chaos();
-    let before = chaos.worker_id(0).unwrap();
+    let before = chaos.worker_id(0).await.unwrap();
     engine.enqueue(NewJob::new("victim", "{}")).await.unwrap();
     within(Duration::from_secs(10), "the job starts", started.notified()).await;
-    assert!(chaos.kill_worker(0));
+    assert!(chaos.kill_worker(0).await);
 
     within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
-    assert_ne!(chaos.worker_id(0), Some(before), "worker 0 was replaced");
-    assert!(chaos.worker_alive(0));
+    assert_ne!(chaos.worker_id(0).await, Some(before), "worker 0 was replaced");
+    assert!(chaos.worker_alive(0).await);
     let row = engine.job("victim").await.unwrap().unwrap();
     assert_eq!(row.status, JobStatus::Done);
     assert_eq!(row.attempts, 1, "the killed attempt was counted");
@@ -84,7 +86,7 @@ async fn a_panicking_handler_is_a_failed_attempt_that_retries() {
     .await
     .unwrap();
     let chaos = engine.chaos();
-    let workers_before = (chaos.worker_id(0), chaos.worker_id(1));
+    let workers_before = (chaos.worker_id(0).await, chaos.worker_id(1).await);
     engine.enqueue(NewJob::new("panics-once", "{}")).await.unwrap();
     within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
     let row = engine.job("panics-once").await.unwrap().unwrap();
@@ -92,7 +94,7 @@ async fn a_panicking_handler_is_a_failed_attempt_that_retries() {
     assert_eq!(row.attempts, 1);
     assert_eq!(row.last_error.as_deref(), Some("panic: handler bug on panics-once"));
     assert_eq!(
-        (chaos.worker_id(0), chaos.worker_id(1)),
+        (chaos.worker_id(0).await, chaos.worker_id(1).await),
         workers_before,
         "a handler panic does not kill the worker"
     );
@@ -122,7 +124,8 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
         .unwrap(),
     );
     let chaos = engine.chaos();
-    let store_before = chaos.store_id().unwrap();
+    let store = chaos.store_actor().await.unwrap();
+    let store_before = store.get_id();
     let acked = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..3000 {
@@ -140,12 +143,13 @@ async fn killing_the_store_mid_burst_loses_no_acknowledged_enqueue_and_strands_n
         acked.load(Ordering::SeqCst) >= 50
     })
     .await;
-    assert!(chaos.kill_store());
+    // Killed at once, not after a question to the Supervisor queued behind the burst's tasks.
+    store.kill();
     let acked_at_kill = acked.load(Ordering::SeqCst);
     let answers = within(Duration::from_secs(60), "the burst", tasks.join_all()).await;
     assert!(acked_at_kill < 3000, "the kill landed after the burst: nothing was tested");
     eventually(Duration::from_secs(10), "the store restarts", || async {
-        chaos.store_id().is_some_and(|id| id != store_before)
+        chaos.store_id().await.is_some_and(|id| id != store_before)
     })
     .await;
 
@@ -183,15 +187,15 @@ async fn the_engine_stops_with_a_reason_and_a_crash_loop_alert_once_the_store_re
     let mut cfg = config(&db.path);
     cfg.store_restarts = 2;
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/crash"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     let mut engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
     let chaos = engine.chaos();
     for round in 0..3 {
-        let before = chaos.store_id();
-        assert!(chaos.kill_store());
+        let before = chaos.store_id().await;
+        assert!(chaos.kill_store().await);
         if round < 2 {
             eventually(Duration::from_secs(10), "store restarted", || async {
-                chaos.store_id() != before
+                chaos.store_id().await != before
             })
             .await;
         }
@@ -199,6 +203,13 @@ async fn the_engine_stops_with_a_reason_and_a_crash_loop_alert_once_the_store_re
     let stopped = within(Duration::from_secs(10), "engine stops", engine.wait()).await;
     let EngineError::Stopped(reason) = stopped else { panic!("{stopped:?}") };
     assert!(reason.contains("restart budget exhausted"), "{reason}");
+    // A stopped tree answers no verb: a drain says why it stopped.
+    let drained =
+        within(Duration::from_secs(5), "drain", engine.drain(Duration::from_secs(1))).await;
+    assert!(
+        matches!(&drained, Err(EngineError::Stopped(why)) if why.contains("restart budget")),
+        "{drained:?}"
+    );
     let crash: Vec<_> =
         sink.received().into_iter().filter(|r| r.json()["kind"] == "crash_loop").collect();
     assert_eq!(crash.len(), 1, "one crash_loop alert");
@@ -253,7 +264,7 @@ async fn a_running_row_from_a_dead_process_is_reclaimed_with_the_attempt_counted
     assert_eq!(effects.count("orphan"), 1, "completed exactly once");
     // An interruption that exhausts the attempts buries the job instead of looping forever.
     let dead = engine.dead_letter("orphan-last-try").await.unwrap().expect("dead-lettered");
-    assert_eq!(dead.reason, "crashed");
+    assert_eq!(dead.reason, DeadReason::Crashed);
     assert_eq!(effects.count("orphan-last-try"), 0);
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }

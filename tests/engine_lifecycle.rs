@@ -1,13 +1,16 @@
-//! Drain (the `run --once` behaviour) and ordered shutdown with a grace period.
+//! Drain (the `run --once` behaviour), ordered shutdown with a grace period, and the tree's
+//! status: the Supervisor's verbs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use nightshift_actors::{Clock, Engine, JobStatus, NewJob, Outcome, SystemClock};
+use nightshift_actors::{
+    Clock, Engine, EngineHandle, JobStatus, NewJob, Outcome, RunState, SystemClock,
+};
 
 use tokio::sync::Notify;
 
-use crate::util::{TempDb, config, events, handler, within};
+use crate::util::{TempDb, config, events, eventually, handler, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_runs_what_is_due_waits_for_near_retries_and_leaves_later_jobs_pending() {
@@ -109,6 +112,33 @@ async fn shutdown_lets_a_job_finish_within_the_grace_period() {
 async fn shutdown_past_the_grace_period_releases_the_lease_without_counting_an_attempt() {
     events::capture();
     let db = TempDb::new();
+    let engine = running_a_handler_that_never_returns(&db, "endless").await;
+    within(Duration::from_secs(20), "shutdown", engine.shutdown(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    assert_eq!(lease_of(&db, "endless"), ("pending".to_owned(), 0, None));
+    let interrupted = events::for_key("endless");
+    assert!(interrupted.iter().any(|e| e.name() == "job_interrupted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hurried_shutdown_aborts_running_handlers_without_waiting_out_the_grace() {
+    let db = TempDb::new();
+    let engine = running_a_handler_that_never_returns(&db, "stuck").await;
+    // An hour of grace, cut short by a hurry that comes once the shutdown is under way.
+    let hurry = tokio::time::sleep(Duration::from_millis(100));
+    within(
+        Duration::from_secs(20),
+        "a hurried shutdown",
+        engine.shutdown_unless(Duration::from_secs(3600), hurry),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lease_of(&db, "stuck"), ("pending".to_owned(), 0, None), "released, uncounted");
+}
+
+/// An engine whose one job, `key`, has started and never returns.
+async fn running_a_handler_that_never_returns(db: &TempDb, key: &str) -> EngineHandle {
     let started = Arc::new(Notify::new());
     let s = started.clone();
     let engine = Engine::start(
@@ -124,20 +154,74 @@ async fn shutdown_past_the_grace_period_releases_the_lease_without_counting_an_a
     )
     .await
     .unwrap();
-    engine.enqueue(NewJob::new("endless", "{}")).await.unwrap();
-    within(Duration::from_secs(10), "endless starts", started.notified()).await;
-    within(Duration::from_secs(20), "shutdown", engine.shutdown(Duration::from_millis(200)))
+    engine.enqueue(NewJob::new(key, "{}")).await.unwrap();
+    within(Duration::from_secs(10), "the job starts", started.notified()).await;
+    engine
+}
+
+/// A job's status, attempts and lease token.
+fn lease_of(db: &TempDb, key: &str) -> (String, i64, Option<String>) {
+    db.conn()
+        .query_row("SELECT status, attempts, lease_token FROM jobs WHERE key = ?1", [key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_reports_its_workers_the_jobs_held_and_its_restarts() {
+    let db = TempDb::new();
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut cfg = config(&db.path);
+    cfg.workers = 3;
+    let engine = Engine::start(
+        cfg,
+        handler(move |_| {
+            let mut gate = gate.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                Outcome::success()
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let tree = engine.tree_status().await.unwrap();
+    assert_eq!(
+        (tree.state, tree.workers, tree.workers_alive, tree.restarts),
+        (RunState::Running, 3, 3, 0)
+    );
+    // The first claim for the free workers counts as held while it is in flight.
+    eventually(Duration::from_secs(10), "an idle runner holds nothing", || async {
+        engine.tree_status().await.unwrap().held == 0
+    })
+    .await;
+
+    engine.enqueue(NewJob::new("held", "{}")).await.unwrap();
+    eventually(Duration::from_secs(10), "the job is held", || async {
+        engine.tree_status().await.unwrap().held == 1
+    })
+    .await;
+    let chaos = engine.chaos();
+    let before = chaos.worker_id(2).await;
+    assert!(chaos.kill_worker(2).await);
+    eventually(Duration::from_secs(10), "worker 2 replaced", || async {
+        let tree = engine.tree_status().await.unwrap();
+        tree.restarts == 1 && tree.workers_alive == 3 && chaos.worker_id(2).await != before
+    })
+    .await;
+    assert!(chaos.kill("rescuer").await);
+    eventually(Duration::from_secs(10), "the rescuer restarted", || async {
+        engine.tree_status().await.unwrap().restarts == 2
+    })
+    .await;
+
+    open.send_replace(true);
+    // The job either finished, or ran on the killed worker and finishes on its retry.
+    let drained = within(Duration::from_secs(20), "drain", engine.drain(Duration::from_secs(5)))
         .await
         .unwrap();
-    let row: (String, i64, Option<String>) = db
-        .conn()
-        .query_row(
-            "SELECT status, attempts, lease_token FROM jobs WHERE key = 'endless'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(row, ("pending".to_owned(), 0, None));
-    let interrupted = events::for_key("endless");
-    assert!(interrupted.iter().any(|e| e.name() == "job_interrupted"));
+    assert_eq!(drained.done, 1);
+    assert_eq!(engine.tree_status().await.unwrap().held, 0);
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }

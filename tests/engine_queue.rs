@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nightshift_actors::policy::backoff::ceiling;
-use nightshift_actors::{AlertConfig, Engine, EngineHandle, JobStatus, NewJob, Outcome, Selector};
+use nightshift_actors::{
+    AlertConfig, DeadReason, Engine, EngineHandle, JobStatus, NewJob, Outcome, Selector,
+};
 
 use crate::util::sink::Sink;
 use crate::util::{TempDb, config, events, eventually, handler, within};
@@ -54,7 +56,7 @@ async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_comple
     assert_eq!(db.count("SELECT count(*) FROM jobs WHERE key = 'seed-bad'"), 0);
     let dead = engine.dead_letter(BAD).await.unwrap().expect("bad job is in dead_letter");
     assert_eq!(dead.attempts, 4);
-    assert_eq!(dead.reason, "exhausted");
+    assert_eq!(dead.reason, DeadReason::Exhausted);
     assert_eq!(dead.error, r#"upstream rejected payload {"poison":true}"#);
     let attempts: Vec<u32> = dead.errors.iter().map(|e| e.attempt).collect();
     assert_eq!(attempts, [1, 2, 3, 4], "every attempt's error is kept");

@@ -22,7 +22,7 @@ async fn the_daily_cap_stops_claims_until_the_next_utc_day() {
     cfg.daily_cap_micros = Some(10_000); // $0.01
     cfg.clock = Arc::new(clock.clone());
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/cap"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let h = handler(move |_| {
@@ -75,7 +75,7 @@ fn breaker_config(db: &TempDb, sink: &Sink, clock: TokioClock) -> EngineConfig {
     cfg.poll_interval = Duration::from_secs(3_600);
     cfg.clock = Arc::new(clock);
     cfg.alert = AlertConfig::webhook(sink.url("/hooks/breaker"));
-    cfg.alert.format = "json".into();
+    cfg.alert.format = nightshift_actors::AlertFormat::Json;
     cfg
 }
 

@@ -1,7 +1,9 @@
 //! Direct access to a database for the commands that run beside a runner (`enqueue`, `status`,
-//! `jobs`, `dlq`, `pause`): no actors and no runner lock, the same SQL operations as the Store,
-//! each in its own `BEGIN IMMEDIATE` transaction under `busy_timeout`. A running runner sees
-//! the changes at its next rescan (gates at its next claim).
+//! `jobs`, `dlq`, `pause`): no actors and no runner lock. Each call builds one of the Store's
+//! own operations (`store::op::Op`) and applies it through the Store's own path, a write in its
+//! own `BEGIN IMMEDIATE` transaction under `busy_timeout`; it never runs SQL of its own. A
+//! running runner notices the commit at its next look at `data_version` (gates at its next
+//! claim).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,8 +17,9 @@ use crate::error::StoreError;
 use crate::job::{
     DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, PurgedJobs, Selector, Status,
 };
-use crate::store::retention::{self, PruneArgs, PruneKind};
-use crate::store::{StoreCtx, control, dead, enqueue, open, purge, read};
+use crate::store::op::{self, *};
+use crate::store::retention::{PruneArgs, PruneKind};
+use crate::store::{StoreCtx, open};
 
 /// An open database, for administration.
 pub struct Admin {
@@ -58,46 +61,32 @@ impl Admin {
         self.clock.now()
     }
 
-    /// Runs `f` in one IMMEDIATE transaction; rolls back on error.
-    fn write<T>(
-        &mut self,
-        f: impl FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx, &self.ctx).and_then(|out| Ok(tx.commit().map(|()| out)?));
-        match &out {
-            Ok(_) => self.ctx.notices.committed(),
-            Err(_) => self.ctx.notices.rolled_back(),
-        }
-        out
+    /// Applies one Store operation through the Store's own path (`store::op`): a write in a
+    /// `BEGIN IMMEDIATE` transaction of its own under `busy_timeout`, a read as the database
+    /// stands.
+    fn run<A: Args>(&self, args: A) -> Result<A::Out, StoreError> {
+        op::run(&self.conn, &self.ctx, args)
     }
 
     /// Enqueues one job.
     pub fn enqueue(&mut self, job: &NewJob) -> Result<Enqueued, StoreError> {
-        let now = self.now();
-        self.write(|c, ctx| enqueue::run(c, ctx, job, now))
+        self.run(EnqueueArgs { job: job.clone(), now: self.now() })
     }
 
     /// Enqueues many jobs in one transaction: all are validated first, so a bad one writes
     /// nothing; then each is enqueued idempotently.
     pub fn enqueue_all(&mut self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
-        for (i, job) in jobs.iter().enumerate() {
-            enqueue::validate(job, self.ctx.max_payload).map_err(|e| {
-                StoreError::InvalidValue(format!("job {} ({:?}): {e}", i + 1, job.key))
-            })?;
-        }
-        let now = self.now();
-        self.write(|c, ctx| jobs.iter().map(|job| enqueue::run(c, ctx, job, now)).collect())
+        self.run(EnqueueAllArgs { jobs: jobs.to_vec(), now: self.now() })
     }
 
     /// Counts, gates and spend.
     pub fn status(&self) -> Result<Status, StoreError> {
-        read::status(&self.conn, &self.ctx, self.now())
+        self.run(StatusArgs { now: self.now() })
     }
 
     /// One job by key.
     pub fn job(&self, key: &str) -> Result<Option<JobRecord>, StoreError> {
-        read::job(&self.conn, key)
+        self.run(JobArgs { key: key.to_owned() })
     }
 
     /// Jobs, optionally of one status and queue, the newest (last inserted) first.
@@ -107,7 +96,7 @@ impl Admin {
         queue: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        read::jobs(&self.conn, status, queue, limit)
+        self.run(JobsArgs { status, queue: queue.map(str::to_owned), limit })
     }
 
     /// How many jobs [`Admin::jobs`] would list without a limit.
@@ -116,34 +105,33 @@ impl Admin {
         status: Option<JobStatus>,
         queue: Option<&str>,
     ) -> Result<u64, StoreError> {
-        read::count_jobs(&self.conn, status, queue)
+        self.run(CountJobsArgs { status, queue: queue.map(str::to_owned) })
     }
 
     /// One dead-lettered job.
     pub fn dead_letter(&self, key: &str) -> Result<Option<DeadJob>, StoreError> {
-        dead::get(&self.conn, key)
+        self.run(DeadLetterArgs { key: key.to_owned() })
     }
 
     /// Dead-lettered jobs, newest first.
     pub fn dead_letters(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        dead::list(&self.conn, limit)
+        self.run(DeadLettersArgs { limit })
     }
 
     /// Moves dead-lettered jobs back to the queue, due at once; returns the keys moved.
     pub fn replay(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
-        let now = self.now();
-        self.write(|c, _| dead::replay(c, which, now))
+        self.run(ReplayArgs { which: which.clone(), now: self.now() })
     }
 
     /// Deletes dead-lettered jobs for good; returns the keys deleted.
     pub fn purge(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
-        self.write(|c, _| dead::purge(c, which))
+        self.run(PurgeDeadArgs { which: which.clone() })
     }
 
     /// Deletes pending and finished jobs from `jobs` for good, so their keys can be enqueued
     /// afresh; running jobs are left as they are and reported, like keys not in `jobs`.
     pub fn purge_jobs(&mut self, keys: &[String]) -> Result<PurgedJobs, StoreError> {
-        self.write(|c, _| purge::jobs(c, keys))
+        self.run(PurgeJobsArgs { keys: keys.to_vec() })
     }
 
     /// Deletes every `kind` row older than `older_than` by retention's rules (done jobs only,
@@ -153,11 +141,10 @@ impl Admin {
     pub fn prune(&mut self, kind: PruneKind, older_than: Duration) -> Result<u64, StoreError> {
         let limit = self.retention.batch.max(1);
         let schedules: Arc<[String]> = self.retention.schedules.clone().into();
-        let args = PruneArgs { kind, older_than, limit, schedules };
+        let prune = PruneArgs { kind, older_than, limit, schedules };
         let mut total = 0;
         loop {
-            let now = self.now();
-            let n = self.write(|c, _| retention::run(c, &args, now))?;
+            let n = self.run(PruneBatchArgs { prune: prune.clone(), now: self.now() })?;
             total += n;
             if n < u64::from(limit) {
                 return Ok(total);
@@ -167,12 +154,32 @@ impl Admin {
 
     /// The spend ledger of the last `days` UTC days, newest first.
     pub fn spend(&self, days: u32) -> Result<Vec<DaySpend>, StoreError> {
-        read::ledger(&self.conn, days, self.now())
+        self.run(SpendArgs { days, now: self.now() })
     }
 
     /// Turns the kill switch on or off; returns whether it changed.
     pub fn set_paused(&mut self, paused: bool, reason: Option<&str>) -> Result<bool, StoreError> {
-        let now = self.now();
-        self.write(|c, _| control::set_paused(c, paused, reason, now))
+        self.run(SetPausedArgs { paused, reason: reason.map(str::to_owned), now: self.now() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_refused_by_a_busy_database_is_transient_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig::new(dir.path().join("t.db"));
+        let mut admin = Admin::create(&config).unwrap();
+        admin.conn.busy_timeout(Duration::ZERO).unwrap();
+        // A runner (another connection) holds the write lock.
+        let runner = Connection::open(&config.db).unwrap();
+        runner.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let refused = admin.enqueue(&NewJob::new("k", "{}")).unwrap_err();
+        assert!(matches!(refused, StoreError::Commit(_)) && refused.is_transient(), "{refused:?}");
+        runner.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(admin.job("k").unwrap(), None);
+        assert_eq!(admin.enqueue(&NewJob::new("k", "{}")).unwrap(), Enqueued::Enqueued);
     }
 }

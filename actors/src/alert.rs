@@ -1,12 +1,14 @@
-//! The Alert actor: delivers the alert outbox to the configured webhook, with retries and
-//! backoff (a receiver's Retry-After wins when longer). A slow or dead webhook holds up nothing
-//! but this actor; rows not yet delivered stay in the outbox across restarts.
+//! The Alert actor is the alert outbox's transport: it delivers released rows to the
+//! configured webhook, each rendered in the webhook's format, retried with backoff (a
+//! receiver's Retry-After wins when longer) and recorded delivered or failed. A slow or dead
+//! webhook holds up nothing but this actor; rows not yet delivered stay in the outbox across
+//! restarts.
 //!
-//! Storms: dead-letter alerts wait `group_wait` in the outbox, and when more than
-//! [`STORM`] would go out within a minute, everything pending goes out as one digest naming
-//! every key instead.
+//! It never decides what is grouped: a dead-letter alert reaches it only once the DeadLetter
+//! actor has released it, alone or marked as a member of a digest, and it sends each digest
+//! as marked (split only where one message would pass the service's text limit).
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -21,9 +23,6 @@ use crate::wakeup::Wakeup;
 
 /// Rows fetched per round.
 const BATCH: u32 = 500;
-/// Dead-letter alerts per minute sent one by one before the rest are folded into digests.
-const STORM: usize = 10;
-const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the outbox is looked at when nothing else asks.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -45,8 +44,6 @@ pub(crate) struct Alert {
 pub(crate) struct AlertState {
     target: Option<Target>,
     wakeup: Wakeup<AlertMsg>,
-    /// When recent single dead-letter alerts went out, for storm detection.
-    recent: VecDeque<Timestamp>,
     _ticker: Option<ractor::concurrency::JoinHandle<()>>,
 }
 
@@ -63,14 +60,14 @@ impl Actor for Alert {
     ) -> Result<AlertState, ActorProcessingErr> {
         let cfg = &self.shared.config.alert;
         let target = match &cfg.webhook {
-            Some(url) => Some(Target::with_timeout(url, &cfg.format, cfg.request_timeout)?),
+            Some(url) => Some(Target::with_timeout(url, cfg.format, cfg.request_timeout)?),
             None => None,
         };
         myself.cast(AlertMsg::Deliver)?;
         // Outbox rows are also owed by claims (cap_hit), by other processes and by rows whose
         // retry time passed while no timer was armed: look every second.
         let ticker = target.as_ref().map(|_| myself.send_interval(TICK, || AlertMsg::Deliver));
-        Ok(AlertState { target, wakeup: Wakeup::new(), recent: VecDeque::new(), _ticker: ticker })
+        Ok(AlertState { target, wakeup: Wakeup::new(), _ticker: ticker })
     }
 
     async fn handle(
@@ -81,10 +78,10 @@ impl Actor for Alert {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             AlertMsg::Deliver => {
-                self.deliver(&myself, st, false).await;
+                self.deliver(&myself, st).await;
             }
             AlertMsg::Flush(reply) => {
-                let left = self.deliver(&myself, st, true).await;
+                let left = self.deliver(&myself, st).await;
                 let _ = reply.send(left);
             }
         }
@@ -93,14 +90,8 @@ impl Actor for Alert {
 }
 
 impl Alert {
-    /// One delivery round; returns how many due rows are left undelivered. `flush` (before a
-    /// `run --once` exits) also sends dead letters still waiting out their group_wait.
-    async fn deliver(
-        &self,
-        myself: &ActorRef<AlertMsg>,
-        st: &mut AlertState,
-        flush: bool,
-    ) -> usize {
+    /// One delivery round; returns how many due rows are left undelivered.
+    async fn deliver(&self, myself: &ActorRef<AlertMsg>, st: &mut AlertState) -> usize {
         let shared = &self.shared;
         let Some(target) = st.target.clone() else { return 0 };
         let (rows, next) = match shared.store.alerts_due(shared.now(), BATCH).await {
@@ -112,36 +103,9 @@ impl Alert {
             }
         };
         let now = shared.now();
-        while st.recent.front().is_some_and(|t| now - *t >= MINUTE) {
-            st.recent.pop_front();
-        }
-        let (dead, others): (Vec<AlertRow>, Vec<AlertRow>) =
-            rows.into_iter().partition(|r| r.kind == "dead_letter");
         let mut left = 0;
-        for row in others {
-            left += self.send_rows(&target, std::slice::from_ref(&row), message(&row)).await;
-        }
-        // A storm: the due dead letters plus the backlog still waiting out group_wait.
-        let mut storm = dead.clone();
-        if flush || !dead.is_empty() {
-            let backlog =
-                shared.store.alerts_untried("dead_letter", BATCH).await.unwrap_or_default();
-            storm.extend(backlog.into_iter().filter(|r| !dead.iter().any(|d| d.id == r.id)));
-        }
-        let dead = if flush { storm.clone() } else { dead };
-        if storm.len() > 1 && storm.len() + st.recent.len() > STORM {
-            for chunk in digest_chunks(&storm, target.text_limit()) {
-                let msg = Message::digest(chunk[0].id, &pairs(chunk));
-                left += self.send_rows(&target, chunk, msg).await;
-            }
-        } else {
-            for row in dead {
-                let sent = self.send_rows(&target, std::slice::from_ref(&row), message(&row)).await;
-                if sent == 0 {
-                    st.recent.push_back(now);
-                }
-                left += sent;
-            }
+        for (rows, msg) in messages(rows, target.text_limit()) {
+            left += self.send_rows(&target, &rows, msg).await;
         }
         let soon = now + TICK;
         let next = if left > 0 { Some(next.map_or(soon, |n| n.min(soon))) } else { next };
@@ -192,9 +156,36 @@ impl Alert {
     }
 }
 
+/// The messages `rows` go out as, each with the rows it reports: a row alone, or the members
+/// of one digest together (wherever they fall among the rows), in chunks that fit the
+/// service's text limit.
+fn messages(rows: Vec<AlertRow>, limit: usize) -> Vec<(Vec<AlertRow>, Message)> {
+    let mut groups: Vec<Vec<AlertRow>> = Vec::new();
+    // Where each digest's group is in `groups`.
+    let mut digests: HashMap<i64, usize> = HashMap::new();
+    for row in rows {
+        match row.digest.map(|d| *digests.entry(d).or_insert(groups.len())) {
+            Some(i) if i < groups.len() => groups[i].push(row),
+            _ => groups.push(vec![row]),
+        }
+    }
+    let mut out = Vec::new();
+    for group in groups {
+        if group[0].digest.is_none() {
+            let msg = message(&group[0]);
+            out.push((group, msg));
+            continue;
+        }
+        for chunk in digest_chunks(&group, limit) {
+            out.push((chunk.to_vec(), Message::digest(chunk[0].id, &pairs(chunk))));
+        }
+    }
+    out
+}
+
 fn message(row: &AlertRow) -> Message {
     let details = serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null);
-    Message::from_outbox(row.id, &row.kind, row.key.as_deref(), details)
+    Message::from_outbox(row.id, row.kind, row.key.as_deref(), details)
 }
 
 fn pairs(rows: &[AlertRow]) -> Vec<(String, String)> {
@@ -224,4 +215,52 @@ fn digest_chunks(rows: &[AlertRow], limit: usize) -> Vec<&[AlertRow]> {
         chunks.push(&rows[start..]);
     }
     chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::AlertKind;
+
+    fn row(id: i64, kind: AlertKind, digest: Option<i64>) -> AlertRow {
+        let key = format!("job-{id}");
+        let body = serde_json::json!({ "key": key, "error": "boom" }).to_string();
+        AlertRow { id, kind, key: Some(key), body, attempts: 0, digest }
+    }
+
+    #[test]
+    fn a_digest_goes_out_as_marked_and_the_rest_alone() {
+        let rows = vec![
+            row(1, AlertKind::DeadLetter, Some(1)),
+            row(2, AlertKind::CapHit, None),
+            row(3, AlertKind::DeadLetter, Some(1)),
+            row(4, AlertKind::DeadLetter, None),
+        ];
+        let sent: Vec<(Vec<i64>, AlertKind)> = messages(rows, 100_000)
+            .into_iter()
+            .map(|(rows, msg)| (rows.iter().map(|r| r.id).collect(), msg.kind))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (vec![1, 3], AlertKind::Digest),
+                (vec![2], AlertKind::CapHit),
+                (vec![4], AlertKind::DeadLetter),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_digest_past_the_text_limit_is_split_keeping_every_key() {
+        let rows: Vec<AlertRow> =
+            (1..=40).map(|id| row(id, AlertKind::DeadLetter, Some(1))).collect();
+        let sent = messages(rows, 2000);
+        assert!(sent.len() > 1, "one Discord message cannot name forty keys");
+        let named: Vec<i64> = sent.iter().flat_map(|(rows, _)| rows.iter().map(|r| r.id)).collect();
+        assert_eq!(named, (1..=40).collect::<Vec<_>>());
+        for (rows, msg) in &sent {
+            assert_eq!(msg.kind, AlertKind::Digest);
+            assert!(rows.iter().all(|r| msg.text.contains(r.key.as_deref().unwrap())));
+        }
+    }
 }

@@ -11,31 +11,116 @@ use serde_json::Value;
 
 pub use render::Message;
 
-/// How alert bodies are shaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Slack incoming webhook: `{"text"}`.
+/// What an alert reports. The text ([`AlertKind::as_str`]) is what the `alerts` table's `kind`
+/// column and the JSON format's `kind` field hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// One dead-lettered job.
+    DeadLetter,
+    /// Several dead-lettered jobs in one message (a storm), naming every key.
+    Digest,
+    /// The daily spend cap was reached.
+    CapHit,
+    /// The circuit breaker opened.
+    BreakerOpened,
+    /// The runner gave up restarting its actors.
+    CrashLoop,
+    /// `nightshift alert test`.
+    Test,
+}
+
+impl AlertKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::DeadLetter,
+        AlertKind::Digest,
+        AlertKind::CapHit,
+        AlertKind::BreakerOpened,
+        AlertKind::CrashLoop,
+        AlertKind::Test,
+    ];
+
+    /// The stored and posted word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::DeadLetter => "dead_letter",
+            AlertKind::Digest => "dead_letter_digest",
+            AlertKind::CapHit => "cap_hit",
+            AlertKind::BreakerOpened => "breaker_opened",
+            AlertKind::CrashLoop => "crash_loop",
+            AlertKind::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AlertKind {
+    type Err = String;
+
+    /// Reads a stored word back; any other text is refused, naming the words known.
+    fn from_str(s: &str) -> Result<AlertKind, String> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown alert kind {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// The configured body format: a service, or `auto` to pick one by the webhook's URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertFormat {
+    /// Pick by the URL's host ([`AlertFormat::resolve`]).
+    #[default]
+    Auto,
+    /// Always [`Format::Slack`].
     Slack,
-    /// Discord webhook, posted with `?wait=true` so a message that was not saved is an error.
+    /// Always [`Format::Discord`].
     Discord,
-    /// ntfy JSON publishing to the server root with the topic in the body.
+    /// Always [`Format::Ntfy`].
     Ntfy,
-    /// Telegram Bot API `sendMessage`; the chat id comes from the URL's `chat_id` query.
+    /// Always [`Format::Telegram`].
     Telegram,
-    /// nightshift's own JSON: `{"id", "kind", "key", "title", "text", "details"}`.
+    /// Always [`Format::Json`].
     Json,
 }
 
-impl Format {
-    /// Resolves a configured format name; `auto` picks by the URL's host.
-    pub fn resolve(name: &str, url: &Url) -> Result<Format, String> {
-        Ok(match name {
-            "slack" => Format::Slack,
-            "discord" => Format::Discord,
-            "ntfy" => Format::Ntfy,
-            "telegram" => Format::Telegram,
-            "json" => Format::Json,
-            "auto" => {
+impl AlertFormat {
+    /// Every format, in the order the docs list them.
+    pub const ALL: [AlertFormat; 6] = [
+        AlertFormat::Auto,
+        AlertFormat::Slack,
+        AlertFormat::Discord,
+        AlertFormat::Ntfy,
+        AlertFormat::Telegram,
+        AlertFormat::Json,
+    ];
+
+    /// The word written in `[alert] format`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertFormat::Auto => "auto",
+            AlertFormat::Slack => "slack",
+            AlertFormat::Discord => "discord",
+            AlertFormat::Ntfy => "ntfy",
+            AlertFormat::Telegram => "telegram",
+            AlertFormat::Json => "json",
+        }
+    }
+
+    /// The format a request to `url` is shaped in; `auto` picks by the URL's host.
+    pub fn resolve(self, url: &Url) -> Format {
+        match self {
+            AlertFormat::Slack => Format::Slack,
+            AlertFormat::Discord => Format::Discord,
+            AlertFormat::Ntfy => Format::Ntfy,
+            AlertFormat::Telegram => Format::Telegram,
+            AlertFormat::Json => Format::Json,
+            AlertFormat::Auto => {
                 let host = url.host_str().unwrap_or("");
                 if host == "hooks.slack.com" {
                     Format::Slack
@@ -51,13 +136,40 @@ impl Format {
                     Format::Json
                 }
             }
-            other => {
-                return Err(format!(
-                    "alert format {other:?} is not one of auto, slack, discord, ntfy, telegram, json"
-                ));
-            }
+        }
+    }
+}
+
+impl std::fmt::Display for AlertFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AlertFormat {
+    type Err = String;
+
+    /// Reads a configured format name; any other text is refused, naming the ones known.
+    fn from_str(s: &str) -> Result<AlertFormat, String> {
+        AlertFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            format!("alert format {s:?} is not one of auto, slack, discord, ntfy, telegram, json")
         })
     }
+}
+
+/// How alert bodies are shaped: the service a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Slack incoming webhook: `{"text"}`.
+    Slack,
+    /// Discord webhook, posted with `?wait=true` so a message that was not saved is an error.
+    Discord,
+    /// ntfy JSON publishing to the server root with the topic in the body.
+    Ntfy,
+    /// Telegram Bot API `sendMessage`; the chat id comes from the URL's `chat_id` query.
+    Telegram,
+    /// nightshift's own JSON: `{"id", "kind", "key", "title", "text", "details"}`.
+    Json,
 }
 
 /// A failed delivery.
@@ -142,18 +254,22 @@ impl std::fmt::Debug for Target {
 
 impl Target {
     /// A target for `url` in `format` (`auto` picks by host), with a 10 s request timeout.
-    pub fn new(url: &str, format: &str) -> Result<Target, String> {
+    pub fn new(url: &str, format: AlertFormat) -> Result<Target, String> {
         Self::with_timeout(url, format, Duration::from_secs(10))
     }
 
     /// As [`Target::new`] with the given per-request timeout.
-    pub fn with_timeout(url: &str, format: &str, timeout: Duration) -> Result<Target, String> {
+    pub fn with_timeout(
+        url: &str,
+        format: AlertFormat,
+        timeout: Duration,
+    ) -> Result<Target, String> {
         let url = Url::parse(url.trim())
             .map_err(|e| format!("the alert webhook is not a valid URL ({e})"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err("the alert webhook must be an http(s) URL".to_owned());
         }
-        let format = Format::resolve(format, &url)?;
+        let format = format.resolve(&url);
         if format == Format::Telegram && !url.query_pairs().any(|(k, _)| k == "chat_id") {
             return Err("a Telegram alert webhook needs the chat: add ?chat_id=<id> to the \
                         sendMessage URL"
@@ -231,7 +347,8 @@ mod tests {
     }
 
     async fn failure(url: &str) -> String {
-        let target = Target::with_timeout(url, "json", Duration::from_millis(500)).unwrap();
+        let target =
+            Target::with_timeout(url, AlertFormat::Json, Duration::from_millis(500)).unwrap();
         let text = target.send_test().await.unwrap_err();
         assert!(!text.contains("SECRET-TOKEN") && !text.contains("127.0.0.1"), "{text}");
         text

@@ -9,11 +9,11 @@
 //! # Waiting for a wall-clock time
 //!
 //! What the engine persists is wall-clock time from the injected clock: a retry's `run_at`, a
-//! lease's expiry, a breaker's cooldown, an alert's next try. An actor that must act at such a
-//! time never sleeps on the system clock: it reads the injected clock, takes the difference as
-//! a [`Duration`] and sleeps that long on tokio's timer (the `Wakeup` each such actor holds:
-//! the Retry scheduler for `run_at` and for a gate that lifts by itself, the Alert actor for
-//! its outbox). Periodic work (the Rescuer's sweep for expired leases, the Retry scheduler's
+//! lease's expiry, a breaker's cooldown, a held dead-letter alert's group_wait, an alert's next
+//! try. An actor that must act at such a time never sleeps on the system clock: it reads the
+//! injected clock, takes the difference as a [`Duration`] and sleeps that long on tokio's timer
+//! (the `Wakeup` each such actor holds: the Retry scheduler for `run_at` and for a gate that
+//! lifts by itself, the DeadLetter actor for group_wait, the Alert actor for its outbox). Periodic work (the Rescuer's sweep for expired leases, the Retry scheduler's
 //! rescan, heartbeats) runs on tokio intervals and compares with the injected clock. When the
 //! timer fires, the actor reads the clock again and compares: a timer that fired early or late
 //! costs one more look, never a wrong decision, since the database is what is compared.

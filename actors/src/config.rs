@@ -189,9 +189,9 @@ pub struct AlertConfig {
     /// Per-request timeout.
     pub request_timeout: Duration,
     /// The body format: `auto` picks by the URL.
-    pub format: String,
-    /// How long a dead-letter alert waits before delivery, so a burst of them goes out as one
-    /// digest instead of a storm.
+    pub format: crate::alerts::AlertFormat,
+    /// How long the DeadLetter actor holds a dead-letter alert before it decides how it goes
+    /// out, so a burst of them goes out as one digest instead of a storm.
     pub group_wait: Duration,
 }
 
@@ -207,7 +207,7 @@ impl AlertConfig {
             retry_base: Duration::from_secs(2),
             retry_cap: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
-            format: "auto".to_owned(),
+            format: crate::alerts::AlertFormat::Auto,
             group_wait: Duration::from_secs(2),
         }
     }

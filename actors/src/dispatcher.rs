@@ -35,6 +35,7 @@ const ROUNDS_IN_FLIGHT: usize = 2;
 use crate::error::StoreError;
 use crate::events::warn_event;
 use crate::job::{Enqueued, NewJob};
+use crate::links::Notices;
 use crate::shared::Shared;
 use crate::store::{ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
 use crate::worker::WorkerMsg;
@@ -67,6 +68,8 @@ impl ractor::Message for DispatcherMsg {}
 
 pub(crate) struct Dispatcher {
     pub(crate) shared: Arc<Shared>,
+    /// Who hears what a settled failure became.
+    pub(crate) notices: Notices,
 }
 
 pub(crate) struct DispatcherState {
@@ -219,7 +222,7 @@ impl Actor for Dispatcher {
             let round = Round { settles, ..Round::default() };
             match shared.store.round_now(round, shared.now()).await {
                 Ok(out) => {
-                    report::settled(shared, ended, out.settled);
+                    report::settled(&self.notices, ended, out.settled);
                 }
                 Err(e) => warn_event!("outcome_unknown", error = %e,
                     reason = "the last outcomes did not commit before the engine stopped"),

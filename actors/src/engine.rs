@@ -1,5 +1,7 @@
 //! The embedding API: [`Engine::start`] builds the supervision tree over one database and
 //! returns an [`EngineHandle`] that enqueues, inspects, replays, pauses, drains and shuts down.
+//! Drain, shutdown and the tree's status are messages the Supervisor answers; the handle only
+//! sends them and waits.
 
 mod chaos;
 mod enqueuer;
@@ -14,17 +16,20 @@ use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorRef};
 
+use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
-use crate::dispatcher::DispatcherMsg;
 use crate::error::{EngineError, StoreError};
-use crate::events::{event, warn_event};
+use crate::events::event;
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
+use crate::links::Slot;
 use crate::lock::RunnerLock;
-use crate::shared::{RunState, Shared};
+use crate::shared::Shared;
+use crate::store::StoreHandle;
 use crate::store::gates::Gate;
-use crate::store::{StoreHandle, retry_transient};
-use crate::supervisor::{Supervisor, SupervisorMsg, startup_cause};
+use crate::supervisor::{
+    Slots, Supervisor, SupervisorMsg, TreeStatus, flush_alerts, startup_cause,
+};
 
 /// Starts engines.
 #[derive(Debug)]
@@ -63,7 +68,8 @@ impl Engine {
         let instance = format!("ns-{:08x}", rand::random::<u32>());
         let workers = config.workers;
         let shared = Arc::new(Shared::new(config, handler, StoreHandle::empty(), instance));
-        let actor = Supervisor { shared: shared.clone() };
+        let slots = Slots::new();
+        let actor = Supervisor { shared: shared.clone(), slots: slots.clone() };
         let spawned = match host {
             Some(host) => Actor::spawn_linked(None, actor, (), host).await,
             None => Actor::spawn(None, actor, ()).await,
@@ -74,7 +80,17 @@ impl Engine {
                 Err(other) => EngineError::Spawn(other.to_string()),
             })?;
         event!("runner_started", workers = workers);
-        Ok(EngineHandle { shared, supervisor, join: Some(join), _lock: lock })
+        let enqueuer =
+            Enqueuer { shared: shared.clone(), dispatcher: slots.dispatcher, retry: slots.retry };
+        Ok(EngineHandle {
+            shared,
+            supervisor,
+            enqueuer,
+            dead_letter: slots.dead_letter,
+            alert: slots.alert,
+            join: Some(join),
+            _lock: lock,
+        })
     }
 }
 
@@ -100,6 +116,9 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
 pub struct EngineHandle {
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
+    enqueuer: Enqueuer,
+    dead_letter: Slot<DeadLetterMsg>,
+    alert: Slot<AlertMsg>,
     join: Option<JoinHandle<()>>,
     _lock: RunnerLock,
 }
@@ -114,7 +133,7 @@ impl EngineHandle {
     /// A cloneable handle that only enqueues, for tasks that share one engine (a scheduler,
     /// request handlers).
     pub fn enqueuer(&self) -> Enqueuer {
-        Enqueuer { shared: self.shared.clone() }
+        self.enqueuer.clone()
     }
 
     /// Counts, gates and spend.
@@ -162,8 +181,9 @@ impl EngineHandle {
     where
         F: FnOnce(ractor::RpcReplyPort<Result<Vec<String>, StoreError>>) -> DeadLetterMsg,
     {
-        let actor = self.shared.refs().dead_letter.clone();
-        let actor = actor
+        let actor = self
+            .dead_letter
+            .get()
             .ok_or_else(|| EngineError::Stopped("the dead letter actor is not running".into()))?;
         match actor.call(build, Some(Duration::from_secs(60))).await {
             Ok(CallResult::Success(answer)) => Ok(answer?),
@@ -186,7 +206,7 @@ impl EngineHandle {
         let shared = &self.shared;
         shared.store.set_paused(false, None, shared.now()).await?;
         shared.saw_pause(false, None);
-        shared.wake_workers();
+        self.enqueuer.dispatcher.wake();
         Ok(())
     }
 
@@ -206,55 +226,24 @@ impl EngineHandle {
         window: Duration,
         mut waiting: impl FnMut(&Gate),
     ) -> Result<Status, EngineError> {
-        let shared = &self.shared;
-        let mut waited_for: Option<Gate> = None;
-        loop {
-            self.check_alive()?;
-            let activity = shared.activity.notified();
-            let mut activity = std::pin::pin!(activity);
-            activity.as_mut().enable();
-            // Only a quiet engine can be done; while jobs run, wait for one to end.
-            let mut nap = Duration::from_millis(100);
-            if shared.in_flight() == 0 {
-                let now = shared.now();
-                // Reads: a repeat is harmless, so a Store restart mid-drain is waited out.
-                let state = retry_transient(|| shared.store.drain_state(now)).await?;
-                // A gate that lifts only past the window (or never, the kill switch) ends the
-                // drain: the held jobs stay pending for a later run.
-                let gated = state
-                    .gate
-                    .as_ref()
-                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window));
-                let done = state.running == 0
-                    && (gated || state.next_due.is_none_or(|at| at > now + window));
-                if done {
-                    let status = retry_transient(|| shared.store.status(shared.now())).await?;
-                    if let Some(gate) = &status.gate {
-                        let until = gate.until().map(crate::clock::Timestamp::as_millis);
-                        warn_event!("claims_held", gate = gate.name(), until,
-                            reason = %gate.describe());
-                    }
-                    return Ok(status);
-                }
-                // Nothing runs, yet due jobs wait: the gate is what the drain waits for.
-                let idle = state.running == 0;
-                if let Some(gate) = state.gate.filter(|g| idle && waited_for.as_ref() != Some(g)) {
-                    let until = gate.until().map(crate::clock::Timestamp::as_millis);
-                    event!("waiting_for_gate", gate = gate.name(), until,
-                        reason = %gate.describe());
-                    waiting(&gate);
-                    waited_for = Some(gate);
-                }
-                let due_in = state.next_due.map_or(Duration::ZERO, |at| at - now);
-                if due_in.is_zero() {
-                    shared.wake_workers();
-                }
-                nap = due_in.clamp(Duration::from_millis(5), Duration::from_millis(100));
-            }
+        let (gates, mut waits) = tokio::sync::mpsc::unbounded_channel();
+        let asked =
+            self.supervisor.call(|reply| SupervisorMsg::Drain { window, gates, reply }, None);
+        let mut asked = std::pin::pin!(asked);
+        let answer = loop {
             tokio::select! {
-                _ = activity => {}
-                _ = tokio::time::sleep(nap) => {}
+                biased;
+                Some(gate) = waits.recv() => waiting(&gate),
+                answer = &mut asked => break answer,
             }
+        };
+        // Gates announced just before the answer are still the caller's to hear.
+        while let Ok(gate) = waits.try_recv() {
+            waiting(&gate);
+        }
+        match answer {
+            Ok(CallResult::Success(drained)) => drained,
+            _ => Err(self.stopped()),
         }
     }
 
@@ -272,29 +261,40 @@ impl EngineHandle {
         grace: Duration,
         hurry: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        let shared = self.shared.clone();
-        let _ = shared.run_state.send_replace(RunState::Stopping);
-        if let Some(d) = shared.refs().dispatcher.clone() {
-            let _ = d.cast(DispatcherMsg::Stop);
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        tokio::select! {
-            () = self.wait_idle(deadline) => {}
-            () = hurry => {}
-        }
-        if shared.in_flight() > 0 {
-            let _ = shared.run_state.send_replace(RunState::Abort);
-            self.wait_idle(tokio::time::Instant::now() + Duration::from_secs(10)).await;
-        }
-        self.flush_alerts(Duration::from_secs(5)).await;
-        self.supervisor.stop(Some("shutdown".to_owned()));
+        let supervisor = self.supervisor.clone();
+        let answer = {
+            let asked = supervisor.call(|reply| SupervisorMsg::Shutdown { grace, reply }, None);
+            let mut asked = std::pin::pin!(asked);
+            // Polled first, so the shutdown is sent before any hurry.
+            tokio::select! {
+                biased;
+                answer = &mut asked => answer,
+                () = hurry => {
+                    let _ = supervisor.cast(SupervisorMsg::Hurry);
+                    asked.await
+                }
+            }
+        };
         if let Some(join) = self.join.take() {
             let _ = join.await;
         }
         event!("runner_stopped", reason = "shutdown");
-        match shared.exit_reason() {
-            Some(why) => Err(EngineError::Stopped(why)),
-            None => Ok(()),
+        match answer {
+            Ok(CallResult::Success(stopped)) => stopped,
+            // The tree had stopped already (its restart budget ran out): say why, if it did.
+            _ => match self.shared.exit_reason() {
+                Some(why) => Err(EngineError::Stopped(why)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// What the Supervisor knows of its tree: the run state, workers alive, restarts, and how
+    /// many jobs are held unsettled.
+    pub async fn tree_status(&self) -> Result<TreeStatus, EngineError> {
+        match self.supervisor.call(SupervisorMsg::Status, Some(Duration::from_secs(10))).await {
+            Ok(CallResult::Success(status)) => Ok(status),
+            _ => Err(self.stopped()),
         }
     }
 
@@ -329,42 +329,18 @@ impl EngineHandle {
 
     /// Delivers owed alerts for at most `limit`; returns how many due ones are left.
     pub async fn flush_alerts(&self, limit: Duration) -> usize {
-        self.shared.alert_flush(limit).await
+        flush_alerts(&self.dead_letter, &self.alert, limit).await
     }
 
-    async fn wait_idle(&self, deadline: tokio::time::Instant) {
-        let shared = &self.shared;
-        loop {
-            let activity = shared.activity.notified();
-            let mut activity = std::pin::pin!(activity);
-            activity.as_mut().enable();
-            if shared.in_flight() == 0 {
-                return;
-            }
-            tokio::select! {
-                _ = activity => {}
-                _ = tokio::time::sleep_until(deadline) => return,
-            }
-        }
-    }
-
-    fn check_alive(&self) -> Result<(), EngineError> {
-        use ractor::ActorStatus::{Draining, Stopped, Stopping};
-        if let Some(why) = self.shared.exit_reason() {
-            return Err(EngineError::Stopped(why));
-        }
-        match self.supervisor.get_status() {
-            Draining | Stopping | Stopped => Err(EngineError::Stopped(
-                self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()),
-            )),
-            _ => Ok(()),
-        }
+    /// The error for a verb the tree did not answer: it stopped, and why when it said so.
+    fn stopped(&self) -> EngineError {
+        EngineError::Stopped(self.shared.exit_reason().unwrap_or_else(|| "stopped".to_owned()))
     }
 
     /// Test and fault-injection access to the tree's actors.
     #[doc(hidden)]
     pub fn chaos(&self) -> ChaosHandle {
-        ChaosHandle { shared: self.shared.clone() }
+        ChaosHandle { supervisor: self.supervisor.clone() }
     }
 }
 

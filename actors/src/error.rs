@@ -1,17 +1,20 @@
-//! Errors at the engine's boundary. Each message names the thing and the fix.
+//! Errors at the engine's boundary. Each message names the thing and the fix; each kind a
+//! caller decides by (busy, full disk, Store gone) is a variant or a SQLite code kept as the
+//! error's source, never something found by searching the message text.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// An error from the Store: bad input, SQLite, or the Store being unreachable.
-#[derive(Debug, thiserror::Error)]
+///
+/// Cloneable, because one failure answers many callers (every operation of a batch whose
+/// commit failed): the SQLite error is shared behind an `Arc`, and each caller's error returns
+/// it (the `rusqlite::Error` itself, so a caller can downcast it) as its source.
+#[derive(Debug, Clone)]
 pub enum StoreError {
     /// The key breaks the key rules.
-    #[error("invalid key: {0}")]
     InvalidKey(String),
     /// The payload is larger than `[store] max_payload`.
-    #[error(
-        "payload is {size} bytes, over the {limit}-byte limit; raise [store] max_payload or send a smaller payload"
-    )]
     PayloadTooLarge {
         /// The payload's size.
         size: usize,
@@ -19,78 +22,128 @@ pub enum StoreError {
         limit: usize,
     },
     /// A value that must be positive or finite was not.
-    #[error("invalid value: {0}")]
     InvalidValue(String),
     /// SQLite refused the operation.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The transaction holding this write could not commit (disk full, I/O error); nothing of
-    /// it was written.
-    #[error("database error: could not commit: {0}")]
-    Commit(String),
-    /// The file system holding the database is full; nothing was written.
-    #[error("{0}")]
-    DiskFull(String),
+    Sqlite(Arc<rusqlite::Error>),
+    /// The transaction holding this operation could not begin or commit (another process held
+    /// the write lock past `busy_timeout`, an I/O error); nothing of it was written. Every
+    /// operation of the batch carries the same SQLite error as its source.
+    Commit(Arc<rusqlite::Error>),
+    /// The file system holding the database is full (SQLite's `SQLITE_FULL`); nothing was
+    /// written.
+    DiskFull {
+        /// The database file, when known.
+        db: Option<PathBuf>,
+        /// SQLite's error.
+        source: Arc<rusqlite::Error>,
+    },
+    /// The database holds something the engine cannot have written (a row gone mid-operation);
+    /// nothing of the operation was written.
+    Inconsistent(String),
     /// There is no database at the path (and the command does not create one).
-    #[error("{0}")]
     Missing(String),
     /// The database could not be opened or set up as the engine requires.
-    #[error("{0}")]
     Open(String),
     /// The Store actor is not running (restarting or stopped); the outcome of the request is
     /// unknown, and requests fenced by a lease or keyed by an idempotency key may be repeated.
-    #[error("the store is unavailable: {0}")]
     Unavailable(String),
 }
 
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::InvalidKey(why) => write!(f, "invalid key: {why}"),
+            StoreError::PayloadTooLarge { size, limit } => write!(
+                f,
+                "payload is {size} bytes, over the {limit}-byte limit; raise [store] max_payload \
+                 or send a smaller payload"
+            ),
+            StoreError::InvalidValue(why) => write!(f, "invalid value: {why}"),
+            StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Commit(e) => write!(f, "database error: could not commit: {e}"),
+            StoreError::DiskFull { db, source } => {
+                let what =
+                    db.as_ref().map_or("the database".to_owned(), |p| p.display().to_string());
+                write!(
+                    f,
+                    "the disk holding {what} is full ({source}); nothing was written; free space \
+                     there (or move the database to a disk with room: --db, NIGHTSHIFT_DB or db in \
+                     nightshift.toml) and retry"
+                )
+            }
+            StoreError::Inconsistent(why) => write!(f, "the database is inconsistent: {why}"),
+            StoreError::Missing(why) | StoreError::Open(why) => f.write_str(why),
+            StoreError::Unavailable(why) => write!(f, "the store is unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Sqlite(e)
+            | StoreError::Commit(e)
+            | StoreError::DiskFull { source: e, .. } => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(Arc::new(e))
+    }
+}
+
 impl StoreError {
-    /// The error for a full file system under `db` (the database when `None`), naming the fix.
-    pub fn disk_full(db: Option<&std::path::Path>, cause: &dyn std::fmt::Display) -> StoreError {
-        let what = db.map_or("the database".to_owned(), |p| p.display().to_string());
-        StoreError::DiskFull(format!(
-            "the disk holding {what} is full ({cause}); nothing was written; free space there \
-             (or move the database to a disk with room: --db, NIGHTSHIFT_DB or db in \
-             nightshift.toml) and retry"
-        ))
+    /// The error for a transaction that could not begin or commit: a full disk by its SQLite
+    /// code, anything else as [`StoreError::Commit`] keeping SQLite's error (and so its code:
+    /// a busy database stays transient).
+    pub(crate) fn commit_failed(e: rusqlite::Error) -> StoreError {
+        StoreError::Commit(Arc::new(e)).named()
     }
 
-    /// True when the file system holding the database is full: SQLite's SQLITE_FULL, or a
-    /// [`StoreError::DiskFull`] already named as such.
+    /// A full disk anywhere (an operation's own statement or its commit) as
+    /// [`StoreError::DiskFull`], which names the fix; every other error as it is.
+    #[must_use]
+    pub fn named(self) -> StoreError {
+        match self {
+            StoreError::Sqlite(e) | StoreError::Commit(e)
+                if e.sqlite_error_code() == Some(DISK_FULL) =>
+            {
+                StoreError::DiskFull { db: None, source: e }
+            }
+            other => other,
+        }
+    }
+
+    /// True when the file system holding the database is full: SQLite's `SQLITE_FULL`,
+    /// whether named as [`StoreError::DiskFull`] yet or not.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::DiskFull(_) => true,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
+            StoreError::DiskFull { .. } => true,
+            StoreError::Sqlite(e) | StoreError::Commit(e) => {
+                e.sqlite_error_code() == Some(DISK_FULL)
             }
             _ => false,
         }
     }
 
-    /// The same failure for each of the callers it failed together (every operation of a batch
-    /// whose commit failed, every enqueuer a round carried): the kind a caller decides by is
-    /// kept, disk full and transient (busy, locked, Store gone).
-    pub(crate) fn for_each_caller(&self) -> StoreError {
-        if self.is_disk_full() {
-            return StoreError::disk_full(None, self);
-        }
-        if self.is_transient() {
-            return StoreError::Unavailable(self.to_string());
-        }
-        StoreError::Commit(self.to_string())
-    }
-
-    /// True when repeating the same request later may succeed.
+    /// True when repeating the same request later may succeed: the Store restarting, or the
+    /// database busy or locked (another process holding the write lock past `busy_timeout`).
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            StoreError::Sqlite(e) | StoreError::Commit(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
             _ => false,
         }
     }
 }
+
+const DISK_FULL: rusqlite::ErrorCode = rusqlite::ErrorCode::DiskFull;
 
 /// An error starting or driving the engine.
 #[derive(Debug, thiserror::Error)]
@@ -126,31 +179,36 @@ pub enum EngineError {
 mod tests {
     use super::*;
 
+    fn failure(code: std::ffi::c_int, text: Option<&str>) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), text.map(str::to_owned))
+    }
+
     #[test]
     fn a_full_disk_is_known_by_its_sqlite_code_not_its_text() {
-        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
-        assert!(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, None)).is_disk_full());
-        let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
-        let text = Some("database or disk is full".to_owned());
-        assert!(!StoreError::Sqlite(rusqlite::Error::SqliteFailure(busy, text)).is_disk_full());
-        assert!(!StoreError::Commit("database or disk is full".to_owned()).is_disk_full());
-        let named = StoreError::disk_full(None, &"database or disk is full");
-        assert!(named.is_disk_full());
+        let full = StoreError::from(failure(rusqlite::ffi::SQLITE_FULL, None));
+        assert!(full.is_disk_full());
+        let busy = failure(rusqlite::ffi::SQLITE_BUSY, Some("database or disk is full"));
+        assert!(!StoreError::from(busy).is_disk_full());
+        assert!(!StoreError::Inconsistent("database or disk is full".to_owned()).is_disk_full());
+        let named = full.named();
+        assert!(matches!(named, StoreError::DiskFull { db: None, .. }), "{named:?}");
+        assert!(named.to_string().contains("free space there"), "{named}");
         assert!(!named.to_string().contains("[store]"), "{named}");
     }
 
     #[test]
-    fn a_failed_commit_keeps_its_kind_for_every_caller() {
-        let sqlite = |code| {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(code),
-                None,
-            ))
-        };
+    fn a_failed_commit_keeps_its_kind_and_source_for_every_caller() {
         // A busy BEGIN IMMEDIATE (another process holds the write lock) is worth a retry.
-        assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).for_each_caller().is_transient());
-        assert!(sqlite(rusqlite::ffi::SQLITE_FULL).for_each_caller().is_disk_full());
-        let io = sqlite(rusqlite::ffi::SQLITE_IOERR).for_each_caller();
+        let busy = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_BUSY, None));
+        for caller in [busy.clone(), busy] {
+            assert!(caller.is_transient(), "{caller}");
+            let source = std::error::Error::source(&caller).expect("the SQLite error is kept");
+            let sqlite = source.downcast_ref::<rusqlite::Error>().expect("a rusqlite error");
+            assert_eq!(sqlite.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy));
+        }
+        let full = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_FULL, None));
+        assert!(matches!(full, StoreError::DiskFull { .. }) && full.is_disk_full(), "{full:?}");
+        let io = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_IOERR, None));
         assert!(!io.is_transient() && !io.is_disk_full(), "{io}");
     }
 }

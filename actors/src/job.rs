@@ -203,13 +203,47 @@ pub enum DeadReason {
 }
 
 impl DeadReason {
-    /// The word stored in the `reason` column.
+    /// Every reason, for parsing and listing.
+    pub const ALL: [DeadReason; 3] =
+        [DeadReason::Exhausted, DeadReason::Permanent, DeadReason::Crashed];
+
+    /// The word stored in the `reason` column (and shown by `dlq`).
     pub fn as_str(self) -> &'static str {
         match self {
             DeadReason::Exhausted => "exhausted",
             DeadReason::Permanent => "permanent",
             DeadReason::Crashed => "crashed",
         }
+    }
+
+    /// The reason a stored word names; `None` for a word no version of nightshift writes.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so a column width (`{:<10}` in `dlq`'s table) applies.
+        f.pad(self.as_str())
+    }
+}
+
+impl rusqlite::ToSql for DeadReason {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for DeadReason {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let word = value.as_str()?;
+        DeadReason::parse(word).ok_or_else(|| {
+            let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
+            rusqlite::types::FromSqlError::Other(
+                format!("unknown dead-letter reason {word:?} (known: {known})").into(),
+            )
+        })
     }
 }
 
@@ -229,8 +263,8 @@ pub struct DeadJob {
     /// When it was buried, unix ms like every other time here (the `died` column holds
     /// seconds, as DESIGN.md section 4 fixes it).
     pub died: Timestamp,
-    /// `exhausted`, `permanent` or `crashed`.
-    pub reason: String,
+    /// Why it was buried.
+    pub reason: DeadReason,
     /// Every attempt's error and time, oldest first (the `errors` column's JSON array).
     pub errors: Vec<AttemptError>,
 }

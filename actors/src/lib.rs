@@ -3,20 +3,25 @@
 //!
 //! # Layout
 //!
-//! - [`admin`]: direct, lock-free access for commands that run beside a runner.
+//! - [`admin`]: direct, lock-free access for commands that run beside a runner, applying the
+//!   Store's own operations through the Store's own path.
 //! - [`engine`]: [`Engine::start`] / [`Engine::start_linked`] and the [`EngineHandle`] a host
 //!   program drives (enqueue, status, replay, pause, drain, shutdown).
-//! - `supervisor`: starts the tree in order, restarts crashed children, ordered shutdown.
+//! - `supervisor`: starts the tree in order, restarts crashed children, answers drain, shutdown
+//!   and status; owns the worker table and the slots actors reach each other through (`links`).
 //! - `store`: the single writer. A `ThreadLocalActor` owning the one rusqlite connection; every
-//!   write is group-committed and answered only after COMMIT. One SQL operation per file below it.
+//!   write is group-committed and answered only after COMMIT. Its operations are one typed enum
+//!   (`store::op`); one SQL operation per file below it.
 //! - `dispatcher`: owns the jobs between the table and the workers: claims for free workers,
 //!   settles what they report, one Store round (one commit) at a time.
 //! - `worker`: a fixed pool; each runs one job at a time with the [`Handler`], as handed out.
 //! - `retry`: wake-ups for jobs whose `run_at` is in the future; the due times live in SQLite.
 //! - `rescuer`: takes back jobs whose lease ran out, the interrupted attempt counted.
 //! - `pruner`: deletes finished rows past their retention, a small batch at a time.
-//! - `dead_letter`: learns of buried jobs, serves replay and purge.
-//! - `alert`: delivers the alert outbox to a webhook with retries and backoff.
+//! - `dead_letter`: learns of buried jobs and decides how their alerts go out (alone, or as one
+//!   digest in a storm); serves replay and purge.
+//! - `alert`: the outbox's transport: delivers released alerts to a webhook, with retries and
+//!   backoff.
 //! - [`alerts`]: the webhook formats (Slack, Discord, ntfy, Telegram, JSON) and one delivery.
 //! - [`fields`]: an engine event's fields as JSON, for printing or recording events.
 //! - [`policy`]: pure decisions with no I/O (backoff).
@@ -35,6 +40,7 @@ pub mod error;
 mod events;
 pub mod fields;
 pub mod job;
+mod links;
 mod lock;
 pub mod policy;
 mod pruner;
@@ -47,6 +53,7 @@ mod wakeup;
 mod worker;
 
 pub use admin::Admin;
+pub use alerts::{AlertFormat, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TokioClock};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
@@ -59,5 +66,7 @@ pub use job::{
 };
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
+pub use shared::RunState;
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
+pub use supervisor::TreeStatus;

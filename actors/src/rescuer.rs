@@ -12,7 +12,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::dispatcher::announce;
 use crate::events::warn_event;
+use crate::links::Notices;
 use crate::shared::Shared;
+use crate::store::Recovery;
 
 /// The Rescuer's mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +28,8 @@ impl ractor::Message for RescuerMsg {}
 
 pub(crate) struct Rescuer {
     pub(crate) shared: Arc<Shared>,
+    /// Who hears what a reaped job became (a retry, a burial).
+    pub(crate) notices: Notices,
 }
 
 pub(crate) struct RescuerState {
@@ -54,9 +58,9 @@ impl Actor for Rescuer {
         _: &mut RescuerState,
     ) -> Result<(), ActorProcessingErr> {
         let shared = &self.shared;
-        match shared.store.recover(false, shared.now()).await {
+        match shared.store.recover(Recovery::ExpiredLeases, shared.now()).await {
             Ok(reaped) => {
-                reaped.into_iter().for_each(|(key, failed)| announce(shared, &key, failed))
+                reaped.into_iter().for_each(|(key, failed)| announce(&self.notices, &key, failed))
             }
             Err(e) => warn_event!("reap_failed", error = %e),
         }

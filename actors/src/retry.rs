@@ -11,7 +11,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
+use crate::dispatcher::DispatcherMsg;
 use crate::events::warn_event;
+use crate::links::Slot;
 use crate::shared::Shared;
 use crate::wakeup::Wakeup;
 
@@ -31,6 +33,8 @@ impl ractor::Message for RetryMsg {}
 
 pub(crate) struct Retry {
     pub(crate) shared: Arc<Shared>,
+    /// Whom it tells that jobs are due.
+    pub(crate) dispatcher: Slot<DispatcherMsg>,
 }
 
 pub(crate) struct RetryState {
@@ -90,7 +94,7 @@ impl Retry {
     async fn rescan(&self, myself: &ActorRef<RetryMsg>, st: &mut RetryState) {
         let shared = &self.shared;
         match shared.store.next_due().await {
-            Ok(Some(at)) if at <= shared.now() => shared.wake_workers(),
+            Ok(Some(at)) if at <= shared.now() => self.dispatcher.wake(),
             Ok(Some(at)) => self.arm(myself, st, at),
             Ok(None) => {}
             Err(e) => warn_event!("rescan_failed", error = %e),

@@ -1,25 +1,24 @@
-//! What the actors of one engine share: the config, the handler, swappable refs to each other
-//! (a restarted actor gets a new ref), the run state and the in-flight count.
+//! What every actor of one engine reads: the config, the handler, the Store's handle, the run
+//! state (a watch the workers follow), the count of jobs held unsettled as the Dispatcher last
+//! published it, and why the runner stopped.
+//!
+//! It holds no ref to any other actor and is no way to find one: each actor is handed the refs
+//! it sends to when it starts ([`crate::links`]), and the Supervisor owns the worker table. It
+//! never decides anything; it only carries state one actor writes and others read.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 
-use ractor::ActorRef;
 use tokio::sync::{Notify, watch};
 
-use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
-use crate::dead_letter::DeadLetterMsg;
-use crate::dispatcher::DispatcherMsg;
 use crate::events::{event, warn_event};
 use crate::job::Handler;
-use crate::retry::RetryMsg;
 use crate::store::StoreHandle;
-use crate::worker::WorkerMsg;
 
 /// Whether workers may claim, and whether running handlers must stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RunState {
+pub enum RunState {
     /// Claim and run.
     Running,
     /// Shutting down: claim nothing more, let running handlers finish.
@@ -35,7 +34,6 @@ pub(crate) struct Shared {
     /// Prefixes lease owners and actor names, so two engines in one process never collide.
     pub(crate) instance: String,
     pub(crate) run_state: watch::Sender<RunState>,
-    pub(crate) refs: RwLock<Refs>,
     /// Jobs this runner holds that are not settled yet (claimed, running, or with an outcome
     /// not yet committed), as the Dispatcher last published it.
     held: AtomicUsize,
@@ -55,15 +53,6 @@ pub(crate) struct Shared {
     pause_seen: std::sync::Mutex<Option<bool>>,
 }
 
-#[derive(Default)]
-pub(crate) struct Refs {
-    pub(crate) workers: Vec<Option<ActorRef<WorkerMsg>>>,
-    pub(crate) dispatcher: Option<ActorRef<DispatcherMsg>>,
-    pub(crate) retry: Option<ActorRef<RetryMsg>>,
-    pub(crate) dead_letter: Option<ActorRef<DeadLetterMsg>>,
-    pub(crate) alert: Option<ActorRef<AlertMsg>>,
-}
-
 impl Shared {
     pub(crate) fn new(
         config: EngineConfig,
@@ -71,14 +60,12 @@ impl Shared {
         store: StoreHandle,
         instance: String,
     ) -> Self {
-        let workers = vec![None; config.workers];
         Self {
             config,
             handler,
             store,
             instance,
             run_state: watch::channel(RunState::Running).0,
-            refs: RwLock::new(Refs { workers, ..Refs::default() }),
             held: AtomicUsize::new(0),
             takes_jobs: std::sync::atomic::AtomicBool::new(true),
             activity: Notify::new(),
@@ -93,53 +80,8 @@ impl Shared {
         self.config.clock.now()
     }
 
-    pub(crate) fn refs(&self) -> std::sync::RwLockReadGuard<'_, Refs> {
-        self.refs.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn refs_mut(&self) -> std::sync::RwLockWriteGuard<'_, Refs> {
-        self.refs.write().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(crate) fn state(&self) -> RunState {
         *self.run_state.borrow()
-    }
-
-    /// Tells the Dispatcher that jobs may be due.
-    pub(crate) fn wake_workers(&self) {
-        if let Some(d) = &self.refs().dispatcher {
-            let _ = d.cast(DispatcherMsg::Wake);
-        }
-    }
-
-    pub(crate) fn retry_due(&self, at: crate::clock::Timestamp) {
-        if let Some(r) = &self.refs().retry {
-            let _ = r.cast(RetryMsg::Due { at });
-        }
-    }
-
-    pub(crate) fn alert_kick(&self) {
-        if let Some(a) = &self.refs().alert {
-            let _ = a.cast(AlertMsg::Deliver);
-        }
-    }
-
-    /// Asks the Alert actor to deliver what is owed now, waiting at most `limit`; returns how
-    /// many due alerts are left (`usize::MAX` when the actor did not answer).
-    pub(crate) async fn alert_flush(&self, limit: std::time::Duration) -> usize {
-        let Some(alert) = self.refs().alert.clone() else { return usize::MAX };
-        match alert.call(AlertMsg::Flush, Some(limit)).await {
-            Ok(ractor::rpc::CallResult::Success(left)) => left,
-            _ => usize::MAX,
-        }
-    }
-
-    pub(crate) fn dead_arrived(&self) {
-        if let Some(d) = &self.refs().dead_letter {
-            let _ = d.cast(DeadLetterMsg::Arrived);
-        } else {
-            self.alert_kick();
-        }
     }
 
     /// Records how many jobs the runner holds unsettled (the Dispatcher's count).
@@ -176,7 +118,7 @@ impl Shared {
     }
 
     /// Logs `paused` / `resumed` when the kill switch differs from what this runner saw last
-    /// (a runner that starts paused says so too); wakes the workers on a resume.
+    /// (a runner that starts paused says so too). Whoever saw a resume wakes the Dispatcher.
     pub(crate) fn saw_pause(&self, paused: bool, reason: Option<&str>) {
         let before = self.pause_seen.lock().unwrap_or_else(|e| e.into_inner()).replace(paused);
         match (before, paused) {
@@ -187,10 +129,7 @@ impl Shared {
                     error = "the kill switch is on: no job is claimed until `nightshift resume`"
                 );
             }
-            (Some(true), false) => {
-                event!("resumed");
-                self.wake_workers();
-            }
+            (Some(true), false) => event!("resumed"),
             _ => {}
         }
     }

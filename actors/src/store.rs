@@ -1,5 +1,6 @@
 //! The Store: the single writer. A `ThreadLocalActor` on its own OS thread owns the one rusqlite
 //! connection, so blocking SQLite calls never stall the tokio workers the other actors run on.
+//! Its operations are the typed `op::Op`, applied by `op`'s one path, which `Admin` shares.
 //!
 //! Group commit: a write is buffered, and the first buffered write self-casts a `Flush`. The
 //! Flush lands behind everything already in the mailbox, so one `BEGIN IMMEDIATE` transaction
@@ -8,7 +9,7 @@
 //! Store dies with a buffer, those callers see `Unavailable` and nothing of theirs committed,
 //! because a flush never awaits and so a Kill cannot land inside one.
 
-mod alerts;
+pub(crate) mod alerts;
 mod claim;
 pub(crate) mod control;
 pub(crate) mod dead;
@@ -17,8 +18,8 @@ mod fail;
 pub(crate) mod gates;
 mod lease;
 mod notices;
+pub(crate) mod op;
 pub(crate) mod open;
-mod operation;
 pub(crate) mod purge;
 pub(crate) mod read;
 pub(crate) mod retention;
@@ -34,15 +35,16 @@ use crate::config::{EngineConfig, RetryConfig};
 use crate::error::StoreError;
 use crate::policy::breaker::BreakerConfig;
 
-pub(crate) use alerts::{AlertRow, DeliveryFailed};
+pub(crate) use alerts::{AlertRow, DeliveryFailed, HeldAlert};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
-pub(crate) use fail::{FailKind, Failed};
+pub(crate) use fail::{FailKind, Failed, Recovery};
 pub(crate) use handle::{StoreHandle, retry_transient};
-pub(crate) use operation::Operation;
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
 
 mod calls;
 mod handle;
+#[cfg(test)]
+pub(crate) mod inline;
 #[cfg(test)]
 mod tests;
 
@@ -53,10 +55,12 @@ pub(crate) struct StoreCtx {
     pub(crate) max_payload: usize,
     pub(crate) daily_cap_micros: Option<i64>,
     pub(crate) breaker: BreakerConfig,
-    /// How long a dead-letter alert waits in the outbox, so a burst becomes one digest.
-    pub(crate) alert_group_wait_ms: i64,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
+    /// Whether the operation being applied runs guarded: in a savepoint of its own, its
+    /// items (a round's settles, inserts and claim) each in one too. False while a batch is
+    /// first applied whole, when a failure rolls back the whole batch instead.
+    pub(crate) guarded: std::cell::Cell<bool>,
 }
 
 impl StoreCtx {
@@ -66,19 +70,21 @@ impl StoreCtx {
             max_payload: config.max_payload,
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
-            alert_group_wait_ms: crate::clock::millis(config.alert.group_wait),
             notices: notices::Notices::default(),
+            guarded: std::cell::Cell::new(true),
         }
     }
 }
 
 /// The Store's mailbox.
+// An operation travels by value, not boxed: boxing would cost an allocation per operation on
+// the hot path to save a couple of hundred bytes on the rare Flush and Watch ticks.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum StoreMsg {
-    /// A write, buffered and group-committed.
-    Write(Box<dyn Operation>),
-    /// A read, answered at once. It sees every acknowledged write; writes still in the
-    /// buffer are not acknowledged yet, so it need not (and does not) force them out early.
-    Read(Box<dyn Operation>),
+    /// An operation. A write is buffered and group-committed; a read is answered at once. A
+    /// read sees every acknowledged write; writes still in the buffer are not acknowledged
+    /// yet, so it need not (and does not) force them out early.
+    Op(op::Op),
     /// Self-cast: commit the buffer.
     Flush,
     /// Periodic: has another connection (another process) committed since the last look?
@@ -120,7 +126,7 @@ pub(crate) struct Store;
 pub(crate) struct StoreState {
     conn: Connection,
     ctx: StoreCtx,
-    buf: Vec<Box<dyn Operation>>,
+    buf: Vec<op::Op>,
     max_batch: usize,
     flush_queued: bool,
     /// SQLite's `data_version` at the last look: it changes only when another connection
@@ -165,7 +171,8 @@ impl ThreadLocalActor for Store {
         st: &mut StoreState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Write(op) => {
+            StoreMsg::Op(op) if op.access() == op::Access::Read => op::read(&st.conn, &st.ctx, op),
+            StoreMsg::Op(op) => {
                 st.buf.push(op);
                 if st.buf.len() >= st.max_batch {
                     st.flush();
@@ -192,10 +199,6 @@ impl ThreadLocalActor for Store {
                     }
                 }
             }
-            StoreMsg::Read(mut op) => {
-                op.apply(&st.conn, &st.ctx);
-                op.reply(Ok(()));
-            }
         }
         Ok(())
     }
@@ -216,46 +219,12 @@ impl ThreadLocalActor for Store {
 
 impl StoreState {
     /// Commits the buffer in one transaction, a SAVEPOINT per operation, then answers every
-    /// caller. Never awaits, so nothing can interrupt it between COMMIT and the replies.
+    /// caller (`op::commit`). Never awaits, so nothing can interrupt it between COMMIT and
+    /// the replies.
     fn flush(&mut self) {
-        if self.buf.is_empty() {
-            return;
+        if !self.buf.is_empty() {
+            op::commit(&self.conn, &self.ctx, &mut self.buf);
         }
-        let mut ops = std::mem::take(&mut self.buf);
-        let outcome = self.commit(&mut ops);
-        for op in ops {
-            op.reply(outcome.as_ref().map(|_| ()));
-        }
-    }
-
-    fn commit(&mut self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
-        // IMMEDIATE takes the write lock up front: a deferred read-then-write transaction
-        // cannot be rescued by busy_timeout when another process (a CLI enqueue) writes.
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let result = self.apply_all(ops).and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
-        match &result {
-            Ok(()) => self.ctx.notices.committed(),
-            Err(_) => {
-                self.ctx.notices.rolled_back();
-                let _ = self.conn.execute_batch("ROLLBACK");
-            }
-        }
-        result
-    }
-
-    fn apply_all(&self, ops: &mut [Box<dyn Operation>]) -> Result<(), StoreError> {
-        for op in ops.iter_mut() {
-            exec_cached(&self.conn, "SAVEPOINT op")?;
-            let mark = self.ctx.notices.mark();
-            if op.apply(&self.conn, &self.ctx) {
-                exec_cached(&self.conn, "RELEASE op")?;
-            } else {
-                self.ctx.notices.roll_back_to(mark);
-                exec_cached(&self.conn, "ROLLBACK TO op")?;
-                exec_cached(&self.conn, "RELEASE op")?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -268,7 +237,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Runs a statement from the connection's cache: the Store runs its savepoint statements for
 /// every operation, and parsing them each time shows in a profile.
-pub(crate) fn exec_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+pub(crate) fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }

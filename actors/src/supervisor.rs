@@ -1,46 +1,127 @@
 //! The Supervisor: starts the tree in order (Store, Alert, DeadLetter, Retry, Dispatcher, Pruner,
-//! Workers), restarts what crashes, and stops it in reverse order. ractor restarts nothing by
-//! itself and its default reaction to a child's death is to stop the parent, so every restart
-//! here is explicit.
+//! Rescuer, Workers), restarts what crashes, answers the host's verbs (drain, shutdown, status),
+//! and stops the tree in reverse order. ractor restarts nothing by itself and its default
+//! reaction to a child's death is to stop the parent, so every restart here is explicit.
+//!
+//! It owns the table of its children (the worker table included, kept nowhere else) and the
+//! [`Slot`]s through which actors reach the ones a restart replaces: each actor is handed, when
+//! it starts, the slots it sends to and nothing more. A restarted Dispatcher gets a new pool of
+//! workers that report to it; a restarted Retry, DeadLetter or Alert is seen by its senders
+//! through its slot at their next send.
 //!
 //! A crashed Worker's lease is failed at once (the attempt counts, the error is the crash
 //! reason) before its replacement starts, so the job retries after its backoff instead of
 //! waiting out the lease. The Store restarts in place within a budget; past it the Supervisor
 //! stops with the reason and the host process exits non-zero for systemd or Fly to restart.
+//!
+//! It never claims, settles or runs a job: a drain waits for the Dispatcher's count of held
+//! jobs, and a shutdown only flips the run state and tells the Dispatcher to stop claiming.
+
+mod verbs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
+    SupervisionEvent,
+};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::alert::Alert;
-use crate::dead_letter::DeadLetter;
+pub(crate) use self::verbs::flush_alerts;
+
+use crate::alert::{Alert, AlertMsg};
+use crate::alerts::AlertKind;
+use crate::dead_letter::{DeadLetter, DeadLetterMsg};
 use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
+use crate::error::EngineError;
 use crate::events::{event, warn_event};
+use crate::job::Status;
+use crate::links::{Notices, Slot};
 use crate::policy::restart::RestartBudget;
 use crate::pruner::Pruner;
 use crate::rescuer::Rescuer;
-use crate::retry::Retry;
+use crate::retry::{Retry, RetryMsg};
 use crate::shared::{RunState, Shared};
-use crate::store::{Store, StoreArgs};
+use crate::store::gates::Gate;
+use crate::store::{Recovery, Store, StoreArgs};
 use crate::worker::{Worker, WorkerArgs};
 
-/// The Supervisor's mailbox: it only hears supervision events.
-#[derive(Debug)]
-pub(crate) enum SupervisorMsg {}
+/// The Supervisor's mailbox: the host's verbs, sent by [`crate::EngineHandle`].
+pub(crate) enum SupervisorMsg {
+    /// Answer when no job is held and none is due within `window` (or a gate holds claims past
+    /// it), with the final status; each gate the drain starts waiting for goes to `gates`.
+    Drain {
+        window: Duration,
+        gates: mpsc::UnboundedSender<Gate>,
+        reply: RpcReplyPort<Result<Status, EngineError>>,
+    },
+    /// Claim nothing more, give held jobs `grace`, abort what still runs, stop the tree; answer
+    /// once it is down (with the reason when the runner failed).
+    Shutdown { grace: Duration, reply: RpcReplyPort<Result<(), EngineError>> },
+    /// Cut the grace of a shutdown short (a second Ctrl-C).
+    Hurry,
+    /// What the Supervisor knows of its tree.
+    Status(RpcReplyPort<TreeStatus>),
+    /// The current actor of one child (a worker of any generation), for fault injection
+    /// (`None` while it is not running).
+    Child(Role, RpcReplyPort<Option<ActorCell>>),
+}
 
 #[cfg(feature = "cluster")]
 impl ractor::Message for SupervisorMsg {}
 
+/// What the Supervisor knows of its tree, from [`crate::EngineHandle::tree_status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TreeStatus {
+    /// Whether the runner claims, is stopping, or is aborting its handlers.
+    pub state: RunState,
+    /// The configured pool size.
+    pub workers: usize,
+    /// Workers running now (fewer only between a crash and its restart).
+    pub workers_alive: usize,
+    /// Children restarted since the engine started (workers, Store and the rest).
+    pub restarts: u64,
+    /// Jobs held unsettled: claimed, running, or with an outcome not yet committed.
+    pub held: usize,
+}
+
 pub(crate) struct Supervisor {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) slots: Slots,
+}
+
+/// The slots the Supervisor fills as it (re)starts the actors others send to. Each actor gets
+/// clones of the ones it needs; the host's handle gets the ones its verbs need.
+#[derive(Clone)]
+pub(crate) struct Slots {
+    pub(crate) dispatcher: Slot<DispatcherMsg>,
+    pub(crate) retry: Slot<RetryMsg>,
+    pub(crate) dead_letter: Slot<DeadLetterMsg>,
+    pub(crate) alert: Slot<AlertMsg>,
+}
+
+impl Slots {
+    pub(crate) fn new() -> Self {
+        Self {
+            dispatcher: Slot::new(),
+            retry: Slot::new(),
+            dead_letter: Slot::new(),
+            alert: Slot::new(),
+        }
+    }
+
+    fn notices(&self) -> Notices {
+        Notices { retry: self.retry.clone(), dead_letter: self.dead_letter.clone() }
+    }
 }
 
 /// Which child an actor id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Store,
     Alert,
     DeadLetter,
@@ -51,11 +132,41 @@ enum Role {
     Worker { id: usize, generation: u64 },
 }
 
+impl Role {
+    /// Worker `id`, whatever its generation.
+    pub(crate) fn worker(id: usize) -> Self {
+        Role::Worker { id, generation: 0 }
+    }
+
+    /// The same child, a worker of any generation.
+    fn is(self, child: Role) -> bool {
+        match (self, child) {
+            (Role::Worker { id, .. }, Role::Worker { id: wanted, .. }) => id == wanted,
+            (role, child) => role == child,
+        }
+    }
+}
+
 pub(crate) struct SupervisorState {
-    roles: HashMap<ActorId, Role>,
+    /// Every running child: the one table of the tree, workers included.
+    tree: HashMap<ActorId, (Role, ActorCell)>,
     spawner: ThreadLocalActorSpawner,
     store_budget: RestartBudget,
     other_budget: RestartBudget,
+    restarts: u64,
+    /// Drains and the shutdown's wind-down, ended with the tree.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Callers of a shutdown, answered once the tree is down.
+    stopping: Vec<RpcReplyPort<Result<(), EngineError>>>,
+    /// Cuts the shutdown's grace short.
+    hurry: Option<oneshot::Sender<()>>,
+    hurried: bool,
+}
+
+impl SupervisorState {
+    fn of(&self, role: impl Fn(Role) -> bool) -> Vec<ActorCell> {
+        self.tree.values().filter(|(r, _)| role(*r)).map(|(_, c)| c.clone()).collect()
+    }
 }
 
 #[cfg_attr(feature = "async-trait", ractor::async_trait)]
@@ -71,11 +182,16 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let cfg = &self.shared.config;
         let mut st = SupervisorState {
-            roles: HashMap::new(),
+            tree: HashMap::new(),
             // The Store's own OS thread: blocking SQLite never stalls the tokio workers.
             spawner: ThreadLocalActorSpawner::new(),
             store_budget: RestartBudget::new(cfg.store_restarts, cfg.store_restart_window),
             other_budget: RestartBudget::new(cfg.workers as u32 * 5 + 5, Duration::from_secs(60)),
+            restarts: 0,
+            tasks: Vec::new(),
+            stopping: Vec::new(),
+            hurry: None,
+            hurried: false,
         };
         let started = self.start_tree(&myself, &mut st).await;
         if let Err(e) = started {
@@ -83,6 +199,48 @@ impl Actor for Supervisor {
             return Err(e);
         }
         Ok(st)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.tasks.retain(|t| !t.is_finished());
+        match msg {
+            SupervisorMsg::Drain { window, gates, reply } => {
+                let drain = verbs::Drain {
+                    shared: self.shared.clone(),
+                    dispatcher: self.slots.dispatcher.clone(),
+                    window,
+                    gates,
+                };
+                st.tasks.push(tokio::spawn(async move {
+                    let _ = reply.send(drain.run().await);
+                }));
+            }
+            SupervisorMsg::Shutdown { grace, reply } => {
+                st.stopping.push(reply);
+                if st.stopping.len() == 1 {
+                    self.begin_shutdown(&myself, st, grace);
+                }
+            }
+            SupervisorMsg::Hurry => {
+                st.hurried = true;
+                if let Some(hurry) = st.hurry.take() {
+                    let _ = hurry.send(());
+                }
+            }
+            SupervisorMsg::Status(reply) => {
+                let _ = reply.send(self.tree_status(st));
+            }
+            SupervisorMsg::Child(child, reply) => {
+                let cell = st.tree.values().find(|(r, _)| r.is(child)).map(|(_, c)| c.clone());
+                let _ = reply.send(cell);
+            }
+        }
+        Ok(())
     }
 
     async fn handle_supervisor_evt(
@@ -98,7 +256,8 @@ impl Actor for Supervisor {
             }
             _ => return Ok(()),
         };
-        let Some(role) = st.roles.remove(&cell.get_id()) else { return Ok(()) };
+        let Some((role, _)) = st.tree.remove(&cell.get_id()) else { return Ok(()) };
+        self.emptied(role);
         if let Err(why) = self.restart(&myself, st, role, reason).await {
             warn_event!("supervisor_stopped", reason = %why);
             self.shared.set_exit_reason(why.clone());
@@ -110,30 +269,40 @@ impl Actor for Supervisor {
 
     async fn post_stop(
         &self,
-        myself: ActorRef<SupervisorMsg>,
+        _: ActorRef<SupervisorMsg>,
         st: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let _ = self.shared.run_state.send_replace(RunState::Abort);
+        // A drain still waiting ends with the tree (its caller hears that the engine stopped).
+        for task in st.tasks.drain(..) {
+            task.abort();
+        }
         // Reverse start order; the Store last and drained, so buffered writes commit.
         let order = [Role::Rescuer, Role::Pruner, Role::Retry, Role::DeadLetter, Role::Alert];
-        let children = myself.get_children();
-        let role_of = |c: &ActorCell| st.roles.get(&c.get_id()).copied();
-        let workers: Vec<&ActorCell> =
-            children.iter().filter(|c| matches!(role_of(c), Some(Role::Worker { .. }))).collect();
-        for w in workers {
+        for w in st.of(|r| matches!(r, Role::Worker { .. })) {
             let _ = w.stop_and_wait(None, Some(Duration::from_secs(10))).await;
         }
         // The Dispatcher settles what the workers reported before the Store stops.
-        for c in children.iter().filter(|c| role_of(c) == Some(Role::Dispatcher)) {
+        for c in st.of(|r| r == Role::Dispatcher) {
             let _ = c.drain_and_wait(Some(Duration::from_secs(30))).await;
         }
         for role in order {
-            for c in children.iter().filter(|c| role_of(c) == Some(role)) {
+            for c in st.of(|r| r == role) {
                 let _ = c.stop_and_wait(None, Some(Duration::from_secs(10))).await;
             }
         }
-        for c in children.iter().filter(|c| role_of(c) == Some(Role::Store)) {
+        for c in st.of(|r| r == Role::Store) {
             let _ = c.drain_and_wait(Some(Duration::from_secs(30))).await;
+        }
+        for role in [Role::Dispatcher, Role::Retry, Role::DeadLetter, Role::Alert] {
+            self.emptied(role);
+        }
+        st.tree.clear();
+        for reply in st.stopping.drain(..) {
+            let _ = reply.send(match self.shared.exit_reason() {
+                Some(why) => Err(EngineError::Stopped(why)),
+                None => Ok(()),
+            });
         }
         Ok(())
     }
@@ -155,6 +324,64 @@ pub(crate) fn startup_cause(e: SpawnErr) -> ActorProcessingErr {
 }
 
 impl Supervisor {
+    /// Claim nothing more and hand the rest of the shutdown to its wind-down task.
+    fn begin_shutdown(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        grace: Duration,
+    ) {
+        let shared = &self.shared;
+        shared.run_state.send_if_modified(|s| {
+            let running = *s == RunState::Running;
+            if running {
+                *s = RunState::Stopping;
+            }
+            running
+        });
+        self.slots.dispatcher.cast(DispatcherMsg::Stop);
+        let (hurry, hurried) = oneshot::channel();
+        if st.hurried {
+            let _ = hurry.send(());
+        } else {
+            st.hurry = Some(hurry);
+        }
+        let (dead_letter, alert) = (self.slots.dead_letter.clone(), self.slots.alert.clone());
+        let task =
+            verbs::wind_down(shared.clone(), dead_letter, alert, grace, hurried, myself.clone());
+        st.tasks.push(tokio::spawn(task));
+    }
+
+    fn tree_status(&self, st: &SupervisorState) -> TreeStatus {
+        let alive = st
+            .of(|r| matches!(r, Role::Worker { .. }))
+            .iter()
+            .filter(|c| {
+                use ractor::ActorStatus::{Running, Starting, Upgrading};
+                // Spawned and not stopping (a worker is marked running just after it started).
+                matches!(c.get_status(), Starting | Running | Upgrading)
+            })
+            .count();
+        TreeStatus {
+            state: self.shared.state(),
+            workers: self.shared.config.workers,
+            workers_alive: alive,
+            restarts: st.restarts,
+            held: self.shared.in_flight(),
+        }
+    }
+
+    /// A child of `role` is gone: its senders find its slot empty until a new one starts.
+    fn emptied(&self, role: Role) {
+        match role {
+            Role::Dispatcher => self.slots.dispatcher.clear(),
+            Role::Retry => self.slots.retry.clear(),
+            Role::DeadLetter => self.slots.dead_letter.clear(),
+            Role::Alert => self.slots.alert.clear(),
+            Role::Store | Role::Pruner | Role::Rescuer | Role::Worker { .. } => {}
+        }
+    }
+
     async fn start_tree(
         &self,
         myself: &ActorRef<SupervisorMsg>,
@@ -164,8 +391,10 @@ impl Supervisor {
         // Hand the Store's own error (a damaged or read-only database) to Engine::start.
         self.spawn(myself, st, Role::Store).await.map_err(startup_cause)?;
         // Every `running` row belongs to a process that died: we hold the runner lock.
-        for (key, failed) in shared.store.recover(true, shared.now()).await? {
-            announce(shared, &key, failed);
+        // (No Retry or DeadLetter runs yet: they read the table when they start.)
+        let notices = self.slots.notices();
+        for (key, failed) in shared.store.recover(Recovery::AllRunning, shared.now()).await? {
+            announce(&notices, &key, failed);
         }
         // The cap this runner holds claims to is the one in force, for every process to show.
         shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
@@ -197,16 +426,18 @@ impl Supervisor {
         role: Role,
     ) -> Result<(), SpawnErr> {
         let shared = &self.shared;
+        let slots = &self.slots;
         let sup = myself.get_cell();
         let cell = match role {
             Role::Store => {
                 let mut args = StoreArgs::from_config(&shared.config);
                 let weak = Arc::downgrade(shared);
+                let dispatcher = slots.dispatcher.clone();
                 args.on_external_commit = Some(Arc::new(move |paused, reason| {
                     if let Some(shared) = weak.upgrade() {
                         // Say so when the kill switch was flipped from another shell.
                         shared.saw_pause(paused, reason);
-                        shared.wake_workers();
+                        dispatcher.wake();
                     }
                 }));
                 let (store, _) = Store::spawn_linked(None, args, sup, st.spawner.clone()).await?;
@@ -216,23 +447,27 @@ impl Supervisor {
             Role::Alert => {
                 let (a, _) =
                     Actor::spawn_linked(None, Alert { shared: shared.clone() }, (), sup).await?;
-                shared.refs_mut().alert = Some(a.clone());
+                slots.alert.set(a.clone());
                 a.get_cell()
             }
             Role::DeadLetter => {
-                let actor = DeadLetter { shared: shared.clone() };
+                let actor = DeadLetter {
+                    shared: shared.clone(),
+                    alert: slots.alert.clone(),
+                    dispatcher: slots.dispatcher.clone(),
+                };
                 let (d, _) = Actor::spawn_linked(None, actor, (), sup).await?;
-                shared.refs_mut().dead_letter = Some(d.clone());
+                slots.dead_letter.set(d.clone());
                 d.get_cell()
             }
             Role::Retry => {
-                let (r, _) =
-                    Actor::spawn_linked(None, Retry { shared: shared.clone() }, (), sup).await?;
-                shared.refs_mut().retry = Some(r.clone());
+                let actor = Retry { shared: shared.clone(), dispatcher: slots.dispatcher.clone() };
+                let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
+                slots.retry.set(r.clone());
                 r.get_cell()
             }
             Role::Rescuer => {
-                let actor = Rescuer { shared: shared.clone() };
+                let actor = Rescuer { shared: shared.clone(), notices: slots.notices() };
                 let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
                 r.get_cell()
             }
@@ -243,13 +478,14 @@ impl Supervisor {
                 Actor::spawn_linked(None, actor, (), sup).await?.0.get_cell()
             }
             Role::Dispatcher => {
-                let actor = Dispatcher { shared: shared.clone() };
+                let actor = Dispatcher { shared: shared.clone(), notices: slots.notices() };
                 let (d, _) = Actor::spawn_linked(None, actor, (), sup).await?;
-                shared.refs_mut().dispatcher = Some(d.clone());
+                slots.dispatcher.set(d.clone());
                 d.get_cell()
             }
             Role::Worker { id, .. } => {
-                let dispatcher = shared.refs().dispatcher.clone().ok_or_else(|| {
+                // Its Dispatcher for life: a new Dispatcher comes with a new pool.
+                let dispatcher = slots.dispatcher.get().ok_or_else(|| {
                     SpawnErr::StartupFailed(
                         "a worker needs the dispatcher, which is not running".into(),
                     )
@@ -257,11 +493,10 @@ impl Supervisor {
                 let actor = Worker { shared: shared.clone() };
                 let (w, _) =
                     Actor::spawn_linked(None, actor, WorkerArgs { id, dispatcher }, sup).await?;
-                shared.refs_mut().workers[id] = Some(w.clone());
                 w.get_cell()
             }
         };
-        st.roles.insert(cell.get_id(), role);
+        st.tree.insert(cell.get_id(), (role, cell));
         Ok(())
     }
 
@@ -273,22 +508,24 @@ impl Supervisor {
         let body = serde_json::json!({ "reason": why });
         let owed = tokio::time::timeout(
             Duration::from_secs(2),
-            shared.store.owe_alert("crash_loop", body.clone(), shared.now()),
+            shared.store.owe_alert(AlertKind::CrashLoop, body.clone(), shared.now()),
         )
         .await;
         if matches!(owed, Ok(Ok(_))) {
-            shared.alert_flush(Duration::from_secs(5)).await;
+            flush_alerts(&self.slots.dead_letter, &self.slots.alert, Duration::from_secs(5)).await;
             return;
         }
         let cfg = &shared.config.alert;
         let Some(url) = &cfg.webhook else { return };
         if let Ok(target) =
-            crate::alerts::Target::with_timeout(url, &cfg.format, Duration::from_secs(5))
+            crate::alerts::Target::with_timeout(url, cfg.format, Duration::from_secs(5))
         {
-            let msg = crate::alerts::Message::from_outbox(0, "crash_loop", None, body);
+            let msg = crate::alerts::Message::from_outbox(0, AlertKind::CrashLoop, None, body);
             match target.send(&msg).await {
-                Ok(()) => event!("alert_sent", kind = "crash_loop"),
-                Err(e) => warn_event!("alert_failed", kind = "crash_loop", error = %e.text),
+                Ok(()) => event!("alert_sent", kind = %AlertKind::CrashLoop),
+                Err(e) => {
+                    warn_event!("alert_failed", kind = %AlertKind::CrashLoop, error = %e.text)
+                }
             }
         }
     }
@@ -297,32 +534,32 @@ impl Supervisor {
     /// handlers are dropped), fail every lease this runner holds (attempt counted, as for a
     /// crashed worker), and return the pool for the restart to bring back after a new
     /// Dispatcher.
-    async fn dispatcher_lost(
-        &self,
-        myself: &ActorRef<SupervisorMsg>,
-        st: &mut SupervisorState,
-        reason: &str,
-    ) -> Vec<Role> {
+    async fn dispatcher_lost(&self, st: &mut SupervisorState, reason: &str) -> Vec<Role> {
         let shared = &self.shared;
-        shared.refs_mut().dispatcher = None;
-        let workers: Vec<(ActorId, Role)> = st
-            .roles
+        let workers: Vec<ActorId> = st
+            .tree
             .iter()
-            .filter(|(_, r)| matches!(r, Role::Worker { .. }))
-            .map(|(id, r)| (*id, *r))
+            .filter(|(_, (r, _))| matches!(r, Role::Worker { .. }))
+            .map(|(id, _)| *id)
             .collect();
-        for cell in myself.get_children() {
-            if workers.iter().any(|(id, _)| *id == cell.get_id()) {
-                st.roles.remove(&cell.get_id());
+        let mut pool = Vec::new();
+        for id in workers {
+            // Out of the table first: their deaths are this restart's, not events to act on.
+            if let Some((role, cell)) = st.tree.remove(&id) {
                 let _ = cell.kill_and_wait(Some(Duration::from_secs(10))).await;
+                pool.push(role);
             }
         }
         let error = format!("dispatcher crashed: {reason}");
+        let notices = self.slots.notices();
         match shared.store.fail_owner(shared.instance.clone(), error, shared.now()).await {
-            Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(shared, &key, f)),
+            Ok(failed) => failed.into_iter().for_each(|(key, f)| announce(&notices, &key, f)),
             Err(e) => warn_event!("worker_lease_unsettled", error = %e),
         }
-        workers.into_iter().map(|(_, r)| r).collect()
+        // Every lease it held is settled now (or left to the Rescuer): nothing is held until a
+        // new Dispatcher says otherwise, so a shutdown under way does not wait for its count.
+        shared.set_held(0);
+        pool
     }
 
     /// Restarts a dead child; `Err` when the tree must stop instead.
@@ -336,18 +573,15 @@ impl Supervisor {
         let shared = &self.shared;
         let running = shared.state() == RunState::Running;
         if let Role::Worker { id, .. } = role {
-            shared.refs_mut().workers[id] = None;
             // The Dispatcher fails the attempt it ran now (counted) rather than wait for its
             // lease to expire.
-            if let Some(d) = shared.refs().dispatcher.clone() {
-                let _ = d.cast(DispatcherMsg::WorkerLost { id, reason: reason.clone() });
-            }
+            self.slots.dispatcher.cast(DispatcherMsg::WorkerLost { id, reason: reason.clone() });
             if !running {
                 return Ok(());
             }
         }
         let pool = if role == Role::Dispatcher {
-            let pool = self.dispatcher_lost(myself, st, &reason).await;
+            let pool = self.dispatcher_lost(st, &reason).await;
             if !running {
                 return Ok(());
             }
@@ -378,9 +612,10 @@ impl Supervisor {
                 format!("could not restart {role:?}: {cause}")
             })?;
         }
+        st.restarts += 1;
         event!("worker_restarted", actor = ?role, reason = %reason);
         if matches!(role, Role::Store) {
-            shared.wake_workers();
+            self.slots.dispatcher.wake();
         }
         Ok(())
     }

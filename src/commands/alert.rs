@@ -27,7 +27,7 @@ pub fn send_test(settings: &Settings) -> Result<String, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
-    let target = nightshift_actors::alerts::Target::new(webhook, &settings.alert_format)
+    let target = nightshift_actors::alerts::Target::new(webhook, settings.alert_format)
         .map_err(Failure::Usage)?;
     runtime.block_on(target.send_test()).map_err(Failure::Failed)
 }

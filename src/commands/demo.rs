@@ -56,7 +56,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
                 Failure::Failed(format!("cannot start the demo's webhook on 127.0.0.1: {e}"))
             })?;
             settings.webhook = Some(hook.url());
-            settings.alert_format = "json".to_owned();
+            settings.alert_format = nightshift_actors::alerts::AlertFormat::Json;
             Some(hook)
         }
     };

@@ -4,15 +4,15 @@
 use reqwest::Url;
 use serde_json::{Value, json};
 
-use super::Format;
+use super::{AlertKind, Format};
 
 /// One alert, before it is shaped for a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// The outbox row id (the first one, for a digest).
     pub id: i64,
-    /// `dead_letter`, `dead_letter_digest`, `cap_hit`, `breaker_opened`, `crash_loop`, `test`.
-    pub kind: String,
+    /// What it reports.
+    pub kind: AlertKind,
     /// The job's key, for a single dead letter.
     pub key: Option<String>,
     /// A one-line summary.
@@ -25,10 +25,10 @@ pub struct Message {
 
 impl Message {
     /// The message for one outbox row.
-    pub fn from_outbox(id: i64, kind: &str, key: Option<&str>, details: Value) -> Message {
+    pub fn from_outbox(id: i64, kind: AlertKind, key: Option<&str>, details: Value) -> Message {
         let s = |f: &str| details[f].as_str().unwrap_or("?").to_owned();
         let (title, text) = match kind {
-            "dead_letter" => (
+            AlertKind::DeadLetter => (
                 format!("nightshift: {} dead-lettered", s("key")),
                 format!(
                     "Job {} was dead-lettered ({}) after {} attempt(s). Last error: {}\nReplay it with `nightshift dlq replay {}` once the cause is fixed.",
@@ -39,7 +39,7 @@ impl Message {
                     s("key")
                 ),
             ),
-            "cap_hit" => (
+            AlertKind::CapHit => (
                 "nightshift: daily spend cap reached".to_owned(),
                 format!(
                     "Spent ${} of the ${} daily cap on {} (UTC). No job is claimed until the next UTC day; jobs stay pending.",
@@ -48,7 +48,7 @@ impl Message {
                     s("day")
                 ),
             ),
-            "breaker_opened" => (
+            AlertKind::BreakerOpened => (
                 "nightshift: circuit breaker opened".to_owned(),
                 format!(
                     "{} attempts failed in a row (last: {}). No job is claimed for {} ms, then one probe job decides.",
@@ -57,13 +57,16 @@ impl Message {
                     details["cooldown_ms"]
                 ),
             ),
-            "crash_loop" => (
+            AlertKind::CrashLoop => (
                 "nightshift: runner stopped in a crash loop".to_owned(),
                 format!("The runner gave up restarting: {}", s("reason")),
             ),
-            other => (format!("nightshift: {other}"), details.to_string()),
+            // A digest or a test is built by its own constructor; an outbox row never holds one.
+            AlertKind::Digest | AlertKind::Test => {
+                (format!("nightshift: {kind}"), details.to_string())
+            }
         };
-        Message { id, kind: kind.to_owned(), key: key.map(str::to_owned), title, text, details }
+        Message { id, kind, key: key.map(str::to_owned), title, text, details }
     }
 
     /// One digest naming every key in `dead` (key, error) pairs.
@@ -76,7 +79,7 @@ impl Message {
         let keys: Vec<&str> = dead.iter().map(|(k, _)| k.as_str()).collect();
         Message {
             id,
-            kind: "dead_letter_digest".to_owned(),
+            kind: AlertKind::Digest,
             key: None,
             title: format!("nightshift: {} jobs dead-lettered", dead.len()),
             text,
@@ -88,7 +91,7 @@ impl Message {
     pub fn test() -> Message {
         Message {
             id: 0,
-            kind: "test".to_owned(),
+            kind: AlertKind::Test,
             key: None,
             title: "nightshift: test alert".to_owned(),
             text: "This is a test alert from `nightshift alert test`: alerts reach you.".to_owned(),
@@ -113,7 +116,7 @@ pub(crate) fn request(format: Format, url: &Url, msg: &Message) -> (Url, Value) 
     match format {
         Format::Json => (
             url.clone(),
-            json!({ "id": msg.id, "kind": msg.kind, "key": msg.key, "title": msg.title,
+            json!({ "id": msg.id, "kind": msg.kind.as_str(), "key": msg.key, "title": msg.title,
                     "text": msg.text, "details": msg.details }),
         ),
         Format::Slack => (url.clone(), json!({ "text": slack_escape(&text) })),
@@ -134,7 +137,7 @@ pub(crate) fn request(format: Format, url: &Url, msg: &Message) -> (Url, Value) 
             root.set_path("/");
             root.set_query(None);
             let body = json!({ "topic": topic, "title": msg.title, "message": cut(&msg.text, 4096),
-                               "tags": [msg.kind], "priority": 4 });
+                               "tags": [msg.kind.as_str()], "priority": 4 });
             (root, body)
         }
         Format::Telegram => {
@@ -167,11 +170,12 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::AlertFormat;
 
     fn msg() -> Message {
         Message::from_outbox(
             7,
-            "dead_letter",
+            AlertKind::DeadLetter,
             Some("job-1"),
             json!({"key": "job-1", "reason": "exhausted", "attempts": 4, "error": "<@everyone> & boom"}),
         )
@@ -214,8 +218,22 @@ mod tests {
     }
 
     #[test]
+    fn kinds_and_formats_read_back_their_own_words_and_refuse_others() {
+        for kind in AlertKind::ALL {
+            assert_eq!(kind.as_str().parse::<AlertKind>(), Ok(kind));
+        }
+        let err = "deadletter".parse::<AlertKind>().unwrap_err();
+        assert!(err.contains("\"deadletter\"") && err.contains("dead_letter"), "{err}");
+        for format in AlertFormat::ALL {
+            assert_eq!(format.as_str().parse::<AlertFormat>(), Ok(format));
+        }
+        let err = "teams".parse::<AlertFormat>().unwrap_err();
+        assert!(err.contains("\"teams\"") && err.contains("slack"), "{err}");
+    }
+
+    #[test]
     fn auto_picks_by_host() {
-        let pick = |u: &str| Format::resolve("auto", &Url::parse(u).unwrap()).unwrap();
+        let pick = |u: &str| AlertFormat::Auto.resolve(&Url::parse(u).unwrap());
         assert_eq!(pick("https://hooks.slack.com/services/a"), Format::Slack);
         assert_eq!(pick("https://discord.com/api/webhooks/1/t"), Format::Discord);
         assert_eq!(pick("https://ntfy.sh/topic"), Format::Ntfy);

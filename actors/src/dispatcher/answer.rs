@@ -28,7 +28,7 @@ impl Dispatcher {
         ended.append(&mut st.ended);
         st.ended = ended;
         for reply in round.replies {
-            let _ = reply.send(Err(e.for_each_caller()));
+            let _ = reply.send(Err(e.clone()));
         }
         // The Round arrives after the pause; until then nothing else starts one.
         st.round_queued = true;
@@ -50,7 +50,7 @@ impl Dispatcher {
             Ok(out) => out,
             Err(e) => return self.round_failed(myself, st, round, &e),
         };
-        let retried = report::settled(shared, round.ended, out.settled);
+        let retried = report::settled(&self.notices, round.ended, out.settled);
         st.ended.extend(retried);
         for (reply, inserted) in round.replies.into_iter().zip(out.inserted) {
             if matches!(inserted, Ok(Enqueued::Enqueued)) {
@@ -71,7 +71,7 @@ impl Dispatcher {
                 // One that lifts by itself wakes the Retry scheduler's timer then, so the
                 // breaker's probe runs when its cooldown ends, not at the next rescan.
                 if let Some(at) = until {
-                    shared.retry_due(at);
+                    self.notices.retry_due(at);
                 }
                 st.due = st.wakes != round.wakes;
                 st.gated = true;

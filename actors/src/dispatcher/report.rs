@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::StoreError;
 use crate::events::{error_event, event, warn_event};
-use crate::shared::Shared;
+use crate::links::Notices;
 use crate::store::{Failed, Settle, Settled};
 
 /// An attempt that ended, waiting for its round.
@@ -40,7 +40,7 @@ impl Ended {
 /// Logs and announces what each committed settle did; returns the ones to send again (a
 /// transient error on their item: fenced by the lease token, a repeat is safe).
 pub(crate) fn settled(
-    shared: &Shared,
+    notices: &Notices,
     ended: Vec<Ended>,
     answers: Vec<Result<Settled, StoreError>>,
 ) -> Vec<Ended> {
@@ -73,7 +73,7 @@ pub(crate) fn settled(
                     warn_event!("job_failed", key = %key, attempt = e.attempt,
                         duration_ms = duration_ms, error = %error, cost_usd = e.cost_usd);
                 }
-                announce(shared, &key, failed);
+                announce(notices, &key, failed);
             }
             (Settle::Release { .. }, Settled::Released(released)) if e.attempt.is_some() => {
                 event!("job_interrupted", key = %key, attempt = e.attempt,
@@ -87,17 +87,17 @@ pub(crate) fn settled(
 }
 
 /// Tells the Retry and DeadLetter actors what a failure became.
-pub(crate) fn announce(shared: &Shared, key: &str, failed: Failed) {
+pub(crate) fn announce(notices: &Notices, key: &str, failed: Failed) {
     match failed {
         Failed::Retry { at, attempts, delay } => {
             event!("retry_scheduled", key = %key, attempt = attempts,
                 delay_ms = delay.as_millis() as u64);
-            shared.retry_due(at);
+            notices.retry_due(at);
         }
-        Failed::Dead(dead) => {
+        Failed::Dead { job: dead, alert } => {
             error_event!("dead_lettered", key = %key, queue = %dead.queue, attempt = dead.attempts,
                 reason = %dead.reason, error = %dead.error);
-            shared.dead_arrived();
+            notices.dead_arrived(alert);
         }
         Failed::LeaseLost => {
             warn_event!("lease_lost", key = %key,

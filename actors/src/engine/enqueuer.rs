@@ -8,6 +8,8 @@ use ractor::rpc::CallResult;
 use crate::dispatcher::DispatcherMsg;
 use crate::error::EngineError;
 use crate::job::{Enqueued, NewJob};
+use crate::links::Slot;
+use crate::retry::RetryMsg;
 use crate::shared::Shared;
 use crate::store::retry_transient;
 
@@ -19,6 +21,10 @@ const ASK_DISPATCHER: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Enqueuer {
     pub(super) shared: Arc<Shared>,
+    /// Takes enqueues into its next round, and is woken for a job the Store took.
+    pub(super) dispatcher: Slot<DispatcherMsg>,
+    /// Arms its timer for a job enqueued to run later.
+    pub(super) retry: Slot<RetryMsg>,
 }
 
 impl std::fmt::Debug for Enqueuer {
@@ -38,7 +44,7 @@ impl Enqueuer {
         // the Store, one hop shorter, and a wake after.
         let via_dispatcher = shared.takes_jobs.load(std::sync::atomic::Ordering::Relaxed);
         let (outcome, offered) = retry_transient(|| async {
-            let dispatcher = shared.refs().dispatcher.clone().filter(|_| via_dispatcher);
+            let dispatcher = self.dispatcher.get().filter(|_| via_dispatcher);
             if let Some(dispatcher) = dispatcher {
                 let asked = dispatcher
                     .call(|reply| DispatcherMsg::Enqueue(job.clone(), reply), Some(ASK_DISPATCHER))
@@ -55,9 +61,11 @@ impl Enqueuer {
         .await?;
         if outcome == Enqueued::Enqueued {
             match run_at.filter(|at| *at > shared.now()) {
-                Some(at) => shared.retry_due(at),
+                Some(at) => {
+                    self.retry.cast(RetryMsg::Due { at });
+                }
                 // Through the Dispatcher it was offered to the free workers in its round.
-                None if !offered => shared.wake_workers(),
+                None if !offered => self.dispatcher.wake(),
                 None => {}
             }
         }

@@ -1,67 +1,20 @@
-//! The Pruner on paused tokio time, against a Store stand-in that applies each write on the
-//! test's own runtime (the real Store answers from its own thread, which paused time cannot
-//! wait for), so advancing the clock is the only thing that makes a round happen.
+//! The Pruner on paused tokio time, against the inline Store stand-in, so advancing the clock is
+//! the only thing that makes a round happen.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorRef};
 use rusqlite::{Connection, params};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use super::Pruner;
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::config::{EngineConfig, RetentionConfig, Synchronous};
-use crate::store::{StoreCtx, StoreHandle, StoreMsg, open};
-
-/// Applies every operation at once, in autocommit, and counts the writes.
-struct InlineStore;
-
-struct InlineState {
-    conn: Connection,
-    ctx: StoreCtx,
-    writes: Arc<AtomicUsize>,
-}
-
-#[cfg_attr(feature = "async-trait", ractor::async_trait)]
-impl Actor for InlineStore {
-    type Msg = StoreMsg;
-    type State = InlineState;
-    type Arguments = (PathBuf, Arc<AtomicUsize>);
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<StoreMsg>,
-        (db, writes): (PathBuf, Arc<AtomicUsize>),
-    ) -> Result<InlineState, ActorProcessingErr> {
-        let conn = open::open(&db, Synchronous::Normal, false)?;
-        Ok(InlineState { conn, ctx: StoreCtx::from_config(&EngineConfig::new(&db)), writes })
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<StoreMsg>,
-        msg: StoreMsg,
-        st: &mut InlineState,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            StoreMsg::Write(mut op) => {
-                st.writes.fetch_add(1, Ordering::SeqCst);
-                op.apply(&st.conn, &st.ctx);
-                op.reply(Ok(()));
-            }
-            StoreMsg::Read(mut op) => {
-                op.apply(&st.conn, &st.ctx);
-                op.reply(Ok(()));
-            }
-            StoreMsg::Flush | StoreMsg::Watch => {}
-        }
-        Ok(())
-    }
-}
+use crate::config::{RetentionConfig, Synchronous};
+use crate::store::inline::InlineStore;
+use crate::store::open;
 
 /// The `done` counts of the `pruned` events logged on this thread.
 #[derive(Clone, Default)]
@@ -98,10 +51,7 @@ impl Setup {
         let conn = open::open(&db, Synchronous::Normal, false).unwrap();
         add_done(&conn, "before", old, SystemClock.now() - Duration::from_secs(7_200));
         add_done(&conn, "young", 1, SystemClock.now());
-        let writes = Arc::new(AtomicUsize::new(0));
-        let (store, _) = Actor::spawn(None, InlineStore, (db, writes.clone())).await.unwrap();
-        let handle = StoreHandle::empty();
-        handle.replace(store);
+        let (handle, writes) = InlineStore::start(&db).await;
         let retention = RetentionConfig {
             done: Some(Duration::from_secs(3600)),
             dead: None,

@@ -1,9 +1,12 @@
-//! The typed calls other actors make on the Store, one per operation file.
+//! The typed calls other actors make on the Store: each builds one `op::Op` from its arguments
+//! and waits for (or casts) its answer. They hold no logic of their own.
 
 use std::time::Duration;
 
-use super::{AlertRow, DeliveryFailed, Failed, Round, RoundOut, StoreHandle};
-use super::{alerts, claim, control, dead, enqueue, fail, lease, read, round};
+use super::fail::Recovery;
+use super::op::*;
+use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreHandle, read};
+use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -14,7 +17,7 @@ impl StoreHandle {
         job: NewJob,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        self.write(move |c, ctx| enqueue::run(c, ctx, &job, now)).await
+        self.call(EnqueueArgs { job, now }).await
     }
 
     /// Sends a Dispatcher round; `answer` gets its outcome after the batch commits.
@@ -24,7 +27,7 @@ impl StoreHandle {
         now: Timestamp,
         answer: impl FnOnce(Result<RoundOut, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.write_cast(move |c, ctx| round::run(c, ctx, &round, now), answer)
+        self.cast(RoundArgs { round, now }, answer)
     }
 
     /// A round whose answer is awaited (the Dispatcher's last one, as it stops).
@@ -33,7 +36,7 @@ impl StoreHandle {
         round: Round,
         now: Timestamp,
     ) -> Result<RoundOut, StoreError> {
-        self.write(move |c, ctx| round::run(c, ctx, &round, now)).await
+        self.call(RoundArgs { round, now }).await
     }
 
     /// [`StoreHandle::heartbeat`] whose answer is cast instead of awaited.
@@ -44,7 +47,7 @@ impl StoreHandle {
         now: Timestamp,
         answer: impl FnOnce(Result<Vec<bool>, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.write_cast(move |c, _| lease::heartbeat(c, &leases, lease, now), answer)
+        self.cast(HeartbeatArgs { leases, lease, now }, answer)
     }
 
     /// Extends the leases `(key, token)`; whether each is still held.
@@ -54,7 +57,7 @@ impl StoreHandle {
         lease: Duration,
         now: Timestamp,
     ) -> Result<Vec<bool>, StoreError> {
-        self.write(move |c, _| lease::heartbeat(c, &leases, lease, now)).await
+        self.call(HeartbeatArgs { leases, lease, now }).await
     }
 
     pub(crate) async fn fail_owner(
@@ -63,15 +66,15 @@ impl StoreHandle {
         error: String,
         now: Timestamp,
     ) -> Result<Vec<(String, Failed)>, StoreError> {
-        self.write(move |c, ctx| fail::fail_owner(c, ctx, &owner, &error, now)).await
+        self.call(FailOwnerArgs { owner, error, now }).await
     }
 
     pub(crate) async fn recover(
         &self,
-        all: bool,
+        which: Recovery,
         now: Timestamp,
     ) -> Result<Vec<(String, Failed)>, StoreError> {
-        self.write(move |c, ctx| fail::recover(c, ctx, all, now)).await
+        self.call(RecoverArgs { which, now }).await
     }
 
     pub(crate) async fn replay(
@@ -79,11 +82,11 @@ impl StoreHandle {
         which: Selector,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        self.write(move |c, _| dead::replay(c, &which, now)).await
+        self.call(ReplayArgs { which, now }).await
     }
 
     pub(crate) async fn purge(&self, which: Selector) -> Result<Vec<String>, StoreError> {
-        self.write(move |c, _| dead::purge(c, &which)).await
+        self.call(PurgeDeadArgs { which }).await
     }
 
     pub(crate) async fn set_paused(
@@ -92,7 +95,7 @@ impl StoreHandle {
         reason: Option<String>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.write(move |c, _| control::set_paused(c, paused, reason.as_deref(), now)).await
+        self.call(SetPausedArgs { paused, reason, now }).await
     }
 
     /// Records the cap this runner holds claims to (see `control::record_cap`).
@@ -101,10 +104,7 @@ impl StoreHandle {
         set_by: Option<String>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.write(move |c, ctx| {
-            control::record_cap(c, ctx.daily_cap_micros, set_by.as_deref(), now)
-        })
-        .await
+        self.call(RecordCapArgs { set_by, now }).await
     }
 
     pub(crate) async fn alerts_due(
@@ -112,49 +112,52 @@ impl StoreHandle {
         now: Timestamp,
         limit: u32,
     ) -> Result<(Vec<AlertRow>, Option<Timestamp>), StoreError> {
-        self.read(move |c, _| alerts::due(c, now, limit)).await
+        self.call(AlertsDueArgs { now, limit }).await
     }
 
-    pub(crate) async fn alerts_untried(
+    /// Every dead-letter alert held for the DeadLetter actor's decision.
+    pub(crate) async fn alerts_held(&self) -> Result<Vec<HeldAlert>, StoreError> {
+        self.call(AlertsHeldArgs).await
+    }
+
+    /// Releases held dead-letter alerts to the Alert actor: each alone, or as one digest.
+    pub(crate) async fn alerts_release(
         &self,
-        kind: &'static str,
-        limit: u32,
-    ) -> Result<Vec<AlertRow>, StoreError> {
-        self.read(move |c, _| alerts::untried(c, kind, limit)).await
+        ids: Vec<i64>,
+        digest: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.call(AlertsReleaseArgs { ids, digest, now }).await
     }
 
     pub(crate) async fn owe_alert(
         &self,
-        kind: &'static str,
+        kind: AlertKind,
         body: serde_json::Value,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        self.write(move |c, _| alerts::owe(c, kind, None, &body, now, now)).await
+        self.call(OweAlertArgs { kind, body, now }).await
     }
 
     pub(crate) async fn alert_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
-        self.write(move |c, _| alerts::delivered(c, id, now)).await
+        self.call(AlertDeliveredArgs { id, now }).await
     }
 
     pub(crate) async fn alert_failed(&self, failed: DeliveryFailed) -> Result<(), StoreError> {
-        self.write(move |c, _| alerts::failed(c, &failed)).await
+        self.call(failed).await
     }
 
     /// The kill switch and its reason.
     pub(crate) async fn pause_state(&self) -> Result<(bool, Option<String>), StoreError> {
-        self.read(move |c, _| {
-            let control = super::gates::load_control(c)?;
-            Ok((control.paused, control.pause_reason))
-        })
-        .await
+        self.call(PauseStateArgs).await
     }
 
     pub(crate) async fn status(&self, now: Timestamp) -> Result<Status, StoreError> {
-        self.read(move |c, ctx| read::status(c, ctx, now)).await
+        self.call(StatusArgs { now }).await
     }
 
     pub(crate) async fn job(&self, key: String) -> Result<Option<JobRecord>, StoreError> {
-        self.read(move |c, _| read::job(c, &key)).await
+        self.call(JobArgs { key }).await
     }
 
     pub(crate) async fn jobs(
@@ -163,22 +166,22 @@ impl StoreHandle {
         queue: Option<String>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        self.read(move |c, _| read::jobs(c, status, queue.as_deref(), limit)).await
+        self.call(JobsArgs { status, queue, limit }).await
     }
 
     pub(crate) async fn dead(&self, key: String) -> Result<Option<DeadJob>, StoreError> {
-        self.read(move |c, _| dead::get(c, &key)).await
+        self.call(DeadLetterArgs { key }).await
     }
 
     pub(crate) async fn dead_list(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        self.read(move |c, _| dead::list(c, limit)).await
+        self.call(DeadLettersArgs { limit }).await
     }
 
     pub(crate) async fn drain_state(&self, now: Timestamp) -> Result<read::DrainState, StoreError> {
-        self.read(move |c, ctx| read::drain_state(c, ctx, now)).await
+        self.call(DrainStateArgs { now }).await
     }
 
     pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.read(|c, _| claim::next_due(c)).await
+        self.call(NextDueArgs).await
     }
 }

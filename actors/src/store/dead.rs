@@ -97,3 +97,51 @@ fn selected(conn: &Connection, which: &Selector) -> Result<Vec<String>, StoreErr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::job::DeadReason;
+
+    fn bury(conn: &Connection, key: &str, reason: &dyn rusqlite::ToSql) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
+                                      errors, reason)
+             VALUES (?1, 'default', '{}', 'boom', 1, 1, 0, '[]', ?2)",
+            params![key, reason],
+        )
+    }
+
+    #[test]
+    fn every_reason_is_stored_as_its_word_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open::open(&dir.path().join("t.db"), Synchronous::Full, false).unwrap();
+        for reason in DeadReason::ALL {
+            bury(&conn, reason.as_str(), &reason).unwrap();
+            let word: String = conn
+                .query_row(
+                    "SELECT reason FROM dead_letter WHERE key = ?1",
+                    [reason.as_str()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(word, reason.as_str());
+            assert_eq!(get(&conn, reason.as_str()).unwrap().unwrap().reason, reason);
+        }
+    }
+
+    #[test]
+    fn an_unknown_reason_is_refused_naming_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open::open(&dir.path().join("t.db"), Synchronous::Full, false).unwrap();
+        // Only a foreign writer gets past the column's CHECK.
+        conn.pragma_update(None, "ignore_check_constraints", true).unwrap();
+        bury(&conn, "k", &"eaten").unwrap();
+        let refused = get(&conn, "k").unwrap_err().to_string();
+        assert!(refused.contains("unknown dead-letter reason \"eaten\""), "{refused}");
+        assert!(refused.contains("exhausted, permanent, crashed"), "{refused}");
+    }
+}

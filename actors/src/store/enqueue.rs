@@ -57,6 +57,22 @@ impl NewJob {
     }
 }
 
+/// Enqueues `jobs` as one operation: all are checked first, so a bad one writes nothing (the
+/// error names it by position and key); then each is enqueued idempotently.
+pub(crate) fn run_all(
+    conn: &Connection,
+    ctx: &StoreCtx,
+    jobs: &[NewJob],
+    now: Timestamp,
+) -> Result<Vec<Enqueued>, StoreError> {
+    for (i, job) in jobs.iter().enumerate() {
+        validate(job, ctx.max_payload)
+            .map_err(|e| StoreError::InvalidValue(format!("job {} ({:?}): {e}", i + 1, job.key)))?;
+    }
+    jobs.iter().map(|job| run(conn, ctx, job, now)).collect()
+}
+
+/// Enqueues one job, idempotently on its key.
 pub(crate) fn run(
     conn: &Connection,
     ctx: &StoreCtx,
@@ -94,7 +110,7 @@ pub(crate) fn run(
         .query_row([&job.key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((payload, status)) = existing else {
-        return Err(StoreError::Commit(format!("key {:?} vanished during enqueue", job.key)));
+        return Err(StoreError::Inconsistent(format!("key {:?} vanished during enqueue", job.key)));
     };
     let status = JobStatus::parse(&status).unwrap_or(JobStatus::Pending);
     Ok(if payload == job.payload {

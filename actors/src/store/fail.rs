@@ -34,8 +34,8 @@ pub(crate) enum FailKind {
 pub(crate) enum Failed {
     /// Pending again, due at `at`.
     Retry { at: Timestamp, attempts: u32, delay: Duration },
-    /// Moved to `dead_letter`.
-    Dead(DeadJob),
+    /// Moved to `dead_letter`, its alert owed in the outbox, held for the DeadLetter actor.
+    Dead { job: DeadJob, alert: alerts::HeldAlert },
     /// The lease was no longer held; nothing changed.
     LeaseLost,
 }
@@ -77,21 +77,30 @@ pub(crate) fn fail_owner(
         .collect()
 }
 
-/// Counts an interrupted attempt for every running job whose lease expired before `now`, or
-/// for every running job at all when `all` (start-up: the runner lock proves their process died).
+/// Which running jobs [`recover`] counts an interrupted attempt for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Every running job: a runner starting, whose lock proves their process died.
+    AllRunning,
+    /// The running jobs whose lease expired before now (the Rescuer's sweep).
+    ExpiredLeases,
+}
+
+/// Counts an interrupted attempt for the running jobs `which` selects.
 pub(crate) fn recover(
     conn: &Connection,
     ctx: &StoreCtx,
-    all: bool,
+    which: Recovery,
     now: Timestamp,
 ) -> Result<Vec<(String, Failed)>, StoreError> {
-    let (keys, error) = if all {
-        (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
-    } else {
-        (
+    let (keys, error) = match which {
+        Recovery::AllRunning => {
+            (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
+        }
+        Recovery::ExpiredLeases => (
             keys_where(conn, "lease_expires_at < ?1", [now])?,
             "interrupted: the lease expired with no heartbeat from its worker",
-        )
+        ),
     };
     keys.into_iter()
         .map(|k| {
@@ -137,8 +146,7 @@ fn fail_running(
         FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
-        return bury(conn, ctx.alert_group_wait_ms, key, error, attempts, &errors, reason, now)
-            .map(Failed::Dead);
+        return bury(conn, key, error, attempts, &errors, reason, now);
     }
     let delay = match kind {
         FailKind::Retryable { delay: Some(d) } => d,
@@ -157,17 +165,15 @@ fn fail_running(
 }
 
 /// Moves a job from `jobs` to `dead_letter` and owes its alert, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
 fn bury(
     conn: &Connection,
-    group_wait_ms: i64,
     key: &str,
     error: &str,
     attempts: u32,
     errors: &str,
     reason: DeadReason,
     now: Timestamp,
-) -> Result<DeadJob, StoreError> {
+) -> Result<Failed, StoreError> {
     let died = now.as_secs();
     conn.prepare_cached(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
@@ -175,10 +181,10 @@ fn bury(
          SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6
          FROM jobs WHERE key = ?1",
     )?
-    .execute(params![key, error, attempts, died, errors, reason.as_str()])?;
+    .execute(params![key, error, attempts, died, errors, reason])?;
     conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?.execute([key])?;
     let dead = super::dead::get(conn, key)?
-        .ok_or_else(|| StoreError::Commit(format!("dead letter row for {key:?} missing")))?;
+        .ok_or_else(|| StoreError::Inconsistent(format!("dead letter row for {key:?} missing")))?;
     let body = json!({
         "key": dead.key,
         "queue": dead.queue,
@@ -187,9 +193,8 @@ fn bury(
         "reason": dead.reason,
         "died": dead.died,
     });
-    let due = now + crate::clock::duration(group_wait_ms);
-    alerts::owe(conn, "dead_letter", Some(key), &body, now, due)?;
-    Ok(dead)
+    let id = alerts::owe_dead_letter(conn, key, &body, now)?;
+    Ok(Failed::Dead { job: dead, alert: alerts::HeldAlert { id, at: now } })
 }
 
 /// Appends one attempt's error to the JSON history, keeping errors bounded in size.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::notices::Notice;
 use super::{StoreCtx, alerts};
+use crate::alerts::AlertKind;
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
 use crate::policy::breaker::{Admit, BreakerState, Transition};
@@ -118,7 +119,7 @@ pub(crate) fn admit(
                 let spent_usd = spent as f64 / 1e6;
                 let cap_usd = cap as f64 / 1e6;
                 let body = json!({ "day": today, "spent_usd": spent_usd, "cap_usd": cap_usd });
-                alerts::owe(conn, "cap_hit", None, &body, now, now)?;
+                alerts::owe(conn, AlertKind::CapHit, None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
             return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
@@ -188,7 +189,7 @@ pub(crate) fn failed(
         let cooldown_ms = until.millis_since(now);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
-            alerts::owe(conn, "breaker_opened", None, &body, now, now)?;
+            alerts::owe(conn, AlertKind::BreakerOpened, None, &body, now, now)?;
         }
         let failures = state.failures;
         ctx.notices.push(Notice::BreakerOpened {

@@ -4,13 +4,11 @@
 
 use std::sync::{Arc, RwLock};
 
+use super::op::{Args, Reply};
+use super::{CALL_TIMEOUT, StoreMsg};
+use crate::error::StoreError;
 use ractor::rpc::CallResult;
 use ractor::{ActorRef, MessagingErr};
-use rusqlite::Connection;
-
-use super::operation::{Op, Reply};
-use super::{CALL_TIMEOUT, StoreCtx, StoreMsg};
-use crate::error::StoreError;
 
 /// Repeats a Store call while the Store is restarting or the database is busy, backing off up
 /// to a second, for at most 30 s. Only for calls a repeat cannot harm: keyed by an idempotency
@@ -55,46 +53,30 @@ impl StoreHandle {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A buffered write, answered after its batch commits.
-    pub(crate) async fn write<T, F>(&self, run: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.call(|reply| StoreMsg::Write(Box::new(Op::new(run, reply)))).await
+    /// Sends an operation and waits for its answer: a write's after its batch commits, a
+    /// read's at once.
+    pub(crate) async fn call<A: Args>(&self, args: A) -> Result<A::Out, StoreError> {
+        self.send(|reply| StoreMsg::Op(args.into_op(Reply::Port(reply)))).await
     }
 
-    /// A buffered write whose answer, after its batch commits, is handed to `answer` (which
-    /// casts it to an actor) instead of awaited: the caller goes on at once. Fails at once, with
-    /// nothing written, when no Store runs.
-    pub(crate) fn write_cast<T, F>(
+    /// Sends an operation whose answer, once known (a write's after its batch commits), is
+    /// handed to `answer` (which casts it to an actor) instead of awaited: the caller goes on
+    /// at once. Fails at once, with nothing written, when no Store runs.
+    pub(crate) fn cast<A: Args>(
         &self,
-        run: F,
-        answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
-    ) -> Result<(), StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError> + Send + 'static,
-    {
-        let op = Op::with_reply(run, Reply::Cast(Box::new(answer)));
+        args: A,
+        answer: impl FnOnce(Result<A::Out, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let op = args.into_op(Reply::Cast(Box::new(answer)));
         let store = self
             .actor()
             .ok_or_else(|| StoreError::Unavailable("the store has not started".to_owned()))?;
         store
-            .cast(StoreMsg::Write(Box::new(op)))
+            .cast(StoreMsg::Op(op))
             .map_err(|_| StoreError::Unavailable("the store is not running".to_owned()))
     }
 
-    /// A read from the writer's connection (it sees every acknowledged write).
-    pub(crate) async fn read<T, F>(&self, run: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &StoreCtx) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.call(|reply| StoreMsg::Read(Box::new(Op::new(run, reply)))).await
-    }
-
-    async fn call<T, B>(&self, build: B) -> Result<T, StoreError>
+    async fn send<T, B>(&self, build: B) -> Result<T, StoreError>
     where
         T: Send + 'static,
         B: FnOnce(ractor::RpcReplyPort<Result<T, StoreError>>) -> StoreMsg,

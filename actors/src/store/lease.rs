@@ -41,21 +41,25 @@ pub(crate) fn complete(
     cost_micros: i64,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let attempt: Option<u32> = conn
+    // No RETURNING: SQLite gathers a RETURNING clause's rows in a temporary table, built and
+    // dropped per statement, which cost more than the update itself. The attempt number is
+    // read only when there is spend to record under it.
+    let done = conn
         .prepare_cached(
             "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
                              lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
-             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'
-             RETURNING attempts + 1",
+             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
         )?
-        .query_row(params![key, token, result, now], |r| r.get(0))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
-    let Some(attempt) = attempt else { return Ok(false) };
-    record_spend(conn, key, attempt, cost_micros, now)?;
+        .execute(params![key, token, result, now])?;
+    if done == 0 {
+        return Ok(false);
+    }
+    if cost_micros > 0 {
+        let attempt: u32 = conn
+            .prepare_cached("SELECT attempts + 1 FROM jobs WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))?;
+        record_spend(conn, key, attempt, cost_micros, now)?;
+    }
     gates::succeeded(conn, ctx, key)?;
     Ok(true)
 }

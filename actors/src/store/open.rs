@@ -18,6 +18,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_gates.sql"),
     include_str!("migrations/0003_cap.sql"),
     include_str!("migrations/0004_retention.sql"),
+    include_str!("migrations/0005_alert_digests.sql"),
+    include_str!("migrations/0006_status_check.sql"),
 ];
 
 /// The first bytes of every SQLite database file.
@@ -193,7 +195,7 @@ fn opening(db: &Path, e: rusqlite::Error) -> StoreError {
         if matches!(f.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure))
         && disk_full(db);
     if full {
-        return StoreError::disk_full(Some(db), &e);
+        return StoreError::DiskFull { db: Some(db.to_owned()), source: std::sync::Arc::new(e) };
     }
     // SQLite says only "unable to open database file"; a missing folder is the usual cause.
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
@@ -222,5 +224,101 @@ fn disk_full(db: &Path) -> bool {
     unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
         libc::statvfs(path.as_ptr(), &mut st) == 0 && st.f_bavail == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, open};
+    use crate::config::Synchronous;
+
+    const ROWS: &str =
+        "SELECT key, queue, payload, status, attempts, max_attempts, priority, run_at,
+            timeout_ms, lease_token, lease_owner, lease_expires_at, last_error, result, errors,
+            created_at, updated_at, finished_at FROM jobs ORDER BY key";
+
+    fn rows(conn: &Connection) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = conn.prepare(ROWS).unwrap();
+        stmt.query_map([], |r| (0..18).map(|i| r.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn jobs_count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT jobs FROM row_counts", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn version_6_keeps_every_job_its_count_indexes_and_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at)
+                 VALUES ('a', '{\"x\": 1}', 'pending', 3, 5, 1, 1);
+                 INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority,
+                                   run_at, timeout_ms, lease_token, lease_owner, lease_expires_at,
+                                   last_error, errors, created_at, updated_at)
+                 VALUES ('b', 'mail', '[]', 'running', 1, 4, 7, 2, 900, 'tok', 'me', 99, 'boom',
+                         '[{\"error\": \"boom\"}]', 1, 2);
+                 INSERT INTO jobs (key, payload, status, max_attempts, run_at, result, created_at,
+                                   updated_at, finished_at)
+                 VALUES ('c', '{}', 'done', 1, 1, 'ok', 1, 3, 3);",
+            )
+            .unwrap();
+            assert_eq!(jobs_count(&conn), 3);
+            rows(&conn)
+        };
+        let conn = open(&path, Synchronous::Normal, false).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        assert_eq!(rows(&conn), before, "every row copied as it was");
+        assert_eq!(jobs_count(&conn), 3);
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE tbl_name = 'jobs' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for name in ["jobs_claim", "jobs_count_delete", "jobs_count_insert", "jobs_finished"] {
+            assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+        }
+        assert!(
+            names.iter().any(|n| n == "jobs_leases") && names.iter().any(|n| n == "jobs_next_due")
+        );
+        let bad = conn.execute("UPDATE jobs SET status = 'lost' WHERE key = 'a'", []);
+        assert!(bad.unwrap_err().to_string().contains("CHECK"), "the status rule still holds");
+        conn.execute_batch("DELETE FROM jobs WHERE key = 'c'").unwrap();
+        assert_eq!(jobs_count(&conn), 2, "the counting triggers follow the new table");
+    }
+
+    /// The writes a job's life makes run without a temporary table (SQLite builds one for an
+    /// IN list in a CHECK, and for RETURNING): each would cost more than the write itself.
+    #[test]
+    fn a_jobs_writes_build_no_temporary_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db"), Synchronous::Normal, false).unwrap();
+        for sql in [
+            "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
+                               timeout_ms, created_at, updated_at)
+             VALUES ('k', 'q', '{}', 'pending', 1, 0, 0, NULL, 0, 0) ON CONFLICT (key) DO NOTHING",
+            "UPDATE jobs SET status = 'running', lease_token = 't' WHERE key = 'k'",
+            "UPDATE jobs SET status = 'done', lease_token = NULL WHERE key = 'k' AND
+                 lease_token = 't' AND status = 'running'",
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let ops: Vec<String> =
+                stmt.query_map([], |r| r.get(1)).unwrap().map(Result::unwrap).collect();
+            assert!(!ops.iter().any(|o| o == "OpenEphemeral"), "{sql}: {ops:?}");
+        }
     }
 }

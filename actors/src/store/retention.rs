@@ -138,7 +138,7 @@ fn glob_literal(text: &str) -> String {
 impl StoreHandle {
     /// One retention batch, written through the Store like every other write of a runner.
     pub(crate) async fn prune(&self, args: PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
-        self.write(move |c, _| run(c, &args, now)).await
+        self.call(super::op::PruneBatchArgs { prune: args, now }).await
     }
 }
 

@@ -3,8 +3,10 @@
 //! workers. Settling and claiming share a commit (one fsync for the lot), and a job enqueued
 //! into an idle runner is claimed in the commit that inserts it.
 //!
-//! Each item runs in a savepoint of its own, so one that fails (a disk error on one row)
-//! rolls back alone and is answered with its error while the rest of the round commits.
+//! Applied guarded, each item runs in a savepoint of its own, so one that fails (a disk error on
+//! one row) rolls back alone and is answered with its error while the rest of the round
+//! commits. The Store first applies its batch unguarded (no savepoints); a failed item then
+//! fails the round, and the batch is applied again guarded.
 
 use rusqlite::Connection;
 
@@ -71,18 +73,33 @@ pub(crate) fn run(
     round: &Round,
     now: Timestamp,
 ) -> Result<RoundOut, StoreError> {
-    let settled =
-        round.settles.iter().map(|s| item(conn, ctx, |c| settle(c, ctx, s, now))).collect();
-    let inserted = round
-        .inserts
-        .iter()
-        .map(|job| item(conn, ctx, |c| enqueue::run(c, ctx, job, now)))
-        .collect();
-    let claimed = round
-        .claim
-        .as_ref()
-        .map(|(args, want)| item(conn, ctx, |c| claim::run(c, ctx, args, *want, now)));
-    Ok(RoundOut { settled, inserted, claimed })
+    let out = RoundOut {
+        settled: round
+            .settles
+            .iter()
+            .map(|s| item(conn, ctx, |c| settle(c, ctx, s, now)))
+            .collect(),
+        inserted: round
+            .inserts
+            .iter()
+            .map(|job| item(conn, ctx, |c| enqueue::run(c, ctx, job, now)))
+            .collect(),
+        claimed: round
+            .claim
+            .as_ref()
+            .map(|(args, want)| item(conn, ctx, |c| claim::run(c, ctx, args, *want, now))),
+    };
+    if !ctx.guarded.get() {
+        // Applied unguarded, one failed item leaves the others' writes undefined: fail the
+        // round, so the Store applies its batch again with every item in a savepoint.
+        let failed = out.settled.iter().find_map(|r| r.as_ref().err());
+        let failed = failed.or_else(|| out.inserted.iter().find_map(|r| r.as_ref().err()));
+        let failed = failed.or_else(|| out.claimed.as_ref().and_then(|r| r.as_ref().err()));
+        if let Some(e) = failed {
+            return Err(e.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn settle(
@@ -102,12 +119,16 @@ fn settle(
     })
 }
 
-/// Runs `f` in a savepoint of its own: on error its writes and notices are undone.
+/// Runs `f` in a savepoint of its own when the round runs guarded: on error its writes and
+/// notices are undone. Unguarded, a failure fails the whole round (see [`run`]).
 fn item<T>(
     conn: &Connection,
     ctx: &StoreCtx,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    if !ctx.guarded.get() {
+        return f(conn);
+    }
     let sql = |text: &str| exec_cached(conn, text);
     sql("SAVEPOINT item")?;
     let mark = ctx.notices.mark();

@@ -1,0 +1,210 @@
+//! The arguments of each Store operation, one struct per variant of `Op`. Plain data: they
+//! name what to do and never touch the database.
+
+use std::time::Duration;
+
+use super::super::Round;
+use super::super::fail::Recovery;
+use super::super::retention::PruneArgs;
+use crate::alerts::AlertKind;
+use crate::clock::Timestamp;
+use crate::job::{JobStatus, NewJob, Selector};
+
+/// Enqueue one job (idempotent on its key).
+#[derive(Debug)]
+pub(crate) struct EnqueueArgs {
+    pub(crate) job: NewJob,
+    pub(crate) now: Timestamp,
+}
+
+/// Enqueue many jobs as one: all are checked first, so a bad one writes nothing.
+#[derive(Debug)]
+pub(crate) struct EnqueueAllArgs {
+    pub(crate) jobs: Vec<NewJob>,
+    pub(crate) now: Timestamp,
+}
+
+/// A Dispatcher round: settle, insert, claim.
+#[derive(Debug)]
+pub(crate) struct RoundArgs {
+    pub(crate) round: Round,
+    pub(crate) now: Timestamp,
+}
+
+/// Extend the leases `(key, token)` by `lease`.
+#[derive(Debug)]
+pub(crate) struct HeartbeatArgs {
+    pub(crate) leases: Vec<(String, String)>,
+    pub(crate) lease: Duration,
+    pub(crate) now: Timestamp,
+}
+
+/// Fail every attempt whose lease `owner` (a crashed worker incarnation) holds.
+#[derive(Debug)]
+pub(crate) struct FailOwnerArgs {
+    pub(crate) owner: String,
+    pub(crate) error: String,
+    pub(crate) now: Timestamp,
+}
+
+/// Count an interrupted attempt for the running jobs `which` selects.
+#[derive(Debug)]
+pub(crate) struct RecoverArgs {
+    pub(crate) which: Recovery,
+    pub(crate) now: Timestamp,
+}
+
+/// Move dead letters back to the queue, due at once.
+#[derive(Debug)]
+pub(crate) struct ReplayArgs {
+    pub(crate) which: Selector,
+    pub(crate) now: Timestamp,
+}
+
+/// Delete dead letters for good.
+#[derive(Debug)]
+pub(crate) struct PurgeDeadArgs {
+    pub(crate) which: Selector,
+}
+
+/// Delete pending and finished jobs for good (running ones are refused).
+#[derive(Debug)]
+pub(crate) struct PurgeJobsArgs {
+    pub(crate) keys: Vec<String>,
+}
+
+/// One retention batch.
+#[derive(Debug)]
+pub(crate) struct PruneBatchArgs {
+    pub(crate) prune: PruneArgs,
+    pub(crate) now: Timestamp,
+}
+
+/// Turn the kill switch on (with a reason) or off.
+#[derive(Debug)]
+pub(crate) struct SetPausedArgs {
+    pub(crate) paused: bool,
+    pub(crate) reason: Option<String>,
+    pub(crate) now: Timestamp,
+}
+
+/// Record the daily cap this runner holds claims to (the Store's own configured cap).
+#[derive(Debug)]
+pub(crate) struct RecordCapArgs {
+    pub(crate) set_by: Option<String>,
+    pub(crate) now: Timestamp,
+}
+
+/// Owe an alert of `kind`, deliverable at once.
+#[derive(Debug)]
+pub(crate) struct OweAlertArgs {
+    pub(crate) kind: AlertKind,
+    pub(crate) body: serde_json::Value,
+    pub(crate) now: Timestamp,
+}
+
+/// Record an alert delivered.
+#[derive(Debug)]
+pub(crate) struct AlertDeliveredArgs {
+    pub(crate) id: i64,
+    pub(crate) now: Timestamp,
+}
+
+/// Alerts due by `now`, and the next due time among the rest.
+#[derive(Debug)]
+pub(crate) struct AlertsDueArgs {
+    pub(crate) now: Timestamp,
+    pub(crate) limit: u32,
+}
+
+/// Every dead-letter alert held for the DeadLetter actor's decision.
+#[derive(Debug)]
+pub(crate) struct AlertsHeldArgs;
+
+/// Release held dead-letter alerts: each alone (`digest` None), or as one digest.
+#[derive(Debug)]
+pub(crate) struct AlertsReleaseArgs {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) digest: Option<i64>,
+    pub(crate) now: Timestamp,
+}
+
+/// The kill switch and its reason.
+#[derive(Debug)]
+pub(crate) struct PauseStateArgs;
+
+/// Counts, gates and spend.
+#[derive(Debug)]
+pub(crate) struct StatusArgs {
+    pub(crate) now: Timestamp,
+}
+
+/// One job by key.
+#[derive(Debug)]
+pub(crate) struct JobArgs {
+    pub(crate) key: String,
+}
+
+/// Jobs, optionally of one status and queue, newest first.
+#[derive(Debug)]
+pub(crate) struct JobsArgs {
+    pub(crate) status: Option<JobStatus>,
+    pub(crate) queue: Option<String>,
+    pub(crate) limit: u32,
+}
+
+/// How many jobs [`JobsArgs`] would list without a limit.
+#[derive(Debug)]
+pub(crate) struct CountJobsArgs {
+    pub(crate) status: Option<JobStatus>,
+    pub(crate) queue: Option<String>,
+}
+
+/// One dead letter by key.
+#[derive(Debug)]
+pub(crate) struct DeadLetterArgs {
+    pub(crate) key: String,
+}
+
+/// Dead letters, newest first.
+#[derive(Debug)]
+pub(crate) struct DeadLettersArgs {
+    pub(crate) limit: u32,
+}
+
+/// The spend ledger of the last `days` UTC days.
+#[derive(Debug)]
+pub(crate) struct SpendArgs {
+    pub(crate) days: u32,
+    pub(crate) now: Timestamp,
+}
+
+/// What a drain waits on.
+#[derive(Debug)]
+pub(crate) struct DrainStateArgs {
+    pub(crate) now: Timestamp,
+}
+
+/// When the next pending job falls due.
+#[derive(Debug)]
+pub(crate) struct NextDueArgs;
+
+/// A test's own SQL, run as one operation of a batch.
+#[cfg(test)]
+pub(crate) struct ProbeArgs(
+    #[allow(clippy::type_complexity)]
+    pub(crate)  Box<
+        dyn Fn(
+                &rusqlite::Connection,
+                &super::super::StoreCtx,
+            ) -> Result<(), crate::error::StoreError>
+            + Send,
+    >,
+);
+
+#[cfg(test)]
+impl std::fmt::Debug for ProbeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProbeArgs")
+    }
+}
