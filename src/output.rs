@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use nightshift_actors::{Enqueued, Timestamp};
 use serde::Serialize;
@@ -48,14 +48,13 @@ pub fn enqueued(key: &str, outcome: &Enqueued) -> String {
 }
 
 /// An RFC 3339 UTC time with milliseconds.
-pub fn time(ms: Timestamp) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+pub fn time(at: Timestamp) -> String {
+    humantime::format_rfc3339_millis(at.max(Timestamp::EPOCH).to_system()).to_string()
 }
 
 /// A rough age or delay: `45s`, `12m`, `3h`, `2d`.
-pub fn span(ms: i64) -> String {
-    let s = ms.unsigned_abs() / 1000;
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
     match s {
         0..=119 => format!("{s}s"),
         120..=7199 => format!("{}m", s / 60),

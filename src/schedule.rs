@@ -64,7 +64,7 @@ impl Schedule {
         format: PayloadFormat,
     ) -> Result<Option<String>, ConfigError> {
         let name = &self.name;
-        self.job(0).validate(max_payload).map_err(|e| {
+        self.job(Timestamp::EPOCH).validate(max_payload).map_err(|e| {
             ConfigError(format!("[[schedule]] {name}: {e}; enqueue would refuse its jobs"))
         })?;
         let advice = "write it as a TOML literal string, like payload = '{\"kind\":\"digest\"}'";
@@ -84,19 +84,25 @@ impl Schedule {
 
     /// The latest tick at or before `now`.
     pub fn latest(&self, now: Timestamp) -> Option<Timestamp> {
-        let t = DateTime::<Utc>::from_timestamp_millis(now)?;
-        self.parsed.find_previous_occurrence(&t, true).ok().map(|d| d.timestamp_millis())
+        let t = DateTime::<Utc>::from_timestamp_millis(now.as_millis())?;
+        self.parsed
+            .find_previous_occurrence(&t, true)
+            .ok()
+            .map(|d| Timestamp::from_millis(d.timestamp_millis()))
     }
 
     /// The first tick after `now`.
     pub fn next(&self, now: Timestamp) -> Option<Timestamp> {
-        let t = DateTime::<Utc>::from_timestamp_millis(now)?;
-        self.parsed.find_next_occurrence(&t, false).ok().map(|d| d.timestamp_millis())
+        let t = DateTime::<Utc>::from_timestamp_millis(now.as_millis())?;
+        self.parsed
+            .find_next_occurrence(&t, false)
+            .ok()
+            .map(|d| Timestamp::from_millis(d.timestamp_millis()))
     }
 
     /// The job a tick enqueues.
     pub fn job(&self, tick: Timestamp) -> NewJob {
-        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
+        let at = DateTime::<Utc>::from_timestamp_millis(tick.as_millis()).unwrap_or_default();
         let key = format!("{}@{}", self.name, at.format("%Y-%m-%dT%H:%M:%SZ"));
         NewJob { queue: self.queue.clone(), ..NewJob::new(key, self.payload.clone()) }
     }
@@ -158,7 +164,7 @@ pub async fn run(sink: &impl Ticks, clock: &dyn Clock, schedules: &[Schedule]) {
                 *last = Some(tick);
             }
             if let Some(next) = s.next(now) {
-                wait = wait.min(Duration::from_millis((next - now).max(1) as u64));
+                wait = wait.min((next - now).max(Duration::from_millis(1)));
             }
         }
         tokio::time::sleep(wait).await;
@@ -187,7 +193,7 @@ mod tests {
     }
 
     /// 2026-11-23T22:28:37Z
-    const NOW: Timestamp = 1_795_472_917_000;
+    const NOW: Timestamp = Timestamp::from_millis(1_795_472_917_000);
 
     fn every_15() -> Schedule {
         Schedule::new("digest", "*/15 * * * *", "{}".into(), "default".into()).unwrap()
@@ -244,7 +250,7 @@ mod tests {
         let (_dir, cfg) = db(&clock);
         let s = every_15();
         // Down for two hours: eight ticks passed; only the latest is enqueued.
-        clock.advance(NOW - clock.now());
+        clock.set(NOW);
         catch_up(&direct(&cfg), &clock, std::slice::from_ref(&s)).await.unwrap();
         assert_eq!(keys(&cfg), vec!["digest@2026-11-23T22:15:00Z"]);
         catch_up(&direct(&cfg), &clock, std::slice::from_ref(&s)).await.unwrap();
@@ -255,14 +261,14 @@ mod tests {
     async fn a_tick_enqueues_once_across_a_continuous_runner_and_a_cron_run() {
         let clock = ManualClock::new();
         let (_dir, cfg) = db(&clock);
-        clock.advance(NOW - clock.now());
+        clock.set(NOW);
         let runner = direct(&cfg);
         let schedules = [every_15()];
         let ticker = run(&runner, &clock, &schedules);
         let check = async {
             // The clock reaches the 22:30 tick; the continuous scheduler and a cron catch-up
             // both fire it.
-            clock.advance(2 * 60_000);
+            clock.advance(Duration::from_secs(2 * 60));
             catch_up(&direct(&cfg), &clock, &schedules).await.unwrap();
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while keys(&cfg).iter().filter(|k| k.ends_with("22:30:00Z")).count() == 0 {

@@ -1,9 +1,8 @@
 //! The cost protocol through the binary: a cost line anywhere in stdout counts against the
 //! daily cap, one attempt's cost is bounded, and a ledger summing past `i64::MAX` still reads.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use nightshift_actors::clock::utc_day;
+use nightshift_actors::{Clock, SystemClock};
 use serde_json::Value;
 
 use crate::util::cli::{Run, Workdir};
@@ -78,7 +77,7 @@ fn a_cost_above_the_per_attempt_maximum_is_logged_and_charged_as_the_maximum() {
 fn a_ledger_summing_past_i64_max_still_reads_and_holds_the_cap() {
     let w = Workdir::new();
     w.run(&["init"]).expect(0);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = SystemClock.now();
     // An odd ledger, as an old version or a hand edit could leave it.
     let conn = w.conn();
     for attempt in 1..=3 {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nightshift_actors::{Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome, StoreError};
+use nightshift_actors::{
+    Engine, EngineError, Enqueued, JobStatus, NewJob, Outcome, StoreError, Timestamp,
+};
 use tokio::sync::Notify;
 
 use crate::util::{TempDb, config, eventually, handler, within};
@@ -32,7 +34,8 @@ async fn existing_keys_report_duplicate_or_conflict_in_every_status() {
     .unwrap();
 
     // pending: scheduled later so no worker takes it.
-    let later = NewJob { run_at: Some(i64::MAX / 2), ..NewJob::new("later", "p") };
+    let later =
+        NewJob { run_at: Some(Timestamp::from_millis(i64::MAX / 2)), ..NewJob::new("later", "p") };
     assert_eq!(engine.enqueue(later.clone()).await.unwrap(), Enqueued::Enqueued);
     assert_eq!(
         engine.enqueue(later.clone()).await.unwrap(),

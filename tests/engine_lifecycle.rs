@@ -29,9 +29,18 @@ async fn drain_runs_what_is_due_waits_for_near_retries_and_leaves_later_jobs_pen
     let now = SystemClock.now();
     engine.enqueue(NewJob::new("due", "{}")).await.unwrap();
     engine.enqueue(NewJob::new("flaky", "{}")).await.unwrap();
-    engine.enqueue(NewJob { run_at: Some(now + 300), ..NewJob::new("soon", "{}") }).await.unwrap();
     engine
-        .enqueue(NewJob { run_at: Some(now + 3_600_000), ..NewJob::new("next-hour", "{}") })
+        .enqueue(NewJob {
+            run_at: Some(now + Duration::from_millis(300)),
+            ..NewJob::new("soon", "{}")
+        })
+        .await
+        .unwrap();
+    engine
+        .enqueue(NewJob {
+            run_at: Some(now + Duration::from_secs(3_600)),
+            ..NewJob::new("next-hour", "{}")
+        })
         .await
         .unwrap();
 

@@ -11,7 +11,8 @@ use rusqlite::params;
 
 use crate::util::{TempDb, config, events, eventually, handler, within};
 
-const DAY_MS: i64 = 86_400_000;
+const DAY: Duration = Duration::from_secs(86_400);
+const HOUR: Duration = Duration::from_secs(3_600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_prunes_every_kind_at_start_and_keeps_what_must_stay() {
@@ -21,7 +22,7 @@ async fn a_runner_prunes_every_kind_at_start_and_keeps_what_must_stay() {
     cfg.retention.schedules = vec!["digest".to_owned()];
     drop(Admin::create(&cfg).unwrap());
     let now = SystemClock.now();
-    let old = now - 100 * DAY_MS;
+    let old = now - DAY * 100;
     let conn = db.conn();
     let job =
         "INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at,
@@ -34,13 +35,13 @@ async fn a_runner_prunes_every_kind_at_start_and_keeps_what_must_stay() {
         ("new-done", "done", Some(now)),
         ("later", "pending", None),
     ] {
-        conn.execute(job, params![key, status, now + 3_600_000, finished]).unwrap();
+        conn.execute(job, params![key, status, now + HOUR, finished]).unwrap();
     }
     conn.execute(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors,
                                   reason)
          VALUES ('old-dead', 'default', '{}', 'boom', 4, 4, ?1, '[]', 'exhausted')",
-        [old / 1000],
+        [old.as_secs()],
     )
     .unwrap();
     for day in [old, now] {
@@ -105,7 +106,7 @@ async fn status_counts_follow_every_change_the_engine_and_admin_make() {
     for key in ["a", "b", "c", "bad-1", "bad-2"] {
         engine.enqueue(NewJob::new(key, "{}")).await.unwrap();
     }
-    let later = SystemClock.now() + 3_600_000;
+    let later = SystemClock.now() + HOUR;
     engine.enqueue(NewJob { run_at: Some(later), ..NewJob::new("later", "{}") }).await.unwrap();
     within(Duration::from_secs(20), "drain", engine.drain(Duration::from_secs(1))).await.unwrap();
     counts_match(&db, &engine).await;

@@ -15,6 +15,8 @@ mod engine_lifecycle;
 mod engine_alerts;
 // The daily cap and the circuit breaker.
 mod engine_rails;
+// A retry's backoff and an expired lease, on paused tokio time.
+mod engine_timers;
 // The Dispatcher: pickup in one commit, other processes' enqueues, claims ahead given back.
 mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.

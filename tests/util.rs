@@ -7,6 +7,7 @@ pub mod checker;
 pub mod cli;
 pub mod events;
 pub mod mount;
+pub mod paused;
 pub mod sink;
 
 use std::future::Future;

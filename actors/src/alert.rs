@@ -98,7 +98,7 @@ impl Alert {
             Ok(due) => due,
             Err(e) => {
                 warn_event!("alert_failed", error = %e);
-                self.arm(myself, st, shared.now() + 1000);
+                self.arm(myself, st, shared.now() + TICK);
                 return usize::MAX;
             }
         };
@@ -107,8 +107,8 @@ impl Alert {
         for (rows, msg) in messages(rows, target.text_limit()) {
             left += self.send_rows(&target, &rows, msg).await;
         }
-        let next =
-            if left > 0 { Some(next.map_or(now + 1000, |n| n.min(now + 1000))) } else { next };
+        let soon = now + TICK;
+        let next = if left > 0 { Some(next.map_or(soon, |n| n.min(soon))) } else { next };
         if let Some(at) = next {
             self.arm(myself, st, at);
         }
@@ -152,7 +152,7 @@ impl Alert {
         let cfg = &self.shared.config.alert;
         let wait = backoff(cfg.retry_base, cfg.retry_cap, row.attempts)
             .max(error.retry_after.unwrap_or_default());
-        Some(self.shared.now() + wait.as_millis() as i64)
+        Some(self.shared.now() + wait)
     }
 }
 

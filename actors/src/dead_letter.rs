@@ -33,7 +33,7 @@ use crate::wakeup::Wakeup;
 use grouping::{Due, Grouping, Release};
 
 /// How long a failed outbox read or write waits before it is tried again.
-const AGAIN_MS: i64 = 1_000;
+const AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often the outbox is read for held alerts no announcement told of.
 const LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -181,7 +181,7 @@ impl DeadLetter {
             }
             Err(e) => {
                 warn_event!("alert_failed", error = %e);
-                st.grouping.undo(&release, now + AGAIN_MS);
+                st.grouping.undo(&release, now + AGAIN);
             }
         }
     }
@@ -189,7 +189,7 @@ impl DeadLetter {
     /// Wakes this actor when the next group_wait is over (or to read the outbox again).
     fn arm(&self, myself: &ActorRef<DeadLetterMsg>, st: &mut DeadLetterState) {
         let now = self.shared.now();
-        let next = if st.loaded { st.grouping.next() } else { Some(now + AGAIN_MS) };
+        let next = if st.loaded { st.grouping.next() } else { Some(now + AGAIN) };
         if let Some(at) = next {
             st.wakeup.arm(myself, at, now, || DeadLetterMsg::Decide);
         }

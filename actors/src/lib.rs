@@ -54,7 +54,7 @@ mod worker;
 
 pub use admin::Admin;
 pub use alerts::{AlertFormat, AlertKind};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TokioClock};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
 pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
 pub use error::{EngineError, StoreError};

@@ -1,5 +1,8 @@
 //! One armed wake-up timer per actor: re-armed only for an earlier time, clamped so a far-off
 //! time is found again by the actor's own rescan instead of a timer that sleeps for months.
+//! The wait is the injected clock's distance to the wall-clock time, slept on tokio's timer
+//! (see `clock`); its deadline is fixed when it is armed, not when the timer task first runs,
+//! so on paused tokio time it fires exactly when the engine's clock reaches that time.
 
 use std::time::Duration;
 
@@ -9,9 +12,9 @@ use ractor::{ActorRef, Message, MessagingErr};
 use crate::clock::Timestamp;
 
 /// The longest a wake-up timer sleeps.
-const LONGEST: i64 = 3_600_000;
+const LONGEST: Duration = Duration::from_secs(3_600);
 
-/// A running `send_after` task.
+/// A running timer task: sleeps, then casts.
 type Timer<M> = JoinHandle<Result<(), MessagingErr<M>>>;
 
 pub(crate) struct Wakeup<M: Message> {
@@ -32,8 +35,13 @@ impl<M: Message> Wakeup<M> {
             return;
         }
         self.cancel();
-        let wait = Duration::from_millis((at - now).clamp(0, LONGEST) as u64);
-        self.armed = Some((at, myself.send_after(wait, msg)));
+        let sleep = tokio::time::sleep((at - now).min(LONGEST));
+        let me = myself.clone();
+        let timer = ractor::concurrency::spawn(async move {
+            sleep.await;
+            me.cast(msg())
+        });
+        self.armed = Some((at, timer));
     }
 
     /// Forgets the timer that just fired.

@@ -5,9 +5,8 @@ mod conflict;
 mod jsonl;
 
 use std::io::{IsTerminal, Read};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use nightshift_actors::{Enqueued, NewJob, Timestamp};
+use nightshift_actors::{Clock, Enqueued, NewJob, SystemClock, Timestamp};
 use serde_json::json;
 
 use crate::Failure;
@@ -184,7 +183,7 @@ fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> 
         Some(text) => text.to_owned(),
     };
     let run_at = match (&args.delay, &args.at) {
-        (Some(d), _) => Some(now() + parse_duration("--delay", d)?.as_millis() as i64),
+        (Some(d), _) => Some(now() + parse_duration("--delay", d)?),
         (_, Some(at)) => Some(parse_at(at)?),
         _ => None,
     };
@@ -245,9 +244,9 @@ fn parse_at(text: &str) -> Result<Timestamp, Failure> {
             "--at {text:?} is not an RFC 3339 time ({e}); write it like 2026-11-24T07:00:00Z"
         ))
     })?;
-    Ok(t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+    Ok(Timestamp::from_system(t))
 }
 
 fn now() -> Timestamp {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemClock.now()
 }

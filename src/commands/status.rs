@@ -1,7 +1,7 @@
 //! `nightshift status`: counts by status, dead letters, the oldest pending job, spend, the kill
 //! switch, and whether a runner holds the database.
 
-use nightshift_actors::{Clock, Gate, SystemClock, runner_holder};
+use nightshift_actors::{Clock, Gate, SystemClock, clock, runner_holder};
 use serde_json::json;
 
 use crate::Failure;
@@ -31,7 +31,9 @@ pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
         (true, None) => "yes".to_owned(),
     };
     outln!("paused       {paused}")?;
-    let oldest = st.oldest_pending_ms.map(|ms| format!(", oldest due {} ago", output::span(ms)));
+    let oldest = st
+        .oldest_pending_ms
+        .map(|ms| format!(", oldest due {} ago", output::span(clock::duration(ms))));
     outln!(
         "jobs         {} pending{}, {} running, {} done",
         st.pending,

@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 
 /// Dead-letter alerts per minute sent one by one; past that the rest are folded into digests.
 pub(crate) const STORM: usize = 10;
-const MINUTE_MS: i64 = 60_000;
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// How a set of held alerts (outbox row ids, oldest first) goes out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub(crate) enum Due {
 /// The alerts held and the singles sent lately.
 #[derive(Debug)]
 pub(crate) struct Grouping {
-    group_wait_ms: i64,
+    group_wait: Duration,
     /// Held alerts by outbox row id, with when each one's group_wait is over.
     waiting: BTreeMap<i64, Timestamp>,
     /// When each single released in the last minute went, oldest first.
@@ -49,13 +49,12 @@ pub(crate) struct Grouping {
 
 impl Grouping {
     pub(crate) fn new(group_wait: Duration) -> Self {
-        let group_wait_ms = i64::try_from(group_wait.as_millis()).unwrap_or(i64::MAX);
-        Self { group_wait_ms, waiting: BTreeMap::new(), recent: VecDeque::new() }
+        Self { group_wait, waiting: BTreeMap::new(), recent: VecDeque::new() }
     }
 
     /// Holds the alert of a job buried at `buried`; an alert already held is left as it is.
     pub(crate) fn hold(&mut self, id: i64, buried: Timestamp) {
-        self.waiting.entry(id).or_insert(buried.saturating_add(self.group_wait_ms));
+        self.waiting.entry(id).or_insert(buried + self.group_wait);
     }
 
     /// When the earliest group_wait is over.
@@ -74,7 +73,7 @@ impl Grouping {
     /// then every held alert, waited or not, goes out in one digest; otherwise those whose
     /// group_wait is over go out alone.
     pub(crate) fn decide(&mut self, now: Timestamp, due: Due) -> Option<Release> {
-        while self.recent.front().is_some_and(|t| now - t >= MINUTE_MS) {
+        while self.recent.front().is_some_and(|t| now - *t >= MINUTE) {
             self.recent.pop_front();
         }
         let ready: Vec<i64> = self
@@ -116,13 +115,17 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(2);
 
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
     #[test]
     fn an_alert_waits_out_its_group_wait_then_goes_alone() {
         let mut g = Grouping::new(WAIT);
-        g.hold(1, 1_000);
-        assert_eq!(g.next(), Some(3_000));
-        assert_eq!(g.decide(2_999, Due::Waited), None);
-        assert_eq!(g.decide(3_000, Due::Waited), Some(Release::Alone(vec![1])));
+        g.hold(1, at(1_000));
+        assert_eq!(g.next(), Some(at(3_000)));
+        assert_eq!(g.decide(at(2_999), Due::Waited), None);
+        assert_eq!(g.decide(at(3_000), Due::Waited), Some(Release::Alone(vec![1])));
         assert_eq!((g.held(), g.next()), (0, None));
     }
 
@@ -130,9 +133,9 @@ mod tests {
     fn eleven_in_a_burst_are_one_digest_including_those_still_waiting() {
         let mut g = Grouping::new(WAIT);
         for id in 1..=11 {
-            g.hold(id, 1_000 + id * 10);
+            g.hold(id, at(1_000 + id * 10));
         }
-        let digest = g.decide(3_010, Due::Waited);
+        let digest = g.decide(at(3_010), Due::Waited);
         assert_eq!(digest, Some(Release::Digest((1..=11).collect())));
         assert_eq!(g.held(), 0);
     }
@@ -141,38 +144,41 @@ mod tests {
     fn ten_singles_in_a_minute_fold_the_next_two_into_a_digest() {
         let mut g = Grouping::new(WAIT);
         for id in 1..=9 {
-            g.hold(id, id * 1_000);
-            assert_eq!(g.decide(id * 1_000 + 2_000, Due::Waited), Some(Release::Alone(vec![id])));
+            g.hold(id, at(id * 1_000));
+            assert_eq!(
+                g.decide(at(id * 1_000 + 2_000), Due::Waited),
+                Some(Release::Alone(vec![id]))
+            );
         }
         // The tenth alone still fits: 1 + 9 recent is not more than ten.
-        g.hold(10, 10_000);
-        assert_eq!(g.decide(12_000, Due::Waited), Some(Release::Alone(vec![10])));
-        g.hold(11, 13_000);
-        g.hold(12, 13_000);
-        assert_eq!(g.decide(15_000, Due::Waited), Some(Release::Digest(vec![11, 12])));
+        g.hold(10, at(10_000));
+        assert_eq!(g.decide(at(12_000), Due::Waited), Some(Release::Alone(vec![10])));
+        g.hold(11, at(13_000));
+        g.hold(12, at(13_000));
+        assert_eq!(g.decide(at(15_000), Due::Waited), Some(Release::Digest(vec![11, 12])));
         // A minute after the singles, one alone is alone again.
-        g.hold(13, 80_000);
-        assert_eq!(g.decide(82_000, Due::Waited), Some(Release::Alone(vec![13])));
+        g.hold(13, at(80_000));
+        assert_eq!(g.decide(at(82_000), Due::Waited), Some(Release::Alone(vec![13])));
     }
 
     #[test]
     fn an_exit_sends_every_held_alert_without_waiting() {
         let mut g = Grouping::new(WAIT);
-        g.hold(1, 1_000);
-        g.hold(2, 1_500);
-        assert_eq!(g.decide(1_600, Due::All), Some(Release::Alone(vec![1, 2])));
+        g.hold(1, at(1_000));
+        g.hold(2, at(1_500));
+        assert_eq!(g.decide(at(1_600), Due::All), Some(Release::Alone(vec![1, 2])));
     }
 
     #[test]
     fn a_release_that_was_not_written_is_decided_again() {
         let mut g = Grouping::new(WAIT);
-        g.hold(1, 0);
-        let release = g.decide(2_000, Due::Waited).unwrap();
-        g.undo(&release, 2_000);
-        assert_eq!(g.decide(2_000, Due::Waited), Some(Release::Alone(vec![1])));
+        g.hold(1, at(0));
+        let release = g.decide(at(2_000), Due::Waited).unwrap();
+        g.undo(&release, at(2_000));
+        assert_eq!(g.decide(at(2_000), Due::Waited), Some(Release::Alone(vec![1])));
         // Held twice (the message and the reload after a restart): one alert.
-        g.hold(5, 0);
-        g.hold(5, 0);
+        g.hold(5, at(0));
+        g.hold(5, at(0));
         assert_eq!(g.held(), 1);
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use tokio::time::Instant;
 
 use super::{DeadLetter, DeadLetterMsg};
-use crate::clock::{Clock, Timestamp};
+use crate::clock::{Timestamp, TokioClock};
 use crate::config::{EngineConfig, Synchronous};
 use crate::job::{Handler, Job, Outcome};
 use crate::shared::Shared;
@@ -20,16 +20,7 @@ use crate::store::{HeldAlert, alerts, open};
 
 const GROUP_WAIT: Duration = Duration::from_secs(2);
 /// The wall-clock time the test's clock starts at.
-const EPOCH: Timestamp = 1_800_000_000_000;
-
-/// Wall-clock time that moves with tokio's (paused) clock.
-struct TokioClock(Instant);
-
-impl Clock for TokioClock {
-    fn now(&self) -> Timestamp {
-        EPOCH + self.0.elapsed().as_millis() as i64
-    }
-}
+const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 struct Idle;
 
@@ -62,7 +53,7 @@ impl Setup {
         let conn = open::open(&db, Synchronous::Normal, false).unwrap();
         let started = Instant::now();
         let mut config = EngineConfig::new(&db);
-        config.clock = Arc::new(TokioClock(started));
+        config.clock = Arc::new(TokioClock::starting_at(START));
         config.alert.group_wait = GROUP_WAIT;
         config.alert.webhook = webhook.map(str::to_owned);
         let store = crate::store::StoreHandle::empty();
@@ -124,7 +115,7 @@ async fn a_lone_dead_letter_goes_alone_once_its_group_wait_is_over() {
     s.at(GROUP_WAIT - MS(1)).await;
     assert_eq!(s.held(), 1, "held until group_wait is over");
     s.at(GROUP_WAIT + MS(1)).await;
-    assert_eq!(s.rows(), [(held.id, false, None, held.at + 2_000)]);
+    assert_eq!(s.rows(), [(held.id, false, None, held.at + GROUP_WAIT)]);
     actor.stop(None);
 }
 
@@ -181,7 +172,10 @@ async fn past_ten_singles_in_a_minute_the_rest_fold_into_a_digest() {
     let last: Vec<Row> = s.rows().split_off(10);
     assert_eq!(
         last,
-        [(a.id, false, Some(a.id), a.at + 2_000), (b.id, false, Some(a.id), a.at + 2_000)]
+        [
+            (a.id, false, Some(a.id), a.at + GROUP_WAIT),
+            (b.id, false, Some(a.id), a.at + GROUP_WAIT)
+        ]
     );
     actor.stop(None);
 }
@@ -200,7 +194,7 @@ async fn alerts_held_before_a_crash_are_released_by_the_next_actor() {
     s.at(GROUP_WAIT + MS(1)).await;
     let rows = s.rows();
     assert!(rows.iter().all(|r| !r.1 && r.2 == Some(rows[0].0)), "one digest: {rows:?}");
-    assert_eq!(lone.rows(), [(lone_held.id, false, None, lone_held.at + 2_000)]);
+    assert_eq!(lone.rows(), [(lone_held.id, false, None, lone_held.at + GROUP_WAIT)]);
     actor.stop(None);
     lone_actor.stop(None);
 }
@@ -215,7 +209,7 @@ async fn a_flush_releases_every_held_alert_without_waiting() {
     ractor::call!(actor, DeadLetterMsg::Flush).unwrap();
     let rows = s.rows();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| !r.1 && r.2.is_none() && r.3 == EPOCH), "{rows:?}");
+    assert!(rows.iter().all(|r| !r.1 && r.2.is_none() && r.3 == START), "{rows:?}");
     actor.stop(None);
 }
 
@@ -229,6 +223,6 @@ async fn a_burial_announced_to_nobody_is_found_in_the_outbox_and_waits_its_group
     s.at(GROUP_WAIT + MS(99)).await;
     assert_eq!(s.held(), 1, "held until its group_wait is over");
     s.at(GROUP_WAIT + MS(101)).await;
-    assert_eq!(s.rows(), [(held.id, false, None, held.at + 2_000)]);
+    assert_eq!(s.rows(), [(held.id, false, None, held.at + GROUP_WAIT)]);
     actor.stop(None);
 }

@@ -66,8 +66,13 @@ impl Dispatcher {
                 }
                 st.ready.extend(jobs);
             }
-            Some(Ok(Claim::Gated)) => {
+            Some(Ok(Claim::Gated { until })) => {
                 // A gate closed (pause, cap, breaker): what was claimed ahead goes back unrun.
+                // One that lifts by itself wakes the Retry scheduler's timer then, so the
+                // breaker's probe runs when its cooldown ends, not at the next rescan.
+                if let Some(at) = until {
+                    self.notices.retry_due(at);
+                }
                 st.due = st.wakes != round.wakes;
                 st.gated = true;
                 st.give_back_ahead();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::clock::Timestamp;
+use crate::clock::{self, Timestamp};
 
 /// The breaker's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +103,11 @@ impl BreakerState {
             return None;
         }
         self.failures = self.failures.saturating_add(1);
-        let base = cfg.cooldown.as_millis() as i64;
-        let ceiling = cfg.max_cooldown.as_millis().max(cfg.cooldown.as_millis()) as i64;
+        let base = cfg.cooldown;
+        let ceiling = cfg.max_cooldown.max(cfg.cooldown);
         if self.open_until.is_some() && self.probe.as_deref() == Some(key) {
-            let cooldown = self.cooldown_ms.unwrap_or(base).saturating_mul(2).min(ceiling);
+            let last = self.cooldown_ms.map_or(base, clock::duration);
+            let cooldown = last.saturating_mul(2).min(ceiling);
             return Some(self.open(now, cooldown, true));
         }
         if self.open_until.is_none() && self.failures >= cfg.failures {
@@ -122,10 +123,10 @@ impl BreakerState {
         }
     }
 
-    fn open(&mut self, now: Timestamp, cooldown: i64, reopened: bool) -> Transition {
-        let until = now.saturating_add(cooldown);
+    fn open(&mut self, now: Timestamp, cooldown: Duration, reopened: bool) -> Transition {
+        let until = now + cooldown;
         self.open_until = Some(until);
-        self.cooldown_ms = Some(cooldown);
+        self.cooldown_ms = Some(clock::millis(cooldown));
         self.probe = None;
         Transition::Opened { until, reopened }
     }
@@ -134,6 +135,10 @@ impl BreakerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
 
     fn cfg() -> BreakerConfig {
         BreakerConfig {
@@ -146,29 +151,29 @@ mod tests {
     #[test]
     fn opens_after_n_consecutive_failures_only() {
         let mut b = BreakerState::default();
-        assert_eq!(b.on_failure("a", 0, &cfg()), None);
-        assert_eq!(b.on_failure("b", 0, &cfg()), None);
+        assert_eq!(b.on_failure("a", at(0), &cfg()), None);
+        assert_eq!(b.on_failure("b", at(0), &cfg()), None);
         assert_eq!(b.on_success("c"), None);
-        assert_eq!(b.on_failure("d", 0, &cfg()), None);
-        assert_eq!(b.on_failure("e", 0, &cfg()), None);
+        assert_eq!(b.on_failure("d", at(0), &cfg()), None);
+        assert_eq!(b.on_failure("e", at(0), &cfg()), None);
         assert_eq!(
-            b.on_failure("f", 100, &cfg()),
-            Some(Transition::Opened { until: 10_100, reopened: false })
+            b.on_failure("f", at(100), &cfg()),
+            Some(Transition::Opened { until: at(10_100), reopened: false })
         );
-        assert_eq!(b.admit(5_000), Admit::Open { until: 10_100 });
+        assert_eq!(b.admit(at(5_000)), Admit::Open { until: at(10_100) });
     }
 
     #[test]
     fn one_probe_after_the_cooldown_closes_it_on_success() {
         let mut b = BreakerState::default();
         for k in ["a", "b", "c"] {
-            b.on_failure(k, 0, &cfg());
+            b.on_failure(k, at(0), &cfg());
         }
-        assert_eq!(b.admit(10_000), Admit::Probe);
+        assert_eq!(b.admit(at(10_000)), Admit::Probe);
         b.probe = Some("p".into());
-        assert_eq!(b.admit(10_001), Admit::Probing);
+        assert_eq!(b.admit(at(10_001)), Admit::Probing);
         assert_eq!(b.on_success("p"), Some(Transition::Closed));
-        assert_eq!(b.admit(10_002), Admit::Closed);
+        assert_eq!(b.admit(at(10_002)), Admit::Closed);
         assert_eq!(b.failures, 0);
     }
 
@@ -176,27 +181,27 @@ mod tests {
     fn a_failed_probe_reopens_with_a_doubled_capped_cooldown() {
         let mut b = BreakerState::default();
         for k in ["a", "b", "c"] {
-            b.on_failure(k, 0, &cfg());
+            b.on_failure(k, at(0), &cfg());
         }
         b.probe = Some("p".into());
         assert_eq!(
-            b.on_failure("p", 10_000, &cfg()),
-            Some(Transition::Opened { until: 30_000, reopened: true })
+            b.on_failure("p", at(10_000), &cfg()),
+            Some(Transition::Opened { until: at(30_000), reopened: true })
         );
         b.probe = Some("q".into());
         // 40 s doubled would pass the 25 s ceiling.
         assert_eq!(
-            b.on_failure("q", 30_000, &cfg()),
-            Some(Transition::Opened { until: 55_000, reopened: true })
+            b.on_failure("q", at(30_000), &cfg()),
+            Some(Transition::Opened { until: at(55_000), reopened: true })
         );
     }
 
     #[test]
     fn a_released_probe_lets_another_through() {
         let mut b =
-            BreakerState { open_until: Some(0), probe: Some("p".into()), ..Default::default() };
+            BreakerState { open_until: Some(at(0)), probe: Some("p".into()), ..Default::default() };
         b.on_release("p");
-        assert_eq!(b.admit(1), Admit::Probe);
+        assert_eq!(b.admit(at(1)), Admit::Probe);
     }
 
     #[test]
@@ -204,8 +209,8 @@ mod tests {
         let mut b = BreakerState::default();
         let off = BreakerConfig { failures: 0, ..cfg() };
         for _ in 0..100 {
-            assert_eq!(b.on_failure("a", 0, &off), None);
+            assert_eq!(b.on_failure("a", at(0), &off), None);
         }
-        assert_eq!(b.admit(0), Admit::Closed);
+        assert_eq!(b.admit(at(0)), Admit::Closed);
     }
 }

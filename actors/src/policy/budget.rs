@@ -16,7 +16,8 @@ pub fn exhausted(spent: i64, cap: i64) -> bool {
 
 /// The first instant of the UTC day after `now`.
 pub fn next_day(now: Timestamp) -> Timestamp {
-    (now.div_euclid(DAY_MS) + 1) * DAY_MS
+    let day = now.as_millis().div_euclid(DAY_MS);
+    Timestamp::from_millis(day.saturating_add(1).saturating_mul(DAY_MS))
 }
 
 #[cfg(test)]
@@ -32,8 +33,10 @@ mod tests {
 
     #[test]
     fn next_day_is_the_following_utc_midnight() {
-        assert_eq!(next_day(0), DAY_MS);
-        assert_eq!(next_day(DAY_MS - 1), DAY_MS);
-        assert_eq!(next_day(DAY_MS), 2 * DAY_MS);
+        let at = Timestamp::from_millis;
+        assert_eq!(next_day(at(0)), at(DAY_MS));
+        assert_eq!(next_day(at(DAY_MS - 1)), at(DAY_MS));
+        assert_eq!(next_day(at(DAY_MS)), at(2 * DAY_MS));
+        assert_eq!(next_day(at(-1)), at(0), "before the epoch too");
     }
 }

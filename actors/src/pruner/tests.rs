@@ -49,7 +49,7 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let conn = open::open(&db, Synchronous::Normal, false).unwrap();
-        add_done(&conn, "before", old, SystemClock.now() - 7_200_000);
+        add_done(&conn, "before", old, SystemClock.now() - Duration::from_secs(7_200));
         add_done(&conn, "young", 1, SystemClock.now());
         let (handle, writes) = InlineStore::start(&db).await;
         let retention = RetentionConfig {
@@ -97,7 +97,7 @@ async fn a_round_runs_at_start_then_every_interval_a_batch_per_store_write() {
     assert_eq!(s.writes.load(Ordering::SeqCst), 3);
     assert_eq!(s.pruned(), [5]);
 
-    add_done(&s.conn, "between", 3, SystemClock.now() - 7_200_000);
+    add_done(&s.conn, "between", 3, SystemClock.now() - Duration::from_secs(7_200));
     tokio::time::sleep_until(started + Duration::from_secs(599)).await;
     assert_eq!(s.done(), 4, "no round before the interval");
     tokio::time::sleep_until(started + Duration::from_secs(601)).await;

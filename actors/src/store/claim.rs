@@ -34,8 +34,8 @@ pub(crate) struct ClaimArgs {
 pub(crate) enum Claim {
     /// Run these (as many as asked for, or fewer when fewer are due; none when none is).
     Jobs(Vec<Claimed>),
-    /// A gate holds every claim.
-    Gated,
+    /// A gate holds every claim, until `until` when it lifts by itself.
+    Gated { until: Option<Timestamp> },
 }
 
 /// Claims up to `want` due jobs, in claim order, each under a fresh lease. The gates are read
@@ -51,12 +51,14 @@ pub(crate) fn run(
 ) -> Result<Claim, StoreError> {
     if want == 0 {
         // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
-        let gated = gates::current(conn, ctx, now)?.is_some();
-        return Ok(if gated { Claim::Gated } else { Claim::Jobs(Vec::new()) });
+        return Ok(match gates::current(conn, ctx, now)? {
+            Some(gate) => Claim::Gated { until: gate.until() },
+            None => Claim::Jobs(Vec::new()),
+        });
     }
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
     let probe = match gates::admit(conn, ctx, now)? {
-        Admission::Gated => return Ok(Claim::Gated),
+        Admission::Gated { until } => return Ok(Claim::Gated { until }),
         Admission::Go { probe } => probe,
     };
     let limit = if probe { 1 } else { want };
@@ -84,7 +86,7 @@ pub(crate) fn run(
                          lease_expires_at = ?4, updated_at = ?5
          WHERE key = ?1",
     )?;
-    let expires = now + lease.as_millis() as i64;
+    let expires = now + *lease;
     let mut claimed = Vec::with_capacity(rows.len());
     for (key, queue, payload, attempts, max_attempts, timeout_ms) in rows {
         let token = new_token();
@@ -92,8 +94,7 @@ pub(crate) fn run(
         if probe {
             gates::start_probe(conn, &key)?;
         }
-        let timeout =
-            timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(*default_timeout);
+        let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
         let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };
         claimed.push(Claimed { job, token });
     }

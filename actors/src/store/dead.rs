@@ -21,7 +21,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeadJob> {
         payload: r.get(2)?,
         error: r.get(3)?,
         attempts: r.get(4)?,
-        died: died_s.saturating_mul(1000),
+        died: Timestamp::from_secs(died_s),
         reason: r.get(6)?,
         errors,
     })

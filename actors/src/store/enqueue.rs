@@ -99,7 +99,7 @@ pub(crate) fn run(
             job.max_attempts.unwrap_or(ctx.retry.max_attempts),
             job.priority,
             job.run_at.unwrap_or(now),
-            job.timeout.map(|t| t.as_millis() as i64),
+            job.timeout.map(crate::clock::millis),
             now,
         ])?;
     if inserted == 1 {

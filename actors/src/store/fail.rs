@@ -153,7 +153,7 @@ fn fail_running(
         FailKind::Interrupted => Duration::ZERO,
         _ => backoff(ctx.retry.base, ctx.retry.cap, attempts - 1),
     };
-    let at = now + delay.as_millis() as i64;
+    let at = now + delay;
     conn.prepare_cached(
         "UPDATE jobs SET status = 'pending', attempts = ?2, run_at = ?3, last_error = ?4,
                          errors = ?5, updated_at = ?6,
@@ -174,7 +174,7 @@ fn bury(
     reason: DeadReason,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
-    let died = now.div_euclid(1000);
+    let died = now.as_secs();
     conn.prepare_cached(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
                                   timeout_ms, died, errors, reason)

@@ -75,11 +75,11 @@ impl Gate {
 
 /// What the gates let a claim do.
 pub(crate) enum Admission {
-    Gated,
+    /// Held; `until` is when the gate lifts by itself (an open breaker's cooldown, the cap's
+    /// next UTC day), `None` when only something else lifts it (resume, a probe's outcome).
+    Gated { until: Option<Timestamp> },
     /// Claim; `probe` when the claimed job is the breaker's half-open probe.
-    Go {
-        probe: bool,
-    },
+    Go { probe: bool },
 }
 
 /// Today's recorded spend, micro-dollars. "Today" is the clock's UTC day, or the latest day in
@@ -106,7 +106,7 @@ pub(crate) fn admit(
     // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
     let control = load_control(conn)?;
     if control.paused {
-        return Ok(Admission::Gated);
+        return Ok(Admission::Gated { until: None });
     }
     let alerted_day = control.cap_alerted_day;
     if let Some(cap) = ctx.daily_cap_micros {
@@ -122,13 +122,14 @@ pub(crate) fn admit(
                 alerts::owe(conn, AlertKind::CapHit, None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
-            return Ok(Admission::Gated);
+            return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
         }
     }
     match control.breaker.admit(now) {
         Admit::Closed => Ok(Admission::Go { probe: false }),
         Admit::Probe => Ok(Admission::Go { probe: true }),
-        Admit::Open { .. } | Admit::Probing => Ok(Admission::Gated),
+        Admit::Open { until } => Ok(Admission::Gated { until: Some(until) }),
+        Admit::Probing => Ok(Admission::Gated { until: None }),
     }
 }
 
@@ -185,7 +186,7 @@ pub(crate) fn failed(
     let transition = state.on_failure(key, now, &ctx.breaker);
     save(conn, &state)?;
     if let Some(Transition::Opened { until, reopened }) = transition {
-        let cooldown_ms = until - now;
+        let cooldown_ms = until.millis_since(now);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
             alerts::owe(conn, AlertKind::BreakerOpened, None, &body, now, now)?;

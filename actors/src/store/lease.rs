@@ -22,7 +22,7 @@ pub(crate) fn heartbeat(
         "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
          WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
     )?;
-    let until = now + lease.as_millis() as i64;
+    let until = now + lease;
     let mut held = Vec::with_capacity(leases.len());
     for (key, token) in leases {
         held.push(extend.execute(params![key, token, until, now])? == 1);

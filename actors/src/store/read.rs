@@ -34,7 +34,7 @@ pub(crate) fn status(
     // Every status but pending and running is done (DESIGN.md section 4).
     st.done = all.saturating_sub(st.pending + st.running);
     st.next_due = super::claim::next_due(conn)?;
-    st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now - t);
+    st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now.millis_since(t));
     let control = super::gates::load_control(conn)?;
     let cap = control.cap_in_force(ctx);
     (st.cap_micros, st.cap_set_by) = (cap.micros, cap.set_by);
@@ -136,7 +136,8 @@ pub(crate) fn ledger(
     days: u32,
     now: Timestamp,
 ) -> Result<Vec<DaySpend>, StoreError> {
-    let since = crate::clock::utc_day(now - i64::from(days.saturating_sub(1)) * 86_400_000);
+    let back = std::time::Duration::from_secs(86_400) * days.saturating_sub(1);
+    let since = crate::clock::utc_day(now - back);
     let mut stmt = conn.prepare_cached(
         "SELECT day, CAST(total(micros) AS INTEGER), count(*) FROM spend WHERE day >= ?1
          GROUP BY day ORDER BY day DESC",

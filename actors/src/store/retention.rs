@@ -62,8 +62,7 @@ pub(crate) struct PruneArgs {
 /// Deletes one batch; returns how many rows went. Fewer than `limit` means none of that kind
 /// is left to prune.
 pub(crate) fn run(conn: &Connection, args: &PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
-    let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
-    let before = now.saturating_sub(age);
+    let before = now - args.older_than;
     let deleted = match args.kind {
         PruneKind::Done => conn
             .prepare_cached(
@@ -82,11 +81,7 @@ pub(crate) fn run(conn: &Connection, args: &PruneArgs, now: Timestamp) -> Result
                      ORDER BY died LIMIT ?3)",
             )?
             // `died` is in unix seconds.
-            .execute(params![
-                before.div_euclid(1000),
-                newest_ticks(conn, &args.schedules)?,
-                args.limit
-            ])?,
+            .execute(params![before.as_secs(), newest_ticks(conn, &args.schedules)?, args.limit])?,
         // Whole days older than the age, so never the current one (`before` <= `now`).
         PruneKind::Spend => conn
             .prepare_cached(

@@ -8,6 +8,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use super::op::{Args, EnqueueArgs, ProbeArgs, Reply, SetPausedArgs};
 use super::{EngineConfig, StoreCtx, StoreState, gates, open, retry_transient};
+use crate::clock::Timestamp;
 use crate::config::Synchronous;
 use crate::error::StoreError;
 use crate::job::{Enqueued, NewJob};
@@ -53,7 +54,7 @@ fn open_breaker(
     then: impl Fn(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
 ) {
     let probe = ProbeArgs(Box::new(move |c, ctx| {
-        gates::failed(c, ctx, "flaky", 1_000)?;
+        gates::failed(c, ctx, "flaky", Timestamp::from_millis(1_000))?;
         then(c)
     }));
     let (reply, _answer) = ractor::concurrency::oneshot();
@@ -125,7 +126,10 @@ async fn a_busy_database_is_answered_as_transient_and_retried() {
     let mut other = Some(other);
     let mut refusals = Vec::new();
     let enqueued = retry_transient(|| {
-        let mut answer = buffer(&mut st, EnqueueArgs { job: NewJob::new("k", "{}"), now: 1 });
+        let mut answer = buffer(
+            &mut st,
+            EnqueueArgs { job: NewJob::new("k", "{}"), now: Timestamp::from_millis(1) },
+        );
         st.flush();
         let answer = answer.try_recv().expect("answered once the batch's fate is known");
         if let Err(e) = &answer {
@@ -150,8 +154,11 @@ fn a_full_disk_is_answered_as_disk_full_and_fails_only_its_operation() {
     let pages: i64 = st.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
     st.conn.pragma_update(None, "max_page_count", pages).unwrap();
     let big = "x".repeat(200_000);
-    let mut full = buffer(&mut st, EnqueueArgs { job: NewJob::new("big", big), now: 1 });
-    let pause = SetPausedArgs { paused: true, reason: None, now: 1 };
+    let mut full = buffer(
+        &mut st,
+        EnqueueArgs { job: NewJob::new("big", big), now: Timestamp::from_millis(1) },
+    );
+    let pause = SetPausedArgs { paused: true, reason: None, now: Timestamp::from_millis(1) };
     let mut paused = buffer(&mut st, pause);
     st.flush();
     let full = full.try_recv().unwrap().unwrap_err();
@@ -171,10 +178,15 @@ fn a_round_with_one_failing_item_commits_the_rest_once() {
     use super::round::Round;
     let dir = tempfile::tempdir().unwrap();
     let mut st = state(&dir);
-    let mut first = buffer(&mut st, EnqueueArgs { job: NewJob::new("before", "{}"), now: 1 });
+    let mut first = buffer(
+        &mut st,
+        EnqueueArgs { job: NewJob::new("before", "{}"), now: Timestamp::from_millis(1) },
+    );
     let inserts = vec![NewJob::new("good", "{}"), NewJob::new("", "{}"), NewJob::new("too", "{}")];
-    let mut round =
-        buffer(&mut st, RoundArgs { round: Round { inserts, ..Round::default() }, now: 1 });
+    let mut round = buffer(
+        &mut st,
+        RoundArgs { round: Round { inserts, ..Round::default() }, now: Timestamp::from_millis(1) },
+    );
     st.flush();
     assert!(matches!(first.try_recv().unwrap(), Ok(Enqueued::Enqueued)));
     let out = round.try_recv().unwrap().expect("the round commits");

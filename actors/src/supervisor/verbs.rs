@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::SupervisorMsg;
 use crate::alert::AlertMsg;
+use crate::clock::Timestamp;
 use crate::dead_letter::DeadLetterMsg;
 use crate::dispatcher::DispatcherMsg;
 use crate::error::EngineError;
@@ -49,7 +50,7 @@ pub(super) struct Drain {
 impl Drain {
     pub(super) async fn run(self) -> Result<Status, EngineError> {
         let shared = &self.shared;
-        let window_ms = self.window.as_millis() as i64;
+        let window = self.window;
         let mut waited_for: Option<Gate> = None;
         loop {
             // A handler reported the runner failed: the drain ends with its reason.
@@ -70,13 +71,14 @@ impl Drain {
                 let gated = state
                     .gate
                     .as_ref()
-                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window_ms));
+                    .is_some_and(|g| g.until().is_none_or(|until| until > now + window));
                 let done = state.running == 0
-                    && (gated || state.next_due.is_none_or(|at| at > now + window_ms));
+                    && (gated || state.next_due.is_none_or(|at| at > now + window));
                 if done {
                     let status = retry_transient(|| shared.store.status(shared.now())).await?;
                     if let Some(gate) = &status.gate {
-                        warn_event!("claims_held", gate = gate.name(), until = gate.until(),
+                        let until = gate.until().map(Timestamp::as_millis);
+                        warn_event!("claims_held", gate = gate.name(), until,
                             reason = %gate.describe());
                     }
                     return Ok(status);
@@ -86,7 +88,8 @@ impl Drain {
                 if let Some(gate) =
                     state.gate.clone().filter(|g| idle && waited_for.as_ref() != Some(g))
                 {
-                    event!("waiting_for_gate", gate = gate.name(), until = gate.until(),
+                    let until = gate.until().map(Timestamp::as_millis);
+                    event!("waiting_for_gate", gate = gate.name(), until,
                         reason = %gate.describe());
                     let _ = self.gates.send(gate.clone());
                     waited_for = Some(gate);
@@ -103,8 +106,7 @@ impl Drain {
                         due
                     }
                 };
-                let wait_ms = (next - now).max(0) as u64;
-                nap = Duration::from_millis(wait_ms).clamp(Duration::from_millis(5), IDLE_BACKSTOP);
+                nap = (next - now).clamp(Duration::from_millis(5), IDLE_BACKSTOP);
             }
             tokio::select! {
                 _ = activity => {}

@@ -10,7 +10,7 @@
 //! claim, the spend and breaker bookkeeping, and the round trips between actors.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nightshift_actors::Admin;
 use rusqlite::{Connection, params};
@@ -116,7 +116,7 @@ fn run(conn: &mut Connection, jobs: usize) -> rusqlite::Result<()> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    nightshift_actors::Clock::now(&nightshift_actors::SystemClock).as_millis()
 }
 
 /// Lease tokens of 128 bits in hex, as the engine's, from a splitmix64 sequence: unguessable is

@@ -74,7 +74,7 @@ pub fn read(path: &Path, max_payload: usize) -> Result<Vec<LineJob>, Failure> {
             queue: line.queue.unwrap_or_else(|| "default".to_owned()),
             max_attempts: line.max_attempts,
             priority: line.priority,
-            run_at: delay.map(|d: Duration| super::now() + d.as_millis() as i64),
+            run_at: delay.map(|d: Duration| super::now() + d),
             timeout,
         };
         jobs.push(LineJob { line: n + 1, job });

@@ -65,5 +65,5 @@ pub(super) fn held(gate: &Gate, status: &Status) {
 /// `2026-11-27T18:00:00.000Z (in 47s)`.
 fn when(at: Timestamp) -> String {
     let now = SystemClock.now();
-    format!("{} (in {})", output::time(at), output::span((at - now).max(0)))
+    format!("{} (in {})", output::time(at), output::span(at - now))
 }

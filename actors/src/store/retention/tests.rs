@@ -9,9 +9,9 @@ use crate::clock::{Timestamp, utc_day};
 use crate::config::{EngineConfig, Synchronous};
 use crate::store::{StoreCtx, open, read};
 
-const DAY: i64 = 86_400_000;
+const DAY: Duration = Duration::from_secs(86_400);
 /// 2026-03-10T12:00:00Z.
-const NOW: Timestamp = 1_773_144_000_000;
+const NOW: Timestamp = Timestamp::from_millis(1_773_144_000_000);
 
 fn db(dir: &tempfile::TempDir) -> Connection {
     open::open(&dir.path().join("t.db"), Synchronous::Normal, false).unwrap()
@@ -32,7 +32,7 @@ fn dead(conn: &Connection, key: &str, died_ms: Timestamp) {
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors,
                                   reason)
          VALUES (?1, 'default', '{}', 'boom', 4, 4, ?2, '[]', 'exhausted')",
-        params![key, died_ms / 1000],
+        params![key, died_ms.as_secs()],
     )
     .unwrap();
 }
@@ -52,7 +52,7 @@ fn done_jobs_go_oldest_first_a_batch_at_a_time_and_live_jobs_never() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db(&dir);
     for i in 0..5 {
-        job(&conn, &format!("old-{i}"), "done", Some(NOW - (20 - i) * DAY));
+        job(&conn, &format!("old-{i}"), "done", Some(NOW - DAY * (20 - i)));
     }
     job(&conn, "young", "done", Some(NOW - DAY));
     job(&conn, "waiting", "pending", None);
@@ -72,7 +72,7 @@ fn done_jobs_go_oldest_first_a_batch_at_a_time_and_live_jobs_never() {
 fn the_newest_tick_of_each_schedule_is_kept_however_old() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db(&dir);
-    let old = NOW - 400 * DAY;
+    let old = NOW - DAY * 400;
     job(&conn, "yearly@2024-01-01T00:00:00Z", "done", Some(old));
     job(&conn, "yearly@2025-01-01T00:00:00Z", "done", Some(old + DAY));
     // A key in the schedule's namespace that is not a tick protects nothing.
@@ -92,8 +92,8 @@ fn the_newest_tick_of_each_schedule_is_kept_however_old() {
 fn dead_letters_go_by_when_they_died() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db(&dir);
-    dead(&conn, "ancient", NOW - 31 * DAY);
-    dead(&conn, "recent", NOW - 29 * DAY);
+    dead(&conn, "ancient", NOW - DAY * 31);
+    dead(&conn, "recent", NOW - DAY * 29);
     assert_eq!(run(&conn, &args(PruneKind::Dead, 30, 500, &[]), NOW).unwrap(), 1);
     assert_eq!(keys(&conn, "SELECT key FROM dead_letter"), ["recent"]);
 }
@@ -103,7 +103,7 @@ fn spend_goes_by_whole_days_and_never_today() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db(&dir);
     for days_ago in [0, 1, 7, 8, 30] {
-        let at = NOW - days_ago * DAY;
+        let at = NOW - DAY * days_ago;
         conn.execute(
             "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, 'k', 1, 5, ?2)",
             params![utc_day(at), at],
@@ -123,7 +123,7 @@ fn spend_goes_by_whole_days_and_never_today() {
 fn only_delivered_alerts_go() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db(&dir);
-    let old = NOW - 60 * DAY;
+    let old = NOW - DAY * 60;
     for (kind, state, delivered) in [
         ("sent-long-ago", "delivered", Some(old)),
         ("sent-today", "delivered", Some(NOW)),
@@ -173,7 +173,7 @@ fn status_counts_fifty_thousand_done_rows_without_scanning_them() {
     let mut conn = db(&dir);
     let tx = conn.transaction().unwrap();
     for i in 0..50_000 {
-        job(&tx, &format!("done-{i}"), "done", Some(NOW - 10 * DAY));
+        job(&tx, &format!("done-{i}"), "done", Some(NOW - DAY * 10));
     }
     for i in 0..3 {
         job(&tx, &format!("pending-{i}"), "pending", None);
@@ -220,7 +220,7 @@ fn the_migration_counts_the_rows_already_there() {
         }
         conn.execute_batch("PRAGMA user_version = 3").unwrap();
         for (key, status) in [("a", "done"), ("b", "done"), ("c", "pending")] {
-            job(&conn, key, status, Some(0));
+            job(&conn, key, status, Some(Timestamp::EPOCH));
         }
         dead(&conn, "d", NOW);
     }
