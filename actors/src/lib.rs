@@ -26,11 +26,15 @@
 //! - [`fields`]: an engine event's fields as JSON, for printing or recording events.
 //! - [`policy`]: pure decisions with no I/O (backoff).
 //! - [`job`], [`config`], [`clock`], [`error`]: the types the API speaks in.
+//! - `bench` (hidden, not for host programs): the Store's operations, applied through its own
+//!   path, for the criterion benchmarks in `benches/`.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod admin;
 mod alert;
 pub mod alerts;
+#[doc(hidden)]
+pub mod bench;
 pub mod clock;
 pub mod config;
 mod dead_letter;
