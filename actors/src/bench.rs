@@ -75,7 +75,7 @@ impl StoreOps {
             Some(Ok(Claim::Jobs(jobs))) => {
                 Ok(jobs.into_iter().map(|c| (c.job.key, c.token)).collect())
             }
-            Some(Ok(Claim::Gated)) => Err(StoreError::Inconsistent(
+            Some(Ok(Claim::Gated { .. })) => Err(StoreError::Inconsistent(
                 "a gate holds every claim: the bench's database is paused, capped or its \
                  breaker is open"
                     .to_owned(),
