@@ -4,10 +4,15 @@
 //!
 //! Group commit: a write is buffered, and the first buffered write self-casts a `Flush`. The
 //! Flush lands behind everything already in the mailbox, so one `BEGIN IMMEDIATE` transaction
-//! absorbs the whole burst, each write inside its own SAVEPOINT (a failing write rolls back
-//! alone). Callers are answered only after COMMIT: an acknowledged write is durable. If the
-//! Store dies with a buffer, those callers see `Unavailable` and nothing of theirs committed,
-//! because a flush never awaits and so a Kill cannot land inside one.
+//! absorbs the whole burst: applied whole, and only when one write failed applied again with
+//! each write in its own SAVEPOINT, so a failing write rolls back alone. Callers are answered
+//! only after COMMIT: an acknowledged write is durable. If the Store dies with a buffer, those
+//! callers see `Unavailable` and nothing of theirs committed, because a flush never awaits and
+//! so a Kill cannot land inside one.
+//!
+//! It owns the connection, the write buffer and the watch on other processes' commits. It never
+//! decides what a job becomes (the operations do), never retries (callers decide by the error's
+//! kind), and never sends to another actor but to answer a caller or report a foreign commit.
 
 pub(crate) mod alerts;
 mod claim;
