@@ -42,6 +42,7 @@ fn state(dir: &tempfile::TempDir) -> StoreState {
         buf: Vec::new(),
         max_batch: 16,
         flush_queued: false,
+        pace: super::Pace::default(),
         data_version: 0,
         on_external_commit: None,
         _watch: None,
@@ -196,4 +197,24 @@ fn a_round_with_one_failing_item_commits_the_rest_once() {
     let count = |sql: &str| st.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM jobs"), 3);
     assert_eq!(count("SELECT jobs FROM row_counts"), 3, "no write applied twice");
+}
+
+/// A lone write is never held back; after a batch of several, a Flush waits a little for the
+/// callers the last commit answered, never longer than a quarter of that commit or the bound.
+#[test]
+fn a_flush_lingers_only_after_concurrent_writes_and_only_briefly() {
+    use std::time::{Duration, Instant};
+
+    use super::{LINGER_MOST, Pace};
+    let mut pace = Pace::default();
+    assert!(!pace.linger(), "nothing committed yet: no reason to wait");
+    pace.committed(1, Duration::from_millis(5));
+    assert!(!pace.linger(), "a lone write goes at once");
+    pace.committed(16, Duration::from_millis(5));
+    assert!(pace.linger(), "callers were concurrent: wait for the rest");
+    pace.since = Some(Instant::now() - LINGER_MOST);
+    assert!(!pace.linger(), "never past the bound");
+    pace.committed(16, Duration::from_micros(40));
+    pace.since = Some(Instant::now() - Duration::from_micros(10));
+    assert!(!pace.linger(), "never past a quarter of the last commit");
 }
