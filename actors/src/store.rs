@@ -36,7 +36,7 @@ use ractor::thread_local::ThreadLocalActor;
 use ractor::{ActorProcessingErr, ActorRef};
 use rusqlite::Connection;
 
-use crate::config::{EngineConfig, RetryConfig};
+use crate::config::{EngineConfig, RetryConfig, Synchronous};
 use crate::error::StoreError;
 use crate::policy::breaker::BreakerConfig;
 
@@ -107,7 +107,7 @@ pub(crate) struct StoreArgs {
     /// write itself.
     pub(crate) on_external_commit: Option<ExternalCommit>,
     pub(crate) db: std::path::PathBuf,
-    pub(crate) synchronous: crate::config::Synchronous,
+    pub(crate) synchronous: Synchronous,
     pub(crate) max_batch: usize,
     pub(crate) ctx: StoreCtx,
 }
@@ -165,7 +165,7 @@ impl ThreadLocalActor for Store {
             buf: Vec::with_capacity(args.max_batch),
             max_batch: args.max_batch,
             flush_queued: false,
-            pace: Pace::default(),
+            pace: Pace { syncs: args.synchronous == Synchronous::Full, ..Pace::default() },
             data_version,
             on_external_commit: args.on_external_commit,
             _watch: watch,
@@ -247,12 +247,16 @@ impl StoreState {
 
 /// When to commit a batch. Callers answered by one commit come back over the next tens of
 /// microseconds (their tasks wake, each sends its next write); flushing at the first of them
-/// splits them over two commits, each paying a sync to disk. So when the last batch had several
-/// writes (callers are concurrent) the Flush waits a little (a quarter of the last commit's
-/// time, at most [`LINGER_MOST`]) for the rest to arrive. A lone write (an idle runner's
-/// enqueue, the latency the pickup figure measures) never waits.
+/// splits them over two commits, each paying a sync to disk. So at synchronous=full, when the
+/// last batch had several writes (callers are concurrent), the Flush waits a little (a quarter
+/// of the last commit's time, at most [`LINGER_MOST`]) for the rest to arrive. A lone write (an
+/// idle runner's enqueue, the latency the pickup figure measures) never waits, and at normal,
+/// where a commit syncs nothing, waiting only takes the CPU from the callers: measured with 32
+/// producers, waiting raised full's enqueue rate by a tenth and cut normal's by as much.
 #[derive(Debug, Default)]
 struct Pace {
+    /// Whether commits sync to disk (synchronous=full), the only case worth waiting for.
+    syncs: bool,
     /// Writes in the last batch.
     last_ops: usize,
     /// How long the last commit took.
@@ -267,7 +271,7 @@ const LINGER_MOST: Duration = Duration::from_micros(200);
 impl Pace {
     /// Whether the Flush due now should wait a little longer.
     fn linger(&mut self) -> bool {
-        if self.last_ops < 2 {
+        if !self.syncs || self.last_ops < 2 {
             return false;
         }
         let since = *self.since.get_or_insert_with(Instant::now);

@@ -42,7 +42,7 @@ fn state(dir: &tempfile::TempDir) -> StoreState {
         buf: Vec::new(),
         max_batch: 16,
         flush_queued: false,
-        pace: super::Pace::default(),
+        pace: super::Pace { syncs: true, ..Default::default() },
         data_version: 0,
         on_external_commit: None,
         _watch: None,
@@ -206,7 +206,10 @@ fn a_flush_lingers_only_after_concurrent_writes_and_only_briefly() {
     use std::time::{Duration, Instant};
 
     use super::{LINGER_MOST, Pace};
-    let mut pace = Pace::default();
+    let mut normal = Pace::default();
+    normal.committed(16, Duration::from_millis(5));
+    assert!(!normal.linger(), "commits that sync nothing are not worth a wait");
+    let mut pace = Pace { syncs: true, ..Pace::default() };
     assert!(!pace.linger(), "nothing committed yet: no reason to wait");
     pace.committed(1, Duration::from_millis(5));
     assert!(!pace.linger(), "a lone write goes at once");
