@@ -60,8 +60,10 @@ impl Dispatcher {
         }
         match out.claimed {
             Some(Ok(Claim::Jobs(jobs))) => {
-                st.gated = false;
-                if jobs.len() < round.wanted && st.wakes == round.wakes {
+                // The first claim let through after a gate: enqueuers that saw the gate closed
+                // did not wake us, so claim once more before believing nothing is due.
+                let reopened = std::mem::replace(&mut st.gated, false);
+                if jobs.len() < round.wanted && st.wakes == round.wakes && !reopened {
                     st.due = false;
                 }
                 st.ready.extend(jobs);

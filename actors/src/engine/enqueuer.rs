@@ -64,8 +64,18 @@ impl Enqueuer {
                 Some(at) => {
                     self.retry.cast(RetryMsg::Due { at });
                 }
-                // Through the Dispatcher it was offered to the free workers in its round.
-                None if !offered => self.dispatcher.wake(),
+                // Through the Dispatcher it was offered to the free workers in its round. Past a
+                // closed gate, a wake would only send a claim to find the gate still closed
+                // (a runner paused while being filled sent one such claim per enqueue): what
+                // lifts a gate wakes the Dispatcher itself, and its first claim let through is
+                // followed by another, so a job inserted meanwhile is not left behind. This
+                // look comes after the insert committed, so a Dispatcher that took jobs again
+                // before then is seen taking them, and woken.
+                None if !offered
+                    && shared.takes_jobs.load(std::sync::atomic::Ordering::Relaxed) =>
+                {
+                    self.dispatcher.wake()
+                }
                 None => {}
             }
         }
