@@ -392,15 +392,22 @@ impl Supervisor {
         self.spawn(myself, st, Role::Store).await.map_err(startup_cause)?;
         // Every `running` row belongs to a process that died: we hold the runner lock.
         // (No Retry or DeadLetter runs yet: they read the table when they start.)
+        // The cap this runner holds claims to is the one in force, for every process to show.
+        // A runner that starts with the kill switch on says so; later flips are seen as they
+        // commit (the Store's watch, or this engine's own pause and resume). Sent together, the
+        // two writes share one commit and the read is answered beside them.
+        let now = shared.now();
+        let (recovered, recorded, pause) = tokio::join!(
+            shared.store.recover(Recovery::AllRunning, now),
+            shared.store.record_cap(shared.config.daily_cap_set_by.clone(), now),
+            shared.store.pause_state(),
+        );
         let notices = self.slots.notices();
-        for (key, failed) in shared.store.recover(Recovery::AllRunning, shared.now()).await? {
+        for (key, failed) in recovered? {
             announce(&notices, &key, failed);
         }
-        // The cap this runner holds claims to is the one in force, for every process to show.
-        shared.store.record_cap(shared.config.daily_cap_set_by.clone(), shared.now()).await?;
-        // A runner that starts with the kill switch on says so; later flips are seen as they
-        // commit (the Store's watch, or this engine's own pause and resume).
-        let (paused, reason) = shared.store.pause_state().await?;
+        recorded?;
+        let (paused, reason) = pause?;
         shared.saw_pause(paused, reason.as_deref());
         let roles = [
             Role::Alert,
