@@ -88,11 +88,19 @@ fn a_damaged_database_is_refused_and_never_overwritten() {
             )
             .unwrap();
     }
-    // Damage a page in the middle (the header stays valid, so only an integrity check sees it).
+    // Damage the root page of the jobs table (the file's header stays valid, so only an
+    // integrity check sees it). Found by name, so a schema change that moves pages around
+    // cannot turn the damage into an unused page the check never reads.
+    let (root, page): (i64, i64) = {
+        let conn = w.conn();
+        let root = conn
+            .query_row("SELECT rootpage FROM sqlite_schema WHERE name = 'jobs'", [], |r| r.get(0))
+            .unwrap();
+        (root, conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+    };
     let mut bytes = std::fs::read(w.db()).unwrap();
-    let page = 4096;
-    let middle = (bytes.len() / page / 2) * page;
-    for b in &mut bytes[middle + 8..middle + page] {
+    let (start, page) = ((root as usize - 1) * page as usize, page as usize);
+    for b in &mut bytes[start..start + page] {
         *b = 0xA5;
     }
     std::fs::write(w.db(), &bytes).unwrap();
