@@ -17,13 +17,21 @@ use crate::error::StoreError;
 use crate::job::{
     DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, PurgedJobs, Selector, Status,
 };
+use crate::store::db::Db;
 use crate::store::op::{self, *};
 use crate::store::retention::{PruneArgs, PruneKind};
-use crate::store::{StoreCtx, open};
+use crate::store::{StoreCtx, open, pg};
+
+/// The connection an `Admin` works through.
+enum Conn {
+    Lite(Connection),
+    /// PostgreSQL's connection, on its thread (see `store::pg`).
+    Pg(pg::Link),
+}
 
 /// An open database, for administration.
 pub struct Admin {
-    conn: Connection,
+    conn: Conn,
     ctx: StoreCtx,
     clock: Arc<dyn Clock>,
     /// For [`Admin::prune`]: the batch size and the schedules whose newest tick is kept.
@@ -33,12 +41,18 @@ pub struct Admin {
 impl Admin {
     /// Opens an existing database; refuses a missing, empty, foreign or read-only file.
     pub fn open(config: &EngineConfig) -> Result<Self, StoreError> {
+        if let Some(url) = pg::url_of(&config.db) {
+            return Self::connect(config, url, false);
+        }
         open::check_existing(&config.db)?;
         Self::open_or_create(config)
     }
 
     /// Opens the database, creating it (and its schema) if the file is missing.
     pub fn create(config: &EngineConfig) -> Result<Self, StoreError> {
+        if let Some(url) = pg::url_of(&config.db) {
+            return Self::connect(config, url, true);
+        }
         if config.db.exists() {
             open::check_existing(&config.db)?;
         }
@@ -46,14 +60,26 @@ impl Admin {
     }
 
     fn open_or_create(config: &EngineConfig) -> Result<Self, StoreError> {
-        let conn = open::open(&config.db, config.synchronous, false)?;
-        let ctx = StoreCtx::from_config(config);
-        let retention = config.retention.clone();
-        Ok(Self { conn, ctx, clock: config.clock.clone(), retention })
+        let conn = Conn::Lite(open::open(&config.db, config.synchronous, false)?);
+        Ok(Self::with(config, conn))
     }
 
-    /// Checks that `db` exists and is a SQLite file, without opening it.
+    fn connect(config: &EngineConfig, url: &str, create: bool) -> Result<Self, StoreError> {
+        let link = pg::Link::open(url, create, StoreCtx::from_config(config))?;
+        Ok(Self::with(config, Conn::Pg(link)))
+    }
+
+    fn with(config: &EngineConfig, conn: Conn) -> Self {
+        let ctx = StoreCtx::from_config(config);
+        Self { conn, ctx, clock: config.clock.clone(), retention: config.retention.clone() }
+    }
+
+    /// Checks that `db` exists and is a SQLite file, without opening it (a PostgreSQL URL is
+    /// checked by connecting).
     pub fn check(db: &Path) -> Result<(), StoreError> {
+        if pg::url_of(db).is_some() {
+            return Ok(());
+        }
         open::check_existing(db)
     }
 
@@ -65,7 +91,10 @@ impl Admin {
     /// `BEGIN IMMEDIATE` transaction of its own under `busy_timeout`, a read as the database
     /// stands.
     fn run<A: Args>(&self, args: A) -> Result<A::Out, StoreError> {
-        op::run(&self.conn, &self.ctx, args)
+        match &self.conn {
+            Conn::Lite(conn) => op::run(Db::Lite(conn), &self.ctx, args),
+            Conn::Pg(link) => link.run(move |pg, ctx| op::run(Db::Pg(pg), ctx, args))?,
+        }
     }
 
     /// Enqueues one job.
@@ -172,7 +201,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = EngineConfig::new(dir.path().join("t.db"));
         let mut admin = Admin::create(&config).unwrap();
-        admin.conn.busy_timeout(Duration::ZERO).unwrap();
+        let Conn::Lite(conn) = &admin.conn else { unreachable!() };
+        conn.busy_timeout(Duration::ZERO).unwrap();
         // A runner (another connection) holds the write lock.
         let runner = Connection::open(&config.db).unwrap();
         runner.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -181,5 +211,26 @@ mod tests {
         runner.execute_batch("ROLLBACK").unwrap();
         assert_eq!(admin.job("k").unwrap(), None);
         assert_eq!(admin.enqueue(&NewJob::new("k", "{}")).unwrap(), Enqueued::Enqueued);
+    }
+
+    #[test]
+    fn postgres_enqueues_idempotently_through_the_same_operations() {
+        let Some(scratch) = crate::testing::ScratchDb::create("admin::postgres_enqueues") else {
+            return;
+        };
+        let config = EngineConfig::new(scratch.url());
+        let refused = Admin::open(&config).err().expect("no schema yet");
+        assert!(matches!(refused, StoreError::Missing(_)), "{refused}");
+        let mut admin = Admin::create(&config).unwrap();
+        assert_eq!(
+            admin.enqueue(&NewJob::new("k", "{\"b\": 1, \"a\": 2}")).unwrap(),
+            Enqueued::Enqueued
+        );
+        let again = admin.enqueue(&NewJob::new("k", "{\"b\": 1, \"a\": 2}")).unwrap();
+        assert_eq!(again, Enqueued::Duplicate { status: JobStatus::Pending }, "byte for byte");
+        let other = admin.enqueue(&NewJob::new("k", "{\"a\": 2, \"b\": 1}")).unwrap();
+        assert_eq!(other, Enqueued::Conflict { status: JobStatus::Pending });
+        drop(admin);
+        Admin::open(&config).expect("the schema is there now");
     }
 }

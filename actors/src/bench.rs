@@ -112,7 +112,7 @@ impl StoreOps {
 
     /// One operation, a transaction of its own.
     fn run<A: Args>(&self, args: A) -> Result<A::Out, StoreError> {
-        op::run(&self.conn, &self.ctx, args)
+        op::run(crate::store::db::Db::Lite(&self.conn), &self.ctx, args)
     }
 
     /// Write operations `args` as one batch, one transaction; every answer, or the first error.
@@ -123,7 +123,7 @@ impl StoreOps {
             ops.push(a.into_op(Reply::Port(port.into())));
             answers.push(answer);
         }
-        op::commit(&self.conn, &self.ctx, &mut ops);
+        op::commit(crate::store::db::Db::Lite(&self.conn), &self.ctx, &mut ops);
         // Every operation is answered before `commit` returns (or as it drops, unanswered).
         answers
             .into_iter()

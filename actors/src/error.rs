@@ -37,6 +37,10 @@ pub enum StoreError {
         /// SQLite's error.
         source: Arc<rusqlite::Error>,
     },
+    /// PostgreSQL refused the operation, or its connection failed (a transaction that could
+    /// not commit included: nothing of it was written, unless the connection broke during
+    /// COMMIT, when the outcome is unknown as for [`StoreError::Unavailable`]).
+    Postgres(Arc<postgres::Error>),
     /// The database holds something the engine cannot have written (a row gone mid-operation);
     /// nothing of the operation was written.
     Inconsistent(String),
@@ -61,6 +65,7 @@ impl std::fmt::Display for StoreError {
             StoreError::InvalidValue(why) => write!(f, "invalid value: {why}"),
             StoreError::Sqlite(e) => write!(f, "database error: {e}"),
             StoreError::Commit(e) => write!(f, "database error: could not commit: {e}"),
+            StoreError::Postgres(e) => write!(f, "database error: {}", pg_message(e)),
             StoreError::DiskFull { db, source } => {
                 let what =
                     db.as_ref().map_or("the database".to_owned(), |p| p.display().to_string());
@@ -84,6 +89,7 @@ impl std::error::Error for StoreError {
             StoreError::Sqlite(e)
             | StoreError::Commit(e)
             | StoreError::DiskFull { source: e, .. } => Some(e.as_ref()),
+            StoreError::Postgres(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -95,12 +101,59 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(Arc::new(e))
+    }
+}
+
+/// PostgreSQL's message with its detail and hint, which name the row or the fix.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_owned();
+            for extra in [db.detail(), db.hint()].into_iter().flatten() {
+                text.push_str("; ");
+                text.push_str(extra);
+            }
+            text
+        }
+        None => e.to_string(),
+    }
+}
+
+/// PostgreSQL's codes for a failure that a later attempt may not meet: a conflict between
+/// concurrent transactions, the server restarting or out of connections.
+fn pg_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    match e.code() {
+        Some(code) => [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::CONNECTION_FAILURE,
+        ]
+        .contains(code),
+        // No code: the connection itself failed (closed, refused, reset).
+        None => true,
+    }
+}
+
 impl StoreError {
     /// The error for a transaction that could not begin or commit: a full disk by its SQLite
     /// code, anything else as [`StoreError::Commit`] keeping SQLite's error (and so its code:
     /// a busy database stays transient).
-    pub(crate) fn commit_failed(e: rusqlite::Error) -> StoreError {
-        StoreError::Commit(Arc::new(e)).named()
+    /// PostgreSQL's errors stay as they are (their codes tell the kind).
+    pub(crate) fn failed_commit(e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sqlite(e) => StoreError::Commit(e).named(),
+            other => other.named(),
+        }
     }
 
     /// A full disk anywhere (an operation's own statement or its commit) as
@@ -125,6 +178,7 @@ impl StoreError {
             StoreError::Sqlite(e) | StoreError::Commit(e) => {
                 e.sqlite_error_code() == Some(DISK_FULL)
             }
+            StoreError::Postgres(e) => e.code() == Some(&postgres::error::SqlState::DISK_FULL),
             _ => false,
         }
     }
@@ -138,6 +192,7 @@ impl StoreError {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            StoreError::Postgres(e) => pg_transient(e),
             _ => false,
         }
     }
@@ -199,16 +254,19 @@ mod tests {
     #[test]
     fn a_failed_commit_keeps_its_kind_and_source_for_every_caller() {
         // A busy BEGIN IMMEDIATE (another process holds the write lock) is worth a retry.
-        let busy = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_BUSY, None));
+        let busy =
+            StoreError::failed_commit(StoreError::from(failure(rusqlite::ffi::SQLITE_BUSY, None)));
         for caller in [busy.clone(), busy] {
             assert!(caller.is_transient(), "{caller}");
             let source = std::error::Error::source(&caller).expect("the SQLite error is kept");
             let sqlite = source.downcast_ref::<rusqlite::Error>().expect("a rusqlite error");
             assert_eq!(sqlite.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy));
         }
-        let full = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_FULL, None));
+        let full =
+            StoreError::failed_commit(StoreError::from(failure(rusqlite::ffi::SQLITE_FULL, None)));
         assert!(matches!(full, StoreError::DiskFull { .. }) && full.is_disk_full(), "{full:?}");
-        let io = StoreError::commit_failed(failure(rusqlite::ffi::SQLITE_IOERR, None));
+        let io =
+            StoreError::failed_commit(StoreError::from(failure(rusqlite::ffi::SQLITE_IOERR, None)));
         assert!(!io.is_transient() && !io.is_disk_full(), "{io}");
     }
 }

@@ -229,6 +229,17 @@ impl std::fmt::Display for DeadReason {
     }
 }
 
+impl std::str::FromStr for DeadReason {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Self, String> {
+        DeadReason::parse(word).ok_or_else(|| {
+            let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
+            format!("unknown dead-letter reason {word:?} (known: {known})")
+        })
+    }
+}
+
 impl rusqlite::ToSql for DeadReason {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())

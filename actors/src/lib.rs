@@ -74,3 +74,11 @@ pub use shared::RunState;
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
 pub use supervisor::TreeStatus;
+
+/// Helpers for nightshift's own test suites: a scratch PostgreSQL database per test.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::store::pg::scratch::{ScratchDb, TEST_URL_VAR};
+}
+
+pub use store::pg::{is_url as is_postgres_url, redact as redact_url};

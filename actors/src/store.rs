@@ -17,6 +17,7 @@
 pub(crate) mod alerts;
 mod claim;
 pub(crate) mod control;
+pub(crate) mod db;
 pub(crate) mod dead;
 pub(crate) mod enqueue;
 mod fail;
@@ -25,6 +26,7 @@ mod lease;
 mod notices;
 pub(crate) mod op;
 pub(crate) mod open;
+pub(crate) mod pg;
 pub(crate) mod purge;
 pub(crate) mod read;
 pub(crate) mod retention;
@@ -179,7 +181,9 @@ impl ThreadLocalActor for Store {
         st: &mut StoreState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Op(op) if op.access() == op::Access::Read => op::read(&st.conn, &st.ctx, op),
+            StoreMsg::Op(op) if op.access() == op::Access::Read => {
+                op::read(db::Db::Lite(&st.conn), &st.ctx, op)
+            }
             StoreMsg::Op(op) => {
                 st.buf.push(op);
                 if st.buf.len() >= st.max_batch {
@@ -239,7 +243,7 @@ impl StoreState {
         if !self.buf.is_empty() {
             let started = Instant::now();
             let ops = self.buf.len();
-            op::commit(&self.conn, &self.ctx, &mut self.buf);
+            op::commit(db::Db::Lite(&self.conn), &self.ctx, &mut self.buf);
             self.pace.committed(ops, started.elapsed());
         }
     }
@@ -291,13 +295,6 @@ pub(crate) type ExternalCommit = std::sync::Arc<dyn Fn(bool, Option<&str>) + Sen
 /// How often the Store looks for commits by other processes: the bound on how long a job
 /// enqueued by `nightshift enqueue` waits before an idle runner notices it.
 const WATCH_EVERY: Duration = Duration::from_millis(20);
-
-/// Runs a statement from the connection's cache: the Store runs its savepoint statements for
-/// every operation, and parsing them each time shows in a profile.
-pub(crate) fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
 
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)

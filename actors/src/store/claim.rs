@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
-
 use super::StoreCtx;
+use super::db::{Db, ps};
 use super::gates::{self, Admission};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -43,7 +42,7 @@ pub(crate) enum Claim {
 /// With `want` 0 only the gates are read: `Gated` tells a caller holding jobs claimed ahead to
 /// give them back.
 pub(crate) fn run(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     args: &ClaimArgs,
     want: usize,
@@ -51,48 +50,50 @@ pub(crate) fn run(
 ) -> Result<Claim, StoreError> {
     if want == 0 {
         // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
-        return Ok(match gates::current(conn, ctx, now)? {
+        return Ok(match gates::current(db.lite()?, ctx, now)? {
             Some(gate) => Claim::Gated { until: gate.until() },
             None => Claim::Jobs(Vec::new()),
         });
     }
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
-    let probe = match gates::admit(conn, ctx, now)? {
+    let probe = match gates::admit(db.lite()?, ctx, now)? {
         Admission::Gated { until } => return Ok(Claim::Gated { until }),
         Admission::Go { probe } => probe,
     };
     let limit = if probe { 1 } else { want };
-    let mut due = conn.prepare_cached(
-        // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
-        // due row per claim; the claim index yields them already in claim order.
-        "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
-         FROM jobs INDEXED BY jobs_claim
-         WHERE status = 'pending' AND run_at <= ?1
-         ORDER BY priority DESC, run_at, rowid LIMIT ?2",
+    let rows = db.query(
+        db.pick(
+            // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
+            // due row per claim; the claim index yields them already in claim order.
+            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
+             FROM jobs INDEXED BY jobs_claim
+             WHERE status = 'pending' AND run_at <= ?1
+             ORDER BY priority DESC, run_at, rowid LIMIT ?2",
+            // Another runner's claim holds its rows locked until it commits: skip them rather
+            // than wait, so runners sharing the queue never take the same job or block.
+            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
+             FROM jobs
+             WHERE status = 'pending' AND run_at <= ?1
+             ORDER BY priority DESC, run_at, seq LIMIT ?2
+             FOR UPDATE SKIP LOCKED",
+        ),
+        ps![now, limit],
+        |r| {
+            let row: (String, String, String, u32, u32, Option<i64>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+            Ok(row)
+        },
     )?;
-    let rows = due.query_map(params![now, limit as i64], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, u32>(3)?,
-            r.get::<_, u32>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-        ))
-    })?;
-    let rows = rows.collect::<Result<Vec<_>, _>>()?;
-    let mut take = conn.prepare_cached(
-        "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
-                         lease_expires_at = ?4, updated_at = ?5
-         WHERE key = ?1",
-    )?;
+    let take = "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
+                                lease_expires_at = ?4, updated_at = ?5
+                WHERE key = ?1";
     let expires = now + *lease;
     let mut claimed = Vec::with_capacity(rows.len());
     for (key, queue, payload, attempts, max_attempts, timeout_ms) in rows {
         let token = new_token();
-        take.execute(params![key, token, owner, expires, now])?;
+        db.exec(take, ps![key, token, owner, expires, now])?;
         if probe {
-            gates::start_probe(conn, &key)?;
+            gates::start_probe(db.lite()?, &key)?;
         }
         let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
         let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };
@@ -102,10 +103,8 @@ pub(crate) fn run(
 }
 
 /// The earliest `run_at` among pending jobs.
-pub(crate) fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT min(run_at) FROM jobs WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?)
+pub(crate) fn next_due(db: Db<'_>) -> Result<Option<Timestamp>, StoreError> {
+    db.value("SELECT min(run_at) FROM jobs WHERE status = 'pending'", ps![])
 }
 
 /// A lease token: 128 random bits, so a stale worker can never guess a newer lease.

@@ -1,9 +1,8 @@
 //! Enqueue: idempotent on the key. A key already in `jobs` is a duplicate (same payload) or a
 //! conflict (another payload); a key in `dead_letter` stays buried until `replay`.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::StoreCtx;
+use super::db::{Db, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{Enqueued, JobStatus, NewJob};
@@ -60,7 +59,7 @@ impl NewJob {
 /// Enqueues `jobs` as one operation: all are checked first, so a bad one writes nothing (the
 /// error names it by position and key); then each is enqueued idempotently.
 pub(crate) fn run_all(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     jobs: &[NewJob],
     now: Timestamp,
@@ -69,30 +68,26 @@ pub(crate) fn run_all(
         validate(job, ctx.max_payload)
             .map_err(|e| StoreError::InvalidValue(format!("job {} ({:?}): {e}", i + 1, job.key)))?;
     }
-    jobs.iter().map(|job| run(conn, ctx, job, now)).collect()
+    jobs.iter().map(|job| run(db, ctx, job, now)).collect()
 }
 
 /// Enqueues one job, idempotently on its key.
 pub(crate) fn run(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     job: &NewJob,
     now: Timestamp,
 ) -> Result<Enqueued, StoreError> {
     validate(job, ctx.max_payload)?;
-    let buried: bool =
-        conn.prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?.exists([&job.key])?;
-    if buried {
+    if db.exists("SELECT 1 FROM dead_letter WHERE key = ?1", ps![job.key])? {
         return Ok(Enqueued::DeadLettered);
     }
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
-                               timeout_ms, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT (key) DO NOTHING",
-        )?
-        .execute(params![
+    let inserted = db.exec(
+        "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
+                           timeout_ms, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (key) DO NOTHING",
+        ps![
             job.key,
             job.queue,
             job.payload,
@@ -101,14 +96,15 @@ pub(crate) fn run(
             job.run_at.unwrap_or(now),
             job.timeout.map(crate::clock::millis),
             now,
-        ])?;
+        ],
+    )?;
     if inserted == 1 {
         return Ok(Enqueued::Enqueued);
     }
-    let existing: Option<(String, String)> = conn
-        .prepare_cached("SELECT payload, status FROM jobs WHERE key = ?1")?
-        .query_row([&job.key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let existing: Option<(String, String)> =
+        db.opt("SELECT payload, status FROM jobs WHERE key = ?1", ps![job.key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let Some((payload, status)) = existing else {
         return Err(StoreError::Inconsistent(format!("key {:?} vanished during enqueue", job.key)));
     };

@@ -57,10 +57,12 @@ impl Actor for InlineStore {
         st: &mut InlineState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Op(op) if op.access() == op::Access::Read => op::read(&st.conn, &st.ctx, op),
+            StoreMsg::Op(op) if op.access() == op::Access::Read => {
+                op::read(super::db::Db::Lite(&st.conn), &st.ctx, op)
+            }
             StoreMsg::Op(op) => {
                 st.writes.fetch_add(1, Ordering::SeqCst);
-                op::commit(&st.conn, &st.ctx, &mut vec![op]);
+                op::commit(super::db::Db::Lite(&st.conn), &st.ctx, &mut vec![op]);
             }
             StoreMsg::Flush | StoreMsg::Watch => {}
         }

@@ -21,12 +21,11 @@
 mod args;
 mod call;
 
-use rusqlite::Connection;
-
 pub(crate) use args::*;
 pub(crate) use call::{Call, Reply};
 
 use super::alerts::{AlertRow, DeliveryFailed, HeldAlert};
+use super::db::{Db, ps};
 use super::fail::Failed;
 use super::round::RoundOut;
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
@@ -154,78 +153,86 @@ ops! {
 impl Op {
     /// Runs the operation on `c` (inside the caller's transaction for a write) and keeps its
     /// answer; false when it failed and its savepoint must roll back.
-    fn apply(&mut self, c: &Connection, ctx: &StoreCtx) -> bool {
+    fn apply(&mut self, db: Db<'_>, ctx: &StoreCtx) -> bool {
+        let c = db;
         match self {
             Op::Enqueue(call) => call.run(|a| enqueue::run(c, ctx, &a.job, a.now)),
             Op::EnqueueAll(call) => call.run(|a| enqueue::run_all(c, ctx, &a.jobs, a.now)),
             Op::Round(call) => call.run(|a| round::run(c, ctx, &a.round, a.now)),
-            Op::Heartbeat(call) => call.run(|a| lease::heartbeat(c, &a.leases, a.lease, a.now)),
+            Op::Heartbeat(call) => {
+                call.run(|a| lease::heartbeat(c.lite()?, &a.leases, a.lease, a.now))
+            }
             Op::FailOwner(call) => {
-                call.run(|a| fail::fail_owner(c, ctx, &a.owner, &a.error, a.now))
+                call.run(|a| fail::fail_owner(c.lite()?, ctx, &a.owner, &a.error, a.now))
             }
-            Op::Recover(call) => call.run(|a| fail::recover(c, ctx, a.which, a.now)),
-            Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.now)),
-            Op::PurgeDead(call) => call.run(|a| dead::purge(c, &a.which)),
-            Op::PurgeJobs(call) => call.run(|a| purge::jobs(c, &a.keys)),
-            Op::Prune(call) => call.run(|a| retention::run(c, &a.prune, a.now)),
+            Op::Recover(call) => call.run(|a| fail::recover(c.lite()?, ctx, a.which, a.now)),
+            Op::Replay(call) => call.run(|a| dead::replay(c.lite()?, &a.which, a.now)),
+            Op::PurgeDead(call) => call.run(|a| dead::purge(c.lite()?, &a.which)),
+            Op::PurgeJobs(call) => call.run(|a| purge::jobs(c.lite()?, &a.keys)),
+            Op::Prune(call) => call.run(|a| retention::run(c.lite()?, &a.prune, a.now)),
             Op::SetPaused(call) => {
-                call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
+                call.run(|a| control::set_paused(c.lite()?, a.paused, a.reason.as_deref(), a.now))
             }
-            Op::RecordCap(call) => call
-                .run(|a| control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)),
-            Op::OweAlert(call) => call.run(|a| alerts::owe(c, a.kind, None, &a.body, a.now, a.now)),
-            Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c, a.id, a.now)),
-            Op::AlertFailed(call) => call.run(|a| alerts::failed(c, a)),
-            Op::AlertsDue(call) => call.run(|a| alerts::due(c, a.now, a.limit)),
-            Op::AlertsHeld(call) => call.run(|_| alerts::held(c)),
-            Op::AlertsRelease(call) => call.run(|a| alerts::release(c, &a.ids, a.digest, a.now)),
+            Op::RecordCap(call) => call.run(|a| {
+                control::record_cap(c.lite()?, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)
+            }),
+            Op::OweAlert(call) => {
+                call.run(|a| alerts::owe(c.lite()?, a.kind, None, &a.body, a.now, a.now))
+            }
+            Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c.lite()?, a.id, a.now)),
+            Op::AlertFailed(call) => call.run(|a| alerts::failed(c.lite()?, a)),
+            Op::AlertsDue(call) => call.run(|a| alerts::due(c.lite()?, a.now, a.limit)),
+            Op::AlertsHeld(call) => call.run(|_| alerts::held(c.lite()?)),
+            Op::AlertsRelease(call) => {
+                call.run(|a| alerts::release(c.lite()?, &a.ids, a.digest, a.now))
+            }
             Op::PauseState(call) => call.run(|_| {
-                let control = gates::load_control(c)?;
+                let control = gates::load_control(c.lite()?)?;
                 Ok((control.paused, control.pause_reason))
             }),
-            Op::Status(call) => call.run(|a| read::status(c, ctx, a.now)),
-            Op::Job(call) => call.run(|a| read::job(c, &a.key)),
-            Op::Jobs(call) => call.run(|a| read::jobs(c, a.status, a.queue.as_deref(), a.limit)),
-            Op::CountJobs(call) => call.run(|a| read::count_jobs(c, a.status, a.queue.as_deref())),
-            Op::DeadLetter(call) => call.run(|a| dead::get(c, &a.key)),
-            Op::DeadLetters(call) => call.run(|a| dead::list(c, a.limit)),
-            Op::Spend(call) => call.run(|a| read::ledger(c, a.days, a.now)),
-            Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
+            Op::Status(call) => call.run(|a| read::status(c.lite()?, ctx, a.now)),
+            Op::Job(call) => call.run(|a| read::job(c.lite()?, &a.key)),
+            Op::Jobs(call) => {
+                call.run(|a| read::jobs(c.lite()?, a.status, a.queue.as_deref(), a.limit))
+            }
+            Op::CountJobs(call) => {
+                call.run(|a| read::count_jobs(c.lite()?, a.status, a.queue.as_deref()))
+            }
+            Op::DeadLetter(call) => call.run(|a| dead::get(c.lite()?, &a.key)),
+            Op::DeadLetters(call) => call.run(|a| dead::list(c.lite()?, a.limit)),
+            Op::Spend(call) => call.run(|a| read::ledger(c.lite()?, a.days, a.now)),
+            Op::DrainState(call) => call.run(|a| read::drain_state(c.lite()?, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
             #[cfg(test)]
-            Op::Probe(call) => call.run(|a| (a.0)(c, ctx)),
+            Op::Probe(call) => call.run(|a| (a.0)(c.lite()?, ctx)),
         }
     }
 }
 
-/// The write path: applies `ops` in one `BEGIN IMMEDIATE` transaction, each in a savepoint of
-/// its own, then answers every caller, emptying `ops`. Never awaits, so nothing can come
-/// between COMMIT and the answers.
-pub(crate) fn commit(conn: &Connection, ctx: &StoreCtx, ops: &mut Vec<Op>) {
-    let outcome = transaction(conn, ctx, ops);
+/// The write path: applies `ops` in one transaction (SQLite's `BEGIN IMMEDIATE`), each in a
+/// savepoint of its own when one fails, then answers every caller, emptying `ops`. Never
+/// awaits, so nothing can come between COMMIT and the answers.
+pub(crate) fn commit(db: Db<'_>, ctx: &StoreCtx, ops: &mut Vec<Op>) {
+    let outcome = transaction(db, ctx, ops);
     for op in ops.drain(..) {
         op.answer(outcome.as_ref().map(|_| ()));
     }
 }
 
-/// The read path: runs `op` on `conn` as it stands and answers at once.
-pub(crate) fn read(conn: &Connection, ctx: &StoreCtx, mut op: Op) {
-    op.apply(conn, ctx);
+/// The read path: runs `op` on `db` as it stands and answers at once.
+pub(crate) fn read(db: Db<'_>, ctx: &StoreCtx, mut op: Op) {
+    op.apply(db, ctx);
     op.answer(Ok(()));
 }
 
-/// Applies one operation on `conn` now (a write in a transaction of its own) and returns its
+/// Applies one operation on `db` now (a write in a transaction of its own) and returns its
 /// answer: how `Admin` runs every call, and how a test drives the path without an actor.
-pub(crate) fn run<A: Args>(
-    conn: &Connection,
-    ctx: &StoreCtx,
-    args: A,
-) -> Result<A::Out, StoreError> {
+pub(crate) fn run<A: Args>(db: Db<'_>, ctx: &StoreCtx, args: A) -> Result<A::Out, StoreError> {
     let (port, mut answer) = ractor::concurrency::oneshot();
     let op = args.into_op(Reply::Port(port.into()));
     match op.access() {
-        Access::Write => commit(conn, ctx, &mut vec![op]),
-        Access::Read => read(conn, ctx, op),
+        Access::Write => commit(db, ctx, &mut vec![op]),
+        Access::Read => read(db, ctx, op),
     }
     // Answered before `commit` and `read` return: a Call answers, or answers as it drops.
     answer.try_recv().unwrap_or_else(|_| {
@@ -233,66 +240,62 @@ pub(crate) fn run<A: Args>(
     })
 }
 
-fn transaction(conn: &Connection, ctx: &StoreCtx, ops: &mut [Op]) -> Result<(), StoreError> {
-    // IMMEDIATE takes the write lock up front: a deferred read-then-write transaction
-    // cannot be rescued by busy_timeout when another process (a CLI enqueue) writes.
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::commit_failed)?;
+/// How a write transaction begins. IMMEDIATE takes SQLite's write lock up front: a deferred
+/// read-then-write transaction cannot be rescued by busy_timeout when another process (a CLI
+/// enqueue) writes. PostgreSQL's default (read committed) is what its operations are written
+/// for: they lock the rows they decide on (`FOR UPDATE`, `SKIP LOCKED`).
+fn begin(db: Db<'_>) -> Result<(), StoreError> {
+    db.batch(db.pick("BEGIN IMMEDIATE", "BEGIN"))
+}
+
+fn transaction(db: Db<'_>, ctx: &StoreCtx, ops: &mut [Op]) -> Result<(), StoreError> {
+    begin(db).map_err(StoreError::failed_commit)?;
     // Almost every batch succeeds whole, so it is first applied with no savepoint at all (a
     // savepoint per operation copies every page it touches into the statement journal: a
     // tenth of the Store's work in a profile). Only when an operation failed is the batch
     // rolled back and applied again, each operation in a savepoint of its own, so the failure
     // rolls back alone. Operations are plain data: applying one twice is applying it once.
-    let applied = match apply_whole(conn, ctx, ops) {
-        Ok(true) => Ok(()),
-        Ok(false) => again_guarded(conn, ctx, ops),
-        Err(e) => Err(e),
-    };
-    match applied.and_then(|()| conn.execute_batch("COMMIT")) {
+    let applied = if apply_whole(db, ctx, ops) { Ok(()) } else { again_guarded(db, ctx, ops) };
+    match applied.and_then(|()| db.batch("COMMIT")) {
         Ok(()) => {
             ctx.notices.committed();
             Ok(())
         }
         Err(e) => {
             ctx.notices.rolled_back();
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(StoreError::commit_failed(e))
+            let _ = db.batch("ROLLBACK");
+            Err(StoreError::failed_commit(e))
         }
     }
 }
 
 /// Applies every operation straight into the transaction; false when one failed (the batch
 /// must then be applied again, guarded).
-fn apply_whole(conn: &Connection, ctx: &StoreCtx, ops: &mut [Op]) -> rusqlite::Result<bool> {
+fn apply_whole(db: Db<'_>, ctx: &StoreCtx, ops: &mut [Op]) -> bool {
     ctx.guarded.set(false);
-    let mut all = true;
-    for op in ops.iter_mut() {
-        if !op.apply(conn, ctx) {
-            all = false;
-            break;
-        }
-    }
+    let all = ops.iter_mut().all(|op| op.apply(db, ctx));
     ctx.guarded.set(true);
-    Ok(all)
+    all
 }
 
 /// Undoes the unguarded attempt and applies the batch again, a savepoint per operation.
-fn again_guarded(conn: &Connection, ctx: &StoreCtx, ops: &mut [Op]) -> rusqlite::Result<()> {
+fn again_guarded(db: Db<'_>, ctx: &StoreCtx, ops: &mut [Op]) -> Result<(), StoreError> {
     ctx.notices.rolled_back();
-    conn.execute_batch("ROLLBACK")?;
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    apply_each(conn, ctx, ops)
+    db.batch("ROLLBACK")?;
+    begin(db)?;
+    apply_each(db, ctx, ops)
 }
 
-fn apply_each(conn: &Connection, ctx: &StoreCtx, ops: &mut [Op]) -> rusqlite::Result<()> {
+fn apply_each(db: Db<'_>, ctx: &StoreCtx, ops: &mut [Op]) -> Result<(), StoreError> {
     for op in ops.iter_mut() {
-        super::exec_cached(conn, "SAVEPOINT op")?;
+        db.exec("SAVEPOINT op", ps![])?;
         let mark = ctx.notices.mark();
-        if op.apply(conn, ctx) {
-            super::exec_cached(conn, "RELEASE op")?;
+        if op.apply(db, ctx) {
+            db.exec("RELEASE op", ps![])?;
         } else {
             ctx.notices.roll_back_to(mark);
-            super::exec_cached(conn, "ROLLBACK TO op")?;
-            super::exec_cached(conn, "RELEASE op")?;
+            db.exec("ROLLBACK TO op", ps![])?;
+            db.exec("RELEASE op", ps![])?;
         }
     }
     Ok(())

@@ -33,7 +33,7 @@ pub(crate) fn status(
         .query_row([], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
     // Every status but pending and running is done (DESIGN.md section 4).
     st.done = all.saturating_sub(st.pending + st.running);
-    st.next_due = super::claim::next_due(conn)?;
+    st.next_due = super::claim::next_due(super::db::Db::Lite(conn))?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now.millis_since(t));
     let control = super::gates::load_control(conn)?;
     let cap = control.cap_in_force(ctx);
@@ -116,7 +116,7 @@ pub(crate) fn drain_state(
 ) -> Result<DrainState, StoreError> {
     Ok(DrainState {
         running: count(conn, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
-        next_due: super::claim::next_due(conn)?,
+        next_due: super::claim::next_due(super::db::Db::Lite(conn))?,
         gate: super::gates::current(conn, ctx, now)?,
     })
 }

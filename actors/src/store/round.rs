@@ -8,11 +8,10 @@
 //! commits. The Store first applies its batch unguarded (no savepoints); a failed item then
 //! fails the round, and the batch is applied again guarded.
 
-use rusqlite::Connection;
-
 use super::claim::{self, Claim, ClaimArgs};
+use super::db::{Db, ps};
 use super::fail::{self, FailKind, Failed};
-use super::{StoreCtx, enqueue, exec_cached, lease};
+use super::{StoreCtx, enqueue, lease};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{Enqueued, NewJob};
@@ -68,26 +67,22 @@ pub(crate) struct RoundOut {
 }
 
 pub(crate) fn run(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     round: &Round,
     now: Timestamp,
 ) -> Result<RoundOut, StoreError> {
     let out = RoundOut {
-        settled: round
-            .settles
-            .iter()
-            .map(|s| item(conn, ctx, |c| settle(c, ctx, s, now)))
-            .collect(),
+        settled: round.settles.iter().map(|s| item(db, ctx, |c| settle(c, ctx, s, now))).collect(),
         inserted: round
             .inserts
             .iter()
-            .map(|job| item(conn, ctx, |c| enqueue::run(c, ctx, job, now)))
+            .map(|job| item(db, ctx, |c| enqueue::run(c, ctx, job, now)))
             .collect(),
         claimed: round
             .claim
             .as_ref()
-            .map(|(args, want)| item(conn, ctx, |c| claim::run(c, ctx, args, *want, now))),
+            .map(|(args, want)| item(db, ctx, |c| claim::run(c, ctx, args, *want, now))),
     };
     if !ctx.guarded.get() {
         // Applied unguarded, one failed item leaves the others' writes undefined: fail the
@@ -102,37 +97,41 @@ pub(crate) fn run(
     Ok(out)
 }
 
-fn settle(
-    conn: &Connection,
-    ctx: &StoreCtx,
-    s: &Settle,
-    now: Timestamp,
-) -> Result<Settled, StoreError> {
+fn settle(db: Db<'_>, ctx: &StoreCtx, s: &Settle, now: Timestamp) -> Result<Settled, StoreError> {
     Ok(match s {
         Settle::Complete { key, token, result, cost_micros } => Settled::Completed(
-            lease::complete(conn, ctx, key, token, result.as_deref(), *cost_micros, now)?,
+            lease::complete(db.lite()?, ctx, key, token, result.as_deref(), *cost_micros, now)?,
         ),
-        Settle::Fail { key, token, error, kind, cost_micros } => {
-            Settled::Failed(fail::run(conn, ctx, key, token, error, *kind, *cost_micros, now)?)
+        Settle::Fail { key, token, error, kind, cost_micros } => Settled::Failed(fail::run(
+            db.lite()?,
+            ctx,
+            key,
+            token,
+            error,
+            *kind,
+            *cost_micros,
+            now,
+        )?),
+        Settle::Release { key, token } => {
+            Settled::Released(lease::release(db.lite()?, key, token, now)?)
         }
-        Settle::Release { key, token } => Settled::Released(lease::release(conn, key, token, now)?),
     })
 }
 
 /// Runs `f` in a savepoint of its own when the round runs guarded: on error its writes and
 /// notices are undone. Unguarded, a failure fails the whole round (see [`run`]).
 fn item<T>(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     if !ctx.guarded.get() {
-        return f(conn);
+        return f(db);
     }
-    let sql = |text: &str| exec_cached(conn, text);
+    let sql = |text: &str| db.exec(text, ps![]).map(drop);
     sql("SAVEPOINT item")?;
     let mark = ctx.notices.mark();
-    let out = f(conn);
+    let out = f(db);
     match &out {
         Ok(_) => sql("RELEASE item")?,
         Err(_) => {

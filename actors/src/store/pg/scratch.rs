@@ -1,0 +1,111 @@
+//! A fresh PostgreSQL database per test, dropped afterwards, so the suites run against both
+//! stores. The server is the one `NIGHTSHIFT_TEST_PG` names (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`); without it, the local server on
+//! 127.0.0.1:5432 if one answers. With the variable set, a server that does not answer fails
+//! the test; without it, the test says in one line that it was not run, and passes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The variable naming the server the PostgreSQL tests use; CI sets it, so they must run.
+pub const TEST_URL_VAR: &str = "NIGHTSHIFT_TEST_PG";
+
+const LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of its own for one test; dropped (with everything in it) when this drops.
+pub struct ScratchDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDb {
+    /// Creates a new empty database, or `None` (having said so on stderr) when no server is
+    /// configured or found. Panics when `NIGHTSHIFT_TEST_PG` names a server that fails.
+    pub fn create(test: &str) -> Option<ScratchDb> {
+        let (admin, required) = match std::env::var(TEST_URL_VAR) {
+            Ok(url) if !url.is_empty() => (url, true),
+            _ => (LOCAL.to_owned(), false),
+        };
+        let mut client = match Self::admin_client(&admin) {
+            Ok(client) => client,
+            Err(e) if required => panic!("{TEST_URL_VAR} is set but its server fails: {e}"),
+            Err(_) => {
+                eprintln!(
+                    "{test}: PostgreSQL part not run (no server at 127.0.0.1:5432; set \
+                     {TEST_URL_VAR} to run it)"
+                );
+                return None;
+            }
+        };
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "nightshift_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let url = with_dbname(&admin, &name);
+        Some(ScratchDb { admin, name, url })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn admin_client(admin: &str) -> Result<postgres::Client, postgres::Error> {
+        // On a thread of its own: the client's private runtime cannot start inside a test's.
+        let admin = admin.to_owned();
+        std::thread::spawn(move || admin.parse::<postgres::Config>()?.connect(postgres::NoTls))
+            .join()
+            .expect("the connecting thread panicked")
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) =
+                admin.parse::<postgres::Config>().and_then(|c| c.connect(postgres::NoTls))
+            {
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+/// `url` naming database `name` instead of its own.
+fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_database_name_is_replaced_and_the_rest_kept() {
+        assert_eq!(super::with_dbname("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
+        assert_eq!(
+            super::with_dbname("postgres://u@h/p?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(super::with_dbname("postgres://h", "x"), "postgres://h/x");
+    }
+}
