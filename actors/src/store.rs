@@ -15,6 +15,8 @@
 //! kind), and never sends to another actor but to answer a caller or report a foreign commit.
 
 pub(crate) mod alerts;
+#[cfg(test)]
+pub(crate) mod both;
 mod claim;
 pub(crate) mod control;
 pub(crate) mod db;
