@@ -35,6 +35,7 @@ pub(crate) mod read;
 mod remote;
 pub(crate) mod retention;
 mod round;
+pub(crate) mod runners;
 
 use std::time::{Duration, Instant};
 
