@@ -74,9 +74,22 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print a crontab line, a systemd unit or a fly.toml filled in for this install
     Deploy(DeployArgs),
+    /// Copy a SQLite database into PostgreSQL, in one transaction; the source is left as it is
+    Migrate(MigrateArgs),
     /// Measure this machine: no-op jobs through the whole engine and through raw rusqlite,
     /// each run on a fresh temp database
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy (opened read-only)
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy into: postgres://user:password@host:5432/dbname (its
+    /// schema is created if missing; it must hold no jobs yet)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod doctor;
 mod enqueue;
 mod init;
 mod jobs;
+mod migrate;
 mod older_than;
 mod pause;
 mod run;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Demo(args) => return demo::run(args),
         Command::Bench(args) => return bench::run(args),
+        Command::Migrate(args) => return migrate::run(args),
         _ => {}
     }
     if cli.db.as_ref().is_some_and(|db| db.as_os_str().is_empty()) {
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Doctor(args) => doctor::run(&settings, &args),
         Command::Deploy(args) => deploy::run(&settings, &args),
         Command::Bench(args) => bench::run(&args),
+        Command::Migrate(_) => unreachable!("handled above"),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -47,6 +47,8 @@ mod cli_rails;
 mod cli_cost;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
 mod cli_retention;
+// Moving up: SQLite copied into PostgreSQL.
+mod cli_migrate;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;

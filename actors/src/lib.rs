@@ -83,3 +83,8 @@ pub mod testing {
 }
 
 pub use store::pg::{is_url as is_postgres_url, redact as redact_url};
+
+/// Moving a SQLite database into PostgreSQL (`nightshift migrate`).
+pub mod migrate {
+    pub use crate::store::migrate::{Copied, copy};
+}

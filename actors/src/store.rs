@@ -25,6 +25,7 @@ pub(crate) mod enqueue;
 mod fail;
 pub(crate) mod gates;
 mod lease;
+pub(crate) mod migrate;
 mod notices;
 pub(crate) mod op;
 pub(crate) mod open;

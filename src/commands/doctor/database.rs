@@ -160,28 +160,6 @@ fn integrity(conn: &Connection, db: &Path) -> Check {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A database opened read-only (as SQLite does on a read-only mount) fails the check with
-    /// the fix; the same file opened read-write passes.
-    #[test]
-    fn a_read_only_connection_fails_the_writable_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("ro.db");
-        Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
-        let uri = format!("file:{}?mode=ro", db.display());
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-        let ro = Connection::open_with_flags(&uri, flags).unwrap();
-        let check = writable(&ro, &db);
-        assert_eq!(check.status, Status::Fail, "{}", check.message);
-        assert!(check.message.contains("not writable") && check.message.contains("remount"));
-        let rw = Connection::open(&db).unwrap();
-        assert_eq!(writable(&rw, &db).status, Status::Ok);
-    }
-}
-
 /// PostgreSQL: the server answers, the schema is nightshift's and current, and which runners
 /// are alive. The URL is shown without its password.
 pub fn postgres(settings: &crate::config::Settings) -> Check {
@@ -201,5 +179,27 @@ pub fn postgres(settings: &crate::config::Settings) -> Check {
             ),
         ),
         Err(e) => Check::new("database", Status::Fail, format!("PostgreSQL at {shown}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database opened read-only (as SQLite does on a read-only mount) fails the check with
+    /// the fix; the same file opened read-write passes.
+    #[test]
+    fn a_read_only_connection_fails_the_writable_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ro.db");
+        Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let uri = format!("file:{}?mode=ro", db.display());
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let ro = Connection::open_with_flags(&uri, flags).unwrap();
+        let check = writable(&ro, &db);
+        assert_eq!(check.status, Status::Fail, "{}", check.message);
+        assert!(check.message.contains("not writable") && check.message.contains("remount"));
+        let rw = Connection::open(&db).unwrap();
+        assert_eq!(writable(&rw, &db).status, Status::Ok);
     }
 }
