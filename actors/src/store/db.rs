@@ -26,6 +26,13 @@ pub(crate) enum Db<'c> {
     Pg(&'c RefCell<super::pg::Pg>),
 }
 
+/// SQLite's connection as a [`Db`], for a caller still holding a `&Connection`.
+impl<'c> From<&'c Connection> for Db<'c> {
+    fn from(conn: &'c Connection) -> Self {
+        Db::Lite(conn)
+    }
+}
+
 /// A parameter as both databases take it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {
