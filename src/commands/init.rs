@@ -90,7 +90,9 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<(), Failure> {
     match (existed, settings.is_postgres()) {
         (true, false) => outln!("database {} exists; left as it is", settings.db_shown())?,
         (false, false) => outln!("created database {}", settings.db_shown())?,
-        (true, true) => outln!("database {} has nightshift's schema; left as it is", settings.db_shown())?,
+        (true, true) => {
+            outln!("database {} has nightshift's schema; left as it is", settings.db_shown())?
+        }
         (false, true) => outln!("created nightshift's schema in {}", settings.db_shown())?,
     }
     if settings.config_file.is_none() && !Path::new(DEFAULT_CONFIG).exists() {
