@@ -50,13 +50,13 @@ pub(crate) fn run(
 ) -> Result<Claim, StoreError> {
     if want == 0 {
         // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
-        return Ok(match gates::current(db.lite()?, ctx, now)? {
+        return Ok(match gates::current(db, ctx, now)? {
             Some(gate) => Claim::Gated { until: gate.until() },
             None => Claim::Jobs(Vec::new()),
         });
     }
     let ClaimArgs { owner, lease, timeout: default_timeout } = args;
-    let probe = match gates::admit(db.lite()?, ctx, now)? {
+    let probe = match gates::admit(db, ctx, now)? {
         Admission::Gated { until } => return Ok(Claim::Gated { until }),
         Admission::Go { probe } => probe,
     };
@@ -93,7 +93,7 @@ pub(crate) fn run(
         let token = new_token();
         db.exec(take, ps![key, token, owner, expires, now])?;
         if probe {
-            gates::start_probe(db.lite()?, &key)?;
+            gates::start_probe(db, &key)?;
         }
         let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
         let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };

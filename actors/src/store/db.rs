@@ -26,6 +26,20 @@ pub(crate) enum Db<'c> {
     Pg(&'c RefCell<super::pg::Pg>),
 }
 
+/// SQLite's connection as a [`Db`], for a caller still holding a `&Connection`.
+impl<'c> From<&'c Connection> for Db<'c> {
+    fn from(conn: &'c Connection) -> Self {
+        Db::Lite(conn)
+    }
+}
+
+/// The same, from the Store actor's own (mutably held) connection.
+impl<'c> From<&'c mut Connection> for Db<'c> {
+    fn from(conn: &'c mut Connection) -> Self {
+        Db::Lite(conn)
+    }
+}
+
 /// A parameter as both databases take it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
 use serde_json::json;
 
+use super::db::{Db, Param, ps};
 use super::{StoreCtx, alerts, gates};
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
@@ -43,7 +43,7 @@ pub(crate) enum Failed {
 /// Fails the attempt running under `(key, token)`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     key: &str,
     token: &str,
@@ -52,35 +52,43 @@ pub(crate) fn run(
     cost_micros: i64,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
-    let held: bool = conn
-        .prepare_cached(
+    let held = db.exists(
+        db.pick(
             "SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        )?
-        .exists([key, token])?;
+            // Locked until the transaction ends: the lease cannot be taken (recovered by another
+            // runner, completed) between this check and the writes that follow it.
+            "SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'
+             FOR UPDATE",
+        ),
+        ps![key, token],
+    )?;
     if !held {
         return Ok(Failed::LeaseLost);
     }
-    fail_running(conn, ctx, key, error, kind, cost_micros, now)
+    fail_running(db, ctx, key, error, kind, cost_micros, now)
 }
 
 /// Fails every attempt whose lease `owner` holds (a crashed worker incarnation).
 pub(crate) fn fail_owner(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     owner: &str,
     error: &str,
     now: Timestamp,
 ) -> Result<Vec<(String, Failed)>, StoreError> {
-    let keys = keys_where(conn, "lease_owner = ?1", params![owner])?;
-    keys.into_iter()
-        .map(|k| Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Crashed, 0, now)?)))
-        .collect()
+    let owned = db.pick(
+        "SELECT key FROM jobs WHERE status = 'running' AND lease_owner = ?1",
+        "SELECT key FROM jobs WHERE status = 'running' AND lease_owner = ?1 FOR UPDATE",
+    );
+    fail_each(db, ctx, owned, ps![owner], error, FailKind::Crashed, now)
 }
 
 /// Which running jobs [`recover`] counts an interrupted attempt for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Recovery {
-    /// Every running job: a runner starting, whose lock proves their process died.
+    /// Every running job: a runner starting, whose lock proves their process died. Only
+    /// SQLite's single runner may claim that: on PostgreSQL other runners share the queue and
+    /// their jobs run, so a runner starting there recovers [`Recovery::ExpiredLeases`] instead.
     AllRunning,
     /// The running jobs whose lease expired before now (the Rescuer's sweep).
     ExpiredLeases,
@@ -88,40 +96,54 @@ pub(crate) enum Recovery {
 
 /// Counts an interrupted attempt for the running jobs `which` selects.
 pub(crate) fn recover(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     which: Recovery,
     now: Timestamp,
 ) -> Result<Vec<(String, Failed)>, StoreError> {
-    let (keys, error) = match which {
+    let interrupted = FailKind::Interrupted;
+    match which {
         Recovery::AllRunning => {
-            (keys_where(conn, "1", [])?, "interrupted: the runner stopped while this attempt ran")
+            let error = "interrupted: the runner stopped while this attempt ran";
+            let running = "SELECT key FROM jobs WHERE status = 'running'";
+            fail_each(db, ctx, running, ps![], error, interrupted, now)
         }
-        Recovery::ExpiredLeases => (
-            keys_where(conn, "lease_expires_at < ?1", [now])?,
-            "interrupted: the lease expired with no heartbeat from its worker",
-        ),
-    };
+        Recovery::ExpiredLeases => {
+            let error = "interrupted: the lease expired with no heartbeat from its worker";
+            let expired = db.pick(
+                "SELECT key FROM jobs WHERE status = 'running' AND lease_expires_at < ?1",
+                // A row another transaction holds is being settled (completed, extended,
+                // recovered by another runner): skip it rather than wait; a lease still
+                // expired is swept next time.
+                "SELECT key FROM jobs WHERE status = 'running' AND lease_expires_at < ?1
+                 FOR UPDATE SKIP LOCKED",
+            );
+            fail_each(db, ctx, expired, ps![now], error, interrupted, now)
+        }
+    }
+}
+
+/// Fails, as `kind`, the attempt of each running job the query `running` selects by key. On
+/// PostgreSQL that query locks the rows it returns (`FOR UPDATE`), so each is still running,
+/// under the lease it was selected by, when it is failed: a runner sharing the database cannot
+/// complete or recover it in between and see its outcome overwritten.
+fn fail_each(
+    db: Db<'_>,
+    ctx: &StoreCtx,
+    running: &str,
+    params: &[&dyn Param],
+    error: &str,
+    kind: FailKind,
+    now: Timestamp,
+) -> Result<Vec<(String, Failed)>, StoreError> {
+    let keys: Vec<String> = db.query(running, params, |r| r.get(0))?;
     keys.into_iter()
-        .map(|k| {
-            Ok((k.clone(), fail_running(conn, ctx, &k, error, FailKind::Interrupted, 0, now)?))
-        })
+        .map(|k| Ok((k.clone(), fail_running(db, ctx, &k, error, kind, 0, now)?)))
         .collect()
 }
 
-fn keys_where(
-    conn: &Connection,
-    filter: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<String>, StoreError> {
-    let sql = format!("SELECT key FROM jobs WHERE status = 'running' AND {filter}");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let keys = stmt.query_map(args, |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(keys)
-}
-
 fn fail_running(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     key: &str,
     error: &str,
@@ -129,14 +151,16 @@ fn fail_running(
     cost_micros: i64,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
-    let (attempts, max_attempts, errors): (u32, u32, String) = conn
-        .prepare_cached("SELECT attempts + 1, max_attempts, errors FROM jobs WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    record_spend(conn, key, attempts, cost_micros, now)?;
+    let (attempts, max_attempts, errors): (u32, u32, String) = db.one(
+        "SELECT attempts + 1, max_attempts, errors FROM jobs WHERE key = ?1",
+        ps![key],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    record_spend(db, key, attempts, cost_micros, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
-        FailKind::Interrupted => gates::released(conn, key)?,
-        _ => gates::failed(conn, ctx, key, now)?,
+        FailKind::Interrupted => gates::released(db, key)?,
+        _ => gates::failed(db, ctx, key, now)?,
     }
     let errors = push_error(&errors, attempts, error, now);
     let reason = match kind {
@@ -146,7 +170,7 @@ fn fail_running(
         FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
-        return bury(conn, key, error, attempts, &errors, reason, now);
+        return bury(db, key, error, attempts, &errors, reason, now);
     }
     let delay = match kind {
         FailKind::Retryable { delay: Some(d) } => d,
@@ -154,19 +178,19 @@ fn fail_running(
         _ => backoff(ctx.retry.base, ctx.retry.cap, attempts - 1),
     };
     let at = now + delay;
-    conn.prepare_cached(
+    db.exec(
         "UPDATE jobs SET status = 'pending', attempts = ?2, run_at = ?3, last_error = ?4,
                          errors = ?5, updated_at = ?6,
                          lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
          WHERE key = ?1",
-    )?
-    .execute(params![key, attempts, at, error, errors, now])?;
+        ps![key, attempts, at, error, errors, now],
+    )?;
     Ok(Failed::Retry { at, attempts, delay })
 }
 
 /// Moves a job from `jobs` to `dead_letter` and owes its alert, in the caller's transaction.
 fn bury(
-    conn: &Connection,
+    db: Db<'_>,
     key: &str,
     error: &str,
     attempts: u32,
@@ -175,15 +199,16 @@ fn bury(
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
     let died = now.as_secs();
-    conn.prepare_cached(
+    db.exec(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
                                   timeout_ms, died, errors, reason)
          SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6
          FROM jobs WHERE key = ?1",
-    )?
-    .execute(params![key, error, attempts, died, errors, reason])?;
-    conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?.execute([key])?;
-    let dead = super::dead::get(conn, key)?
+        ps![key, error, attempts, died, errors, reason],
+    )?;
+    db.exec("DELETE FROM jobs WHERE key = ?1", ps![key])?;
+    // `dead` and `alerts` still take SQLite's connection (converted apart from this module).
+    let dead = super::dead::get(db.lite()?, key)?
         .ok_or_else(|| StoreError::Inconsistent(format!("dead letter row for {key:?} missing")))?;
     let body = json!({
         "key": dead.key,
@@ -193,7 +218,7 @@ fn bury(
         "reason": dead.reason,
         "died": dead.died,
     });
-    let id = alerts::owe_dead_letter(conn, key, &body, now)?;
+    let id = alerts::owe_dead_letter(db.lite()?, key, &body, now)?;
     Ok(Failed::Dead { job: dead, alert: alerts::HeldAlert { id, at: now } })
 }
 
@@ -207,7 +232,7 @@ fn push_error(errors: &str, attempt: u32, error: &str, now: Timestamp) -> String
 
 /// Records one attempt's cost in the ledger (nothing for a free attempt).
 pub(crate) fn record_spend(
-    conn: &Connection,
+    db: Db<'_>,
     key: &str,
     attempt: u32,
     micros: i64,
@@ -216,9 +241,9 @@ pub(crate) fn record_spend(
     if micros <= 0 {
         return Ok(());
     }
-    conn.prepare_cached(
+    db.exec(
         "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![utc_day(now), key, attempt, micros, now])?;
+        ps![utc_day(now), key, attempt, micros, now],
+    )?;
     Ok(())
 }

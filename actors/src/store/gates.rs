@@ -2,10 +2,10 @@
 //! race it: the kill switch, the daily cap and the circuit breaker. Also the breaker's
 //! bookkeeping after each outcome, and the alerts the cap and the breaker owe.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::json;
 
+use super::db::{Db, ps};
 use super::notices::Notice;
 use super::{StoreCtx, alerts};
 use crate::alerts::AlertKind;
@@ -86,40 +86,42 @@ pub(crate) enum Admission {
 /// the ledger if the clock fell back behind it: a clock jumping back across midnight must not
 /// hand out a fresh day's budget. The sum saturates at `i64::MAX` (`total` is a float that never
 /// overflows, exact below 2^53 micro-dollars; the cast clamps), so an odd ledger cannot wedge
-/// every claim with an overflow error.
-pub(crate) fn spent_today(conn: &Connection, now: Timestamp) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached(
+/// every claim with an overflow error. PostgreSQL's sum of bigints is an exact numeric, clamped
+/// the same way before it becomes a bigint again.
+pub(crate) fn spent_today(db: Db<'_>, now: Timestamp) -> Result<i64, StoreError> {
+    db.value(
+        db.pick(
             "SELECT CAST(total(micros) AS INTEGER) FROM spend
              WHERE day = max(?1, coalesce((SELECT max(day) FROM spend), ?1))",
-        )?
-        .query_row([utc_day(now)], |r| r.get(0))?)
+            "SELECT CAST(LEAST(coalesce(sum(micros), 0), 9223372036854775807) AS BIGINT) FROM spend
+             WHERE day = GREATEST(?1, coalesce((SELECT max(day) FROM spend), ?1))",
+        ),
+        ps![utc_day(now)],
+    )
 }
 
 /// Evaluates the gates for a claim; owes the day's `cap_hit` alert the first time the cap stops
 /// a claim that day.
-pub(crate) fn admit(
-    conn: &Connection,
-    ctx: &StoreCtx,
-    now: Timestamp,
-) -> Result<Admission, StoreError> {
+pub(crate) fn admit(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Admission, StoreError> {
     // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
-    let control = load_control(conn)?;
+    // Locked on PostgreSQL: the claim may write the cap's alert day or the probe from it, and a
+    // pause committed meanwhile waits for this claim rather than racing it.
+    let control = lock_control(db)?;
     if control.paused {
         return Ok(Admission::Gated { until: None });
     }
     let alerted_day = control.cap_alerted_day;
     if let Some(cap) = ctx.daily_cap_micros {
-        let spent = spent_today(conn, now)?;
+        let spent = spent_today(db, now)?;
         if budget::exhausted(spent, cap) {
             let today = utc_day(now);
             if alerted_day.as_deref() != Some(today.as_str()) {
-                conn.prepare_cached("UPDATE control SET cap_alerted_day = ?1 WHERE id = 1")?
-                    .execute([&today])?;
+                db.exec("UPDATE control SET cap_alerted_day = ?1 WHERE id = 1", ps![today])?;
                 let spent_usd = spent as f64 / 1e6;
                 let cap_usd = cap as f64 / 1e6;
                 let body = json!({ "day": today, "spent_usd": spent_usd, "cap_usd": cap_usd });
-                alerts::owe(conn, AlertKind::CapHit, None, &body, now, now)?;
+                // `alerts` still takes SQLite's connection (converted apart from this module).
+                alerts::owe(db.lite()?, AlertKind::CapHit, None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
             return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
@@ -135,16 +137,16 @@ pub(crate) fn admit(
 
 /// The gate that holds claims now, if any, without side effects (drain, status).
 pub(crate) fn current(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     now: Timestamp,
 ) -> Result<Option<Gate>, StoreError> {
-    let control = load_control(conn)?;
+    let control = load_control(db)?;
     if control.paused {
         return Ok(Some(Gate::Paused { reason: control.pause_reason }));
     }
     if let Some(cap) = control.cap_in_force(ctx).micros
-        && budget::exhausted(spent_today(conn, now)?, cap)
+        && budget::exhausted(spent_today(db, now)?, cap)
     {
         return Ok(Some(Gate::Cap { until: budget::next_day(now) }));
     }
@@ -155,20 +157,18 @@ pub(crate) fn current(
     })
 }
 
-/// Marks `key` as the breaker's probe.
-pub(crate) fn start_probe(conn: &Connection, key: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE control SET breaker_probe = ?1 WHERE id = 1")?.execute([key])?;
+/// Marks `key` as the breaker's probe (under the lock [`admit`] took).
+pub(crate) fn start_probe(db: Db<'_>, key: &str) -> Result<(), StoreError> {
+    db.exec("UPDATE control SET breaker_probe = ?1 WHERE id = 1", ps![key])?;
     Ok(())
 }
 
 /// Breaker bookkeeping after an attempt of `key` succeeded.
-pub(crate) fn succeeded(conn: &Connection, ctx: &StoreCtx, key: &str) -> Result<(), StoreError> {
-    let mut state = load(conn)?;
-    if state.failures == 0 && state.open_until.is_none() {
-        return Ok(());
-    }
+pub(crate) fn succeeded(db: Db<'_>, ctx: &StoreCtx, key: &str) -> Result<(), StoreError> {
+    let quiet = |s: &BreakerState| s.failures == 0 && s.open_until.is_none();
+    let Some(mut state) = breaker_to_change(db, |s| !quiet(s))? else { return Ok(()) };
     let closed = matches!(state.on_success(key), Some(Transition::Closed));
-    save(conn, &state)?;
+    save(db, &state)?;
     if closed {
         ctx.notices.push(Notice::BreakerClosed { key: key.to_owned() });
     }
@@ -177,19 +177,19 @@ pub(crate) fn succeeded(conn: &Connection, ctx: &StoreCtx, key: &str) -> Result<
 
 /// Breaker bookkeeping after an attempt of `key` failed; owes the alert of a first opening.
 pub(crate) fn failed(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     key: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut state = load(conn)?;
+    let mut state = lock_control(db)?.breaker;
     let transition = state.on_failure(key, now, &ctx.breaker);
-    save(conn, &state)?;
+    save(db, &state)?;
     if let Some(Transition::Opened { until, reopened }) = transition {
         let cooldown_ms = until.millis_since(now);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
-            alerts::owe(conn, AlertKind::BreakerOpened, None, &body, now, now)?;
+            alerts::owe(db.lite()?, AlertKind::BreakerOpened, None, &body, now, now)?;
         }
         let failures = state.failures;
         ctx.notices.push(Notice::BreakerOpened {
@@ -202,19 +202,35 @@ pub(crate) fn failed(
     Ok(())
 }
 
-/// Closes the breaker and forgets its count and cooldown (an operator replayed jobs).
-pub(crate) fn reset_breaker(conn: &Connection) -> Result<(), StoreError> {
-    save(conn, &BreakerState::default())
+/// Closes the breaker and forgets its count and cooldown (an operator replayed jobs). Writes
+/// constants, so it needs no lock. Takes SQLite's connection too, for callers not yet on [`Db`].
+pub(crate) fn reset_breaker<'c>(db: impl Into<Db<'c>>) -> Result<(), StoreError> {
+    save(db.into(), &BreakerState::default())
 }
 
 /// Frees the probe slot when the probe job was released without an outcome.
-pub(crate) fn released(conn: &Connection, key: &str) -> Result<(), StoreError> {
-    let mut state = load(conn)?;
-    if state.probe.as_deref() == Some(key) {
+pub(crate) fn released(db: Db<'_>, key: &str) -> Result<(), StoreError> {
+    if let Some(mut state) = breaker_to_change(db, |s| s.probe.as_deref() == Some(key))? {
         state.on_release(key);
-        save(conn, &state)?;
+        save(db, &state)?;
     }
     Ok(())
+}
+
+/// The breaker's state, locked, when `changes` says an outcome changes it; `None` otherwise.
+/// On PostgreSQL an unlocked read decides first: an outcome that changes nothing writes nothing,
+/// so it cannot lose another runner's update, and the common case (a success while the breaker
+/// is closed) does not queue every runner's transaction on the control row. SQLite's write
+/// transaction holds the database's lock already, so it reads once.
+fn breaker_to_change(
+    db: Db<'_>,
+    changes: impl Fn(&BreakerState) -> bool,
+) -> Result<Option<BreakerState>, StoreError> {
+    if db.is_pg() && !changes(&load_control(db)?.breaker) {
+        return Ok(None);
+    }
+    let state = lock_control(db)?.breaker;
+    Ok(changes(&state).then_some(state))
 }
 
 /// The daily cap that holds claims, and who set it.
@@ -245,44 +261,63 @@ impl Control {
     }
 }
 
-pub(crate) fn load_control(conn: &Connection) -> Result<Control, StoreError> {
-    Ok(conn
-        .prepare_cached(
+/// The statement reading the `control` row, with `$tail` after it.
+macro_rules! control_row {
+    ($tail:literal) => {
+        concat!(
             "SELECT paused, pause_reason, cap_alerted_day, breaker_failures, breaker_open_until,
                     breaker_cooldown_ms, breaker_probe, cap_micros, cap_set_by, cap_recorded_at
              FROM control WHERE id = 1",
-        )?
-        .query_row([], |r| {
-            let recorded: Option<i64> = r.get(9)?;
-            let recorded_cap = match recorded {
-                Some(_) => Some(CapInForce { micros: r.get(7)?, set_by: r.get(8)? }),
-                None => None,
-            };
-            Ok(Control {
-                recorded_cap,
-                paused: r.get(0)?,
-                pause_reason: r.get(1)?,
-                cap_alerted_day: r.get(2)?,
-                breaker: BreakerState {
-                    failures: r.get(3)?,
-                    open_until: r.get(4)?,
-                    cooldown_ms: r.get(5)?,
-                    probe: r.get(6)?,
-                },
-            })
-        })?)
+            $tail
+        )
+    };
 }
 
-fn load(conn: &Connection) -> Result<BreakerState, StoreError> {
-    Ok(load_control(conn)?.breaker)
+/// The `control` row as it stands, unlocked: for reads (status, pause state, drain) and for
+/// decisions that write nothing. Takes SQLite's connection too, for callers not yet on [`Db`].
+pub(crate) fn load_control<'c>(db: impl Into<Db<'c>>) -> Result<Control, StoreError> {
+    read_control(db.into(), control_row!(""))
 }
 
-fn save(conn: &Connection, s: &BreakerState) -> Result<(), StoreError> {
-    conn.prepare_cached(
+/// The `control` row for a write computed from it. On PostgreSQL it stays locked until the
+/// transaction ends, so runners sharing the database take turns: none reads a breaker count or
+/// a probe another is about to change and overwrites that change. (SQLite's `BEGIN IMMEDIATE`
+/// already holds the database's one write lock.)
+fn lock_control(db: Db<'_>) -> Result<Control, StoreError> {
+    read_control(db, db.pick(control_row!(""), control_row!(" FOR UPDATE")))
+}
+
+fn read_control(db: Db<'_>, sql: &str) -> Result<Control, StoreError> {
+    db.one(sql, ps![], |r| {
+        let recorded: Option<i64> = r.get(9)?;
+        let recorded_cap = match recorded {
+            Some(_) => Some(CapInForce { micros: r.get(7)?, set_by: r.get(8)? }),
+            None => None,
+        };
+        Ok(Control {
+            recorded_cap,
+            paused: r.get(0)?,
+            pause_reason: r.get(1)?,
+            cap_alerted_day: r.get(2)?,
+            breaker: BreakerState {
+                failures: r.get(3)?,
+                open_until: r.get(4)?,
+                cooldown_ms: r.get(5)?,
+                probe: r.get(6)?,
+            },
+        })
+    })
+}
+
+fn save(db: Db<'_>, s: &BreakerState) -> Result<(), StoreError> {
+    db.exec(
         "UPDATE control SET breaker_failures = ?1, breaker_open_until = ?2,
                             breaker_cooldown_ms = ?3, breaker_probe = ?4
          WHERE id = 1",
-    )?
-    .execute(params![s.failures, s.open_until, s.cooldown_ms, s.probe])?;
+        ps![s.failures, s.open_until, s.cooldown_ms, s.probe],
+    )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
-
+use super::db::{Db, ps};
 use super::fail::record_spend;
 use super::{StoreCtx, gates};
 use crate::clock::Timestamp;
@@ -13,19 +12,17 @@ use crate::error::StoreError;
 
 /// Extends each lease `(key, token)`; answers, in order, whether each is still held.
 pub(crate) fn heartbeat(
-    conn: &Connection,
+    db: Db<'_>,
     leases: &[(String, String)],
     lease: Duration,
     now: Timestamp,
 ) -> Result<Vec<bool>, StoreError> {
-    let mut extend = conn.prepare_cached(
-        "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
-         WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-    )?;
+    let extend = "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
+                  WHERE key = ?1 AND lease_token = ?2 AND status = 'running'";
     let until = now + lease;
     let mut held = Vec::with_capacity(leases.len());
     for (key, token) in leases {
-        held.push(extend.execute(params![key, token, until, now])? == 1);
+        held.push(db.exec(extend, ps![key, token, until, now])? == 1);
     }
     Ok(held)
 }
@@ -33,7 +30,7 @@ pub(crate) fn heartbeat(
 /// Marks the job done with its result; false when the lease is no longer held (the outcome
 /// then belongs to whoever holds it now).
 pub(crate) fn complete(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     key: &str,
     token: &str,
@@ -44,43 +41,42 @@ pub(crate) fn complete(
     // No RETURNING: SQLite gathers a RETURNING clause's rows in a temporary table, built and
     // dropped per statement, which cost more than the update itself. The attempt number is
     // read only when there is spend to record under it.
-    let done = conn
-        .prepare_cached(
-            "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
-                             lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
-             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        )?
-        .execute(params![key, token, result, now])?;
+    let done = db.exec(
+        "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
+                         lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+         WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        ps![key, token, result, now],
+    )?;
     if done == 0 {
         return Ok(false);
     }
     if cost_micros > 0 {
-        let attempt: u32 = conn
-            .prepare_cached("SELECT attempts + 1 FROM jobs WHERE key = ?1")?
-            .query_row([key], |r| r.get(0))?;
-        record_spend(conn, key, attempt, cost_micros, now)?;
+        let attempt: u32 = db.value("SELECT attempts + 1 FROM jobs WHERE key = ?1", ps![key])?;
+        record_spend(db, key, attempt, cost_micros, now)?;
     }
-    gates::succeeded(conn, ctx, key)?;
+    gates::succeeded(db, ctx, key)?;
     Ok(true)
 }
 
 /// Gives the job back without counting an attempt (shutdown past the grace period): it is
 /// pending again and due at once.
 pub(crate) fn release(
-    conn: &Connection,
+    db: Db<'_>,
     key: &str,
     token: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE jobs SET status = 'pending', run_at = ?3, updated_at = ?3,
-                             lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
-             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        )?
-        .execute(params![key, token, now])?;
+    let n = db.exec(
+        "UPDATE jobs SET status = 'pending', run_at = ?3, updated_at = ?3,
+                         lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+         WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        ps![key, token, now],
+    )?;
     if n == 1 {
-        gates::released(conn, key)?;
+        gates::released(db, key)?;
     }
     Ok(n == 1)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -166,23 +166,20 @@ impl Op {
             Op::Enqueue(call) => call.run(|a| enqueue::run(c, ctx, &a.job, a.now)),
             Op::EnqueueAll(call) => call.run(|a| enqueue::run_all(c, ctx, &a.jobs, a.now)),
             Op::Round(call) => call.run(|a| round::run(c, ctx, &a.round, a.now)),
-            Op::Heartbeat(call) => {
-                call.run(|a| lease::heartbeat(c.lite()?, &a.leases, a.lease, a.now))
-            }
+            Op::Heartbeat(call) => call.run(|a| lease::heartbeat(c, &a.leases, a.lease, a.now)),
             Op::FailOwner(call) => {
-                call.run(|a| fail::fail_owner(c.lite()?, ctx, &a.owner, &a.error, a.now))
+                call.run(|a| fail::fail_owner(c, ctx, &a.owner, &a.error, a.now))
             }
-            Op::Recover(call) => call.run(|a| fail::recover(c.lite()?, ctx, a.which, a.now)),
+            Op::Recover(call) => call.run(|a| fail::recover(c, ctx, a.which, a.now)),
             Op::Replay(call) => call.run(|a| dead::replay(c.lite()?, &a.which, a.now)),
             Op::PurgeDead(call) => call.run(|a| dead::purge(c.lite()?, &a.which)),
             Op::PurgeJobs(call) => call.run(|a| purge::jobs(c.lite()?, &a.keys)),
             Op::Prune(call) => call.run(|a| retention::run(c.lite()?, &a.prune, a.now)),
             Op::SetPaused(call) => {
-                call.run(|a| control::set_paused(c.lite()?, a.paused, a.reason.as_deref(), a.now))
+                call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
             }
-            Op::RecordCap(call) => call.run(|a| {
-                control::record_cap(c.lite()?, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)
-            }),
+            Op::RecordCap(call) => call
+                .run(|a| control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)),
             Op::OweAlert(call) => {
                 call.run(|a| alerts::owe(c.lite()?, a.kind, None, &a.body, a.now, a.now))
             }
@@ -194,7 +191,7 @@ impl Op {
                 call.run(|a| alerts::release(c.lite()?, &a.ids, a.digest, a.now))
             }
             Op::PauseState(call) => call.run(|_| {
-                let control = gates::load_control(c.lite()?)?;
+                let control = gates::load_control(c)?;
                 Ok((control.paused, control.pause_reason))
             }),
             Op::Status(call) => call.run(|a| read::status(c.lite()?, ctx, a.now)),

@@ -41,8 +41,8 @@ pub(crate) fn status(
     st.paused = control.paused;
     st.pause_reason = control.pause_reason;
     st.alerts_undelivered = count(conn, UNDELIVERED)?;
-    st.spend_today_micros = super::gates::spent_today(conn, now)?;
-    st.gate = super::gates::current(conn, ctx, now)?;
+    st.spend_today_micros = super::gates::spent_today(super::db::Db::Lite(conn), now)?;
+    st.gate = super::gates::current(super::db::Db::Lite(conn), ctx, now)?;
     st.breaker_failures = conn
         .prepare_cached("SELECT breaker_failures FROM control WHERE id = 1")?
         .query_row([], |r| r.get(0))?;
@@ -117,7 +117,7 @@ pub(crate) fn drain_state(
     Ok(DrainState {
         running: count(conn, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
         next_due: super::claim::next_due(super::db::Db::Lite(conn))?,
-        gate: super::gates::current(conn, ctx, now)?,
+        gate: super::gates::current(super::db::Db::Lite(conn), ctx, now)?,
     })
 }
 

@@ -100,21 +100,12 @@ pub(crate) fn run(
 fn settle(db: Db<'_>, ctx: &StoreCtx, s: &Settle, now: Timestamp) -> Result<Settled, StoreError> {
     Ok(match s {
         Settle::Complete { key, token, result, cost_micros } => Settled::Completed(
-            lease::complete(db.lite()?, ctx, key, token, result.as_deref(), *cost_micros, now)?,
+            lease::complete(db, ctx, key, token, result.as_deref(), *cost_micros, now)?,
         ),
-        Settle::Fail { key, token, error, kind, cost_micros } => Settled::Failed(fail::run(
-            db.lite()?,
-            ctx,
-            key,
-            token,
-            error,
-            *kind,
-            *cost_micros,
-            now,
-        )?),
-        Settle::Release { key, token } => {
-            Settled::Released(lease::release(db.lite()?, key, token, now)?)
+        Settle::Fail { key, token, error, kind, cost_micros } => {
+            Settled::Failed(fail::run(db, ctx, key, token, error, *kind, *cost_micros, now)?)
         }
+        Settle::Release { key, token } => Settled::Released(lease::release(db, key, token, now)?),
     })
 }
 

@@ -54,7 +54,7 @@ fn open_breaker(
     then: impl Fn(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
 ) {
     let probe = ProbeArgs(Box::new(move |c, ctx| {
-        gates::failed(c, ctx, "flaky", Timestamp::from_millis(1_000))?;
+        gates::failed(c.into(), ctx, "flaky", Timestamp::from_millis(1_000))?;
         then(c)
     }));
     let (reply, _answer) = ractor::concurrency::oneshot();
