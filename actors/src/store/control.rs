@@ -18,6 +18,9 @@ pub(crate) fn set_paused(
          WHERE id = 1 AND paused != ?1",
         ps![paused, reason.filter(|_| paused), paused.then_some(now)],
     )?;
+    if changed == 1 {
+        db.notify()?;
+    }
     Ok(changed == 1)
 }
 

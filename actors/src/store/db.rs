@@ -177,6 +177,16 @@ impl<'c> Db<'c> {
         Ok(self.opt(sql, params, |_| Ok(()))?.is_some())
     }
 
+    /// Tells the other runners of a PostgreSQL database that work came (an enqueue, a replay,
+    /// a resume): delivered when this transaction commits, once however often it is called
+    /// in it. Nothing on SQLite, whose runner sees any other process's commit by itself.
+    pub(crate) fn notify(&self) -> Result<(), StoreError> {
+        if self.is_pg() {
+            self.exec(concat!("NOTIFY ", "nightshift"), &[])?;
+        }
+        Ok(())
+    }
+
     /// Runs statements with no parameters, uncached (transaction control, a migration).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {

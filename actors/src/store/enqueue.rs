@@ -99,6 +99,7 @@ pub(crate) fn run(
         ],
     )?;
     if inserted == 1 {
+        db.notify()?;
         return Ok(Enqueued::Enqueued);
     }
     let existing: Option<(String, String)> =

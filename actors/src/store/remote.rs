@@ -22,8 +22,8 @@ use super::pg::Link;
 use super::{ExternalCommit, StoreCtx, StoreMsg};
 use crate::error::StoreError;
 
-/// The channel enqueues, replays and pause changes notify on.
-pub(crate) const CHANNEL: &str = "nightshift";
+/// The channel enqueues, replays and pause changes notify on (`Db::notify`).
+const CHANNEL: &str = "nightshift";
 
 pub(crate) struct Remote {
     link: Link,
