@@ -4,9 +4,7 @@
 //! A dead-letter alert is written *held*: the Alert actor does not see it until the DeadLetter
 //! actor, once the row's group_wait is over, releases it alone or as a member of a digest.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, params};
-
+use super::db::{Db, Row, ps};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -40,20 +38,8 @@ pub(crate) struct DeliveryFailed {
     pub(crate) retry_at: Option<Timestamp>,
 }
 
-impl ToSql for AlertKind {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl FromSql for AlertKind {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str()?.parse().map_err(|e: String| FromSqlError::Other(e.into()))
-    }
-}
-
 /// Reads `id, kind, key, body, attempts, digest`.
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+fn from_row(r: &Row<'_>) -> Result<AlertRow, StoreError> {
     Ok(AlertRow {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -64,105 +50,110 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
-/// Owes an alert, deliverable from `due`.
-pub(crate) fn owe(
-    conn: &Connection,
+/// Owes an alert, deliverable from `due`. Takes either connection type: `gates.rs` calls it
+/// with SQLite's. An alert is rare beside jobs, so RETURNING serves both databases.
+pub(crate) fn owe<'c>(
+    db: impl Into<Db<'c>>,
     kind: AlertKind,
     key: Option<&str>,
     body: &serde_json::Value,
     now: Timestamp,
     due: Timestamp,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    db.into().value(
         "INSERT INTO alerts (kind, key, body, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![kind, key, body.to_string(), now, due])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        ps![kind, key, body.to_string(), now, due],
+    )
 }
 
 /// Owes the alert for a job buried at `now`, held until the DeadLetter actor releases it.
-pub(crate) fn owe_dead_letter(
-    conn: &Connection,
+/// Takes either connection type: `fail.rs` calls it with SQLite's.
+pub(crate) fn owe_dead_letter<'c>(
+    db: impl Into<Db<'c>>,
     key: &str,
     body: &serde_json::Value,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    db.into().value(
         "INSERT INTO alerts (kind, key, body, created_at, next_attempt_at, held)
-         VALUES (?1, ?2, ?3, ?4, ?4, 1)",
-    )?
-    .execute(params![AlertKind::DeadLetter, key, body.to_string(), now])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?4, 1) RETURNING id",
+        ps![AlertKind::DeadLetter, key, body.to_string(), now],
+    )
 }
 
 /// Released alerts due by `now`, oldest first, and the next due time among those later.
 pub(crate) fn due(
-    conn: &Connection,
+    db: Db<'_>,
     now: Timestamp,
     limit: u32,
 ) -> Result<(Vec<AlertRow>, Option<Timestamp>), StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = db.query(
         "SELECT id, kind, key, body, attempts, digest FROM alerts
          WHERE state = 'pending' AND held = 0 AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        ps![now, limit],
+        from_row,
     )?;
-    let rows = stmt.query_map(params![now, limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
-    let next: Option<Timestamp> = conn
-        .prepare_cached(
-            "SELECT min(next_attempt_at) FROM alerts
-             WHERE state = 'pending' AND held = 0 AND next_attempt_at > ?1",
-        )?
-        .query_row([now], |r| r.get(0))?;
+    let next = db.value(
+        "SELECT min(next_attempt_at) FROM alerts
+         WHERE state = 'pending' AND held = 0 AND next_attempt_at > ?1",
+        ps![now],
+    )?;
     Ok((rows, next))
 }
 
 /// Every dead-letter alert still held (what the DeadLetter actor owes after a restart). Held
 /// rows are pending, so the pending-only index finds them without reading delivered ones.
-pub(crate) fn held(conn: &Connection) -> Result<Vec<HeldAlert>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, created_at FROM alerts INDEXED BY alerts_due
-         WHERE state = 'pending' AND held = 1",
-    )?;
-    let rows = stmt.query_map([], |r| Ok(HeldAlert { id: r.get(0)?, at: r.get(1)? }))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub(crate) fn held(db: Db<'_>) -> Result<Vec<HeldAlert>, StoreError> {
+    db.query(
+        db.pick(
+            "SELECT id, created_at FROM alerts INDEXED BY alerts_due
+             WHERE state = 'pending' AND held = 1",
+            "SELECT id, created_at FROM alerts WHERE state = 'pending' AND held = 1",
+        ),
+        ps![],
+        |r| Ok(HeldAlert { id: r.get(0)?, at: r.get(1)? }),
+    )
 }
 
 /// Hands held alerts to the Alert actor, due at `now`: each alone (`digest` `None`) or all
 /// as one digest named by `digest`. Rows already released are left as they are.
 pub(crate) fn release(
-    conn: &Connection,
+    db: Db<'_>,
     ids: &[i64],
     digest: Option<i64>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE alerts SET held = 0, digest = ?2, next_attempt_at = ?3 WHERE id = ?1 AND held = 1",
-    )?;
     for id in ids {
-        stmt.execute(params![id, digest, now])?;
+        db.exec(
+            "UPDATE alerts SET held = 0, digest = ?2, next_attempt_at = ?3
+             WHERE id = ?1 AND held = 1",
+            ps![id, digest, now],
+        )?;
     }
     Ok(())
 }
 
 /// Records a delivery.
-pub(crate) fn delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub(crate) fn delivered(db: Db<'_>, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    db.exec(
         "UPDATE alerts SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                            last_error = NULL
          WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
+        ps![id, now],
+    )?;
     Ok(())
 }
 
-/// Records a failed delivery: retried at `retry_at`, or given up.
-pub(crate) fn failed(conn: &Connection, f: &DeliveryFailed) -> Result<(), StoreError> {
-    conn.prepare_cached(
+/// Records a failed delivery: retried at `retry_at`, or given up. (`?3` is compared only after
+/// the coalesce, where PostgreSQL learns its type.)
+pub(crate) fn failed(db: Db<'_>, f: &DeliveryFailed) -> Result<(), StoreError> {
+    db.exec(
         "UPDATE alerts SET attempts = attempts + 1, last_error = ?2,
-                           state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
-                           next_attempt_at = coalesce(?3, next_attempt_at)
+                           next_attempt_at = coalesce(?3, next_attempt_at),
+                           state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END
          WHERE id = ?1",
-    )?
-    .execute(params![f.id, f.error, f.retry_at])?;
+        ps![f.id, f.error, f.retry_at],
+    )?;
     Ok(())
 }

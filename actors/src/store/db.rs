@@ -64,6 +64,14 @@ pub(crate) trait Col: Sized {
     fn read(row: &Row<'_>, i: usize) -> Result<Self, StoreError>;
 }
 
+/// SQLite's connection as a [`Db`], so a function taking `impl Into<Db>` serves callers
+/// holding either.
+impl<'c> From<&'c Connection> for Db<'c> {
+    fn from(conn: &'c Connection) -> Self {
+        Db::Lite(conn)
+    }
+}
+
 impl<'c> Db<'c> {
     /// SQLite's connection, for an operation not yet written for both databases.
     pub(crate) fn lite(&self) -> Result<&'c Connection, StoreError> {
