@@ -38,3 +38,40 @@ pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::clock::Timestamp;
+    use crate::job::PurgedJobs;
+    use crate::store::both::on_both;
+    use crate::store::op::{self, PurgeJobsArgs};
+    use crate::store::retention::tests::{job, keys};
+
+    #[test]
+    fn pending_and_done_jobs_go_running_ones_are_refused_each_key_once() {
+        on_both(
+            "purge::jobs",
+            |_| {},
+            |db, ctx| {
+                job(db, "waiting", "pending", None);
+                job(db, "finished", "done", Some(Timestamp::from_millis(1)));
+                job(db, "busy", "running", None);
+                let keys_given = ["busy", "waiting", "nobody", "waiting", "finished", "busy"];
+                let purged = op::run(
+                    db,
+                    ctx,
+                    PurgeJobsArgs { keys: keys_given.iter().map(|k| k.to_string()).collect() },
+                )
+                .unwrap();
+                let owned = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+                let expected = PurgedJobs {
+                    purged: owned(&["waiting", "finished"]),
+                    running: owned(&["busy"]),
+                    missing: owned(&["nobody"]),
+                };
+                assert_eq!(purged, expected);
+                assert_eq!(keys(db, "SELECT key FROM jobs"), ["busy"]);
+            },
+        );
+    }
+}

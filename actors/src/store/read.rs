@@ -156,3 +156,6 @@ fn count(db: Db<'_>, sql: &str) -> Result<u64, StoreError> {
     let n: i64 = db.value(sql, ps![])?;
     Ok(n as u64)
 }
+
+#[cfg(test)]
+mod tests;

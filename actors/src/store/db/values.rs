@@ -114,7 +114,7 @@ impl<T: Col> Col for Option<T> {
     fn read(row: &Row<'_>, i: usize) -> Result<Self, StoreError> {
         let null = match row {
             Row::Lite(r) => r.get_ref(i)? == ValueRef::Null,
-            Row::Pg(r) => r.try_get::<_, Option<PgNull>>(i).is_ok_and(|n| n.is_some()),
+            Row::Pg(r) => r.try_get::<_, PgNull>(i).is_ok(),
         };
         if null { Ok(None) } else { T::read(row, i).map(Some) }
     }
