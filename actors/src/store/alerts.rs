@@ -157,3 +157,105 @@ pub(crate) fn failed(db: Db<'_>, f: &DeliveryFailed) -> Result<(), StoreError> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::both::on_both;
+    use crate::store::op::{self, AlertDeliveredArgs, AlertsDueArgs, AlertsHeldArgs};
+    use crate::store::op::{AlertsReleaseArgs, OweAlertArgs};
+
+    const T: Timestamp = Timestamp::from_millis(10_000);
+
+    fn due_ids(
+        db: Db<'_>,
+        ctx: &crate::store::StoreCtx,
+        now: Timestamp,
+    ) -> (Vec<i64>, Option<Timestamp>) {
+        let (rows, next) = op::run(db, ctx, AlertsDueArgs { now, limit: 10 }).unwrap();
+        (rows.into_iter().map(|r| r.id).collect(), next)
+    }
+
+    #[test]
+    fn owed_alerts_fall_due_and_are_delivered_or_given_up() {
+        on_both(
+            "alerts::owe_due",
+            |_| {},
+            |db, ctx| {
+                let body = serde_json::json!({"event": "cap_hit"});
+                let kind = AlertKind::CapHit;
+                let a =
+                    op::run(db, ctx, OweAlertArgs { kind, body: body.clone(), now: T }).unwrap();
+                let b =
+                    owe(db, AlertKind::BreakerOpened, None, &body, T, T + Duration::from_secs(60))
+                        .unwrap();
+                assert!(b > a, "ids grow: {a} then {b}");
+                let (rows, next) = op::run(db, ctx, AlertsDueArgs { now: T, limit: 10 }).unwrap();
+                let row = AlertRow {
+                    id: a,
+                    kind,
+                    key: None,
+                    body: body.to_string(),
+                    attempts: 0,
+                    digest: None,
+                };
+                assert_eq!((rows, next), (vec![row], Some(T + Duration::from_secs(60))));
+                // A failure to retry later: due again then, one attempt counted.
+                let retry_at = Some(T + Duration::from_secs(5));
+                failed(db, &DeliveryFailed { id: a, error: "503".into(), retry_at }).unwrap();
+                assert_eq!(due_ids(db, ctx, T), (vec![], retry_at));
+                assert_eq!(due_ids(db, ctx, T + Duration::from_secs(60)), (vec![a, b], None));
+                op::run(db, ctx, AlertDeliveredArgs { id: a, now: T }).unwrap();
+                // A permanent refusal gives up: never due again.
+                failed(db, &DeliveryFailed { id: b, error: "404".into(), retry_at: None }).unwrap();
+                assert_eq!(due_ids(db, ctx, T + Duration::from_secs(3_600)), (vec![], None));
+                let states: Vec<(String, u32, Option<String>)> = db
+                    .query(
+                        "SELECT state, attempts, last_error FROM alerts ORDER BY id",
+                        ps![],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                let state = |s: &str, n, e: Option<&str>| (s.to_owned(), n, e.map(str::to_owned));
+                assert_eq!(states, [state("delivered", 2, None), state("failed", 1, Some("404"))]);
+            },
+        );
+    }
+
+    #[test]
+    fn dead_letter_alerts_are_held_until_released_alone_or_as_a_digest() {
+        on_both(
+            "alerts::held",
+            |_| {},
+            |db, ctx| {
+                let body = serde_json::json!({"event": "dead_letter"});
+                let ids: Vec<i64> = ["x", "y", "z"]
+                    .iter()
+                    .map(|key| owe_dead_letter(db, key, &body, T).unwrap())
+                    .collect();
+                assert_eq!(due_ids(db, ctx, T), (vec![], None), "held rows are not due");
+                let held = op::run(db, ctx, AlertsHeldArgs).unwrap();
+                assert_eq!(held, ids.iter().map(|&id| HeldAlert { id, at: T }).collect::<Vec<_>>());
+                let later = T + Duration::from_secs(30);
+                let release = |ids: &[i64], digest| {
+                    op::run(db, ctx, AlertsReleaseArgs { ids: ids.to_vec(), digest, now: later })
+                        .unwrap()
+                };
+                release(&ids[..1], None);
+                release(&ids[1..], Some(ids[1]));
+                // Released again: left as it is, not moved into another digest.
+                release(&ids[..1], Some(ids[1]));
+                assert!(op::run(db, ctx, AlertsHeldArgs).unwrap().is_empty());
+                assert_eq!(due_ids(db, ctx, T), (vec![], Some(later)));
+                let (rows, _) = op::run(db, ctx, AlertsDueArgs { now: later, limit: 10 }).unwrap();
+                let seen: Vec<_> =
+                    rows.iter().map(|r| (r.key.as_deref(), r.digest, r.kind)).collect();
+                let dl = AlertKind::DeadLetter;
+                let d = Some(ids[1]);
+                assert_eq!(seen, [(Some("x"), None, dl), (Some("y"), d, dl), (Some("z"), d, dl)]);
+            },
+        );
+    }
+}
