@@ -109,6 +109,7 @@ struct AlertFile {
 struct StoreFile {
     synchronous: Option<String>,
     max_payload: Option<String>,
+    lease: Option<String>,
     payload: Option<String>,
 }
 
@@ -130,6 +131,8 @@ pub struct Settings {
     pub breaker: BreakerConfig,
     pub synchronous: Synchronous,
     pub max_payload: usize,
+    /// `[store] lease`: how long a claim holds a job without a heartbeat (a third of it).
+    pub lease: Duration,
     /// `[store] payload`: whether payloads must be JSON.
     pub payload: PayloadFormat,
     pub schedules: Vec<Schedule>,
@@ -230,6 +233,14 @@ impl Settings {
         }
         let max_payload =
             size("[store] max_payload", file.store.max_payload.as_deref(), 1024 * 1024)?;
+        let lease = duration("[store] lease", file.store.lease.as_deref(), "60s")?;
+        if lease < Duration::from_secs(3) {
+            return Err(ConfigError(format!(
+                "[store] lease = {:?} is under 3s: a lease must outlast several heartbeats (a \
+                 third of it each) and a slow commit; use \"60s\" or more across hosts",
+                file.store.lease.as_deref().unwrap_or_default()
+            )));
+        }
         let payload = PayloadFormat::parse(file.store.payload.as_deref())?;
         let mut schedules: Vec<Schedule> = Vec::new();
         let mut warnings = Vec::new();
@@ -257,11 +268,22 @@ impl Settings {
             breaker,
             synchronous,
             max_payload,
+            lease,
             payload,
             retention: file.retention.parse(&schedules)?,
             schedules,
             warnings,
         })
+    }
+
+    /// Whether the database is PostgreSQL (a URL) rather than a SQLite file.
+    pub fn is_postgres(&self) -> bool {
+        nightshift_actors::is_postgres_url(&self.db.to_string_lossy())
+    }
+
+    /// The database as nightshift shows it: a path, or a URL without its password.
+    pub fn db_shown(&self) -> String {
+        shown_db(&self.db)
     }
 
     /// The engine's configuration for these settings.
@@ -271,6 +293,8 @@ impl Settings {
         c.timeout = self.timeout;
         c.synchronous = self.synchronous;
         c.max_payload = self.max_payload;
+        c.lease = self.lease;
+        c.heartbeat = self.lease / 3;
         c.alert = match &self.webhook {
             Some(url) => AlertConfig::webhook(url.clone()),
             None => AlertConfig::default(),
@@ -392,3 +416,13 @@ fn check_webhook(url: &str) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+
+/// `db` as nightshift shows it: a path, or a PostgreSQL URL without its password.
+pub fn shown_db(db: &Path) -> String {
+    let text = db.to_string_lossy();
+    if nightshift_actors::is_postgres_url(&text) {
+        nightshift_actors::redact_url(&text)
+    } else {
+        db.display().to_string()
+    }
+}

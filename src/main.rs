@@ -95,6 +95,7 @@ impl From<nightshift_actors::StoreError> for Failure {
             | E::Missing(_)) => Failure::Usage(e.to_string()),
             e @ (E::Sqlite(_)
             | E::Commit(_)
+            | E::Postgres(_)
             | E::Unavailable(_)
             | E::DiskFull { .. }
             | E::Inconsistent(_)) => Failure::Failed(e.to_string()),

@@ -28,7 +28,7 @@ pub(crate) fn on_disk() -> Workdir {
     } else {
         target.to_path_buf()
     };
-    Workdir { dir: tempfile::tempdir_in(base).expect("temp dir") }
+    Workdir::in_dir(tempfile::tempdir_in(base).expect("temp dir"))
 }
 
 /// A database, a config with a handler found under cron's PATH, and a cap.
@@ -109,7 +109,7 @@ fn doctor_passes_a_healthy_deployment_and_never_prints_the_webhook() {
 
 #[test]
 fn doctor_fails_a_database_under_tmp() {
-    let w = Workdir { dir: tempfile::tempdir_in("/tmp").unwrap() };
+    let w = Workdir::in_dir(tempfile::tempdir_in("/tmp").unwrap());
     healthy(&w);
     let (run, checks) = doctor(&w, &[], &[]);
     run.expect(1);
@@ -137,7 +137,7 @@ fn doctor_fails_a_database_on_a_tmpfs() {
         eprintln!("note: no writable tmpfs here (/dev/shm, /run); skipped");
         return;
     };
-    let w = Workdir { dir };
+    let w = Workdir::in_dir(dir);
     healthy(&w);
     let (run, checks) = doctor(&w, &[], &[]);
     run.expect(1);

@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use crate::util::{TempDb, config, events, eventually, handler, within};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drain_runs_what_is_due_waits_for_near_retries_and_leaves_later_jobs_pending() {
-    let db = TempDb::new();
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drain_runs_what_is_due_waits_for_near_retries_and_leaves_later_jobs_pending(db: TempDb) {
     let engine = Engine::start(
         config(&db.path),
         handler(|job| async move {
@@ -56,6 +56,7 @@ async fn drain_runs_what_is_due_waits_for_near_retries_and_leaves_later_jobs_pen
     assert_eq!(later.attempts, 0);
     assert_eq!((status.done, status.pending, status.running), (3, 1, 0));
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

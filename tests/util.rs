@@ -9,6 +9,7 @@ pub mod events;
 pub mod mount;
 pub mod paused;
 pub mod sink;
+pub mod store;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -18,28 +19,48 @@ use std::time::{Duration, Instant};
 
 use nightshift_actors::{EngineConfig, Handler, Job, Outcome, RetryConfig};
 
-/// A temp directory holding one database; removed on drop.
+/// One database for a test: a SQLite file in a temp directory (removed on drop), or a scratch
+/// PostgreSQL database (dropped on drop) whose URL is `path`.
 pub struct TempDb {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
+    _pg: Option<store::ScratchDb>,
 }
 
 impl TempDb {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("nightshift.db");
-        Self { dir, path }
+        Self { dir, path, _pg: None }
     }
 
-    /// A read connection for assertions, beside the engine's writer.
+    /// A scratch PostgreSQL database, or `None` (said on stderr) when no server is there.
+    pub fn postgres(test: &str) -> Option<Self> {
+        let (scratch, path) = store::postgres(test)?;
+        Some(Self { dir: tempfile::tempdir().expect("temp dir"), path, _pg: Some(scratch) })
+    }
+
+    /// Whether this is the PostgreSQL store.
+    pub fn is_postgres(&self) -> bool {
+        self._pg.is_some()
+    }
+
+    /// A read connection for assertions, beside the engine's writer (SQLite only).
     pub fn conn(&self) -> rusqlite::Connection {
+        assert!(!self.is_postgres(), "conn() reads SQLite; use count() on both stores");
         let conn = rusqlite::Connection::open(&self.path).expect("open test db");
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn
     }
 
+    /// One value from either store.
     pub fn count(&self, sql: &str) -> i64 {
-        self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+        store::count(&self.path, sql)
+    }
+
+    /// Runs statements on either store.
+    pub fn execute(&self, sql: &str) {
+        store::execute(&self.path, sql)
     }
 }
 

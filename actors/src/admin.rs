@@ -186,6 +186,12 @@ impl Admin {
         self.run(SpendArgs { days, now: self.now() })
     }
 
+    /// The runners whose heartbeat is at or after `since` (PostgreSQL; SQLite has its lock
+    /// file instead, see [`crate::runner_holder`]).
+    pub fn runners(&self, since: Timestamp) -> Result<Vec<crate::RunnerRow>, StoreError> {
+        self.run(RunnersArgs { since })
+    }
+
     /// Turns the kill switch on or off; returns whether it changed.
     pub fn set_paused(&mut self, paused: bool, reason: Option<&str>) -> Result<bool, StoreError> {
         self.run(SetPausedArgs { paused, reason: reason.map(str::to_owned), now: self.now() })

@@ -57,6 +57,11 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// Whether `db` is a PostgreSQL URL (many runners may share it) rather than a SQLite file.
+    pub fn is_postgres(&self) -> bool {
+        crate::store::pg::url_of(&self.db).is_some()
+    }
+
     /// Defaults from DESIGN.md for the database at `db`.
     pub fn new(db: impl Into<PathBuf>) -> Self {
         Self {

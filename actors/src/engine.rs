@@ -66,7 +66,9 @@ impl Engine {
     ) -> Result<EngineHandle, EngineError> {
         validate(&config)?;
         let lock = RunnerLock::acquire(&config.db)?;
-        if let Some(hook) = &config.on_locked {
+        // Only a lock proves that no other runner works the database: on PostgreSQL, where
+        // several may, there is nothing a dead runner left that is safe to clean up here.
+        if let Some(hook) = config.on_locked.as_ref().filter(|_| !config.is_postgres()) {
             hook();
         }
         let instance = format!("ns-{:08x}", rand::random::<u32>());

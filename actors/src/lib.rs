@@ -73,6 +73,7 @@ pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
+pub use store::runners::RunnerRow;
 pub use supervisor::TreeStatus;
 
 /// Helpers for nightshift's own test suites: a scratch PostgreSQL database per test.

@@ -11,7 +11,8 @@ use crate::error::EngineError;
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct RunnerLock {
-    _file: File,
+    /// `None` on PostgreSQL, where many runners share the database (see `store::runners`).
+    _file: Option<File>,
 }
 
 /// The lock file's path for a database.
@@ -24,6 +25,9 @@ pub(crate) fn lock_path(db: &Path) -> PathBuf {
 impl RunnerLock {
     /// Takes the lock or reports who holds it.
     pub(crate) fn acquire(db: &Path) -> Result<Self, EngineError> {
+        if crate::store::pg::url_of(db).is_some() {
+            return Ok(Self { _file: None });
+        }
         let path = lock_path(db);
         let io = |source: std::io::Error| match source.raw_os_error() {
             Some(libc::EROFS) => EngineError::Store(crate::StoreError::Open(format!(
@@ -56,13 +60,16 @@ impl RunnerLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "pid {}", std::process::id()).map_err(io)?;
-        Ok(Self { _file: file })
+        Ok(Self { _file: Some(file) })
     }
 }
 
 /// Who holds the runner lock of `db` now (`status` shows whether a runner is alive), or `None`
 /// when no runner does. Never creates or changes the lock file.
 pub fn runner_holder(db: &Path) -> Option<String> {
+    if crate::store::pg::url_of(db).is_some() {
+        return None;
+    }
     let path = lock_path(db);
     let mut file = OpenOptions::new().read(true).open(path).ok()?;
     match file.try_lock_shared() {

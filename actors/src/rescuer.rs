@@ -64,6 +64,12 @@ impl Actor for Rescuer {
             }
             Err(e) => warn_event!("reap_failed", error = %e),
         }
+        // PostgreSQL: other runners see this one alive while its heartbeat is fresh.
+        if shared.config.is_postgres()
+            && let Err(e) = shared.store.runner_beat(shared.runner_row()).await
+        {
+            warn_event!("runner_heartbeat_failed", error = %e);
+        }
         Ok(())
     }
 

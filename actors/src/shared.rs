@@ -51,15 +51,29 @@ pub(crate) struct Shared {
     /// The kill switch as this runner last saw it (`None` before the first look), so a change
     /// made from any process is logged once.
     pause_seen: std::sync::Mutex<Option<bool>>,
+    /// When this runner started, for its row in `runners` (PostgreSQL).
+    started: crate::clock::Timestamp,
 }
 
 impl Shared {
+    /// This runner's row in `runners`, its heartbeat now.
+    pub(crate) fn runner_row(&self) -> crate::store::runners::RunnerRow {
+        crate::store::runners::RunnerRow {
+            instance: self.instance.clone(),
+            host: host_name(),
+            pid: std::process::id(),
+            started_at: self.started,
+            heartbeat_at: self.now(),
+        }
+    }
+
     pub(crate) fn new(
         config: EngineConfig,
         handler: Arc<dyn Handler>,
         store: StoreHandle,
         instance: String,
     ) -> Self {
+        let config_now = config.clock.now();
         Self {
             config,
             handler,
@@ -73,6 +87,7 @@ impl Shared {
             runner_failed: Notify::new(),
             runner_failed_set: std::sync::atomic::AtomicBool::new(false),
             pause_seen: std::sync::Mutex::new(None),
+            started: config_now,
         }
     }
 
@@ -137,4 +152,13 @@ impl Shared {
     pub(crate) fn exit_reason(&self) -> Option<String> {
         self.exit_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// This machine's name, as `hostname` prints it.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into a buffer we own.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { "unknown".to_owned() }
 }

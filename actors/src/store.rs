@@ -28,11 +28,14 @@ mod lease;
 mod notices;
 pub(crate) mod op;
 pub(crate) mod open;
+mod pace;
 pub(crate) mod pg;
 pub(crate) mod purge;
 pub(crate) mod read;
+mod remote;
 pub(crate) mod retention;
 mod round;
+pub(crate) mod runners;
 
 use std::time::{Duration, Instant};
 
@@ -98,6 +101,10 @@ pub(crate) enum StoreMsg {
     Flush,
     /// Periodic: has another connection (another process) committed since the last look?
     Watch,
+    /// PostgreSQL: the batch on the connection's thread is answered.
+    Flushed,
+    /// PostgreSQL: the connection is gone; the Store stops with an error, to be restarted.
+    Lost,
 }
 
 #[cfg(feature = "cluster")]
@@ -132,17 +139,25 @@ impl StoreArgs {
 #[derive(Default)]
 pub(crate) struct Store;
 
+/// The database the Store writes.
+enum Backend {
+    Lite {
+        conn: Connection,
+        /// SQLite's `data_version` at the last look: it changes only when another connection
+        /// commits, so watching it costs one cheap read and no scan.
+        data_version: i64,
+    },
+    Pg(remote::Remote),
+}
+
 pub(crate) struct StoreState {
-    conn: Connection,
+    backend: Backend,
     ctx: StoreCtx,
     buf: Vec<op::Op>,
     max_batch: usize,
     flush_queued: bool,
     /// How the last batch went, to decide whether the next one is worth a short wait.
-    pace: Pace,
-    /// SQLite's `data_version` at the last look: it changes only when another connection
-    /// commits, so watching it costs one cheap read and no scan.
-    data_version: i64,
+    pace: pace::Pace,
     on_external_commit: Option<ExternalCommit>,
     _watch: Option<ractor::concurrency::JoinHandle<()>>,
 }
@@ -157,20 +172,26 @@ impl ThreadLocalActor for Store {
         myself: ActorRef<Self::Msg>,
         args: StoreArgs,
     ) -> Result<StoreState, ActorProcessingErr> {
-        let conn = open::open(&args.db, args.synchronous, true)?;
-        let data_version = data_version(&conn)?;
+        let backend = match pg::url_of(&args.db) {
+            Some(url) => Backend::Pg(remote::Remote::open(url, args.ctx.clone())?),
+            None => {
+                let conn = open::open(&args.db, args.synchronous, true)?;
+                let data_version = data_version(&conn)?;
+                Backend::Lite { conn, data_version }
+            }
+        };
+        let lite = matches!(backend, Backend::Lite { .. });
         let watch = args
             .on_external_commit
             .is_some()
             .then(|| myself.send_interval(WATCH_EVERY, || StoreMsg::Watch));
         Ok(StoreState {
-            conn,
+            backend,
             ctx: args.ctx,
             buf: Vec::with_capacity(args.max_batch),
             max_batch: args.max_batch,
             flush_queued: false,
-            pace: Pace { syncs: args.synchronous == Synchronous::Full, ..Pace::default() },
-            data_version,
+            pace: pace::Pace::new(lite && args.synchronous == Synchronous::Full),
             on_external_commit: args.on_external_commit,
             _watch: watch,
         })
@@ -183,13 +204,14 @@ impl ThreadLocalActor for Store {
         st: &mut StoreState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StoreMsg::Op(op) if op.access() == op::Access::Read => {
-                op::read(db::Db::Lite(&st.conn), &st.ctx, op)
-            }
+            StoreMsg::Op(op) if op.access() == op::Access::Read => match &st.backend {
+                Backend::Lite { conn, .. } => op::read(db::Db::Lite(conn), &st.ctx, op),
+                Backend::Pg(remote) => remote.read(op),
+            },
             StoreMsg::Op(op) => {
                 st.buf.push(op);
                 if st.buf.len() >= st.max_batch {
-                    st.flush();
+                    st.flush(&myself);
                 } else if !st.flush_queued {
                     st.flush_queued = true;
                     // Lands behind every message already queued: the batch is the burst.
@@ -203,91 +225,80 @@ impl ThreadLocalActor for Store {
                     myself.cast(StoreMsg::Flush)?;
                 } else {
                     st.flush_queued = false;
-                    st.flush();
+                    st.flush(&myself);
                 }
             }
-            StoreMsg::Watch => {
-                // Our own commits do not change it; an error is left for the next look.
-                if let Ok(seen) = data_version(&st.conn)
-                    && seen != st.data_version
-                {
-                    st.data_version = seen;
-                    if let Some(wake) = &st.on_external_commit
-                        && let Ok(control) = gates::load_control(&st.conn)
-                    {
-                        wake(control.paused, control.pause_reason.as_deref());
-                    }
+            StoreMsg::Flushed => {
+                if let Backend::Pg(remote) = &mut st.backend {
+                    remote.flushed();
+                    st.flush(&myself);
                 }
             }
+            StoreMsg::Lost => {
+                return Err("the connection to PostgreSQL was lost; the Store starts again".into());
+            }
+            StoreMsg::Watch => st.watch(&myself),
         }
         Ok(())
     }
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         st: &mut StoreState,
     ) -> Result<(), ActorProcessingErr> {
         // A drain processed every queued message; commit what they buffered.
         if let Some(watch) = st._watch.take() {
             watch.abort();
         }
-        st.flush();
+        match &mut st.backend {
+            Backend::Lite { .. } => st.flush(&myself),
+            Backend::Pg(remote) => remote.finish(&mut st.buf),
+        }
         Ok(())
     }
 }
 
 impl StoreState {
-    /// Commits the buffer in one transaction, a SAVEPOINT per operation, then answers every
-    /// caller (`op::commit`). Never awaits, so nothing can interrupt it between COMMIT and
-    /// the replies.
-    fn flush(&mut self) {
-        if !self.buf.is_empty() {
+    /// Commits the buffer in one transaction (`op::commit`), then answers every caller. On
+    /// SQLite, here and now: it never awaits, so nothing can interrupt it between COMMIT and
+    /// the replies. On PostgreSQL, on the connection's thread, one batch at a time.
+    fn flush(&mut self, myself: &ActorRef<StoreMsg>) {
+        match &mut self.backend {
+            Backend::Lite { .. } => self.commit_here(),
+            Backend::Pg(remote) => remote.flush(&mut self.buf, myself),
+        }
+    }
+
+    /// SQLite: commits the buffer now.
+    fn commit_here(&mut self) {
+        if let Backend::Lite { conn, .. } = &self.backend
+            && !self.buf.is_empty()
+        {
             let started = Instant::now();
             let ops = self.buf.len();
-            op::commit(db::Db::Lite(&self.conn), &self.ctx, &mut self.buf);
+            op::commit(db::Db::Lite(conn), &self.ctx, &mut self.buf);
             self.pace.committed(ops, started.elapsed());
         }
     }
-}
 
-/// When to commit a batch. Callers answered by one commit come back over the next tens of
-/// microseconds (their tasks wake, each sends its next write); flushing at the first of them
-/// splits them over two commits, each paying a sync to disk. So at synchronous=full, when the
-/// last batch had several writes (callers are concurrent), the Flush waits a little (a quarter
-/// of the last commit's time, at most [`LINGER_MOST`]) for the rest to arrive. A lone write (an
-/// idle runner's enqueue, the latency the pickup figure measures) never waits, and at normal,
-/// where a commit syncs nothing, waiting only takes the CPU from the callers: measured with 32
-/// producers, waiting raised full's enqueue rate by a tenth and cut normal's by as much.
-#[derive(Debug, Default)]
-struct Pace {
-    /// Whether commits sync to disk (synchronous=full), the only case worth waiting for.
-    syncs: bool,
-    /// Writes in the last batch.
-    last_ops: usize,
-    /// How long the last commit took.
-    last_commit: Duration,
-    /// When the Flush now pending first came due.
-    since: Option<Instant>,
-}
-
-/// The longest a Flush waits for more writes.
-const LINGER_MOST: Duration = Duration::from_micros(200);
-
-impl Pace {
-    /// Whether the Flush due now should wait a little longer.
-    fn linger(&mut self) -> bool {
-        if !self.syncs || self.last_ops < 2 {
-            return false;
+    /// Has another process committed since the last look? Then wake the runner.
+    fn watch(&mut self, myself: &ActorRef<StoreMsg>) {
+        let Some(wake) = &self.on_external_commit else { return };
+        match &mut self.backend {
+            Backend::Lite { conn, data_version } => {
+                // Our own commits do not change it; an error is left for the next look.
+                if let Ok(seen) = self::data_version(conn)
+                    && seen != *data_version
+                {
+                    *data_version = seen;
+                    if let Ok(control) = gates::load_control(conn) {
+                        wake(control.paused, control.pause_reason.as_deref());
+                    }
+                }
+            }
+            Backend::Pg(remote) => remote.watch(wake, myself),
         }
-        let since = *self.since.get_or_insert_with(Instant::now);
-        since.elapsed() < (self.last_commit / 4).min(LINGER_MOST)
-    }
-
-    fn committed(&mut self, ops: usize, took: Duration) {
-        self.last_ops = ops;
-        self.last_commit = took;
-        self.since = None;
     }
 }
 

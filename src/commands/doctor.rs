@@ -51,15 +51,23 @@ impl Check {
 }
 
 pub fn run(settings: &Settings, args: &DoctorArgs) -> Result<(), Failure> {
-    let db = absolute(&settings.db);
-    let mut checks = database::checks(&db);
-    checks.extend(storage::checks(&db));
+    let db = if settings.is_postgres() { settings.db.clone() } else { absolute(&settings.db) };
+    let mut checks = if settings.is_postgres() {
+        vec![database::postgres(settings)]
+    } else {
+        let mut checks = database::checks(&db);
+        checks.extend(storage::checks(&db));
+        checks
+    };
     let config = absolute(settings.config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)));
     let command = super::HandlerCommand::pick(&args.command, settings);
     checks.push(handler::check(command.as_ref(), &config));
     checks.push(webhook(settings, args.send_test_alert));
     checks.push(cap(settings));
-    checks.push(runner(&db));
+    if !settings.is_postgres() {
+        // PostgreSQL's check above counts the runners alive.
+        checks.push(runner(&db));
+    }
     checks.push(clock(SystemTime::now()));
     report(&checks, args.json)
 }

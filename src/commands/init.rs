@@ -82,12 +82,18 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<(), Failure> {
             words = handler.iter().map(|w| quote::shell(w)).collect::<Vec<_>>().join(" "),
         )));
     }
-    let existed = settings.db.exists();
-    Admin::create(&settings.engine_config())?;
-    if existed {
-        outln!("database {} exists; left as it is", settings.db.display())?;
-    } else {
-        outln!("created database {}", settings.db.display())?;
+    let config = settings.engine_config();
+    // A PostgreSQL database exists already; what `init` may create there is the schema.
+    let existed =
+        if settings.is_postgres() { Admin::open(&config).is_ok() } else { settings.db.exists() };
+    Admin::create(&config)?;
+    match (existed, settings.is_postgres()) {
+        (true, false) => outln!("database {} exists; left as it is", settings.db_shown())?,
+        (false, false) => outln!("created database {}", settings.db_shown())?,
+        (true, true) => {
+            outln!("database {} has nightshift's schema; left as it is", settings.db_shown())?
+        }
+        (false, true) => outln!("created nightshift's schema in {}", settings.db_shown())?,
     }
     if settings.config_file.is_none() && !Path::new(DEFAULT_CONFIG).exists() {
         std::fs::write(DEFAULT_CONFIG, template(handler))

@@ -50,17 +50,26 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
     let mut config = settings.engine_config();
     config.workers = args.workers as usize;
-    let secrets: Vec<String> = settings.webhook.iter().cloned().collect();
-    let registry = Registry::beside(&settings.db);
-    let handler = CommandHandler::new(argv, settings.permanent_exit_codes.clone(), secrets)
-        .with_registry(registry.clone());
-    config.on_locked = Some(std::sync::Arc::new(move || {
-        let killed = registry.reap_stale();
-        if killed > 0 {
-            tracing::warn!(target: "nightshift", event = "stale_handlers_killed", count = killed,
-                reason = "a previous runner died and left handler processes behind");
-        }
-    }));
+    // The webhook and a database URL (its password) never reach a handler's environment.
+    let mut secrets: Vec<String> = settings.webhook.iter().cloned().collect();
+    if settings.is_postgres() {
+        secrets.push(settings.db.to_string_lossy().into_owned());
+    }
+    let mut handler = CommandHandler::new(argv, settings.permanent_exit_codes.clone(), secrets);
+    // The registry of running handlers lets the next runner kill what a dead one left behind,
+    // which only the SQLite lock makes safe: on PostgreSQL another runner of the same host may
+    // be running those handlers.
+    if !settings.is_postgres() {
+        let registry = Registry::beside(&settings.db);
+        handler = handler.with_registry(registry.clone());
+        config.on_locked = Some(std::sync::Arc::new(move || {
+            let killed = registry.reap_stale();
+            if killed > 0 {
+                tracing::warn!(target: "nightshift", event = "stale_handlers_killed", count = killed,
+                    reason = "a previous runner died and left handler processes behind");
+            }
+        }));
+    }
     let schedules = settings.schedules.clone();
     runtime.block_on(async move {
         // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.

@@ -11,16 +11,24 @@ use crate::output::{self, outln};
 pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
     let st = admin.status()?;
-    let runner = runner_holder(&settings.db);
     let now = SystemClock.now();
+    let runner = if settings.is_postgres() {
+        // Alive: a heartbeat within the last lease.
+        let alive = admin.runners(now - settings.lease)?;
+        let who: Vec<String> =
+            alive.iter().map(|r| format!("{} pid {} on {}", r.instance, r.pid, r.host)).collect();
+        (!who.is_empty()).then(|| who.join("; "))
+    } else {
+        runner_holder(&settings.db)
+    };
     if as_json {
         let mut v = serde_json::to_value(&st).unwrap_or_default();
-        v["db"] = json!(settings.db.display().to_string());
+        v["db"] = json!(settings.db_shown());
         v["runner"] = json!(runner);
         v["daily_cap_micros"] = json!(st.cap_micros);
         return output::print_json(&v);
     }
-    outln!("database     {}", settings.db.display())?;
+    outln!("database     {}", settings.db_shown())?;
     outln!(
         "runner       {}",
         runner.map_or("not running".to_owned(), |h| format!("running ({h})"))

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A temp working directory for CLI runs; its `nightshift.db` is the default database.
+/// A temp working directory for CLI runs; its `nightshift.db` is the default database, or on
+/// PostgreSQL a scratch database every command is pointed at (`NIGHTSHIFT_DB`).
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    pg: Option<(super::store::ScratchDb, PathBuf)>,
 }
 
 /// What one run of the binary did.
@@ -42,15 +44,38 @@ impl Run {
 
 impl Workdir {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self { dir: tempfile::tempdir().expect("temp dir"), pg: None }
+    }
+
+    /// A workdir in `dir` (a place chosen for its file system).
+    pub fn in_dir(dir: tempfile::TempDir) -> Self {
+        Self { dir, pg: None }
+    }
+
+    /// A workdir whose commands use a scratch PostgreSQL database, or `None` (said on stderr)
+    /// when no server is there.
+    pub fn postgres(test: &str) -> Option<Self> {
+        Some(Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: Some(super::store::postgres(test)?),
+        })
+    }
+
+    /// Whether the commands use PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
+    /// The database: the default file, or the scratch PostgreSQL database's URL.
     pub fn db(&self) -> PathBuf {
-        self.path().join("nightshift.db")
+        match &self.pg {
+            Some((_, url)) => url.clone(),
+            None => self.path().join("nightshift.db"),
+        }
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -73,6 +98,9 @@ impl Workdir {
         c.args(args).current_dir(self.path());
         for var in ["NIGHTSHIFT_DB", "NIGHTSHIFT_CONFIG", "ALERT_WEBHOOK", "DAILY_CAP_USD"] {
             c.env_remove(var);
+        }
+        if let Some((_, url)) = &self.pg {
+            c.env("NIGHTSHIFT_DB", url);
         }
         c.stdin(Stdio::null());
         c
@@ -113,14 +141,17 @@ impl Workdir {
         self.cmd(args).stdout(out).stderr(err).spawn().expect("spawn nightshift")
     }
 
+    /// A SQLite connection to the database (SQLite only; `count` reads both).
     pub fn conn(&self) -> rusqlite::Connection {
+        assert!(!self.is_postgres(), "conn() reads SQLite; use count() on both stores");
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.busy_timeout(Duration::from_secs(5)).unwrap();
         c
     }
 
+    /// One value from either store.
     pub fn count(&self, sql: &str) -> i64 {
-        self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+        super::store::count(&self.db(), sql)
     }
 
     /// Every file in the directory with its bytes, to prove a refused command changed nothing.

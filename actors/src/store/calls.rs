@@ -148,6 +148,19 @@ impl StoreHandle {
     }
 
     /// The kill switch and its reason.
+    /// Writes or refreshes this runner's row (PostgreSQL; nothing on SQLite).
+    pub(crate) async fn runner_beat(
+        &self,
+        me: super::runners::RunnerRow,
+    ) -> Result<(), StoreError> {
+        self.call(RunnerBeatArgs { me }).await
+    }
+
+    /// Removes this runner's row (PostgreSQL; nothing on SQLite).
+    pub(crate) async fn runner_gone(&self, instance: String) -> Result<(), StoreError> {
+        self.call(RunnerGoneArgs { instance }).await
+    }
+
     pub(crate) async fn pause_state(&self) -> Result<(bool, Option<String>), StoreError> {
         self.call(PauseStateArgs).await
     }

@@ -64,7 +64,7 @@ impl Actor for InlineStore {
                 st.writes.fetch_add(1, Ordering::SeqCst);
                 op::commit(super::db::Db::Lite(&st.conn), &st.ctx, &mut vec![op]);
             }
-            StoreMsg::Flush | StoreMsg::Watch => {}
+            StoreMsg::Flush | StoreMsg::Watch | StoreMsg::Flushed | StoreMsg::Lost => {}
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use super::alerts::{AlertRow, DeliveryFailed, HeldAlert};
 use super::db::{Db, ps};
 use super::fail::Failed;
 use super::round::RoundOut;
+use super::runners::{self, RunnerRow};
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
 use super::{retention, round};
 use crate::clock::Timestamp;
@@ -145,6 +146,12 @@ ops! {
     Read DrainState(DrainStateArgs) -> read::DrainState;
     /// The Retry scheduler's next wake-up.
     Read NextDue(NextDueArgs) -> Option<Timestamp>;
+    /// A runner's row written or refreshed.
+    Write RunnerBeat(RunnerBeatArgs) -> ();
+    /// A runner's row removed.
+    Write RunnerGone(RunnerGoneArgs) -> ();
+    /// The runners alive.
+    Read Runners(RunnersArgs) -> Vec<RunnerRow>;
     /// A test's own SQL as one operation of a batch, to test the batch itself.
     #[cfg(test)]
     Write Probe(ProbeArgs) -> ();
@@ -195,6 +202,9 @@ impl Op {
             Op::Spend(call) => call.run(|a| read::ledger(c, a.days, a.now)),
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
+            Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),
+            Op::RunnerGone(call) => call.run(|a| runners::gone(c, &a.instance)),
+            Op::Runners(call) => call.run(|a| runners::alive(c, a.since)),
             #[cfg(test)]
             Op::Probe(call) => call.run(|a| (a.0)(c.lite()?, ctx)),
         }

@@ -37,13 +37,12 @@ fn state(dir: &tempfile::TempDir) -> StoreState {
     config.breaker.failures = 1;
     let conn = open::open(&db, Synchronous::Full, false).unwrap();
     StoreState {
-        conn,
+        backend: super::Backend::Lite { conn, data_version: 0 },
         ctx: StoreCtx::from_config(&config),
         buf: Vec::new(),
         max_batch: 16,
         flush_queued: false,
-        pace: super::Pace { syncs: true, ..Default::default() },
-        data_version: 0,
+        pace: super::pace::Pace::new(true),
         on_external_commit: None,
         _watch: None,
     }
@@ -79,7 +78,7 @@ fn sqlite_code(e: &StoreError) -> Option<rusqlite::ErrorCode> {
 }
 
 fn breaker_failures(st: &StoreState) -> u32 {
-    st.conn.query_row("SELECT breaker_failures FROM control", [], |r| r.get(0)).unwrap()
+    st.lite().query_row("SELECT breaker_failures FROM control", [], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -87,7 +86,7 @@ fn breaker_opened_is_logged_after_its_commit() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = state(&dir);
     open_breaker(&mut st, |_| Ok(()));
-    let names = logged(|| st.flush());
+    let names = logged(|| st.commit_here());
     assert_eq!(names, ["breaker_opened"]);
     assert_eq!(breaker_failures(&st), 1);
 }
@@ -97,7 +96,7 @@ fn an_operation_rolled_back_to_its_savepoint_logs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = state(&dir);
     open_breaker(&mut st, |_| Err(StoreError::InvalidValue("refused after the update".into())));
-    let names = logged(|| st.flush());
+    let names = logged(|| st.commit_here());
     assert!(names.is_empty(), "logged {names:?} for a rolled-back savepoint");
     assert_eq!(breaker_failures(&st), 0, "the savepoint rolled back");
     assert!(st.ctx.notices.owed().is_empty());
@@ -109,7 +108,7 @@ fn a_batch_that_rolls_back_logs_nothing() {
     let mut st = state(&dir);
     // Succeeds, but ends the transaction under the batch, so the batch itself fails.
     open_breaker(&mut st, |c| Ok(c.execute_batch("ROLLBACK")?));
-    let names = logged(|| st.flush());
+    let names = logged(|| st.commit_here());
     assert!(names.is_empty(), "logged {names:?} for a batch that did not commit");
     assert_eq!(breaker_failures(&st), 0);
     assert!(st.ctx.notices.owed().is_empty());
@@ -120,7 +119,7 @@ async fn a_busy_database_is_answered_as_transient_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = state(&dir);
     // Refuse at once rather than wait out busy_timeout: the test is about the answer's kind.
-    st.conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+    st.lite().busy_timeout(std::time::Duration::ZERO).unwrap();
     // Another process (a CLI write) holds the write lock until the first refusal.
     let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -131,7 +130,7 @@ async fn a_busy_database_is_answered_as_transient_and_retried() {
             &mut st,
             EnqueueArgs { job: NewJob::new("k", "{}"), now: Timestamp::from_millis(1) },
         );
-        st.flush();
+        st.commit_here();
         let answer = answer.try_recv().expect("answered once the batch's fate is known");
         if let Err(e) = &answer {
             refusals.push(e.clone());
@@ -152,8 +151,8 @@ fn a_full_disk_is_answered_as_disk_full_and_fails_only_its_operation() {
     let mut st = state(&dir);
     // The database may not grow: SQLite answers a write that needs a new page with SQLITE_FULL,
     // exactly as it does when the file system is full.
-    let pages: i64 = st.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-    st.conn.pragma_update(None, "max_page_count", pages).unwrap();
+    let pages: i64 = st.lite().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    st.lite().pragma_update(None, "max_page_count", pages).unwrap();
     let big = "x".repeat(200_000);
     let mut full = buffer(
         &mut st,
@@ -161,13 +160,13 @@ fn a_full_disk_is_answered_as_disk_full_and_fails_only_its_operation() {
     );
     let pause = SetPausedArgs { paused: true, reason: None, now: Timestamp::from_millis(1) };
     let mut paused = buffer(&mut st, pause);
-    st.flush();
+    st.commit_here();
     let full = full.try_recv().unwrap().unwrap_err();
     assert!(matches!(full, StoreError::DiskFull { .. }), "{full:?}");
     assert_eq!(sqlite_code(&full), Some(rusqlite::ErrorCode::DiskFull));
     assert!(full.to_string().contains("free space there"), "{full}");
     assert!(paused.try_recv().unwrap().unwrap(), "the rest of the batch committed");
-    let jobs: i64 = st.conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
+    let jobs: i64 = st.lite().query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
     assert_eq!(jobs, 0);
 }
 
@@ -188,36 +187,22 @@ fn a_round_with_one_failing_item_commits_the_rest_once() {
         &mut st,
         RoundArgs { round: Round { inserts, ..Round::default() }, now: Timestamp::from_millis(1) },
     );
-    st.flush();
+    st.commit_here();
     assert!(matches!(first.try_recv().unwrap(), Ok(Enqueued::Enqueued)));
     let out = round.try_recv().unwrap().expect("the round commits");
     assert!(matches!(out.inserted[0], Ok(Enqueued::Enqueued)), "{:?}", out.inserted);
     assert!(matches!(out.inserted[1], Err(StoreError::InvalidKey(_))), "{:?}", out.inserted);
     assert!(matches!(out.inserted[2], Ok(Enqueued::Enqueued)), "{:?}", out.inserted);
-    let count = |sql: &str| st.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let count = |sql: &str| st.lite().query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM jobs"), 3);
     assert_eq!(count("SELECT jobs FROM row_counts"), 3, "no write applied twice");
 }
 
-/// A lone write is never held back; after a batch of several, a Flush waits a little for the
-/// callers the last commit answered, never longer than a quarter of that commit or the bound.
-#[test]
-fn a_flush_lingers_only_after_concurrent_writes_and_only_briefly() {
-    use std::time::{Duration, Instant};
-
-    use super::{LINGER_MOST, Pace};
-    let mut normal = Pace::default();
-    normal.committed(16, Duration::from_millis(5));
-    assert!(!normal.linger(), "commits that sync nothing are not worth a wait");
-    let mut pace = Pace { syncs: true, ..Pace::default() };
-    assert!(!pace.linger(), "nothing committed yet: no reason to wait");
-    pace.committed(1, Duration::from_millis(5));
-    assert!(!pace.linger(), "a lone write goes at once");
-    pace.committed(16, Duration::from_millis(5));
-    assert!(pace.linger(), "callers were concurrent: wait for the rest");
-    pace.since = Some(Instant::now() - LINGER_MOST);
-    assert!(!pace.linger(), "never past the bound");
-    pace.committed(16, Duration::from_micros(40));
-    pace.since = Some(Instant::now() - Duration::from_micros(10));
-    assert!(!pace.linger(), "never past a quarter of the last commit");
+impl StoreState {
+    fn lite(&self) -> &rusqlite::Connection {
+        match &self.backend {
+            super::Backend::Lite { conn, .. } => conn,
+            super::Backend::Pg(_) => unreachable!("these tests run on SQLite"),
+        }
+    }
 }

@@ -43,18 +43,27 @@ impl Supervisor {
         let shared = &self.shared;
         // Hand the Store's own error (a damaged or read-only database) to Engine::start.
         self.spawn(myself, st, Role::Store).await.map_err(startup_cause)?;
-        // Every `running` row belongs to a process that died: we hold the runner lock.
+        // On SQLite every `running` row belongs to a process that died: we hold the runner
+        // lock. On PostgreSQL other runners may hold running jobs: only expired leases are
+        // taken back, as the Rescuer does (a dead runner's jobs wait at most one lease).
         // (No Retry or DeadLetter runs yet: they read the table when they start.)
         // The cap this runner holds claims to is the one in force, for every process to show.
         // A runner that starts with the kill switch on says so; later flips are seen as they
         // commit (the Store's watch, or this engine's own pause and resume). Sent together, the
         // two writes share one commit and the read is answered beside them.
         let now = shared.now();
-        let (recovered, recorded, pause) = tokio::join!(
-            shared.store.recover(Recovery::AllRunning, now),
+        let recovery = if shared.config.is_postgres() {
+            Recovery::ExpiredLeases
+        } else {
+            Recovery::AllRunning
+        };
+        let (recovered, recorded, pause, registered) = tokio::join!(
+            shared.store.recover(recovery, now),
             shared.store.record_cap(shared.config.daily_cap_set_by.clone(), now),
             shared.store.pause_state(),
+            shared.store.runner_beat(shared.runner_row()),
         );
+        registered?;
         let notices = self.slots.notices();
         for (key, failed) in recovered? {
             announce(&notices, &key, failed);

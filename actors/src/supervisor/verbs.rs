@@ -138,6 +138,10 @@ pub(super) async fn wind_down(
         settled(&shared, Instant::now() + ABORT_WAIT).await;
     }
     flush_alerts(&dead_letter, &alert, ALERT_FLUSH).await;
+    if shared.config.is_postgres() {
+        // Best effort: a row left behind goes stale within a lease all the same.
+        let _ = shared.store.runner_gone(shared.instance.clone()).await;
+    }
     supervisor.stop(Some("shutdown".to_owned()));
 }
 

@@ -181,3 +181,25 @@ mod tests {
         assert_eq!(writable(&rw, &db).status, Status::Ok);
     }
 }
+
+/// PostgreSQL: the server answers, the schema is nightshift's and current, and which runners
+/// are alive. The URL is shown without its password.
+pub fn postgres(settings: &crate::config::Settings) -> Check {
+    let shown = settings.db_shown();
+    let admin = match nightshift_actors::Admin::open(&settings.engine_config()) {
+        Ok(admin) => admin,
+        Err(e) => return Check::new("database", Status::Fail, e.to_string()),
+    };
+    let since = nightshift_actors::Clock::now(&nightshift_actors::SystemClock) - settings.lease;
+    match admin.runners(since) {
+        Ok(alive) => Check::new(
+            "database",
+            Status::Ok,
+            format!(
+                "PostgreSQL at {shown}: nightshift's schema is current; {} runner(s) alive",
+                alive.len()
+            ),
+        ),
+        Err(e) => Check::new("database", Status::Fail, format!("PostgreSQL at {shown}: {e}")),
+    }
+}

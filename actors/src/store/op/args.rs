@@ -189,6 +189,24 @@ pub(crate) struct DrainStateArgs {
 #[derive(Debug)]
 pub(crate) struct NextDueArgs;
 
+/// This runner's row written or its heartbeat refreshed (PostgreSQL).
+#[derive(Debug)]
+pub(crate) struct RunnerBeatArgs {
+    pub(crate) me: super::super::runners::RunnerRow,
+}
+
+/// This runner's row removed: it stops (PostgreSQL).
+#[derive(Debug)]
+pub(crate) struct RunnerGoneArgs {
+    pub(crate) instance: String,
+}
+
+/// The runners with a heartbeat at or after `since` (PostgreSQL; none on SQLite).
+#[derive(Debug)]
+pub(crate) struct RunnersArgs {
+    pub(crate) since: Timestamp,
+}
+
 /// A test's own SQL, run as one operation of a batch.
 #[cfg(test)]
 pub(crate) struct ProbeArgs(

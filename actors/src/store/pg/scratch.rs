@@ -26,17 +26,6 @@ impl ScratchDb {
             Ok(url) if !url.is_empty() => (url, true),
             _ => (LOCAL.to_owned(), false),
         };
-        let mut client = match Self::admin_client(&admin) {
-            Ok(client) => client,
-            Err(e) if required => panic!("{TEST_URL_VAR} is set but its server fails: {e}"),
-            Err(_) => {
-                eprintln!(
-                    "{test}: PostgreSQL part not run (no server at 127.0.0.1:5432; set \
-                     {TEST_URL_VAR} to run it)"
-                );
-                return None;
-            }
-        };
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "nightshift_test_{}_{}_{}",
@@ -44,9 +33,19 @@ impl ScratchDb {
             NEXT.fetch_add(1, Ordering::Relaxed),
             rand::random::<u32>()
         );
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        match admin_sql(&admin, format!("CREATE DATABASE {name}")) {
+            Ok(()) => {}
+            Err(e) if required || e.as_db_error().is_some() => {
+                panic!("cannot create test database {name} through {TEST_URL_VAR}'s server: {e}")
+            }
+            Err(_) => {
+                eprintln!(
+                    "{test}: PostgreSQL part not run (no server at 127.0.0.1:5432; set \
+                     {TEST_URL_VAR} to run it)"
+                );
+                return None;
+            }
+        }
         let url = with_dbname(&admin, &name);
         Some(ScratchDb { admin, name, url })
     }
@@ -55,29 +54,25 @@ impl ScratchDb {
     pub fn url(&self) -> &str {
         &self.url
     }
-
-    fn admin_client(admin: &str) -> Result<postgres::Client, postgres::Error> {
-        // On a thread of its own: the client's private runtime cannot start inside a test's.
-        let admin = admin.to_owned();
-        std::thread::spawn(move || admin.parse::<postgres::Config>()?.connect(postgres::NoTls))
-            .join()
-            .expect("the connecting thread panicked")
-    }
 }
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut client) =
-                admin.parse::<postgres::Config>().and_then(|c| c.connect(postgres::NoTls))
-            {
-                let _ =
-                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        })
-        .join();
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = admin_sql(&self.admin, drop);
     }
+}
+
+/// Runs `sql` on the admin database, connecting on a thread of its own: the client drives a
+/// private runtime, which cannot start (or stop) inside a test's.
+fn admin_sql(admin: &str, sql: String) -> Result<(), postgres::Error> {
+    let admin = admin.to_owned();
+    std::thread::spawn(move || {
+        let mut client = admin.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+        client.batch_execute(&sql)
+    })
+    .join()
+    .expect("the admin connection's thread panicked")
 }
 
 /// `url` naming database `name` instead of its own.
