@@ -111,7 +111,7 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
 }
 
 /// The newest tick key of each schedule, across `jobs` and `dead_letter`, as a JSON array for
-/// `json_each`. Two index probes per schedule: tick keys sort by their time. The range is in
+/// `json_each` (`jsonb_array_elements_text` on PostgreSQL). Two index probes per schedule: tick keys sort by their time. The range is in
 /// byte order, as SQLite compares; on PostgreSQL the `C` collation says so (the key columns
 /// have it, so the primary key's index serves the range there too).
 fn newest_ticks(db: Db<'_>, schedules: &[String]) -> Result<String, StoreError> {
@@ -123,23 +123,19 @@ fn newest_ticks(db: Db<'_>, schedules: &[String]) -> Result<String, StoreError> 
             Db::Pg(_) => format!("^{}@{TICK_REGEX}$", regex_literal(name)),
         };
         let mut newest: Option<String> = None;
-        for sql in [
-            db.pick(
-                "SELECT key FROM jobs WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
-                 ORDER BY key DESC LIMIT 1",
-                r#"SELECT key FROM jobs
-                   WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
-                   ORDER BY key COLLATE "C" DESC LIMIT 1"#,
-            ),
-            db.pick(
-                "SELECT key FROM dead_letter WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
-                 ORDER BY key DESC LIMIT 1",
-                r#"SELECT key FROM dead_letter
-                   WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
-                   ORDER BY key COLLATE "C" DESC LIMIT 1"#,
-            ),
-        ] {
-            let found = db.opt(sql, ps![low, high, pattern], |r| r.get(0))?;
+        for table in ["jobs", "dead_letter"] {
+            let sql = match db {
+                Db::Lite(_) => format!(
+                    "SELECT key FROM {table} WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
+                     ORDER BY key DESC LIMIT 1"
+                ),
+                Db::Pg(_) => format!(
+                    r#"SELECT key FROM {table}
+                       WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
+                       ORDER BY key COLLATE "C" DESC LIMIT 1"#
+                ),
+            };
+            let found = db.opt(&sql, ps![low, high, pattern], |r| r.get(0))?;
             newest = newest.max(found);
         }
         keys.extend(newest);
