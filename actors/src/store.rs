@@ -293,7 +293,7 @@ impl StoreState {
                     && seen != *data_version
                 {
                     *data_version = seen;
-                    if let Ok(control) = gates::load_control(conn) {
+                    if let Ok(control) = gates::load_control(db::Db::Lite(conn)) {
                         wake(control.paused, control.pause_reason.as_deref());
                     }
                 }

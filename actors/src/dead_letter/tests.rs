@@ -75,7 +75,7 @@ impl Setup {
     fn owe(&self, key: &str) -> HeldAlert {
         let now = self.shared.now();
         let body = serde_json::json!({ "key": key, "error": "boom" });
-        let id = alerts::owe_dead_letter(&self.conn, key, &body, now).unwrap();
+        let id = alerts::owe_dead_letter((&self.conn).into(), key, &body, now).unwrap();
         HeldAlert { id, at: now }
     }
 

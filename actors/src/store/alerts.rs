@@ -4,9 +4,7 @@
 //! A dead-letter alert is written *held*: the Alert actor does not see it until the DeadLetter
 //! actor, once the row's group_wait is over, releases it alone or as a member of a digest.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, params};
-
+use super::db::{Db, Row, ps};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -40,20 +38,8 @@ pub(crate) struct DeliveryFailed {
     pub(crate) retry_at: Option<Timestamp>,
 }
 
-impl ToSql for AlertKind {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl FromSql for AlertKind {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str()?.parse().map_err(|e: String| FromSqlError::Other(e.into()))
-    }
-}
-
 /// Reads `id, kind, key, body, attempts, digest`.
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+fn from_row(r: &Row<'_>) -> Result<AlertRow, StoreError> {
     Ok(AlertRow {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -64,105 +50,211 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
-/// Owes an alert, deliverable from `due`.
+/// Owes an alert, deliverable from `due`. An alert is rare beside jobs, so RETURNING serves
+/// both databases.
 pub(crate) fn owe(
-    conn: &Connection,
+    db: Db<'_>,
     kind: AlertKind,
     key: Option<&str>,
     body: &serde_json::Value,
     now: Timestamp,
     due: Timestamp,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    db.value(
         "INSERT INTO alerts (kind, key, body, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![kind, key, body.to_string(), now, due])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        ps![kind, key, body.to_string(), now, due],
+    )
 }
 
 /// Owes the alert for a job buried at `now`, held until the DeadLetter actor releases it.
 pub(crate) fn owe_dead_letter(
-    conn: &Connection,
+    db: Db<'_>,
     key: &str,
     body: &serde_json::Value,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    db.value(
         "INSERT INTO alerts (kind, key, body, created_at, next_attempt_at, held)
-         VALUES (?1, ?2, ?3, ?4, ?4, 1)",
-    )?
-    .execute(params![AlertKind::DeadLetter, key, body.to_string(), now])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?4, 1) RETURNING id",
+        ps![AlertKind::DeadLetter, key, body.to_string(), now],
+    )
 }
 
 /// Released alerts due by `now`, oldest first, and the next due time among those later.
 pub(crate) fn due(
-    conn: &Connection,
+    db: Db<'_>,
     now: Timestamp,
     limit: u32,
 ) -> Result<(Vec<AlertRow>, Option<Timestamp>), StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = db.query(
         "SELECT id, kind, key, body, attempts, digest FROM alerts
          WHERE state = 'pending' AND held = 0 AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        ps![now, limit],
+        from_row,
     )?;
-    let rows = stmt.query_map(params![now, limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
-    let next: Option<Timestamp> = conn
-        .prepare_cached(
-            "SELECT min(next_attempt_at) FROM alerts
-             WHERE state = 'pending' AND held = 0 AND next_attempt_at > ?1",
-        )?
-        .query_row([now], |r| r.get(0))?;
+    let next = db.value(
+        "SELECT min(next_attempt_at) FROM alerts
+         WHERE state = 'pending' AND held = 0 AND next_attempt_at > ?1",
+        ps![now],
+    )?;
     Ok((rows, next))
 }
 
 /// Every dead-letter alert still held (what the DeadLetter actor owes after a restart). Held
 /// rows are pending, so the pending-only index finds them without reading delivered ones.
-pub(crate) fn held(conn: &Connection) -> Result<Vec<HeldAlert>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, created_at FROM alerts INDEXED BY alerts_due
-         WHERE state = 'pending' AND held = 1",
-    )?;
-    let rows = stmt.query_map([], |r| Ok(HeldAlert { id: r.get(0)?, at: r.get(1)? }))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub(crate) fn held(db: Db<'_>) -> Result<Vec<HeldAlert>, StoreError> {
+    db.query(
+        db.pick(
+            "SELECT id, created_at FROM alerts INDEXED BY alerts_due
+             WHERE state = 'pending' AND held = 1",
+            "SELECT id, created_at FROM alerts WHERE state = 'pending' AND held = 1",
+        ),
+        ps![],
+        |r| Ok(HeldAlert { id: r.get(0)?, at: r.get(1)? }),
+    )
 }
 
 /// Hands held alerts to the Alert actor, due at `now`: each alone (`digest` `None`) or all
 /// as one digest named by `digest`. Rows already released are left as they are.
 pub(crate) fn release(
-    conn: &Connection,
+    db: Db<'_>,
     ids: &[i64],
     digest: Option<i64>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE alerts SET held = 0, digest = ?2, next_attempt_at = ?3 WHERE id = ?1 AND held = 1",
-    )?;
     for id in ids {
-        stmt.execute(params![id, digest, now])?;
+        db.exec(
+            "UPDATE alerts SET held = 0, digest = ?2, next_attempt_at = ?3
+             WHERE id = ?1 AND held = 1",
+            ps![id, digest, now],
+        )?;
     }
     Ok(())
 }
 
 /// Records a delivery.
-pub(crate) fn delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub(crate) fn delivered(db: Db<'_>, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    db.exec(
         "UPDATE alerts SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                            last_error = NULL
          WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
+        ps![id, now],
+    )?;
     Ok(())
 }
 
-/// Records a failed delivery: retried at `retry_at`, or given up.
-pub(crate) fn failed(conn: &Connection, f: &DeliveryFailed) -> Result<(), StoreError> {
-    conn.prepare_cached(
+/// Records a failed delivery: retried at `retry_at`, or given up. (`?3` is compared only after
+/// the coalesce, where PostgreSQL learns its type.)
+pub(crate) fn failed(db: Db<'_>, f: &DeliveryFailed) -> Result<(), StoreError> {
+    db.exec(
         "UPDATE alerts SET attempts = attempts + 1, last_error = ?2,
-                           state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
-                           next_attempt_at = coalesce(?3, next_attempt_at)
+                           next_attempt_at = coalesce(?3, next_attempt_at),
+                           state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END
          WHERE id = ?1",
-    )?
-    .execute(params![f.id, f.error, f.retry_at])?;
+        ps![f.id, f.error, f.retry_at],
+    )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::both::on_both;
+    use crate::store::op::{self, AlertDeliveredArgs, AlertsDueArgs, AlertsHeldArgs};
+    use crate::store::op::{AlertsReleaseArgs, OweAlertArgs};
+
+    const T: Timestamp = Timestamp::from_millis(10_000);
+
+    fn due_ids(
+        db: Db<'_>,
+        ctx: &crate::store::StoreCtx,
+        now: Timestamp,
+    ) -> (Vec<i64>, Option<Timestamp>) {
+        let (rows, next) = op::run(db, ctx, AlertsDueArgs { now, limit: 10 }).unwrap();
+        (rows.into_iter().map(|r| r.id).collect(), next)
+    }
+
+    #[test]
+    fn owed_alerts_fall_due_and_are_delivered_or_given_up() {
+        on_both(
+            "alerts::owe_due",
+            |_| {},
+            |db, ctx| {
+                let body = serde_json::json!({"event": "cap_hit"});
+                let kind = AlertKind::CapHit;
+                let a =
+                    op::run(db, ctx, OweAlertArgs { kind, body: body.clone(), now: T }).unwrap();
+                let b =
+                    owe(db, AlertKind::BreakerOpened, None, &body, T, T + Duration::from_secs(60))
+                        .unwrap();
+                assert!(b > a, "ids grow: {a} then {b}");
+                let (rows, next) = op::run(db, ctx, AlertsDueArgs { now: T, limit: 10 }).unwrap();
+                let row = AlertRow {
+                    id: a,
+                    kind,
+                    key: None,
+                    body: body.to_string(),
+                    attempts: 0,
+                    digest: None,
+                };
+                assert_eq!((rows, next), (vec![row], Some(T + Duration::from_secs(60))));
+                // A failure to retry later: due again then, one attempt counted.
+                let retry_at = Some(T + Duration::from_secs(5));
+                failed(db, &DeliveryFailed { id: a, error: "503".into(), retry_at }).unwrap();
+                assert_eq!(due_ids(db, ctx, T), (vec![], retry_at));
+                assert_eq!(due_ids(db, ctx, T + Duration::from_secs(60)), (vec![a, b], None));
+                op::run(db, ctx, AlertDeliveredArgs { id: a, now: T }).unwrap();
+                // A permanent refusal gives up: never due again.
+                failed(db, &DeliveryFailed { id: b, error: "404".into(), retry_at: None }).unwrap();
+                assert_eq!(due_ids(db, ctx, T + Duration::from_secs(3_600)), (vec![], None));
+                let states: Vec<(String, u32, Option<String>)> = db
+                    .query(
+                        "SELECT state, attempts, last_error FROM alerts ORDER BY id",
+                        ps![],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                let state = |s: &str, n, e: Option<&str>| (s.to_owned(), n, e.map(str::to_owned));
+                assert_eq!(states, [state("delivered", 2, None), state("failed", 1, Some("404"))]);
+            },
+        );
+    }
+
+    #[test]
+    fn dead_letter_alerts_are_held_until_released_alone_or_as_a_digest() {
+        on_both(
+            "alerts::held",
+            |_| {},
+            |db, ctx| {
+                let body = serde_json::json!({"event": "dead_letter"});
+                let ids: Vec<i64> = ["x", "y", "z"]
+                    .iter()
+                    .map(|key| owe_dead_letter(db, key, &body, T).unwrap())
+                    .collect();
+                assert_eq!(due_ids(db, ctx, T), (vec![], None), "held rows are not due");
+                let held = op::run(db, ctx, AlertsHeldArgs).unwrap();
+                assert_eq!(held, ids.iter().map(|&id| HeldAlert { id, at: T }).collect::<Vec<_>>());
+                let later = T + Duration::from_secs(30);
+                let release = |ids: &[i64], digest| {
+                    op::run(db, ctx, AlertsReleaseArgs { ids: ids.to_vec(), digest, now: later })
+                        .unwrap()
+                };
+                release(&ids[..1], None);
+                release(&ids[1..], Some(ids[1]));
+                // Released again: left as it is, not moved into another digest.
+                release(&ids[..1], Some(ids[1]));
+                assert!(op::run(db, ctx, AlertsHeldArgs).unwrap().is_empty());
+                assert_eq!(due_ids(db, ctx, T), (vec![], Some(later)));
+                let (rows, _) = op::run(db, ctx, AlertsDueArgs { now: later, limit: 10 }).unwrap();
+                let seen: Vec<_> =
+                    rows.iter().map(|r| (r.key.as_deref(), r.digest, r.kind)).collect();
+                let dl = AlertKind::DeadLetter;
+                let d = Some(ids[1]);
+                assert_eq!(seen, [(Some("x"), None, dl), (Some("y"), d, dl), (Some("z"), d, dl)]);
+            },
+        );
+    }
 }

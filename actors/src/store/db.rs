@@ -33,13 +33,6 @@ impl<'c> From<&'c Connection> for Db<'c> {
     }
 }
 
-/// The same, from the Store actor's own (mutably held) connection.
-impl<'c> From<&'c mut Connection> for Db<'c> {
-    fn from(conn: &'c mut Connection) -> Self {
-        Db::Lite(conn)
-    }
-}
-
 /// A parameter as both databases take it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {

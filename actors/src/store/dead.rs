@@ -1,95 +1,94 @@
 //! The dead letter: read, replay (back to `jobs` with attempts reset, due at once) and purge.
 //! Each moves or deletes rows in one transaction, so a key is never in both tables nor lost.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
+use super::db::{Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadJob, Selector};
 
 const COLUMNS: &str = "key, queue, payload, error, attempts, died, reason, errors";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<DeadJob> {
-    let died_s: i64 = r.get(5)?;
+fn from_row(r: &Row<'_>) -> Result<DeadJob, StoreError> {
+    let key: String = r.get(0)?;
     let errors: String = r.get(7)?;
     let errors = serde_json::from_str(&errors).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        StoreError::Inconsistent(format!("dead letter {key:?}: errors are not a JSON list: {e}"))
     })?;
     Ok(DeadJob {
-        key: r.get(0)?,
+        key,
         queue: r.get(1)?,
         payload: r.get(2)?,
         error: r.get(3)?,
         attempts: r.get(4)?,
-        died: Timestamp::from_secs(died_s),
+        died: Timestamp::from_secs(r.get(5)?),
         reason: r.get(6)?,
         errors,
     })
 }
 
 /// One dead-lettered job.
-pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<DeadJob>, StoreError> {
+pub(crate) fn get(db: Db<'_>, key: &str) -> Result<Option<DeadJob>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM dead_letter WHERE key = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([key], from_row).optional()?)
+    db.opt(&sql, ps![key], from_row)
 }
 
 /// Dead-lettered jobs, newest first.
-pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
+pub(crate) fn list(db: Db<'_>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM dead_letter ORDER BY died DESC, key LIMIT ?1");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([limit], from_row)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    db.query(&sql, ps![limit], from_row)
 }
 
 /// Moves the selected rows back into `jobs`: pending, attempts 0, due now. Returns the keys
 /// moved; keys not in the dead letter are skipped (reported by their absence).
 pub(crate) fn replay(
-    conn: &Connection,
+    db: Db<'_>,
     which: &Selector,
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
-    let keys = selected(conn, which)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority, run_at,
-                           timeout_ms, created_at, updated_at)
-         SELECT key, queue, payload, 'pending', 0, max_attempts, priority, ?2, timeout_ms, ?2, ?2
-         FROM dead_letter WHERE key = ?1",
-    )?;
-    let mut delete = conn.prepare_cached("DELETE FROM dead_letter WHERE key = ?1")?;
-    for key in &keys {
-        insert.execute(params![key, now])?;
-        delete.execute([key])?;
-    }
+    let keys = revive(db, which, now)?;
     if !keys.is_empty() {
         // A replay is an operator saying the cause is fixed: failures counted before the fix
         // must not open (or keep open) the breaker on the replayed jobs' first new failure.
-        super::gates::reset_breaker(conn)?;
+        super::gates::reset_breaker(db)?;
+    }
+    Ok(keys)
+}
+
+/// The rows moving part of [`replay`].
+fn revive(db: Db<'_>, which: &Selector, now: Timestamp) -> Result<Vec<String>, StoreError> {
+    let keys = selected(db, which)?;
+    for key in &keys {
+        db.exec(
+            "INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority, run_at,
+                               timeout_ms, created_at, updated_at)
+             SELECT key, queue, payload, 'pending', 0, max_attempts, priority, ?2, timeout_ms, ?2, ?2
+             FROM dead_letter WHERE key = ?1",
+            ps![key, now],
+        )?;
+        db.exec("DELETE FROM dead_letter WHERE key = ?1", ps![key])?;
     }
     Ok(keys)
 }
 
 /// Deletes the selected rows for good. Returns the keys deleted.
-pub(crate) fn purge(conn: &Connection, which: &Selector) -> Result<Vec<String>, StoreError> {
-    let keys = selected(conn, which)?;
-    let mut delete = conn.prepare_cached("DELETE FROM dead_letter WHERE key = ?1")?;
+pub(crate) fn purge(db: Db<'_>, which: &Selector) -> Result<Vec<String>, StoreError> {
+    let keys = selected(db, which)?;
     for key in &keys {
-        delete.execute([key])?;
+        db.exec("DELETE FROM dead_letter WHERE key = ?1", ps![key])?;
     }
     Ok(keys)
 }
 
-fn selected(conn: &Connection, which: &Selector) -> Result<Vec<String>, StoreError> {
+fn selected(db: Db<'_>, which: &Selector) -> Result<Vec<String>, StoreError> {
     match which {
         Selector::All => {
-            let mut stmt = conn.prepare_cached("SELECT key FROM dead_letter ORDER BY died, key")?;
-            let keys = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-            Ok(keys)
+            db.query("SELECT key FROM dead_letter ORDER BY died, key", ps![], |r| r.get(0))
         }
         Selector::Keys(keys) => {
-            let mut exists = conn.prepare_cached("SELECT 1 FROM dead_letter WHERE key = ?1")?;
             let mut found = Vec::with_capacity(keys.len());
             for key in keys {
-                if exists.exists([key])? && !found.contains(key) {
+                let exists = db.exists("SELECT 1 FROM dead_letter WHERE key = ?1", ps![key])?;
+                if exists && !found.contains(key) {
                     found.push(key.clone());
                 }
             }
@@ -103,33 +102,43 @@ mod tests {
     use super::*;
     use crate::config::Synchronous;
     use crate::job::DeadReason;
+    use crate::store::both::on_both;
+    use crate::store::op::{self, PurgeDeadArgs, ReplayArgs};
+    use crate::store::retention::tests::keys;
 
-    fn bury(conn: &Connection, key: &str, reason: &dyn rusqlite::ToSql) -> rusqlite::Result<usize> {
-        conn.execute(
+    fn bury(db: Db<'_>, key: &str, reason: &str, died_secs: i64) {
+        db.exec(
             "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
                                       errors, reason)
-             VALUES (?1, 'default', '{}', 'boom', 1, 1, 0, '[]', ?2)",
-            params![key, reason],
+             VALUES (?1, 'default', '{}', 'boom', 1, 1, ?2, '[]', ?3)",
+            ps![key, died_secs, reason],
         )
+        .unwrap();
+    }
+
+    fn sel(keys: &[&str]) -> Selector {
+        Selector::Keys(keys.iter().map(|k| k.to_string()).collect())
     }
 
     #[test]
     fn every_reason_is_stored_as_its_word_and_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn =
-            super::super::open::open(&dir.path().join("t.db"), Synchronous::Full, false).unwrap();
-        for reason in DeadReason::ALL {
-            bury(&conn, reason.as_str(), &reason).unwrap();
-            let word: String = conn
-                .query_row(
-                    "SELECT reason FROM dead_letter WHERE key = ?1",
-                    [reason.as_str()],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(word, reason.as_str());
-            assert_eq!(get(&conn, reason.as_str()).unwrap().unwrap().reason, reason);
-        }
+        on_both(
+            "dead::reasons",
+            |_| {},
+            |db, _| {
+                for reason in DeadReason::ALL {
+                    bury(db, reason.as_str(), reason.as_str(), 0);
+                    let word: String = db
+                        .value(
+                            "SELECT reason FROM dead_letter WHERE key = ?1",
+                            ps![reason.as_str()],
+                        )
+                        .unwrap();
+                    assert_eq!(word, reason.as_str());
+                    assert_eq!(get(db, reason.as_str()).unwrap().unwrap().reason, reason);
+                }
+            },
+        );
     }
 
     #[test]
@@ -139,9 +148,95 @@ mod tests {
             super::super::open::open(&dir.path().join("t.db"), Synchronous::Full, false).unwrap();
         // Only a foreign writer gets past the column's CHECK.
         conn.pragma_update(None, "ignore_check_constraints", true).unwrap();
-        bury(&conn, "k", &"eaten").unwrap();
-        let refused = get(&conn, "k").unwrap_err().to_string();
+        bury(Db::Lite(&conn), "k", "eaten", 0);
+        let refused = get((&conn).into(), "k").unwrap_err().to_string();
         assert!(refused.contains("unknown dead-letter reason \"eaten\""), "{refused}");
         assert!(refused.contains("exhausted, permanent, crashed"), "{refused}");
+    }
+
+    #[test]
+    fn listed_newest_first_and_read_whole() {
+        on_both(
+            "dead::list",
+            |_| {},
+            |db, _| {
+                bury(db, "b", "exhausted", 20);
+                bury(db, "a", "permanent", 20);
+                bury(db, "old", "crashed", 10);
+                let listed: Vec<String> =
+                    list(db, 10).unwrap().into_iter().map(|d| d.key).collect();
+                assert_eq!(listed, ["a", "b", "old"]);
+                assert_eq!(list(db, 1).unwrap().len(), 1);
+                let old = get(db, "old").unwrap().unwrap();
+                assert_eq!((old.died, old.reason), (Timestamp::from_secs(10), DeadReason::Crashed));
+                assert!(get(db, "nobody").unwrap().is_none());
+            },
+        );
+    }
+
+    #[test]
+    fn revived_by_keys_or_all_back_to_pending_and_out_of_the_dead_letter() {
+        on_both(
+            "dead::revive",
+            |_| {},
+            |db, _| {
+                let now = Timestamp::from_millis(7_000);
+                for (key, died) in [("x", 3), ("y", 1), ("z", 2)] {
+                    bury(db, key, "exhausted", died);
+                }
+                // Duplicates and keys not buried are skipped.
+                assert_eq!(revive(db, &sel(&["y", "nobody", "y"]), now).unwrap(), ["y"]);
+                let row: (String, u32, Timestamp) = db
+                    .one("SELECT status, attempts, run_at FROM jobs WHERE key = 'y'", ps![], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .unwrap();
+                assert_eq!(row, ("pending".to_owned(), 0, now));
+                // All, the oldest death first.
+                assert_eq!(revive(db, &Selector::All, now).unwrap(), ["z", "x"]);
+                assert!(keys(db, "SELECT key FROM dead_letter").is_empty());
+                assert_eq!(keys(db, "SELECT key FROM jobs ORDER BY key"), ["x", "y", "z"]);
+                assert!(revive(db, &Selector::All, now).unwrap().is_empty());
+            },
+        );
+    }
+
+    #[test]
+    fn purged_by_keys_or_all_for_good() {
+        on_both(
+            "dead::purge",
+            |_| {},
+            |db, ctx| {
+                for (key, died) in [("x", 3), ("y", 1), ("z", 2)] {
+                    bury(db, key, "exhausted", died);
+                }
+                let which = sel(&["x", "x", "nobody"]);
+                assert_eq!(op::run(db, ctx, PurgeDeadArgs { which }).unwrap(), ["x"]);
+                assert_eq!(keys(db, "SELECT key FROM dead_letter ORDER BY key"), ["y", "z"]);
+                let all = op::run(db, ctx, PurgeDeadArgs { which: Selector::All }).unwrap();
+                assert_eq!(all, ["y", "z"]);
+                assert!(keys(db, "SELECT key FROM dead_letter").is_empty());
+                assert!(keys(db, "SELECT key FROM jobs").is_empty());
+            },
+        );
+    }
+
+    #[test]
+    fn a_replay_closes_the_breaker() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open::open(&dir.path().join("t.db"), Synchronous::Full, false).unwrap();
+        let ctx = crate::store::StoreCtx::from_config(&crate::config::EngineConfig::new(
+            dir.path().join("t.db"),
+        ));
+        let db = Db::Lite(&conn);
+        bury(db, "k", "exhausted", 0);
+        db.exec("UPDATE control SET breaker_failures = 3 WHERE id = 1", ps![]).unwrap();
+        let now = Timestamp::from_millis(1_000);
+        let replayed = op::run(db, &ctx, ReplayArgs { which: sel(&["k"]), now }).unwrap();
+        assert_eq!(replayed, ["k"]);
+        let failures: u32 =
+            db.value("SELECT breaker_failures FROM control WHERE id = 1", ps![]).unwrap();
+        assert_eq!(failures, 0);
     }
 }

@@ -208,7 +208,7 @@ fn bury(
     )?;
     db.exec("DELETE FROM jobs WHERE key = ?1", ps![key])?;
     // `dead` and `alerts` still take SQLite's connection (converted apart from this module).
-    let dead = super::dead::get(db.lite()?, key)?
+    let dead = super::dead::get(db, key)?
         .ok_or_else(|| StoreError::Inconsistent(format!("dead letter row for {key:?} missing")))?;
     let body = json!({
         "key": dead.key,
@@ -218,7 +218,7 @@ fn bury(
         "reason": dead.reason,
         "died": dead.died,
     });
-    let id = alerts::owe_dead_letter(db.lite()?, key, &body, now)?;
+    let id = alerts::owe_dead_letter(db, key, &body, now)?;
     Ok(Failed::Dead { job: dead, alert: alerts::HeldAlert { id, at: now } })
 }
 

@@ -121,7 +121,7 @@ pub(crate) fn admit(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Admiss
                 let cap_usd = cap as f64 / 1e6;
                 let body = json!({ "day": today, "spent_usd": spent_usd, "cap_usd": cap_usd });
                 // `alerts` still takes SQLite's connection (converted apart from this module).
-                alerts::owe(db.lite()?, AlertKind::CapHit, None, &body, now, now)?;
+                alerts::owe(db, AlertKind::CapHit, None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
             return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
@@ -189,7 +189,7 @@ pub(crate) fn failed(
         let cooldown_ms = until.millis_since(now);
         if !reopened {
             let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
-            alerts::owe(db.lite()?, AlertKind::BreakerOpened, None, &body, now, now)?;
+            alerts::owe(db, AlertKind::BreakerOpened, None, &body, now, now)?;
         }
         let failures = state.failures;
         ctx.notices.push(Notice::BreakerOpened {
@@ -203,9 +203,9 @@ pub(crate) fn failed(
 }
 
 /// Closes the breaker and forgets its count and cooldown (an operator replayed jobs). Writes
-/// constants, so it needs no lock. Takes SQLite's connection too, for callers not yet on [`Db`].
-pub(crate) fn reset_breaker<'c>(db: impl Into<Db<'c>>) -> Result<(), StoreError> {
-    save(db.into(), &BreakerState::default())
+/// constants, so it needs no lock.
+pub(crate) fn reset_breaker(db: Db<'_>) -> Result<(), StoreError> {
+    save(db, &BreakerState::default())
 }
 
 /// Frees the probe slot when the probe job was released without an outcome.
@@ -274,9 +274,9 @@ macro_rules! control_row {
 }
 
 /// The `control` row as it stands, unlocked: for reads (status, pause state, drain) and for
-/// decisions that write nothing. Takes SQLite's connection too, for callers not yet on [`Db`].
-pub(crate) fn load_control<'c>(db: impl Into<Db<'c>>) -> Result<Control, StoreError> {
-    read_control(db.into(), control_row!(""))
+/// decisions that write nothing.
+pub(crate) fn load_control(db: Db<'_>) -> Result<Control, StoreError> {
+    read_control(db, control_row!(""))
 }
 
 /// The `control` row for a write computed from it. On PostgreSQL it stays locked until the

@@ -171,41 +171,34 @@ impl Op {
                 call.run(|a| fail::fail_owner(c, ctx, &a.owner, &a.error, a.now))
             }
             Op::Recover(call) => call.run(|a| fail::recover(c, ctx, a.which, a.now)),
-            Op::Replay(call) => call.run(|a| dead::replay(c.lite()?, &a.which, a.now)),
-            Op::PurgeDead(call) => call.run(|a| dead::purge(c.lite()?, &a.which)),
-            Op::PurgeJobs(call) => call.run(|a| purge::jobs(c.lite()?, &a.keys)),
-            Op::Prune(call) => call.run(|a| retention::run(c.lite()?, &a.prune, a.now)),
+            Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.now)),
+            Op::PurgeDead(call) => call.run(|a| dead::purge(c, &a.which)),
+            Op::PurgeJobs(call) => call.run(|a| purge::jobs(c, &a.keys)),
+            Op::Prune(call) => call.run(|a| retention::run(c, &a.prune, a.now)),
             Op::SetPaused(call) => {
                 call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
             }
-            Op::RecordCap(call) => call
-                .run(|a| control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)),
-            Op::OweAlert(call) => {
-                call.run(|a| alerts::owe(c.lite()?, a.kind, None, &a.body, a.now, a.now))
-            }
-            Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c.lite()?, a.id, a.now)),
-            Op::AlertFailed(call) => call.run(|a| alerts::failed(c.lite()?, a)),
-            Op::AlertsDue(call) => call.run(|a| alerts::due(c.lite()?, a.now, a.limit)),
-            Op::AlertsHeld(call) => call.run(|_| alerts::held(c.lite()?)),
-            Op::AlertsRelease(call) => {
-                call.run(|a| alerts::release(c.lite()?, &a.ids, a.digest, a.now))
-            }
+            Op::RecordCap(call) => call.run(|a| {
+                control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)
+            }),
+            Op::OweAlert(call) => call.run(|a| alerts::owe(c, a.kind, None, &a.body, a.now, a.now)),
+            Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c, a.id, a.now)),
+            Op::AlertFailed(call) => call.run(|a| alerts::failed(c, a)),
+            Op::AlertsDue(call) => call.run(|a| alerts::due(c, a.now, a.limit)),
+            Op::AlertsHeld(call) => call.run(|_| alerts::held(c)),
+            Op::AlertsRelease(call) => call.run(|a| alerts::release(c, &a.ids, a.digest, a.now)),
             Op::PauseState(call) => call.run(|_| {
                 let control = gates::load_control(c)?;
                 Ok((control.paused, control.pause_reason))
             }),
-            Op::Status(call) => call.run(|a| read::status(c.lite()?, ctx, a.now)),
-            Op::Job(call) => call.run(|a| read::job(c.lite()?, &a.key)),
-            Op::Jobs(call) => {
-                call.run(|a| read::jobs(c.lite()?, a.status, a.queue.as_deref(), a.limit))
-            }
-            Op::CountJobs(call) => {
-                call.run(|a| read::count_jobs(c.lite()?, a.status, a.queue.as_deref()))
-            }
-            Op::DeadLetter(call) => call.run(|a| dead::get(c.lite()?, &a.key)),
-            Op::DeadLetters(call) => call.run(|a| dead::list(c.lite()?, a.limit)),
-            Op::Spend(call) => call.run(|a| read::ledger(c.lite()?, a.days, a.now)),
-            Op::DrainState(call) => call.run(|a| read::drain_state(c.lite()?, ctx, a.now)),
+            Op::Status(call) => call.run(|a| read::status(c, ctx, a.now)),
+            Op::Job(call) => call.run(|a| read::job(c, &a.key)),
+            Op::Jobs(call) => call.run(|a| read::jobs(c, a.status, a.queue.as_deref(), a.limit)),
+            Op::CountJobs(call) => call.run(|a| read::count_jobs(c, a.status, a.queue.as_deref())),
+            Op::DeadLetter(call) => call.run(|a| dead::get(c, &a.key)),
+            Op::DeadLetters(call) => call.run(|a| dead::list(c, a.limit)),
+            Op::Spend(call) => call.run(|a| read::ledger(c, a.days, a.now)),
+            Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
             Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),
             Op::RunnerGone(call) => call.run(|a| runners::gone(c, &a.instance)),

@@ -2,7 +2,7 @@
 //! afresh. A running row is refused (its worker holds a lease and will settle it); dead letters
 //! are `dead::purge`'s.
 
-use rusqlite::{Connection, OptionalExtension};
+use super::db::{Db, ps};
 
 use crate::error::StoreError;
 use crate::job::{JobStatus, PurgedJobs};
@@ -10,24 +10,68 @@ use crate::job::{JobStatus, PurgedJobs};
 /// Deletes the rows of `keys` that are not running, in one transaction with the checks, so a
 /// job a runner claims meanwhile is either refused here or never claimed. Each key is reported
 /// once, in the order given.
-pub(crate) fn jobs(conn: &Connection, keys: &[String]) -> Result<PurgedJobs, StoreError> {
-    let mut status = conn.prepare_cached("SELECT status FROM jobs WHERE key = ?1")?;
-    let mut delete = conn.prepare_cached("DELETE FROM jobs WHERE key = ?1")?;
+pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError> {
     let mut out = PurgedJobs::default();
     for key in keys {
         let seen = [&out.purged, &out.running, &out.missing];
         if seen.iter().any(|list| list.contains(key)) {
             continue;
         }
-        let found: Option<String> = status.query_row([key], |r| r.get(0)).optional()?;
+        // On PostgreSQL the row stays locked to the end of the transaction, so a claim by
+        // another runner waits for this purge instead of running what is being deleted.
+        let found: Option<String> = db.opt(
+            db.pick(
+                "SELECT status FROM jobs WHERE key = ?1",
+                "SELECT status FROM jobs WHERE key = ?1 FOR UPDATE",
+            ),
+            ps![key],
+            |r| r.get(0),
+        )?;
         match found.as_deref().and_then(JobStatus::parse) {
             None => out.missing.push(key.clone()),
             Some(JobStatus::Running) => out.running.push(key.clone()),
             Some(JobStatus::Pending | JobStatus::Done) => {
-                delete.execute([key])?;
+                db.exec("DELETE FROM jobs WHERE key = ?1", ps![key])?;
                 out.purged.push(key.clone());
             }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::clock::Timestamp;
+    use crate::job::PurgedJobs;
+    use crate::store::both::on_both;
+    use crate::store::op::{self, PurgeJobsArgs};
+    use crate::store::retention::tests::{job, keys};
+
+    #[test]
+    fn pending_and_done_jobs_go_running_ones_are_refused_each_key_once() {
+        on_both(
+            "purge::jobs",
+            |_| {},
+            |db, ctx| {
+                job(db, "waiting", "pending", None);
+                job(db, "finished", "done", Some(Timestamp::from_millis(1)));
+                job(db, "busy", "running", None);
+                let keys_given = ["busy", "waiting", "nobody", "waiting", "finished", "busy"];
+                let purged = op::run(
+                    db,
+                    ctx,
+                    PurgeJobsArgs { keys: keys_given.iter().map(|k| k.to_string()).collect() },
+                )
+                .unwrap();
+                let owned = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+                let expected = PurgedJobs {
+                    purged: owned(&["waiting", "finished"]),
+                    running: owned(&["busy"]),
+                    missing: owned(&["nobody"]),
+                };
+                assert_eq!(purged, expected);
+                assert_eq!(keys(db, "SELECT key FROM jobs"), ["busy"]);
+            },
+        );
+    }
 }

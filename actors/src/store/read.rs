@@ -1,8 +1,7 @@
 //! Reads for `status`, `jobs` and drain: counts, one job, a filtered list.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::StoreCtx;
+use super::db::{Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DaySpend, JobRecord, JobStatus, Status};
@@ -20,39 +19,39 @@ pub(crate) const UNDELIVERED: &str = "SELECT count(*) FROM alerts WHERE state !=
 
 /// Counts by status, dead letters, gates, spend: each from a counter row or an index that
 /// holds only live rows, never a scan of the finished ones.
-pub(crate) fn status(
-    conn: &Connection,
-    ctx: &StoreCtx,
-    now: Timestamp,
-) -> Result<Status, StoreError> {
-    let mut st = Status::default();
-    let n = |r: &Row<'_>, i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
-    let all;
-    (st.pending, st.running, all, st.dead) = conn
-        .prepare_cached(COUNTS)?
-        .query_row([], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
-    // Every status but pending and running is done (DESIGN.md section 4).
-    st.done = all.saturating_sub(st.pending + st.running);
-    st.next_due = super::claim::next_due(super::db::Db::Lite(conn))?;
-    st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now.millis_since(t));
-    let control = super::gates::load_control(conn)?;
+pub(crate) fn status(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Status, StoreError> {
+    let mut st = counts(db, now)?;
+    let control = super::gates::load_control(db)?;
     let cap = control.cap_in_force(ctx);
     (st.cap_micros, st.cap_set_by) = (cap.micros, cap.set_by);
     st.paused = control.paused;
     st.pause_reason = control.pause_reason;
-    st.alerts_undelivered = count(conn, UNDELIVERED)?;
-    st.spend_today_micros = super::gates::spent_today(super::db::Db::Lite(conn), now)?;
-    st.gate = super::gates::current(super::db::Db::Lite(conn), ctx, now)?;
-    st.breaker_failures = conn
-        .prepare_cached("SELECT breaker_failures FROM control WHERE id = 1")?
-        .query_row([], |r| r.get(0))?;
+    st.spend_today_micros = super::gates::spent_today(db, now)?;
+    st.gate = super::gates::current(db, ctx, now)?;
+    Ok(st)
+}
+
+/// The part of [`status`] that is counted: jobs by status, dead letters, the next due job,
+/// alerts undelivered and the breaker's failures.
+pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
+    let mut st = Status::default();
+    let n = |r: &Row<'_>, i: usize| r.get::<i64>(i).map(|n| n.max(0) as u64);
+    let all;
+    (st.pending, st.running, all, st.dead) =
+        db.one(COUNTS, ps![], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
+    // Every status but pending and running is done (DESIGN.md section 4).
+    st.done = all.saturating_sub(st.pending + st.running);
+    st.next_due = super::claim::next_due(db)?;
+    st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now.millis_since(t));
+    st.alerts_undelivered = count(db, UNDELIVERED)?;
+    st.breaker_failures = db.value("SELECT breaker_failures FROM control WHERE id = 1", ps![])?;
     Ok(st)
 }
 
 const COLUMNS: &str =
     "key, queue, payload, status, attempts, max_attempts, priority, run_at, last_error, result";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     let status: String = r.get(3)?;
     Ok(JobRecord {
         key: r.get(0)?,
@@ -69,55 +68,57 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
 }
 
 /// One job by key.
-pub(crate) fn job(conn: &Connection, key: &str) -> Result<Option<JobRecord>, StoreError> {
+pub(crate) fn job(db: Db<'_>, key: &str) -> Result<Option<JobRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE key = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([key], from_row).optional()?)
+    db.opt(&sql, ps![key], from_row)
 }
 
-/// The filter of [`jobs`] and [`count_jobs`].
-const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)";
+/// The filter of [`jobs`] and [`count_jobs`]. PostgreSQL types a parameter where it first
+/// meets it, and `?1 IS NULL` alone says nothing: its form compares first.
+fn filter(db: Db<'_>) -> &'static str {
+    db.pick(
+        "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)",
+        "(status = ?1 OR ?1 IS NULL) AND (queue = ?2 OR ?2 IS NULL)",
+    )
+}
 
 /// Jobs, optionally of one status and queue, the newest first: the order they were inserted
-/// in (a replayed job is inserted again), read backwards along the table's rowid, so the first
-/// page costs no sort however many finished rows pile up.
+/// in (a replayed job is inserted again), read backwards along the table's rowid (`seq` on
+/// PostgreSQL), so the first page costs no sort however many finished rows pile up.
 pub(crate) fn jobs(
-    conn: &Connection,
+    db: Db<'_>,
     status: Option<JobStatus>,
     queue: Option<&str>,
     limit: u32,
 ) -> Result<Vec<JobRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE {FILTER} ORDER BY rowid DESC LIMIT ?3");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(params![status.map(JobStatus::as_str), queue, limit], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    let order = db.pick("rowid", "seq");
+    let sql =
+        format!("SELECT {COLUMNS} FROM jobs WHERE {} ORDER BY {order} DESC LIMIT ?3", filter(db));
+    db.query(&sql, ps![status.map(JobStatus::as_str), queue, limit], from_row)
 }
 
 /// How many jobs [`jobs`] would list without a limit.
 pub(crate) fn count_jobs(
-    conn: &Connection,
+    db: Db<'_>,
     status: Option<JobStatus>,
     queue: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let sql = format!("SELECT count(*) FROM jobs WHERE {FILTER}");
-    let n: i64 = conn
-        .prepare_cached(&sql)?
-        .query_row(params![status.map(JobStatus::as_str), queue], |r| r.get(0))?;
+    let sql = format!("SELECT count(*) FROM jobs WHERE {}", filter(db));
+    let n: i64 = db.value(&sql, ps![status.map(JobStatus::as_str), queue])?;
     Ok(n as u64)
 }
 
 /// What drain needs, from the partial indexes only: jobs running, the earliest pending
 /// `run_at`, and the gate holding claims, if any.
 pub(crate) fn drain_state(
-    conn: &Connection,
+    db: Db<'_>,
     ctx: &StoreCtx,
     now: Timestamp,
 ) -> Result<DrainState, StoreError> {
     Ok(DrainState {
-        running: count(conn, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
-        next_due: super::claim::next_due(super::db::Db::Lite(conn))?,
-        gate: super::gates::current(super::db::Db::Lite(conn), ctx, now)?,
+        running: count(db, "SELECT count(*) FROM jobs WHERE status = 'running'")?,
+        next_due: super::claim::next_due(db)?,
+        gate: super::gates::current(db, ctx, now)?,
     })
 }
 
@@ -131,26 +132,27 @@ pub(crate) struct DrainState {
 
 /// The spend ledger for the `days` UTC days up to `now`'s, newest first (days with no spend
 /// are left out). Each day's sum saturates at `i64::MAX`, as in [`super::gates::spent_today`].
-pub(crate) fn ledger(
-    conn: &Connection,
-    days: u32,
-    now: Timestamp,
-) -> Result<Vec<DaySpend>, StoreError> {
+pub(crate) fn ledger(db: Db<'_>, days: u32, now: Timestamp) -> Result<Vec<DaySpend>, StoreError> {
     let back = std::time::Duration::from_secs(86_400) * days.saturating_sub(1);
     let since = crate::clock::utc_day(now - back);
-    let mut stmt = conn.prepare_cached(
-        "SELECT day, CAST(total(micros) AS INTEGER), count(*) FROM spend WHERE day >= ?1
-         GROUP BY day ORDER BY day DESC",
-    )?;
-    let rows = stmt
-        .query_map([since], |r| {
-            Ok(DaySpend { day: r.get(0)?, micros: r.get(1)?, attempts: r.get::<_, i64>(2)? as u64 })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    db.query(
+        db.pick(
+            // total() is a float, which CAST saturates.
+            "SELECT day, CAST(total(micros) AS INTEGER), count(*) FROM spend WHERE day >= ?1
+             GROUP BY day ORDER BY day DESC",
+            // sum() is numeric, which a CAST past bigint's range refuses: saturate first.
+            "SELECT day, CAST(LEAST(sum(micros), 9223372036854775807) AS BIGINT), count(*)
+             FROM spend WHERE day >= ?1 GROUP BY day ORDER BY day DESC",
+        ),
+        ps![since],
+        |r| Ok(DaySpend { day: r.get(0)?, micros: r.get(1)?, attempts: r.get(2)? }),
+    )
 }
 
-fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
-    let n: i64 = conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+fn count(db: Db<'_>, sql: &str) -> Result<u64, StoreError> {
+    let n: i64 = db.value(sql, ps![])?;
     Ok(n as u64)
 }
+
+#[cfg(test)]
+mod tests;

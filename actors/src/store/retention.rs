@@ -14,9 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::StoreHandle;
+use super::db::{Db, ps};
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
 
@@ -60,64 +59,83 @@ pub(crate) struct PruneArgs {
 }
 
 /// Deletes one batch; returns how many rows went. Fewer than `limit` means none of that kind
-/// is left to prune.
-pub(crate) fn run(conn: &Connection, args: &PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
+/// is left to prune. SQLite deletes by rowid; PostgreSQL, which has none, by key or id.
+pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
     let before = now - args.older_than;
-    let deleted = match args.kind {
-        PruneKind::Done => conn
-            .prepare_cached(
+    match args.kind {
+        PruneKind::Done => db.exec(
+            db.pick(
                 "DELETE FROM jobs WHERE rowid IN (
                      SELECT rowid FROM jobs
                      WHERE status = 'done' AND finished_at < ?1
                        AND key NOT IN (SELECT value FROM json_each(?2))
                      ORDER BY finished_at LIMIT ?3)",
-            )?
-            .execute(params![before, newest_ticks(conn, &args.schedules)?, args.limit])?,
-        PruneKind::Dead => conn
-            .prepare_cached(
+                "DELETE FROM jobs WHERE key IN (
+                     SELECT key FROM jobs
+                     WHERE status = 'done' AND finished_at < ?1
+                       AND key NOT IN (SELECT jsonb_array_elements_text(
+                                           CAST(CAST(?2 AS TEXT) AS jsonb)))
+                     ORDER BY finished_at LIMIT ?3)",
+            ),
+            ps![before, newest_ticks(db, &args.schedules)?, args.limit],
+        ),
+        PruneKind::Dead => db.exec(
+            db.pick(
                 "DELETE FROM dead_letter WHERE rowid IN (
                      SELECT rowid FROM dead_letter
                      WHERE died < ?1 AND key NOT IN (SELECT value FROM json_each(?2))
                      ORDER BY died LIMIT ?3)",
-            )?
+                "DELETE FROM dead_letter WHERE key IN (
+                     SELECT key FROM dead_letter
+                     WHERE died < ?1
+                       AND key NOT IN (SELECT jsonb_array_elements_text(
+                                           CAST(CAST(?2 AS TEXT) AS jsonb)))
+                     ORDER BY died LIMIT ?3)",
+            ),
             // `died` is in unix seconds.
-            .execute(params![before.as_secs(), newest_ticks(conn, &args.schedules)?, args.limit])?,
+            ps![before.as_secs(), newest_ticks(db, &args.schedules)?, args.limit],
+        ),
         // Whole days older than the age, so never the current one (`before` <= `now`).
-        PruneKind::Spend => conn
-            .prepare_cached(
-                "DELETE FROM spend WHERE id IN (
-                     SELECT id FROM spend WHERE day < ?1 ORDER BY day LIMIT ?2)",
-            )?
-            .execute(params![utc_day(before.min(now)), args.limit])?,
-        PruneKind::Alerts => conn
-            .prepare_cached(
-                "DELETE FROM alerts WHERE id IN (
-                     SELECT id FROM alerts WHERE state = 'delivered' AND delivered_at < ?1
-                     ORDER BY delivered_at LIMIT ?2)",
-            )?
-            .execute(params![before, args.limit])?,
-    };
-    Ok(deleted as u64)
+        PruneKind::Spend => db.exec(
+            "DELETE FROM spend WHERE id IN (
+                 SELECT id FROM spend WHERE day < ?1 ORDER BY day LIMIT ?2)",
+            ps![utc_day(before.min(now)), args.limit],
+        ),
+        PruneKind::Alerts => db.exec(
+            "DELETE FROM alerts WHERE id IN (
+                 SELECT id FROM alerts WHERE state = 'delivered' AND delivered_at < ?1
+                 ORDER BY delivered_at LIMIT ?2)",
+            ps![before, args.limit],
+        ),
+    }
 }
 
 /// The newest tick key of each schedule, across `jobs` and `dead_letter`, as a JSON array for
-/// `json_each`. Two index probes per schedule: tick keys sort by their time.
-fn newest_ticks(conn: &Connection, schedules: &[String]) -> Result<String, StoreError> {
+/// `json_each` (`jsonb_array_elements_text` on PostgreSQL). Two index probes per schedule: tick keys sort by their time. The range is in
+/// byte order, as SQLite compares; on PostgreSQL the `C` collation says so (the key columns
+/// have it, so the primary key's index serves the range there too).
+fn newest_ticks(db: Db<'_>, schedules: &[String]) -> Result<String, StoreError> {
     let mut keys = Vec::with_capacity(schedules.len());
     for name in schedules {
         let (low, high) = (format!("{name}@0"), format!("{name}@:"));
-        let pattern = format!("{}@{TICK}", glob_literal(name));
+        let pattern = match db {
+            Db::Lite(_) => format!("{}@{TICK_GLOB}", glob_literal(name)),
+            Db::Pg(_) => format!("^{}@{TICK_REGEX}$", regex_literal(name)),
+        };
         let mut newest: Option<String> = None;
-        for sql in [
-            "SELECT key FROM jobs WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
-             ORDER BY key DESC LIMIT 1",
-            "SELECT key FROM dead_letter WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
-             ORDER BY key DESC LIMIT 1",
-        ] {
-            let found: Option<String> = conn
-                .prepare_cached(sql)?
-                .query_row(params![low, high, pattern], |r| r.get(0))
-                .optional()?;
+        for table in ["jobs", "dead_letter"] {
+            let sql = match db {
+                Db::Lite(_) => format!(
+                    "SELECT key FROM {table} WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
+                     ORDER BY key DESC LIMIT 1"
+                ),
+                Db::Pg(_) => format!(
+                    r#"SELECT key FROM {table}
+                       WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
+                       ORDER BY key COLLATE "C" DESC LIMIT 1"#
+                ),
+            };
+            let found = db.opt(&sql, ps![low, high, pattern], |r| r.get(0))?;
             newest = newest.max(found);
         }
         keys.extend(newest);
@@ -126,13 +144,31 @@ fn newest_ticks(conn: &Connection, schedules: &[String]) -> Result<String, Store
 }
 
 /// A tick's time as its key spells it, `YYYY-MM-DDTHH:MM:SSZ`, as a GLOB pattern.
-const TICK: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z";
+const TICK_GLOB: &str =
+    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z";
+
+/// The same as a PostgreSQL regular expression.
+const TICK_REGEX: &str = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z";
 
 /// `text` matched literally by GLOB: its wildcard characters each in a bracket of their own.
 fn glob_literal(text: &str) -> String {
     text.chars()
         .map(|c| if "*?[]".contains(c) { format!("[{c}]") } else { c.to_string() })
         .collect()
+}
+
+/// `text` matched literally by a PostgreSQL regular expression: every ASCII character other
+/// than a letter or digit escaped (a backslash before one of those is always literal, while
+/// before a letter or digit it would start an escape such as `\d`).
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if c.is_ascii() && !c.is_ascii_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl StoreHandle {
@@ -143,4 +179,4 @@ impl StoreHandle {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,7 +10,7 @@ use crate::store::StoreCtx;
 use crate::store::both::on_both;
 use crate::store::db::{Db, ps};
 use crate::store::fail::record_spend;
-use crate::store::lease::tests::{at, on_sqlite};
+use crate::store::lease::tests::at;
 
 fn breaker(db: Db<'_>) -> BreakerState {
     super::load_control(db).unwrap().breaker
@@ -41,7 +41,7 @@ fn breaker_config(c: &mut crate::config::EngineConfig) {
 
 #[test]
 fn consecutive_failures_open_the_breaker_and_owe_one_alert() {
-    on_sqlite(breaker_config, |db, ctx| {
+    on_both("gates::breaker_opens", breaker_config, |db, ctx| {
         failed(db, ctx, "k1", at(1_000)).unwrap();
         assert_eq!(breaker(db).failures, 1);
         assert_eq!(probe(admit(db, ctx, at(1_000)).unwrap()), Some(false), "still closed");
@@ -122,7 +122,7 @@ fn the_cap_holds_claims_until_the_next_utc_day() {
 
 #[test]
 fn the_cap_owes_its_alert_once_a_day() {
-    on_sqlite(cap_config, |db, ctx| {
+    on_both("gates::cap_alert_once", cap_config, |db, ctx| {
         spend(db, 100, 1_000);
         assert_eq!(gated(admit(db, ctx, at(2_000)).unwrap()), Some(Some(at(DAY))));
         assert_eq!(gated(admit(db, ctx, at(3_000)).unwrap()), Some(Some(at(DAY))));

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::config::{EngineConfig, Synchronous};
 use crate::error::StoreError;
 use crate::job::{AttemptError, DeadReason, NewJob};
 use crate::store::StoreCtx;
@@ -17,14 +16,6 @@ use crate::store::op::{self, EnqueueArgs};
 
 /// Runs `test` on SQLite only, for a path that owes an alert or reads a dead letter: `alerts`
 /// and `dead` are not on PostgreSQL in this change (they convert apart; then this is `on_both`).
-pub(crate) fn on_sqlite(setup: impl Fn(&mut EngineConfig), test: impl Fn(Db<'_>, &StoreCtx)) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(dir.path().join("t.db"));
-    setup(&mut config);
-    let conn = crate::store::open::open(&config.db, Synchronous::Normal, false).unwrap();
-    test(Db::Lite(&conn), &StoreCtx::from_config(&config));
-}
-
 pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
@@ -112,7 +103,8 @@ fn a_heartbeat_extends_only_the_leases_still_held() {
 
 #[test]
 fn a_failure_retries_then_dead_letters_with_every_error() {
-    on_sqlite(
+    on_both(
+        "lease::a_failure_retries_then_dead_letters",
         |c| {
             c.retry.max_attempts = 2;
             c.breaker.failures = 0;

@@ -4,10 +4,13 @@
 -- turn a duplicate enqueue into a conflict). Times are unix milliseconds unless a column says
 -- otherwise.
 
+-- Keys compare byte by byte (collation "C"), as SQLite compares them, whatever the database's
+-- locale: retention finds a schedule's newest tick by a range of keys along the primary key.
+
 -- The queue. `seq` is insertion order (SQLite's rowid): claims break ties by it and `jobs`
 -- lists newest first by it.
 CREATE TABLE jobs (
-    key              TEXT PRIMARY KEY,
+    key              TEXT COLLATE "C" PRIMARY KEY,
     queue            TEXT NOT NULL DEFAULT 'default',
     payload          TEXT NOT NULL,
     status           TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done')),
@@ -34,7 +37,7 @@ CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status = 'done';
 CREATE INDEX jobs_seq ON jobs (seq);
 
 CREATE TABLE dead_letter (
-    key          TEXT PRIMARY KEY,
+    key          TEXT COLLATE "C" PRIMARY KEY,
     queue        TEXT NOT NULL,
     payload      TEXT NOT NULL,
     error        TEXT NOT NULL,

@@ -1,12 +1,15 @@
-//! Retention batches and the row counts `status` reads, on a real database file.
+//! Retention batches and the row counts `status` reads: each kind on both databases, the
+//! query plans and counters on a real SQLite file.
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::{PruneArgs, PruneKind, run};
 use crate::clock::{Timestamp, utc_day};
 use crate::config::{EngineConfig, Synchronous};
+use crate::store::both::on_both;
+use crate::store::db::{Db, ps};
 use crate::store::{StoreCtx, open, read};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -17,22 +20,24 @@ fn db(dir: &tempfile::TempDir) -> Connection {
     open::open(&dir.path().join("t.db"), Synchronous::Normal, false).unwrap()
 }
 
-fn job(conn: &Connection, key: &str, status: &str, finished_at: Option<Timestamp>) {
-    conn.execute(
+/// Inserts a job row as the engine would have left it.
+pub(crate) fn job(db: Db<'_>, key: &str, status: &str, finished_at: Option<Timestamp>) {
+    db.exec(
         "INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at,
                            finished_at)
          VALUES (?1, '{}', ?2, 4, 0, 0, 0, ?3)",
-        params![key, status, finished_at],
+        ps![key, status, finished_at],
     )
     .unwrap();
 }
 
-fn dead(conn: &Connection, key: &str, died_ms: Timestamp) {
-    conn.execute(
+/// Inserts a dead letter that died at `died_ms` (stored in seconds).
+pub(crate) fn dead(db: Db<'_>, key: &str, died_ms: Timestamp) {
+    db.exec(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors,
                                   reason)
          VALUES (?1, 'default', '{}', 'boom', 4, 4, ?2, '[]', 'exhausted')",
-        params![key, died_ms.as_secs()],
+        ps![key, died_ms.as_secs()],
     )
     .unwrap();
 }
@@ -42,104 +47,154 @@ fn args(kind: PruneKind, days: u64, limit: u32, schedules: &[&str]) -> PruneArgs
     PruneArgs { kind, older_than: Duration::from_secs(days * 86_400), limit, schedules }
 }
 
-fn keys(conn: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+/// The first column of every row of `sql`.
+pub(crate) fn keys(db: Db<'_>, sql: &str) -> Vec<String> {
+    db.query(sql, ps![], |r| r.get(0)).unwrap()
 }
 
 #[test]
 fn done_jobs_go_oldest_first_a_batch_at_a_time_and_live_jobs_never() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = db(&dir);
-    for i in 0..5 {
-        job(&conn, &format!("old-{i}"), "done", Some(NOW - DAY * (20 - i)));
-    }
-    job(&conn, "young", "done", Some(NOW - DAY));
-    job(&conn, "waiting", "pending", None);
-    job(&conn, "busy", "running", None);
-    let batch = args(PruneKind::Done, 7, 2, &[]);
-    assert_eq!(run(&conn, &batch, NOW).unwrap(), 2);
-    let left = keys(&conn, "SELECT key FROM jobs ORDER BY key");
-    assert_eq!(left, ["busy", "old-2", "old-3", "old-4", "waiting", "young"]);
-    assert_eq!(run(&conn, &batch, NOW).unwrap(), 2);
-    // Fewer than the batch size: nothing of the kind is left to prune.
-    assert_eq!(run(&conn, &batch, NOW).unwrap(), 1);
-    assert_eq!(run(&conn, &batch, NOW).unwrap(), 0);
-    assert_eq!(keys(&conn, "SELECT key FROM jobs ORDER BY key"), ["busy", "waiting", "young"]);
+    on_both(
+        "retention::done_jobs",
+        |_| {},
+        |db, _| {
+            for i in 0..5 {
+                job(db, &format!("old-{i}"), "done", Some(NOW - DAY * (20 - i)));
+            }
+            job(db, "young", "done", Some(NOW - DAY));
+            job(db, "waiting", "pending", None);
+            job(db, "busy", "running", None);
+            let batch = args(PruneKind::Done, 7, 2, &[]);
+            assert_eq!(run(db, &batch, NOW).unwrap(), 2);
+            let left = keys(db, "SELECT key FROM jobs ORDER BY key");
+            assert_eq!(left, ["busy", "old-2", "old-3", "old-4", "waiting", "young"]);
+            assert_eq!(run(db, &batch, NOW).unwrap(), 2);
+            // Fewer than the batch size: nothing of the kind is left to prune.
+            assert_eq!(run(db, &batch, NOW).unwrap(), 1);
+            assert_eq!(run(db, &batch, NOW).unwrap(), 0);
+            assert_eq!(keys(db, "SELECT key FROM jobs ORDER BY key"), ["busy", "waiting", "young"]);
+        },
+    );
 }
 
 #[test]
 fn the_newest_tick_of_each_schedule_is_kept_however_old() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = db(&dir);
-    let old = NOW - DAY * 400;
-    job(&conn, "yearly@2024-01-01T00:00:00Z", "done", Some(old));
-    job(&conn, "yearly@2025-01-01T00:00:00Z", "done", Some(old + DAY));
-    // A key in the schedule's namespace that is not a tick protects nothing.
-    job(&conn, "yearly@zzz", "done", Some(old));
-    job(&conn, "digest@2025-01-01T00:15:00Z", "done", Some(old));
-    // digest's newest tick is dead-lettered: it, not the older done row, is kept.
-    dead(&conn, "digest@2025-01-01T00:30:00Z", old);
-    job(&conn, "other@2025-01-01T00:00:00Z", "done", Some(old));
-    let schedules = ["yearly", "digest"];
-    assert_eq!(run(&conn, &args(PruneKind::Done, 7, 100, &schedules), NOW).unwrap(), 4);
-    assert_eq!(run(&conn, &args(PruneKind::Dead, 7, 100, &schedules), NOW).unwrap(), 0);
-    assert_eq!(keys(&conn, "SELECT key FROM jobs"), ["yearly@2025-01-01T00:00:00Z"]);
-    assert_eq!(keys(&conn, "SELECT key FROM dead_letter"), ["digest@2025-01-01T00:30:00Z"]);
+    on_both(
+        "retention::newest_tick",
+        |_| {},
+        |db, _| {
+            let old = NOW - DAY * 400;
+            job(db, "yearly@2024-01-01T00:00:00Z", "done", Some(old));
+            job(db, "yearly@2025-01-01T00:00:00Z", "done", Some(old + DAY));
+            // A key in the schedule's namespace that is not a tick protects nothing.
+            job(db, "yearly@zzz", "done", Some(old));
+            job(db, "yearly@2026-01-01T00:00:00Zx", "done", Some(old));
+            job(db, "digest@2025-01-01T00:15:00Z", "done", Some(old));
+            // digest's newest tick is dead-lettered: it, not the older done row, is kept.
+            dead(db, "digest@2025-01-01T00:30:00Z", old);
+            job(db, "other@2025-01-01T00:00:00Z", "done", Some(old));
+            let schedules = ["yearly", "digest"];
+            assert_eq!(run(db, &args(PruneKind::Done, 7, 100, &schedules), NOW).unwrap(), 5);
+            assert_eq!(run(db, &args(PruneKind::Dead, 7, 100, &schedules), NOW).unwrap(), 0);
+            assert_eq!(keys(db, "SELECT key FROM jobs"), ["yearly@2025-01-01T00:00:00Z"]);
+            assert_eq!(keys(db, "SELECT key FROM dead_letter"), ["digest@2025-01-01T00:30:00Z"]);
+        },
+    );
+}
+
+#[test]
+fn schedule_names_with_pattern_characters_match_only_themselves() {
+    // Characters GLOB, LIKE or a regular expression would read as more than themselves: each
+    // name's own ticks must still match its pattern, so its newest tick is kept.
+    let names = ["a*b", "c?d", "e[1]f", "g%h", "i_j", "k.l", r"m\n", "o(p)|q+", "r^s$", "t{2}é"];
+    on_both(
+        "retention::pattern_names",
+        |_| {},
+        move |db, _| {
+            let old = NOW - DAY * 400;
+            for name in names {
+                job(db, &format!("{name}@2025-01-01T00:00:00Z"), "done", Some(old));
+                job(db, &format!("{name}@2025-02-01T00:00:00Z"), "done", Some(old));
+                // Sorts after the newest tick, but is no tick: the pattern is anchored at its end.
+                job(db, &format!("{name}@2025-03-01T00:00:00Z "), "done", Some(old));
+            }
+            let prune = args(PruneKind::Done, 7, 500, &names);
+            assert_eq!(run(db, &prune, NOW).unwrap(), 2 * names.len() as u64);
+            let mut expected: Vec<String> =
+                names.iter().map(|name| format!("{name}@2025-02-01T00:00:00Z")).collect();
+            expected.sort();
+            let mut left = keys(db, "SELECT key FROM jobs");
+            left.sort();
+            assert_eq!(left, expected);
+        },
+    );
 }
 
 #[test]
 fn dead_letters_go_by_when_they_died() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = db(&dir);
-    dead(&conn, "ancient", NOW - DAY * 31);
-    dead(&conn, "recent", NOW - DAY * 29);
-    assert_eq!(run(&conn, &args(PruneKind::Dead, 30, 500, &[]), NOW).unwrap(), 1);
-    assert_eq!(keys(&conn, "SELECT key FROM dead_letter"), ["recent"]);
+    on_both(
+        "retention::dead_letters",
+        |_| {},
+        |db, _| {
+            dead(db, "ancient", NOW - DAY * 31);
+            dead(db, "recent", NOW - DAY * 29);
+            assert_eq!(run(db, &args(PruneKind::Dead, 30, 500, &[]), NOW).unwrap(), 1);
+            assert_eq!(keys(db, "SELECT key FROM dead_letter"), ["recent"]);
+        },
+    );
 }
 
 #[test]
 fn spend_goes_by_whole_days_and_never_today() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = db(&dir);
-    for days_ago in [0, 1, 7, 8, 30] {
-        let at = NOW - DAY * days_ago;
-        conn.execute(
-            "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, 'k', 1, 5, ?2)",
-            params![utc_day(at), at],
-        )
-        .unwrap();
-    }
-    // Seven days back from noon is noon on 03-03: that day is kept whole, the ones before go.
-    assert_eq!(run(&conn, &args(PruneKind::Spend, 7, 500, &[]), NOW).unwrap(), 2);
-    let days = keys(&conn, "SELECT day FROM spend ORDER BY day");
-    assert_eq!(days, ["2026-03-03", "2026-03-09", "2026-03-10"]);
-    // Even an age of zero leaves the current day.
-    assert_eq!(run(&conn, &args(PruneKind::Spend, 0, 500, &[]), NOW).unwrap(), 2);
-    assert_eq!(keys(&conn, "SELECT day FROM spend"), ["2026-03-10"]);
+    on_both(
+        "retention::spend",
+        |_| {},
+        |db, _| {
+            for days_ago in [0, 1, 7, 8, 30] {
+                let at = NOW - DAY * days_ago;
+                db.exec(
+                    "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, 'k', 1, 5, ?2)",
+                    ps![utc_day(at), at],
+                )
+                .unwrap();
+            }
+            // Seven days back from noon is noon on 03-03: that day is kept whole, the ones before
+            // go.
+            assert_eq!(run(db, &args(PruneKind::Spend, 7, 500, &[]), NOW).unwrap(), 2);
+            let days = keys(db, "SELECT day FROM spend ORDER BY day");
+            assert_eq!(days, ["2026-03-03", "2026-03-09", "2026-03-10"]);
+            // Even an age of zero leaves the current day.
+            assert_eq!(run(db, &args(PruneKind::Spend, 0, 500, &[]), NOW).unwrap(), 2);
+            assert_eq!(keys(db, "SELECT day FROM spend"), ["2026-03-10"]);
+        },
+    );
 }
 
 #[test]
 fn only_delivered_alerts_go() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = db(&dir);
-    let old = NOW - DAY * 60;
-    for (kind, state, delivered) in [
-        ("sent-long-ago", "delivered", Some(old)),
-        ("sent-today", "delivered", Some(NOW)),
-        ("owed", "pending", None),
-        ("refused", "failed", None),
-    ] {
-        conn.execute(
-            "INSERT INTO alerts (kind, body, created_at, state, next_attempt_at, delivered_at)
-             VALUES (?1, '{}', ?2, ?3, ?2, ?4)",
-            params![kind, old, state, delivered],
-        )
-        .unwrap();
-    }
-    assert_eq!(run(&conn, &args(PruneKind::Alerts, 30, 500, &[]), NOW).unwrap(), 1);
-    let left = keys(&conn, "SELECT kind FROM alerts ORDER BY id");
-    assert_eq!(left, ["sent-today", "owed", "refused"]);
+    on_both(
+        "retention::alerts",
+        |_| {},
+        |db, _| {
+            let old = NOW - DAY * 60;
+            for (kind, state, delivered) in [
+                ("sent-long-ago", "delivered", Some(old)),
+                ("sent-today", "delivered", Some(NOW)),
+                ("owed", "pending", None),
+                ("refused", "failed", None),
+            ] {
+                db.exec(
+                "INSERT INTO alerts (kind, body, created_at, state, next_attempt_at, delivered_at)
+                 VALUES (?1, '{}', ?2, ?3, ?2, ?4)",
+                ps![kind, old, state, delivered],
+            )
+            .unwrap();
+            }
+            assert_eq!(run(db, &args(PruneKind::Alerts, 30, 500, &[]), NOW).unwrap(), 1);
+            let left = keys(db, "SELECT kind FROM alerts ORDER BY id");
+            assert_eq!(left, ["sent-today", "owed", "refused"]);
+        },
+    );
 }
 
 /// The lines of `EXPLAIN QUERY PLAN sql`.
@@ -173,11 +228,11 @@ fn status_counts_fifty_thousand_done_rows_without_scanning_them() {
     let mut conn = db(&dir);
     let tx = conn.transaction().unwrap();
     for i in 0..50_000 {
-        job(&tx, &format!("done-{i}"), "done", Some(NOW - DAY * 10));
+        job(Db::Lite(&tx), &format!("done-{i}"), "done", Some(NOW - DAY * 10));
     }
     for i in 0..3 {
-        job(&tx, &format!("pending-{i}"), "pending", None);
-        dead(&tx, &format!("dead-{i}"), NOW);
+        job(Db::Lite(&tx), &format!("pending-{i}"), "pending", None);
+        dead(Db::Lite(&tx), &format!("dead-{i}"), NOW);
     }
     tx.commit().unwrap();
     // Every way a row changes: a claim, a completion, a purge, a dead letter replayed.
@@ -186,10 +241,10 @@ fn status_counts_fifty_thousand_done_rows_without_scanning_them() {
     conn.execute("UPDATE jobs SET status = 'done' WHERE key = 'pending-1'", []).unwrap();
     conn.execute("DELETE FROM jobs WHERE key IN ('done-0', 'done-1')", []).unwrap();
     conn.execute("DELETE FROM dead_letter WHERE key = 'dead-0'", []).unwrap();
-    assert_eq!(run(&conn, &args(PruneKind::Done, 7, 500, &[]), NOW).unwrap(), 500);
+    assert_eq!(run(Db::Lite(&conn), &args(PruneKind::Done, 7, 500, &[]), NOW).unwrap(), 500);
 
     let ctx = StoreCtx::from_config(&EngineConfig::new(dir.path().join("t.db")));
-    let st = read::status(&conn, &ctx, NOW).unwrap();
+    let st = read::status(Db::Lite(&conn), &ctx, NOW).unwrap();
     let counted: i64 = conn
         .query_row("SELECT count(*) FROM jobs WHERE status = 'done'", [], |r| r.get(0))
         .unwrap();
@@ -220,12 +275,12 @@ fn the_migration_counts_the_rows_already_there() {
         }
         conn.execute_batch("PRAGMA user_version = 3").unwrap();
         for (key, status) in [("a", "done"), ("b", "done"), ("c", "pending")] {
-            job(&conn, key, status, Some(Timestamp::EPOCH));
+            job(Db::Lite(&conn), key, status, Some(Timestamp::EPOCH));
         }
-        dead(&conn, "d", NOW);
+        dead(Db::Lite(&conn), "d", NOW);
     }
     let conn = open::open(&path, Synchronous::Normal, false).unwrap();
     let ctx = StoreCtx::from_config(&EngineConfig::new(&path));
-    let st = read::status(&conn, &ctx, NOW).unwrap();
+    let st = read::status(Db::Lite(&conn), &ctx, NOW).unwrap();
     assert_eq!((st.pending, st.running, st.done, st.dead), (1, 0, 2, 1));
 }
