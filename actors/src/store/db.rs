@@ -72,7 +72,8 @@ pub(crate) trait Col: Sized {
 }
 
 impl<'c> Db<'c> {
-    /// SQLite's connection, for an operation not yet written for both databases.
+    /// SQLite's connection, for a test's own SQL (`Op::Probe`).
+    #[cfg(test)]
     pub(crate) fn lite(&self) -> Result<&'c Connection, StoreError> {
         match self {
             Db::Lite(c) => Ok(c),
