@@ -120,8 +120,8 @@ ops! {
     Write AlertDelivered(AlertDeliveredArgs) -> ();
     /// An alert's delivery failed.
     Write AlertFailed(DeliveryFailed) -> ();
-    /// Alerts due.
-    Read AlertsDue(AlertsDueArgs) -> (Vec<AlertRow>, Option<Timestamp>);
+    /// Alerts due, taken for delivery.
+    Write AlertsDue(AlertsDueArgs) -> (Vec<AlertRow>, Option<Timestamp>);
     /// Dead-letter alerts held for DeadLetter's decision.
     Read AlertsHeld(AlertsHeldArgs) -> Vec<HeldAlert>;
     /// Held dead-letter alerts released, alone or as a digest.
