@@ -178,9 +178,8 @@ impl Op {
             Op::SetPaused(call) => {
                 call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
             }
-            Op::RecordCap(call) => call.run(|a| {
-                control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)
-            }),
+            Op::RecordCap(call) => call
+                .run(|a| control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)),
             Op::OweAlert(call) => call.run(|a| alerts::owe(c, a.kind, None, &a.body, a.now, a.now)),
             Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c, a.id, a.now)),
             Op::AlertFailed(call) => call.run(|a| alerts::failed(c, a)),
