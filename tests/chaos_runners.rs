@@ -19,14 +19,37 @@ const CONFIG: &str = "[retry]\nmax_attempts = 3\nbase = \"20ms\"\ncap = \"200ms\
                       [breaker]\nfailures = 100000\n[store]\nlease = \"3s\"\n";
 
 /// How long the kills go on.
-const STORM: Duration = Duration::from_secs(15);
+const STORM: Duration = Duration::from_secs(12);
 
-/// What the runners must finish within once the storm ends (a few leases).
-const DRAIN: Duration = Duration::from_secs(30);
+/// How long the drain may go without finishing a job: several leases, so only a job stuck
+/// for good (a lost lease, a hung runner) fails it, not a slow machine.
+const STALL: Duration = Duration::from_secs(20);
 
 /// Whether nothing is pending or running.
 fn drained(w: &Workdir) -> bool {
     w.count("SELECT count(*) FROM jobs WHERE status != 'done'") == 0
+}
+
+/// Waits until the runners drained the queue; panics, saying what is left, once no job was
+/// finished for [`STALL`].
+fn drain(w: &Workdir) {
+    let left = || w.count("SELECT count(*) FROM jobs WHERE status != 'done'");
+    let (mut last, mut progress) = (left(), Instant::now());
+    while last > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = left();
+        if now < last {
+            progress = Instant::now();
+        }
+        last = now;
+        if progress.elapsed() > STALL {
+            let stuck = w.count(
+                "SELECT count(*) FROM jobs WHERE status = 'running'
+                 AND lease_expires_at < (extract(epoch FROM now()) * 1000)::bigint",
+            );
+            panic!("the drain stalled: {now} jobs left, {stuck} of them running past their lease");
+        }
+    }
 }
 
 /// Runner processes by slot, each a continuous `nightshift run`; a slot is empty while its
@@ -78,29 +101,38 @@ impl Drop for Runners<'_> {
     }
 }
 
-/// One producer's plan: (fate, pause before the enqueue in ms), drawn from the seeded RNG.
-fn plan(rng: &mut Rng) -> Vec<(&'static str, u64)> {
+/// One producer's plan: bursts of (fate, pause before the enqueue in ms), drawn from the
+/// seeded RNG. A burst is one `enqueue --jsonl`: every runner wakes to several due jobs at once
+/// and their claims contend.
+fn plan(rng: &mut Rng) -> Vec<(Vec<&'static str>, u64)> {
     let fates = ["good", "good", "good", "flaky", "poison", "slow"];
-    (0..5000).map(|_| (fates[rng.below(fates.len() as u64) as usize], rng.below(40))).collect()
+    let burst = |rng: &mut Rng| -> Vec<&'static str> {
+        (0..rng.below(4) + 1).map(|_| fates[rng.below(fates.len() as u64) as usize]).collect()
+    };
+    (0..2000).map(|_| (burst(rng), rng.below(150))).collect()
 }
 
-/// Enqueues keys one process at a time until `stop`, recording each acknowledged key.
+/// Enqueues bursts, one process each, until `stop`, recording each acknowledged key.
 fn produce(
     w: &Workdir,
     p: usize,
-    plan: &[(&str, u64)],
+    plan: &[(Vec<&str>, u64)],
     stop: &AtomicBool,
     history: &Mutex<History>,
 ) {
-    for (n, (fate, pause)) in plan.iter().enumerate() {
+    let file = w.path().join(format!("producer-{p}.jsonl"));
+    for (n, (fates, pause)) in plan.iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         std::thread::sleep(Duration::from_millis(*pause));
-        let key = format!("{fate}-p{p}-{n}");
-        let out = w.run(&["enqueue", &key, "{}"]);
-        assert_eq!(out.code, Some(0), "enqueue {key}: {out:?}");
-        history.lock().unwrap().acked.insert(key);
+        let keys: Vec<String> =
+            fates.iter().enumerate().map(|(i, f)| format!("{f}-p{p}-{n}-{i}")).collect();
+        let lines: String = keys.iter().map(|k| format!("{{\"key\":\"{k}\"}}\n")).collect();
+        std::fs::write(&file, lines).unwrap();
+        let out = w.run(&["enqueue", "--jsonl", file.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "enqueue {keys:?}: {out:?}");
+        history.lock().unwrap().acked.extend(keys);
     }
 }
 
@@ -145,7 +177,7 @@ fn three_runners_sigkilled_at_random_while_producers_enqueue_lose_nothing() {
     // Heal: every runner back, and the queue drained by them (lease expiry returns the jobs
     // the killed ones held).
     (0..3).for_each(|i| runners.start(i));
-    wait_until(DRAIN, "the runners drain the queue", || drained(&w));
+    drain(&w);
     runners.stop();
     let (done, dead) = check::check(&w, &history);
     let rescued = w.count(
@@ -160,4 +192,71 @@ fn three_runners_sigkilled_at_random_while_producers_enqueue_lose_nothing() {
     );
     assert!(history.acked.len() >= 60, "the producers enqueued too little to mean anything");
     assert!(rescued > 0, "no kill left a job behind: the scenario tested no rescue");
+}
+
+/// Terminates every other backend on the test's database (the runner's connections); returns
+/// how many there were.
+fn cut_connections(w: &Workdir) -> i64 {
+    w.count(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) cut",
+    )
+}
+
+#[test]
+fn a_runner_whose_connections_are_cut_recovers_or_exits_without_losing_an_outcome() {
+    let Some(w) = Workdir::postgres("chaos_runners::connections_cut") else { return };
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", CONFIG);
+    let agent = check::agent(&w);
+    let mut history = History::default();
+    let mut enqueue = |w: &Workdir, keys: std::ops::Range<usize>| {
+        for i in keys {
+            let key = format!("{}-{i}", ["slow", "flaky"][i % 2]);
+            w.run(&["enqueue", &key, "{}"]).expect(0);
+            history.acked.insert(key);
+        }
+    };
+    enqueue(&w, 0..16);
+    let mut runner = w.spawn_logged(&["run", "--workers", "2", "--", &agent], "runner.log");
+    let completions = || {
+        std::fs::read_to_string(w.path().join("completions.txt")).map_or(0, |t| t.lines().count())
+    };
+    // Two cuts, each while handlers run: the first early, the second once work resumed.
+    let mut exited = None;
+    for round in 0..2 {
+        let before = completions();
+        wait_until(Duration::from_secs(20), "the runner works", || {
+            completions() > before
+                && w.count("SELECT count(*) FROM jobs WHERE status = 'running'") > 0
+        });
+        assert!(cut_connections(&w) > 0, "round {round}: the runner held no connection");
+        // Jobs enqueued after the cut must be picked up too (the wake-up channel is new).
+        enqueue(&w, 100 * (round + 1)..100 * (round + 1) + 4);
+        if let Some(status) = runner.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+    }
+    wait_until(Duration::from_secs(30), "the runner finishes the queue or exits", || {
+        drained(&w) || runner.try_wait().unwrap().is_some()
+    });
+    match exited.or_else(|| runner.try_wait().unwrap()) {
+        Some(status) => {
+            // Gave up on the database: it must say so by its exit code, and what it left
+            // behind is finished by the next runner.
+            assert!(!status.success(), "a runner that lost its database exited 0");
+            w.run(&["run", "--once", "--wait", "5s", "--", &agent]).expect(0);
+            eprintln!("connections_cut: the runner exited with {status}");
+        }
+        None => {
+            signal(&runner, 15);
+            assert!(wait_exit(&mut runner, Duration::from_secs(20)).success(), "runner exit");
+            // It recovered: by restarting its Store on a new connection, as its log says.
+            let log = std::fs::read_to_string(w.path().join("runner.log")).unwrap();
+            assert!(log.contains(r#""actor":"Store","event":"worker_restarted""#), "{log}");
+        }
+    }
+    let (done, dead) = check::check(&w, &history);
+    assert_eq!((done, dead), (history.acked.len(), 0), "every job done");
 }

@@ -53,16 +53,16 @@ pub fn check(w: &Workdir, history: &History) -> (usize, usize) {
     let dead = rows(w, "SELECT key, reason || ' ' || attempts FROM dead_letter");
     let stuck: Vec<_> = jobs.iter().filter(|(_, s)| !s.starts_with("done ")).collect();
     assert!(stuck.is_empty(), "jobs not finished after the drain: {stuck:?}");
-    for key in &history.acked {
-        let (in_jobs, in_dead) = (jobs.contains_key(key), dead.contains_key(key));
-        assert!(in_jobs ^ in_dead, "acknowledged {key}: done={in_jobs} dead_lettered={in_dead}");
-    }
-    for key in jobs.keys().chain(dead.keys()) {
-        assert!(
-            history.acked.contains(key) || history.unknown.contains(key),
-            "{key} appeared but was never enqueued"
-        );
-    }
+    // Every acknowledged enqueue ended once: done or dead-lettered, never both, never lost;
+    // and nothing ended that no client enqueued.
+    let both: Vec<_> = jobs.keys().filter(|k| dead.contains_key(*k)).collect();
+    assert!(both.is_empty(), "done and dead-lettered: {both:?}");
+    let ended: BTreeSet<&String> = jobs.keys().chain(dead.keys()).collect();
+    let lost: Vec<_> = history.acked.iter().filter(|k| !ended.contains(k)).collect();
+    assert!(lost.is_empty(), "acknowledged, then lost: {lost:?}");
+    let known = |k: &&&String| history.acked.contains(**k) || history.unknown.contains(**k);
+    let stray: Vec<_> = ended.iter().filter(|k| !known(k)).collect();
+    assert!(stray.is_empty(), "never enqueued, yet in the tables: {stray:?}");
     // The agent's effect: one line per key, present for every done job.
     let mut effects: BTreeMap<String, usize> = BTreeMap::new();
     for (key, _) in lines(&w.path().join("effects.txt")) {
