@@ -38,7 +38,16 @@ impl Pg {
     /// Connects to `url`, checks the schema and migrates it (with `create`, an empty database
     /// gets nightshift's schema; without, it is refused as not initialised).
     pub(crate) fn connect(url: &str, create: bool) -> Result<Pg, StoreError> {
-        let (config, tls) = tls::config(url)?;
+        let (mut config, tls) = tls::config(url)?;
+        // A host that does not answer is reported in seconds, not after the system's TCP
+        // timeout (minutes); a connection whose peer vanished is found by keepalives within a
+        // minute or so. The URL's own settings win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        if config.get_keepalives_idle() == std::time::Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(std::time::Duration::from_secs(30));
+        }
         let client = config.connect(tls).map_err(|e| connect_failure(url, &e))?;
         let mut pg = Pg { client, statements: Statements::default() };
         pg.migrate(url, create)?;
