@@ -11,30 +11,16 @@ pub use nightshift_actors::testing::ScratchDb;
 /// the database beside the engine's writer.
 pub fn count(db: &Path, sql: &str) -> i64 {
     match url(db) {
-        Some(url) => {
-            let (url, sql) = (url.to_owned(), sql.to_owned());
-            // On a thread of its own: the client's private runtime cannot start in a test's.
-            std::thread::spawn(move || {
-                let mut client = url
-                    .parse::<postgres::Config>()
-                    .and_then(|c| c.connect(postgres::NoTls))
-                    .expect("connect to the test database");
-                let row = client.query_one(&sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                // SQLite answers a comparison with 0 or 1, PostgreSQL with a boolean.
-                match (row.try_get::<_, i64>(0), row.try_get::<_, bool>(0)) {
-                    (Ok(n), _) => n,
-                    (_, Ok(b)) => b.into(),
-                    _ => row.get::<_, i32>(0).into(),
-                }
-            })
-            .join()
-            .expect("the query's thread panicked")
-        }
-        None => {
-            let conn = rusqlite::Connection::open(db).expect("open test db");
-            conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-            conn.query_row(sql, [], |r| r.get(0)).expect(sql)
-        }
+        Some(url) => on_postgres(url, sql, |client, sql| {
+            let row = client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            // SQLite answers a comparison with 0 or 1, PostgreSQL with a boolean.
+            match (row.try_get::<_, i64>(0), row.try_get::<_, bool>(0)) {
+                (Ok(n), _) => n,
+                (_, Ok(b)) => b.into(),
+                _ => row.get::<_, i32>(0).into(),
+            }
+        }),
+        None => sqlite(db).query_row(sql, [], |r| r.get(0)).expect(sql),
     }
 }
 
@@ -42,42 +28,25 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 /// invariant checker and the CLI tests compare, whichever database the commands used.
 pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
     match url(db) {
-        Some(url) => {
-            let (url, sql) = (url.to_owned(), sql.to_owned());
-            std::thread::spawn(move || {
-                let mut client = url
-                    .parse::<postgres::Config>()
-                    .and_then(|c| c.connect(postgres::NoTls))
-                    .expect("connect to the test database");
-                let rows = client.query(&sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.iter().map(|row| (0..row.len()).map(|i| pg_text(row, i)).collect()).collect()
-            })
-            .join()
-            .expect("the query's thread panicked")
-        }
+        Some(url) => on_postgres(url, sql, |client, sql| {
+            let rows = client.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter().map(|row| (0..row.len()).map(|i| pg_text(row, i)).collect()).collect()
+        }),
         None => {
-            let conn = rusqlite::Connection::open(db).expect("open test db");
-            conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            use rusqlite::types::ValueRef;
+            let conn = sqlite(db);
             let mut stmt = conn.prepare(sql).expect(sql);
             let columns = stmt.column_count();
-            stmt.query_map([], |r| {
-                (0..columns)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => String::new(),
-                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-                            rusqlite::types::ValueRef::Real(x) => x.to_string(),
-                            rusqlite::types::ValueRef::Text(t)
-                            | rusqlite::types::ValueRef::Blob(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                        })
-                    })
-                    .collect()
-            })
-            .expect(sql)
-            .map(Result::unwrap)
-            .collect()
+            let text = |v: ValueRef| match v {
+                ValueRef::Null => String::new(),
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Real(x) => x.to_string(),
+                ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+            };
+            stmt.query_map([], |r| (0..columns).map(|i| Ok(text(r.get_ref(i)?))).collect())
+                .expect(sql)
+                .map(Result::unwrap)
+                .collect()
         }
     }
 }
@@ -109,24 +78,37 @@ fn pg_text(row: &postgres::Row, i: usize) -> String {
 /// Runs statements on either store (a test's own change to the database).
 pub fn execute(db: &Path, sql: &str) {
     match url(db) {
-        Some(url) => {
-            let (url, sql) = (url.to_owned(), sql.to_owned());
-            std::thread::spawn(move || {
-                let mut client = url
-                    .parse::<postgres::Config>()
-                    .and_then(|c| c.connect(postgres::NoTls))
-                    .expect("connect to the test database");
-                client.batch_execute(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            })
-            .join()
-            .expect("the statement's thread panicked");
-        }
-        None => {
-            let conn = rusqlite::Connection::open(db).expect("open test db");
-            conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-            conn.execute_batch(sql).expect(sql);
-        }
+        Some(url) => on_postgres(url, sql, |client, sql| {
+            client.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }),
+        None => sqlite(db).execute_batch(sql).expect(sql),
     }
+}
+
+/// Runs `f` with a fresh client of the test database, on a thread of its own: the client's
+/// private runtime cannot start inside a test's.
+fn on_postgres<T: Send + 'static>(
+    url: &str,
+    sql: &str,
+    f: impl FnOnce(&mut postgres::Client, &str) -> T + Send + 'static,
+) -> T {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let mut client = url
+            .parse::<postgres::Config>()
+            .and_then(|c| c.connect(postgres::NoTls))
+            .expect("connect to the test database");
+        f(&mut client, &sql)
+    })
+    .join()
+    .expect("the test database's thread panicked")
+}
+
+/// A connection to the SQLite file, waiting out the engine's writes.
+fn sqlite(db: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).expect("open test db");
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn
 }
 
 /// The URL when `db` names a PostgreSQL database.
