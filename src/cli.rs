@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod parse;
 mod purge;
 
-pub use parse::parse;
+pub use parse::{BENCH_SQLITE_ONLY, parse};
 pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.
@@ -77,8 +77,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Copy a SQLite database into PostgreSQL, in one transaction; the source is left as it is
     Migrate(MigrateArgs),
-    /// Measure this machine: no-op jobs through the whole engine and through raw rusqlite,
-    /// each run on a fresh temp database
+    /// Measure this machine on SQLite: no-op jobs through the whole engine and through raw
+    /// rusqlite, each run on a fresh temp SQLite database (PostgreSQL is not measured)
     Bench(BenchArgs),
 }
 

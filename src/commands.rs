@@ -28,7 +28,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let env = |name: &str| std::env::var(name).ok();
     match &cli.command {
         Command::Demo(args) => return demo::run(args),
-        Command::Bench(args) => return bench::run(args),
+        Command::Bench(args) => {
+            if env("NIGHTSHIFT_DB").is_some_and(|db| nightshift_actors::is_postgres_url(&db)) {
+                eprintln!(
+                    "nightshift: note: {}; NIGHTSHIFT_DB's database is left alone",
+                    crate::cli::BENCH_SQLITE_ONLY
+                );
+            }
+            return bench::run(args);
+        }
         Command::Migrate(args) => return migrate::run(args),
         _ => {}
     }

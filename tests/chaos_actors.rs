@@ -66,10 +66,10 @@ async fn enqueue_burst(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_each_actor_mid_burst_loses_nothing() {
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn killing_each_actor_mid_burst_loses_nothing(db: TempDb) {
     let mut rng = Rng::from_env("killing_each_actor_mid_burst");
-    let db = TempDb::new();
     let sink = Sink::start().await;
     let effects = Effects::default();
     let engine = Engine::start(
@@ -112,7 +112,7 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
     .await;
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
     let seen = effects.applied.lock().unwrap().clone();
-    let (_, dead) = check_db(&db.conn(), &history, &seen);
+    let (_, dead) = check_db(&db.path, &history, &seen);
     assert!(dead > 0, "the poison jobs were buried");
     // Every buried job's alert reached the webhook (at least once; a kill between the POST and
     // its bookkeeping may repeat one).
@@ -132,19 +132,18 @@ async fn killing_each_actor_mid_burst_loses_nothing() {
             keys
         })
         .collect();
-    let buried: Vec<String> = {
-        let conn = db.conn();
-        let mut stmt = conn.prepare("SELECT key FROM dead_letter").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-    };
-    for key in buried {
+    for [key] in crate::util::store::rows(&db.path, "SELECT key FROM dead_letter")
+        .into_iter()
+        .map(|r| <[String; 1]>::try_from(r).unwrap())
+    {
         assert!(alerted.contains(&key), "no alert reached the webhook for {key}");
+    }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clock_jumps_expire_leases_without_duplicating_effects_and_retries_still_run() {
-    let db = TempDb::new();
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clock_jumps_expire_leases_without_duplicating_effects_and_retries_still_run(db: TempDb) {
     let sink = Sink::start().await;
     let clock = ManualClock::new();
     let mut cfg = chaos_config(&db, &sink);
@@ -192,7 +191,7 @@ async fn clock_jumps_expire_leases_without_duplicating_effects_and_retries_still
     within(Duration::from_secs(60), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
     let seen = effects.applied.lock().unwrap().clone();
-    check_db(&db.conn(), &history, &seen);
+    check_db(&db.path, &history, &seen);
     let reruns = effects
         .runs
         .lock()
@@ -201,11 +200,12 @@ async fn clock_jumps_expire_leases_without_duplicating_effects_and_retries_still
         .filter(|(k, n)| k.starts_with("slow") && **n > 1)
         .count();
     assert!(reruns > 0, "the forward jump expired a lease and a slow job ran again");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backward_jump_across_midnight_does_not_reset_the_daily_cap() {
-    let db = TempDb::new();
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backward_jump_across_midnight_does_not_reset_the_daily_cap(db: TempDb) {
     let sink = Sink::start().await;
     let clock = ManualClock::new();
     let mut cfg = chaos_config(&db, &sink);
@@ -241,4 +241,5 @@ async fn a_backward_jump_across_midnight_does_not_reset_the_daily_cap() {
     assert_eq!(*runs.lock().unwrap(), 3, "no job ran on the reset clock");
     assert_eq!(status.pending, 3);
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
 }

@@ -5,11 +5,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::util::checker::{History, chaos_agent, check};
-use crate::util::cli::{Workdir, signal, wait_exit};
+use crate::util::cli::{signal, wait_exit};
 
-#[test]
-fn thirty_two_processes_enqueueing_one_key_leave_one_row_and_one_creation() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn thirty_two_processes_enqueueing_one_key_leave_one_row_and_one_creation(w: Workdir) {
     w.run(&["init"]).expect(0);
     let children: Vec<_> = (0..32)
         .map(|_| {
@@ -46,11 +46,12 @@ fn thirty_two_processes_enqueueing_one_key_leave_one_row_and_one_creation() {
         children.into_iter().map(|c| c.wait_with_output().unwrap().status.code()).collect();
     assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == Some(1)).count(), 15, "{codes:?}");
+    }
 }
 
-#[test]
-fn eight_producers_enqueue_while_a_runner_works_and_nothing_is_lost() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn eight_producers_enqueue_while_a_runner_works_and_nothing_is_lost(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[retry]\nbase = \"20ms\"\ncap = \"100ms\"\nmax_attempts = 3\n[breaker]\nfailures = 100000\n");
     let agent = chaos_agent(&w);
@@ -97,4 +98,5 @@ fn eight_producers_enqueue_while_a_runner_works_and_nothing_is_lost() {
     assert!(wait_exit(&mut runner, Duration::from_secs(20)).success());
     check(&w, &history, &w.path().join("effects.txt"));
     assert_eq!(history.acked.len(), 200);
+    }
 }

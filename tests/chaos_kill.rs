@@ -6,9 +6,10 @@ use std::time::Duration;
 use crate::util::checker::{History, Rng, chaos_agent, check};
 use crate::util::cli::{Workdir, signal, wait_exit, wait_until};
 
-/// Fast retries; the breaker out of the way (poison jobs fail in a row on purpose).
-const CONFIG: &str =
-    "[retry]\nmax_attempts = 3\nbase = \"20ms\"\ncap = \"200ms\"\n[breaker]\nfailures = 100000\n";
+/// Fast retries; the breaker out of the way (poison jobs fail in a row on purpose); the
+/// shortest lease, which is how long a killed runner's jobs wait for another on PostgreSQL.
+const CONFIG: &str = "[retry]\nmax_attempts = 3\nbase = \"20ms\"\ncap = \"200ms\"\n\
+                      [breaker]\nfailures = 100000\n[store]\nlease = \"3s\"\n";
 
 /// Cycles in CI; `NIGHTSHIFT_CHAOS_CYCLES` asks for more.
 fn cycles() -> usize {
@@ -25,10 +26,19 @@ fn enqueue(w: &Workdir, history: &mut History, key: String) {
     }
 }
 
-#[test]
-fn sigkill_at_random_moments_loses_nothing_and_repeats_no_effect() {
+/// Drains until every job is done: on PostgreSQL the killed runners' claims come back only
+/// when their leases expire, so one drain may find them still held.
+fn heal(w: &Workdir, agent: &str) {
+    wait_until(Duration::from_secs(60), "every job done or dead-lettered", || {
+        w.run(&["run", "--once", "--wait", "2s", "--", agent]).expect(0);
+        w.count("SELECT count(*) FROM jobs WHERE status != 'done'") == 0
+    });
+}
+
+crate::both_stores! {
+    #[test]
+    fn sigkill_at_random_moments_loses_nothing_and_repeats_no_effect(w: Workdir) {
     let mut rng = Rng::from_env("sigkill_at_random_moments");
-    let w = Workdir::new();
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", CONFIG);
     let agent = chaos_agent(&w);
@@ -48,21 +58,17 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_no_effect() {
         runner.wait().unwrap();
     }
     // Heal: drain until nothing is left, then check.
-    for _ in 0..5 {
-        w.run(&["run", "--once", "--wait", "2s", "--", &agent]).expect(0);
-        if w.count("SELECT count(*) FROM jobs WHERE status != 'done'") == 0 {
-            break;
-        }
-    }
+    heal(&w, &agent);
     check(&w, &history, &w.path().join("effects.txt"));
     assert!(history.acked.len() >= cycles(), "the scenario enqueued too little to mean anything");
+    }
 }
 
-#[test]
-fn sigkill_with_outcomes_not_yet_committed_loses_nothing() {
+crate::both_stores! {
+    #[test]
+    fn sigkill_with_outcomes_not_yet_committed_loses_nothing(w: Workdir) {
     // Many short jobs: outcomes wait for their round's commit, and jobs are claimed ahead of
     // the workers; each kill lands while some are reported but not yet committed.
-    let w = Workdir::new();
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", CONFIG);
     let agent = chaos_agent(&w);
@@ -87,9 +93,10 @@ fn sigkill_with_outcomes_not_yet_committed_loses_nothing() {
             break;
         }
     }
-    w.run(&["run", "--once", "--wait", "2s", "--", &agent]).expect(0);
+    heal(&w, &agent);
     check(&w, &history, &effects);
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 400);
+    }
 }
 
 /// Whether a process is alive (a zombie counts as dead).
@@ -100,6 +107,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+// SQLite only: the record of running handlers is kept beside the SQLite file under its lock.
 #[test]
 fn handlers_do_not_outlive_a_killed_runner_and_the_job_reruns() {
     let w = Workdir::new();
@@ -131,19 +139,13 @@ echo "$NIGHTSHIFT_KEY" >> effects.txt"#,
     // The restarted runner reaps what the dead one left in the handler's process group.
     w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
     wait_until(Duration::from_secs(10), "no grandchild survives", || !alive(grandchild));
-    let (status, attempts): (String, i64) = w
-        .conn()
-        .query_row("SELECT status, attempts FROM jobs WHERE key = 'outlive'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((status.as_str(), attempts), ("done", 1));
+    assert_eq!(w.rows("SELECT status, attempts FROM jobs WHERE key = 'outlive'"), [["done", "1"]]);
     assert_eq!(std::fs::read_to_string(w.path().join("effects.txt")).unwrap(), "outlive\n");
 }
 
-#[test]
-fn a_handler_ignoring_sigterm_is_killed_at_shutdown_and_its_job_reruns() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_handler_ignoring_sigterm_is_killed_at_shutdown_and_its_job_reruns(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script(
         "deaf.sh",
@@ -174,8 +176,10 @@ echo "$NIGHTSHIFT_KEY" >> effects.txt"#,
     w.write("second-run", "");
     w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
     assert_eq!(std::fs::read_to_string(w.path().join("effects.txt")).unwrap(), "deaf\n");
+    }
 }
 
+// SQLite only: its runner lock admits one runner; PostgreSQL's runners share the queue.
 #[test]
 fn of_two_runners_started_at_once_one_exits_3() {
     for _ in 0..5 {

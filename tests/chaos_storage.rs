@@ -4,6 +4,7 @@
 use crate::util::cli::Workdir;
 use crate::util::mount::Tmpfs;
 
+// SQLite only: a full disk under the database file.
 #[test]
 fn a_full_disk_gives_a_clear_error_keeps_what_was_written_and_recovers() {
     let Some(fs) = Tmpfs::mount("768k") else { return };
@@ -53,6 +54,7 @@ fn a_full_disk_gives_a_clear_error_keeps_what_was_written_and_recovers() {
     assert_eq!(done as usize, acked.len() + 1);
 }
 
+// SQLite only: a database file on a read-only mount.
 #[test]
 fn a_read_only_database_is_refused_and_left_alone() {
     let Some(fs) = Tmpfs::mount("4m") else { return };
@@ -75,6 +77,7 @@ fn a_read_only_database_is_refused_and_left_alone() {
     assert_eq!(std::fs::read(&db).unwrap(), before, "the file was not touched");
 }
 
+// SQLite only: damage to the database file.
 #[test]
 fn a_damaged_database_is_refused_and_never_overwritten() {
     let w = Workdir::new();

@@ -1,8 +1,6 @@
 //! Bad input through the CLI: each case exits 2 (or 1) with a message naming the problem, and
 //! leaves every file in the working directory byte for byte as it was.
 
-use crate::util::cli::Workdir;
-
 struct Case {
     name: &'static str,
     config: Option<&'static str>,
@@ -25,8 +23,10 @@ fn case(name: &'static str, args: &[&str], code: i32, needle: &'static str) -> C
     }
 }
 
-#[test]
-fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {
+crate::both_stores! {
+    // One workdir for every case: each must leave it as it was for the next.
+    #[test]
+    fn bad_input_is_refused_with_a_clear_message_and_changes_nothing(w: Workdir) {
     let long_key = "k".repeat(300);
     let big_payload = "x".repeat(2000);
     let cases = vec![
@@ -123,13 +123,12 @@ fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {
             ..case("JSONL wrong type", &["enqueue", "--jsonl", "-"], 2, "line 1")
         },
     ];
+    w.run(&["init"]).expect(0);
+    w.execute("INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at) VALUES ('keep', '{}', 'pending', 4, 0, 0, 0)");
+    std::fs::create_dir(w.path().join("adir")).unwrap();
+    w.write("notes.txt", "not a database, and it must stay exactly like this\n");
+    w.write("empty.db", "");
     for c in cases {
-        let w = Workdir::new();
-        w.run(&["init"]).expect(0);
-        w.conn().execute_batch("INSERT INTO jobs (key, payload, status, max_attempts, run_at, created_at, updated_at) VALUES ('keep', '{}', 'pending', 4, 0, 0, 0)").unwrap();
-        std::fs::create_dir(w.path().join("adir")).unwrap();
-        w.write("notes.txt", "not a database, and it must stay exactly like this\n");
-        w.write("empty.db", "");
         match c.config {
             Some(text) => w.write("nightshift.toml", text),
             None => w.write("nightshift.toml", "[retry]\nmax_attempts = 4\n"),
@@ -159,10 +158,11 @@ fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {
         assert_eq!(w.count("SELECT count(*) FROM jobs"), 1, "{}: jobs changed", c.name);
     }
 }
+}
 
-#[test]
-fn keys_and_payloads_at_the_limits_round_trip_literally() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn keys_and_payloads_at_the_limits_round_trip_literally(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[store]\nmax_payload = \"64\"\n");
     let keys = [
@@ -189,4 +189,5 @@ fn keys_and_payloads_at_the_limits_round_trip_literally() {
     assert!(over.stderr.contains("65 bytes, over the 64-byte limit"), "{}", over.stderr);
     assert_eq!(w.count("SELECT count(*) FROM jobs"), keys.len() as i64 + 3);
     assert_eq!(w.count("SELECT length(payload) FROM jobs WHERE key = 'empty'"), 0);
+    }
 }

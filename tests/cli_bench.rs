@@ -42,6 +42,7 @@ fn check_level(v: &Value, synchronous: &str, jobs: u64, workers: u64) {
     assert_eq!(v["rounds"], 3, "{v}");
 }
 
+// SQLite only: bench measures the engine and raw rusqlite on its own SQLite files.
 #[test]
 fn bench_reports_every_figure_as_json() {
     let w = Workdir::new();
@@ -52,6 +53,7 @@ fn bench_reports_every_figure_as_json() {
     check_level(&v, "normal", 200, 4);
 }
 
+// SQLite only: bench measures the engine and raw rusqlite on its own SQLite files.
 #[test]
 fn bench_compare_sync_reports_full_and_normal_side_by_side() {
     let w = Workdir::new();
@@ -63,6 +65,7 @@ fn bench_compare_sync_reports_full_and_normal_side_by_side() {
     check_level(&v["normal"], "normal", 200, 32);
 }
 
+// SQLite only: bench measures the engine and raw rusqlite on its own SQLite files.
 #[test]
 fn bench_prints_every_figure_in_a_table() {
     let w = Workdir::new();
@@ -97,6 +100,7 @@ fn bench_prints_every_figure_in_a_table() {
     }
 }
 
+// SQLite only: bench measures the engine and raw rusqlite on its own SQLite files.
 #[test]
 fn bench_refuses_compare_sync_with_one_level() {
     let w = Workdir::new();

@@ -48,33 +48,34 @@ fn closed_after(w: &Workdir, n: usize, args: &[&str]) -> Closed {
     finish(child)
 }
 
-/// A database with `n` pending jobs and `n` dead letters, each listing well over 64 KiB.
-fn crowded(n: usize) -> Workdir {
-    let w = Workdir::new();
+/// Fills `w`'s database with `n` pending jobs and `n` dead letters, each listing well over
+/// 64 KiB.
+fn crowd(w: &Workdir, n: usize) {
     w.run(&["init"]).expect(0);
     let payload = "p".repeat(200);
     let lines: String =
         (0..n).map(|i| format!("{{\"key\":\"job-{i:05}\",\"payload\":\"{payload}\"}}\n")).collect();
     let file = w.write("jobs.jsonl", &lines);
     w.run(&["enqueue", "--jsonl", file.to_str().unwrap()]).expect(0);
-    let conn = w.conn();
-    let mut insert = conn
-        .prepare(
-            "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
-                                      errors, reason)
-             VALUES (?1, 'default', ?2, 'boom', 4, 4, 1795472917,
-                     '[{\"attempt\":4,\"error\":\"boom\",\"at\":1795472917000}]', 'exhausted')",
-        )
-        .unwrap();
-    for i in 0..n {
-        insert.execute(rusqlite::params![format!("dead-{i:05}"), payload]).unwrap();
-    }
-    w
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "('dead-{i:05}', 'default', '{payload}', 'boom', 4, 4, 1795472917,
+                  '[{{\"attempt\":4,\"error\":\"boom\",\"at\":1795472917000}}]', 'exhausted')"
+            )
+        })
+        .collect();
+    w.execute(&format!(
+        "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
+                                  errors, reason) VALUES {}",
+        rows.join(",")
+    ));
 }
 
-#[test]
-fn long_listings_end_quietly_when_the_reader_goes_away() {
-    let w = crowded(1500);
+crate::both_stores! {
+    #[test]
+    fn long_listings_end_quietly_when_the_reader_goes_away(w: Workdir) {
+    crowd(&w, 1500);
     for args in [
         &["jobs", "--limit", "5000"][..],
         &["jobs", "--limit", "5000", "--json"],
@@ -84,11 +85,13 @@ fn long_listings_end_quietly_when_the_reader_goes_away() {
         // The first line of the table, or the first bytes of the one-line JSON array.
         closed_after(&w, 100, args).assert_quiet(&args.join(" "));
     }
+    }
 }
 
-#[test]
-fn every_command_ends_quietly_on_a_closed_stdout() {
-    let w = crowded(3);
+crate::both_stores! {
+    #[test]
+    fn every_command_ends_quietly_on_a_closed_stdout(w: Workdir) {
+    crowd(&w, 3);
     w.write("nightshift.toml", "[handler]\ncommand = [\"true\"]\n");
     for args in [
         &["status"][..],
@@ -127,8 +130,10 @@ fn every_command_ends_quietly_on_a_closed_stdout() {
     let bulk = ["enqueue", "--jsonl", jsonl.to_str().unwrap()];
     closed_from_the_start(&w, &bulk).assert_quiet("enqueue --jsonl");
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE key LIKE 'bulk-%'"), 2);
+    }
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn the_demo_ends_quietly_on_a_closed_stdout() {
     let w = Workdir::new();
@@ -136,11 +141,13 @@ fn the_demo_ends_quietly_on_a_closed_stdout() {
     closed_from_the_start(&w, &["demo", "--dir", dir.to_str().unwrap()]).assert_quiet("demo");
 }
 
-#[test]
-fn a_runner_whose_stdout_is_closed_still_works_its_jobs() {
-    let w = crowded(20);
+crate::both_stores! {
+    #[test]
+    fn a_runner_whose_stdout_is_closed_still_works_its_jobs(w: Workdir) {
+    crowd(&w, 20);
     let run = closed_from_the_start(&w, &["run", "--once", "--", "true"]);
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 20);
+    }
 }

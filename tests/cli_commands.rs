@@ -6,26 +6,32 @@ fn init(w: &Workdir) {
     w.run(&["init"]).expect(0);
 }
 
-#[test]
-fn init_creates_the_database_and_a_commented_config_once() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn init_creates_the_database_and_a_commented_config_once(w: Workdir) {
     let first = w.run(&["init"]).expect(0);
-    assert!(first.stdout.contains("created database nightshift.db"), "{}", first.stdout);
-    assert!(w.db().is_file());
+    let created = if w.is_postgres() {
+        "created nightshift's schema in postgres://"
+    } else {
+        "created database nightshift.db"
+    };
+    assert!(first.stdout.contains(created), "{}", first.stdout);
+    assert_eq!(w.count("SELECT count(*) FROM jobs"), 0);
     let config = std::fs::read_to_string(w.path().join("nightshift.toml")).unwrap();
     assert!(config.contains("# max_attempts = 4"));
     std::fs::write(w.path().join("nightshift.toml"), "[retry]\nmax_attempts = 7\n").unwrap();
     let again = w.run(&["init"]).expect(0);
-    assert!(again.stdout.contains("exists; left as it is"));
+    assert!(again.stdout.contains("; left as it is"), "{}", again.stdout);
     assert_eq!(
         std::fs::read_to_string(w.path().join("nightshift.toml")).unwrap(),
         "[retry]\nmax_attempts = 7\n"
     );
+    }
 }
 
-#[test]
-fn enqueue_reports_enqueued_duplicate_conflict_and_dead_lettered() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn enqueue_reports_enqueued_duplicate_conflict_and_dead_lettered(w: Workdir) {
     init(&w);
     assert_eq!(w.run(&["enqueue", "k1", r#"{"a":1}"#]).expect(0).stdout, "enqueued k1\n");
     assert_eq!(
@@ -51,20 +57,19 @@ fn enqueue_reports_enqueued_duplicate_conflict_and_dead_lettered() {
         (Some("duplicate"), Some("pending"))
     );
     // A buried key stays buried.
-    w.conn()
-        .execute_batch(
+    w.execute(
             "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors, reason)
              VALUES ('gone', 'default', '{}', 'boom', 4, 4, 0, '[]', 'exhausted')",
-        )
-        .unwrap();
+    );
     assert_eq!(w.run(&["enqueue", "gone", "{}"]).expect(0).stdout, "dead_lettered gone\n");
     assert_eq!(w.count("SELECT count(*) FROM jobs"), 2);
     assert_eq!(w.count("SELECT payload = 'from stdin' FROM jobs WHERE key = 'k2'"), 1);
+    }
 }
 
-#[test]
-fn enqueue_jsonl_writes_every_line_or_none() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn enqueue_jsonl_writes_every_line_or_none(w: Workdir) {
     init(&w);
     let good = w.write(
         "jobs.jsonl",
@@ -88,11 +93,12 @@ fn enqueue_jsonl_writes_every_line_or_none() {
         refused.stderr
     );
     assert_eq!(w.count("SELECT count(*) FROM jobs"), 2, "a bad file enqueues nothing");
+    }
 }
 
-#[test]
-fn status_jobs_and_pause_show_what_is_in_the_database() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn status_jobs_and_pause_show_what_is_in_the_database(w: Workdir) {
     init(&w);
     w.run(&["enqueue", "one", "{}"]).expect(0);
     w.run(&["enqueue", "two", "{}", "--delay", "10m"]).expect(0);
@@ -123,19 +129,18 @@ fn status_jobs_and_pause_show_what_is_in_the_database() {
     assert_eq!((shown["key"].as_str(), shown["status"].as_str()), (Some("one"), Some("pending")));
     let missing = w.run(&["jobs", "show", "nope"]).expect(1);
     assert!(missing.stderr.contains("no job \"nope\""));
+    }
 }
 
-#[test]
-fn dlq_lists_shows_replays_and_purges() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn dlq_lists_shows_replays_and_purges(w: Workdir) {
     init(&w);
-    w.conn()
-        .execute_batch(
+    w.execute(
             "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died, errors, reason) VALUES
              ('d1', 'default', '{\"x\":1}', 'boom 1', 4, 4, 1795472917, '[{\"attempt\":4,\"error\":\"boom 1\",\"at\":0}]', 'exhausted'),
              ('d2', 'default', '{}', 'bad input', 1, 4, 1795472918, '[]', 'permanent');",
-        )
-        .unwrap();
+    );
     let list = w.run(&["dlq", "list"]).expect(0).stdout;
     assert!(list.contains("d1") && list.contains("d2") && list.contains("permanent"), "{list}");
     let json: serde_json::Value =
@@ -159,8 +164,10 @@ fn dlq_lists_shows_replays_and_purges() {
     assert_eq!(v["purged"], serde_json::json!(["d2"]));
     assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 0);
     assert_eq!(w.run(&["dlq", "replay", "--all"]).expect(0).stdout, "0 replayed\n");
+    }
 }
 
+// No store: --help opens no database.
 #[test]
 fn help_names_every_command() {
     let w = Workdir::new();
@@ -171,6 +178,7 @@ fn help_names_every_command() {
     w.run(&["frobnicate"]).expect(2);
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn demo_shows_retries_the_dead_letter_and_one_effect_per_key() {
     let w = Workdir::new();

@@ -18,9 +18,9 @@ fn run_once_capped(w: &Workdir, agent: &str, cap: &str) -> std::process::Output 
     run.output().unwrap()
 }
 
-#[test]
-fn a_cost_line_after_64_kib_of_stdout_counts_against_the_cap() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_cost_line_after_64_kib_of_stdout_counts_against_the_cap(w: Workdir) {
     w.run(&["init"]).expect(0);
     // About 180 KiB of transcript, then the cost: far past the 64 KiB kept as the result.
     let agent = w.script(
@@ -46,11 +46,12 @@ fn a_cost_line_after_64_kib_of_stdout_counts_against_the_cap() {
     let again = run_once_capped(&w, agent.to_str().unwrap(), "1.00");
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 3);
+    }
 }
 
-#[test]
-fn a_cost_above_the_per_attempt_maximum_is_logged_and_charged_as_the_maximum() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_cost_above_the_per_attempt_maximum_is_logged_and_charged_as_the_maximum(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script("huge.sh", "echo '{\"cost_usd\": 1e308}'\necho '{\"cost_usd\": 1e308}'");
     for k in ["first", "second"] {
@@ -71,23 +72,22 @@ fn a_cost_above_the_per_attempt_maximum_is_logged_and_charged_as_the_maximum() {
     let spend = json(w.run(&["spend", "--json"]));
     assert_eq!(spend["days"][0]["micros"].as_i64(), Some(2_000_000_000), "{spend}");
     assert_eq!(json(w.run(&["status", "--json"]))["spend_today_micros"], 2_000_000_000i64);
+    }
 }
 
-#[test]
-fn a_ledger_summing_past_i64_max_still_reads_and_holds_the_cap() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_ledger_summing_past_i64_max_still_reads_and_holds_the_cap(w: Workdir) {
     w.run(&["init"]).expect(0);
     let now = SystemClock.now();
     // An odd ledger, as an old version or a hand edit could leave it.
-    let conn = w.conn();
     for attempt in 1..=3 {
-        conn.execute(
-            "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, 'odd', ?2, ?3, ?4)",
-            rusqlite::params![utc_day(now), attempt, i64::MAX, now],
-        )
-        .unwrap();
+        w.execute(&format!(
+            "INSERT INTO spend (day, key, attempt, micros, at) VALUES ('{}', 'odd', {attempt}, {}, {now})",
+            utc_day(now),
+            i64::MAX
+        ));
     }
-    drop(conn);
     w.run(&["enqueue", "waiting", "{}"]).expect(0);
 
     let st = json(w.run(&["status", "--json"]));
@@ -102,4 +102,5 @@ fn a_ledger_summing_past_i64_max_still_reads_and_holds_the_cap() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!w.path().join("ran").exists(), "the cap let a job run");
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'pending'"), 1);
+    }
 }

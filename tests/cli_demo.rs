@@ -63,6 +63,7 @@ fn assert_hints_work(w: &Workdir, hints: &[String], path: &str) {
     assert_eq!(status, "pending");
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn the_demo_prints_words_and_the_dead_letter_alert_its_webhook_received() {
     let w = Workdir::new();
@@ -88,6 +89,7 @@ fn the_demo_prints_words_and_the_dead_letter_alert_its_webhook_received() {
     }
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn the_demo_hints_run_as_printed_for_an_installed_binary() {
     let w = Workdir::new();
@@ -100,6 +102,7 @@ fn the_demo_hints_run_as_printed_for_an_installed_binary() {
     assert_hints_work(&w, &hints, "/usr/bin:/bin");
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn the_demo_hints_say_nightshift_when_that_is_the_binary_on_path() {
     let w = Workdir::new();
@@ -113,6 +116,7 @@ fn the_demo_hints_say_nightshift_when_that_is_the_binary_on_path() {
     assert_hints_work(&w, &hints, &path);
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[test]
 fn the_demo_hints_run_as_printed_after_cargo_run() {
     let w = Workdir::new();
@@ -134,6 +138,7 @@ fn the_demo_hints_run_as_printed_after_cargo_run() {
     assert_hints_work(&w, &hints, &format!("{}:/usr/bin:/bin", fake.display()));
 }
 
+// SQLite only: the demo makes its own SQLite database by design.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_sends_its_alert_to_alert_webhook_and_never_prints_the_url() {
     let sink = Sink::start().await;

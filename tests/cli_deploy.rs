@@ -27,6 +27,7 @@ fn cron_line(text: &str) -> &str {
     lines[0]
 }
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_cron_prints_one_flock_line_with_absolute_paths() {
     let w = installed();
@@ -55,6 +56,7 @@ fn deploy_cron_prints_one_flock_line_with_absolute_paths() {
     assert!(out.stdout.contains(r#"["/usr/bin/python3", "agent.py"]"#), "names the handler");
 }
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_without_a_handler_says_how_to_set_one() {
     let w = Workdir::new();
@@ -103,6 +105,7 @@ fn sections(unit: &str) -> BTreeMap<(String, String), Vec<String>> {
     keys
 }
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_systemd_units_carry_the_required_keys_in_the_right_sections() {
     let w = installed();
@@ -150,6 +153,7 @@ fn deploy_systemd_units_carry_the_required_keys_in_the_right_sections() {
     assert_eq!(timer[&("Timer".into(), "Unit".into())], ["nightshift-once.service"]);
 }
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_systemd_units_pass_systemd_analyze_verify() {
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
@@ -182,6 +186,7 @@ fn fly(w: &Workdir, db: &str) -> (String, toml::Value) {
     (text, value)
 }
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_fly_mounts_the_volume_at_the_database_directory() {
     let w = Workdir::new();
@@ -200,6 +205,7 @@ fn deploy_fly_mounts_the_volume_at_the_database_directory() {
     }
 }
 
+// No store: the repository's fly.toml against the template.
 #[test]
 fn the_root_fly_toml_is_what_deploy_fly_prints_for_the_image_database() {
     let root = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fly.toml"))
@@ -223,6 +229,7 @@ fn cargo_builds(text: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+// No store: the Dockerfile's build command.
 #[test]
 fn the_dockerfile_builds_with_the_command_ci_runs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use crate::util::cli::Workdir;
 
+// SQLite only: the lines name the database file (cli_postgres has PostgreSQL's).
 #[test]
 fn deploy_cron_escapes_percent_and_the_line_runs_as_cron_runs_it() {
     let w = Workdir::new();
@@ -59,6 +60,7 @@ fn deploy_cron_escapes_percent_and_the_line_runs_as_cron_runs_it() {
     assert!(log.contains("job_succeeded"), "{log}");
 }
 
+// SQLite only: the note about a database file under /tmp.
 #[test]
 fn the_tmp_note_names_private_tmp_only_for_systemd() {
     let w = Workdir::new();

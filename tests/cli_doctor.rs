@@ -80,6 +80,7 @@ pub(crate) fn fstype(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
+// SQLite only: the file checks (writable, journal, integrity, storage); cli_postgres has PostgreSQL's.
 #[test]
 fn doctor_passes_a_healthy_deployment_and_never_prints_the_webhook() {
     let w = on_disk();
@@ -107,6 +108,7 @@ fn doctor_passes_a_healthy_deployment_and_never_prints_the_webhook() {
     assert!(text.stdout.contains("all checks passed"), "{}", text.stdout);
 }
 
+// SQLite only: where the database file lies.
 #[test]
 fn doctor_fails_a_database_under_tmp() {
     let w = Workdir::in_dir(tempfile::tempdir_in("/tmp").unwrap());
@@ -131,6 +133,7 @@ fn tmpfs_dir() -> Option<tempfile::TempDir> {
         .find_map(|point| tempfile::tempdir_in(point).ok())
 }
 
+// SQLite only: where the database file lies.
 #[test]
 fn doctor_fails_a_database_on_a_tmpfs() {
     let Some(dir) = tmpfs_dir() else {
@@ -146,6 +149,7 @@ fn doctor_fails_a_database_on_a_tmpfs() {
     assert!(message.contains("tmpfs") && message.contains("move the database"), "{message}");
 }
 
+// SQLite only: where the database file lies.
 #[test]
 fn doctor_fails_a_database_on_the_root_of_a_fly_machine() {
     let w = on_disk();
@@ -163,6 +167,7 @@ fn doctor_fails_a_database_on_the_root_of_a_fly_machine() {
     assert!(message.contains("mount a volume") && message.contains("/data"), "{message}");
 }
 
+// SQLite only: a database file on a read-only mount.
 #[test]
 fn doctor_fails_a_read_only_database_and_names_the_fix() {
     let w = on_disk();
@@ -195,9 +200,9 @@ exec "$2" doctor --json"#;
     assert!(message.contains("not writable") && message.contains("read-write"), "{message}");
 }
 
-#[test]
-fn doctor_fails_a_handler_cron_cannot_find_and_names_its_absolute_path() {
-    let w = on_disk();
+crate::both_stores! {
+    #[test]
+    fn doctor_fails_a_handler_cron_cannot_find_and_names_its_absolute_path(w: Workdir) {
     healthy(&w);
     std::fs::create_dir(w.path().join("bin")).unwrap();
     let agent = w.script("bin/my-agent", "exit 0");
@@ -209,11 +214,12 @@ fn doctor_fails_a_handler_cron_cannot_find_and_names_its_absolute_path() {
     assert_eq!(status, "fail");
     assert!(message.contains("cron's PATH=/usr/bin:/bin"), "{message}");
     assert!(message.contains(&format!("\"{}\"", agent.display())), "{message}");
+    }
 }
 
-#[test]
-fn doctor_fails_a_handler_found_nowhere() {
-    let w = on_disk();
+crate::both_stores! {
+    #[test]
+    fn doctor_fails_a_handler_found_nowhere(w: Workdir) {
     healthy(&w);
     w.write("nightshift.toml", "[handler]\ncommand = [\"no-such-agent-7f3a\"]\n");
     let (run, checks) = doctor(&w, &[], &[]);
@@ -221,8 +227,10 @@ fn doctor_fails_a_handler_found_nowhere() {
     let (status, message) = check(&checks, "handler");
     assert_eq!(status, "fail");
     assert!(message.contains("not found") && message.contains("absolute path"), "{message}");
+    }
 }
 
+// SQLite only: damage to the database file.
 #[test]
 fn doctor_fails_a_corrupt_database() {
     let w = on_disk();
@@ -248,6 +256,7 @@ fn doctor_fails_a_corrupt_database() {
     assert!(message.contains("corrupt") && message.contains("restore"), "{message}");
 }
 
+// SQLite only: exit 0 needs a database file on healthy storage; alert_test covers both stores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_send_test_alert_exits_0_on_delivery_and_1_when_the_webhook_fails() {
     let sink = crate::util::sink::Sink::start().await;

@@ -36,9 +36,9 @@ fn capped_run(w: &Workdir) -> crate::util::cli::Run {
     }
 }
 
-#[test]
-fn run_once_held_by_the_daily_cap_says_so_and_when_it_lifts() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn run_once_held_by_the_daily_cap_says_so_and_when_it_lifts(w: Workdir) {
     let run = capped_run(&w).expect(0);
     assert!(run.stderr.contains("the daily cap is reached"), "{}", run.stderr);
     assert!(run.stderr.contains("set by DAILY_CAP_USD"), "{}", run.stderr);
@@ -49,11 +49,12 @@ fn run_once_held_by_the_daily_cap_says_so_and_when_it_lifts() {
     assert_eq!(held[0]["gate"], "cap");
     assert!(held[0]["until"].as_i64().is_some(), "{:?}", held[0]);
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'pending'"), 1);
+    }
 }
 
-#[test]
-fn status_shows_the_cap_the_runner_holds_claims_to_without_it_in_its_environment() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn status_shows_the_cap_the_runner_holds_claims_to_without_it_in_its_environment(w: Workdir) {
     capped_run(&w).expect(0);
     // This shell has no DAILY_CAP_USD: the runner's cap still holds claims.
     let st = json(&w, &["status", "--json"]);
@@ -64,6 +65,7 @@ fn status_shows_the_cap_the_runner_holds_claims_to_without_it_in_its_environment
     assert!(text.contains("daily cap reached"), "{text}");
     assert!(text.contains("cap $0.0010, set by DAILY_CAP_USD"), "{text}");
     assert_eq!(json(&w, &["spend", "--json"])["daily_cap_micros"], 1000);
+    }
 }
 
 /// A job that fails until a file named `fixed` exists.
@@ -72,9 +74,9 @@ fn failing_agent(w: &Workdir) -> String {
     w.script("agent.sh", body).display().to_string()
 }
 
-#[test]
-fn run_once_held_by_an_open_breaker_says_so_and_when_it_lifts() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn run_once_held_by_an_open_breaker_says_so_and_when_it_lifts(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[breaker]\nfailures = 1\ncooldown = \"1h\"\n");
     let agent = failing_agent(&w);
@@ -84,11 +86,12 @@ fn run_once_held_by_an_open_breaker_says_so_and_when_it_lifts() {
     assert!(run.stderr.contains("probe job runs"), "{}", run.stderr);
     let evs = events(&run.stdout);
     assert_eq!(named(&evs, "claims_held")[0]["gate"], "breaker", "{evs:?}");
+    }
 }
 
-#[test]
-fn run_once_says_it_waits_for_the_breakers_probe() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn run_once_says_it_waits_for_the_breakers_probe(w: Workdir) {
     w.run(&["init"]).expect(0);
     let config =
         "[breaker]\nfailures = 1\ncooldown = \"1s\"\n[retry]\nbase = \"10ms\"\ncap = \"5s\"\n";
@@ -105,11 +108,12 @@ fn run_once_says_it_waits_for_the_breakers_probe() {
     assert_eq!(named(&evs, "waiting_for_gate")[0]["gate"], "breaker", "{evs:?}");
     assert_eq!(named(&evs, "breaker_closed").len(), 1, "{evs:?}");
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 1);
+    }
 }
 
-#[test]
-fn replaying_dead_letters_resets_the_breakers_count() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn replaying_dead_letters_resets_the_breakers_count(w: Workdir) {
     w.run(&["init"]).expect(0);
     let config =
         "[breaker]\nfailures = 3\n[retry]\nmax_attempts = 2\nbase = \"10ms\"\ncap = \"50ms\"\n";
@@ -124,11 +128,12 @@ fn replaying_dead_letters_resets_the_breakers_count() {
     // Two more failures do not open the breaker: the count started again at the replay.
     let run = w.run(&["run", "--once", "--", &agent]).expect(0);
     assert!(named(&events(&run.stdout), "breaker_opened").is_empty(), "{}", run.stdout);
+    }
 }
 
-#[test]
-fn a_running_runner_logs_pause_and_resume_from_another_shell() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_running_runner_logs_pause_and_resume_from_another_shell(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script("agent.sh", "exit 0");
     let mut runner = w.spawn_logged(&["run", "--", agent.to_str().unwrap()], "run.log");
@@ -144,4 +149,5 @@ fn a_running_runner_logs_pause_and_resume_from_another_shell() {
     wait_until(Duration::from_secs(10), "resumed is logged", || logged("resumed").is_some());
     signal(&runner, 15);
     assert!(wait_exit(&mut runner, Duration::from_secs(20)).success());
+    }
 }

@@ -10,9 +10,9 @@ fn two_jobs(w: &Workdir) {
     w.run(&["enqueue", "second", "{}"]).expect(0);
 }
 
-#[test]
-fn a_handler_program_that_does_not_exist_exits_2_and_changes_nothing() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_handler_program_that_does_not_exist_exits_2_and_changes_nothing(w: Workdir) {
     two_jobs(&w);
     let before = w.snapshot();
     let run = w.run(&["run", "--once", "--", "nosuchprogram", "agent.py"]).expect(2);
@@ -29,12 +29,12 @@ fn a_handler_program_that_does_not_exist_exits_2_and_changes_nothing() {
     assert!(run.stderr.contains("is not executable"), "{}", run.stderr);
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0"), 2);
     assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 0);
+    }
 }
 
 /// The handler deletes itself while the first job runs: the second job cannot be started.
-fn a_handler_removed_while_running(args: &[&str]) {
-    let w = Workdir::new();
-    two_jobs(&w);
+fn a_handler_removed_while_running(w: &Workdir, args: &[&str]) {
+    two_jobs(w);
     let agent = w.script("agent.sh", "echo \"$NIGHTSHIFT_KEY\" >> effects.txt\nrm -- \"$0\"");
     let mut all = args.to_vec();
     all.extend(["--", agent.to_str().unwrap()]);
@@ -49,12 +49,16 @@ fn a_handler_removed_while_running(args: &[&str]) {
     assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 0);
 }
 
-#[test]
-fn a_handler_removed_during_run_once_gives_the_job_back_and_exits_1() {
-    a_handler_removed_while_running(&["run", "--once"]);
+crate::both_stores! {
+    #[test]
+    fn a_handler_removed_during_run_once_gives_the_job_back_and_exits_1(w: Workdir) {
+        a_handler_removed_while_running(&w, &["run", "--once"]);
+    }
 }
 
-#[test]
-fn a_handler_removed_under_a_continuous_runner_gives_the_job_back_and_exits_1() {
-    a_handler_removed_while_running(&["run"]);
+crate::both_stores! {
+    #[test]
+    fn a_handler_removed_under_a_continuous_runner_gives_the_job_back_and_exits_1(w: Workdir) {
+        a_handler_removed_while_running(&w, &["run"]);
+    }
 }

@@ -5,20 +5,21 @@
 
 use crate::util::cli::Workdir;
 
-/// An initialised workdir holding one pending job, `keep`.
-fn workdir() -> Workdir {
-    let w = Workdir::new();
+/// Initialises `w`'s database with one pending job, `keep`.
+fn setup(w: &Workdir) {
     w.run(&["init"]).expect(0);
     w.run(&["enqueue", "keep", "{}"]).expect(0);
-    w
 }
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-#[test]
-fn a_bad_schedule_is_refused_by_every_command_naming_it() {
+crate::both_stores! {
+    // One workdir for every config: each refusal must leave it as it was for the next.
+    #[test]
+    fn a_bad_schedule_is_refused_by_every_command_naming_it(w: Workdir) {
+    setup(&w);
     let entry = |name: &str, extra: &str| {
         format!("[[schedule]]\nname = \"{name}\"\ncron = \"* * * * *\"\n{extra}\n")
     };
@@ -42,7 +43,6 @@ fn a_bad_schedule_is_refused_by_every_command_naming_it() {
         ),
     ];
     for (config, name, needle) in &configs {
-        let w = workdir();
         w.write("nightshift.toml", config);
         let before = w.snapshot();
         for args in [
@@ -67,21 +67,25 @@ fn a_bad_schedule_is_refused_by_every_command_naming_it() {
         );
     }
 }
+}
 
-#[test]
-fn exit_codes_outside_1_to_255_are_refused_naming_the_key_and_the_value() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn exit_codes_outside_1_to_255_are_refused_naming_the_key_and_the_value(w: Workdir) {
+    setup(&w);
     w.write("nightshift.toml", "[handler]\npermanent_exit_codes = [65, 300]\n");
     let out = w.run(&["run", "--once", "--", "true"]).expect(2);
     assert!(out.stderr.contains("[handler] permanent_exit_codes: 300"), "{}", out.stderr);
     w.write("nightshift.toml", "[handler]\npermanent_exit_codes = [-1]\n");
     assert!(w.run(&["status"]).expect(2).stderr.contains("-1"));
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'pending'"), 1);
+    }
 }
 
-#[test]
-fn an_empty_database_path_is_refused_naming_where_it_came_from() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn an_empty_database_path_is_refused_naming_where_it_came_from(w: Workdir) {
+    setup(&w);
     let before = w.snapshot();
     let flag = w.run(&["--db", "", "status"]).expect(2);
     assert!(flag.stderr.contains("--db is empty"), "{}", flag.stderr);
@@ -96,11 +100,13 @@ fn an_empty_database_path_is_refused_naming_where_it_came_from() {
         assert!(file.stderr.contains("db = \"\" in nightshift.toml"), "{args:?}: {}", file.stderr);
     }
     assert_eq!(w.snapshot(), before);
+    }
 }
 
-#[test]
-fn jsonl_with_a_conflict_in_the_middle_says_what_was_applied() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn jsonl_with_a_conflict_in_the_middle_says_what_was_applied(w: Workdir) {
+    setup(&w);
     let lines = "{\"key\":\"a\"}\n{\"key\":\"keep\",\"payload\":{\"other\":1}}\n\n{\"key\":\"b\"}\n{\"key\":\"keep\",\"payload\":{}}\n";
     let file = w.write("jobs.jsonl", lines);
     let text = w.run(&["enqueue", "--jsonl", file.to_str().unwrap()]).expect(1);
@@ -128,16 +134,18 @@ fn jsonl_with_a_conflict_in_the_middle_says_what_was_applied() {
         serde_json::json!({"lines": 4, "enqueued": 0, "duplicate": 3, "dead_lettered": 0, "conflict": 1})
     );
     assert!(again.stderr.contains("nothing changed"), "{}", again.stderr);
+    }
 }
 
 /// Sets a job's status directly, as a runner (claim, complete) would.
 fn set_status(w: &Workdir, key: &str, status: &str) {
-    w.conn().execute("UPDATE jobs SET status = ?1 WHERE key = ?2", [status, key]).unwrap();
+    w.execute(&format!("UPDATE jobs SET status = '{status}' WHERE key = '{key}'"));
 }
 
-#[test]
-fn jobs_purge_deletes_pending_and_done_jobs_and_refuses_running_ones() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn jobs_purge_deletes_pending_and_done_jobs_and_refuses_running_ones(w: Workdir) {
+    setup(&w);
     for key in ["done", "busy"] {
         w.run(&["enqueue", key, "{}"]).expect(0);
     }
@@ -147,15 +155,7 @@ fn jobs_purge_deletes_pending_and_done_jobs_and_refuses_running_ones() {
     assert_eq!(out.stdout, "purged keep\npurged done\n");
     assert!(out.stderr.contains("running, left as they are: \"busy\"; wait"), "{}", out.stderr);
     assert!(out.stderr.contains("not in jobs: \"ghost\""), "{}", out.stderr);
-    let left: Vec<String> = w
-        .conn()
-        .prepare("SELECT key || ':' || status FROM jobs")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(left, ["busy:running"]);
+    assert_eq!(w.rows("SELECT key, status FROM jobs"), [["busy", "running"]]);
     // A purged key takes a new payload.
     w.run(&["enqueue", "done", "{\"v\":2}"]).expect(0);
     set_status(&w, "done", "done");
@@ -166,11 +166,13 @@ fn jobs_purge_deletes_pending_and_done_jobs_and_refuses_running_ones() {
     );
     let refused = w.run(&["jobs", "purge", "busy", "--json"]).expect(1);
     assert_eq!(json_lines(&refused.stdout)[0]["running"], serde_json::json!(["busy"]));
+    }
 }
 
-#[test]
-fn a_conflict_names_the_command_that_really_frees_the_key() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn a_conflict_names_the_command_that_really_frees_the_key(w: Workdir) {
+    setup(&w);
     w.run(&["enqueue", "finished", "{}"]).expect(0);
     set_status(&w, "finished", "done");
     w.run(&["enqueue", "busy", "{}"]).expect(0);
@@ -187,22 +189,26 @@ fn a_conflict_names_the_command_that_really_frees_the_key() {
         w.run(&["enqueue", key, "{\"v\":2}"]).expect(0);
     }
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE payload = '{\"v\":2}'"), 2);
+    }
 }
 
-#[test]
-fn a_payload_piped_with_a_final_newline_is_stored_without_it() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn a_payload_piped_with_a_final_newline_is_stored_without_it(w: Workdir) {
+    setup(&w);
     w.run_with_stdin(&["enqueue", "k", "-"], b"{\"a\":1}\n").expect(0);
     assert_eq!(w.run(&["enqueue", "k", "{\"a\":1}"]).expect(0).stdout, "duplicate k (pending)\n");
     w.run_with_stdin(&["enqueue", "crlf", "-"], b"line one\nline two\r\n").expect(0);
     w.run_with_stdin(&["enqueue", "two", "-"], b"x\n\n").expect(0);
     assert_eq!(w.count("SELECT payload = 'line one\nline two' FROM jobs WHERE key = 'crlf'"), 1);
     assert_eq!(w.count("SELECT payload = 'x\n' FROM jobs WHERE key = 'two'"), 1, "only one goes");
+    }
 }
 
-#[test]
-fn a_conflict_shows_invisible_differences_escaped_and_cut_around_them() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn a_conflict_shows_invisible_differences_escaped_and_cut_around_them(w: Workdir) {
+    setup(&w);
     w.run(&["enqueue", "zw", "{\"a\":\"b\u{200b}\"}"]).expect(0);
     let out = w.run(&["enqueue", "zw", "{\"a\":\"b\"}"]).expect(1);
     assert!(out.stderr.contains(r#"stored '\u{200b}', given '"'"#), "{}", out.stderr);
@@ -215,11 +221,13 @@ fn a_conflict_shows_invisible_differences_escaped_and_cut_around_them() {
     let out = w.run_with_stdin(&["enqueue", "big", "-"], format!("{big}2").as_bytes()).expect(1);
     assert!(out.stderr.len() < 1000, "{} bytes of stderr", out.stderr.len());
     assert!(out.stderr.contains(&format!("differ from byte {}", big.len())), "{}", out.stderr);
+    }
 }
 
-#[test]
-fn json_payloads_are_required_where_asked_naming_the_position() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn json_payloads_are_required_where_asked_naming_the_position(w: Workdir) {
+    setup(&w);
     let before = w.snapshot();
     let flag = w.run(&["enqueue", "m", "{topic:inbox}", "--json-payload"]).expect(2);
     assert!(flag.stderr.contains("line 1 column 2"), "{}", flag.stderr);
@@ -240,11 +248,13 @@ fn json_payloads_are_required_where_asked_naming_the_position() {
     );
     assert_eq!(w.snapshot(), before, "nothing was written");
     w.run(&["enqueue", "ok", "{\"topic\":\"inbox\"}"]).expect(0);
+    }
 }
 
-#[test]
-fn a_payload_that_starts_like_json_but_is_not_is_enqueued_with_a_warning() {
-    let w = workdir();
+crate::both_stores! {
+    #[test]
+    fn a_payload_that_starts_like_json_but_is_not_is_enqueued_with_a_warning(w: Workdir) {
+    setup(&w);
     let out = w.run(&["enqueue", "m", "{topic:inbox}"]).expect(0);
     assert_eq!(out.stdout, "enqueued m\n");
     assert!(out.stderr.contains("warning: the payload starts like JSON but is not JSON"));
@@ -253,5 +263,6 @@ fn a_payload_that_starts_like_json_but_is_not_is_enqueued_with_a_warning() {
     for quiet in ["{\"topic\":\"inbox\"}", "plain text", "[1, 2]"] {
         let out = w.run(&["enqueue", &format!("k-{quiet}"), quiet]).expect(0);
         assert_eq!(out.stderr, "", "{quiet}");
+    }
     }
 }

@@ -6,13 +6,12 @@ use serde_json::Value;
 
 use crate::util::cli::Workdir;
 
-fn with_jobs(n: usize) -> Workdir {
-    let w = Workdir::new();
+/// Initialises `w`'s database with `n` pending jobs, k000 first.
+fn with_jobs(w: &Workdir, n: usize) {
     w.run(&["init"]).expect(0);
     let lines: String = (0..n).map(|i| format!("{{\"key\":\"k{i:03}\"}}\n")).collect();
     let file = w.write("jobs.jsonl", &lines);
     w.run(&["enqueue", "--jsonl", file.to_str().unwrap()]).expect(0);
-    w
 }
 
 fn keys(json: &str) -> Vec<String> {
@@ -20,9 +19,10 @@ fn keys(json: &str) -> Vec<String> {
     v.as_array().unwrap().iter().map(|j| j["key"].as_str().unwrap().to_owned()).collect()
 }
 
-#[test]
-fn jobs_lists_the_newest_first_and_says_when_the_limit_cut_it() {
-    let w = with_jobs(150);
+crate::both_stores! {
+    #[test]
+    fn jobs_lists_the_newest_first_and_says_when_the_limit_cut_it(w: Workdir) {
+    with_jobs(&w, 150);
     let text = w.run(&["jobs"]).expect(0);
     let rows: Vec<&str> = text.stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), 100);
@@ -48,11 +48,12 @@ fn jobs_lists_the_newest_first_and_says_when_the_limit_cut_it() {
     // A job enqueued later is listed first.
     w.run(&["enqueue", "late", "{}"]).expect(0);
     assert_eq!(keys(&w.run(&["jobs", "--json", "--limit", "1"]).expect(0).stdout), ["late"]);
+    }
 }
 
-#[test]
-fn attempts_count_the_attempts_made_as_the_handler_numbers_them() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn attempts_count_the_attempts_made_as_the_handler_numbers_them(w: Workdir) {
     w.write("nightshift.toml", "[retry]\nbase = \"50ms\"\ncap = \"1s\"\n");
     w.run(&["init"]).expect(0);
     // `first-try` succeeds at once; the others fail their first attempt and succeed on the second.
@@ -79,22 +80,20 @@ fn attempts_count_the_attempts_made_as_the_handler_numbers_them() {
     )
     .unwrap();
     assert_eq!((json["attempts"].as_u64(), json["attempts_made"].as_u64()), (Some(1), Some(2)));
+    }
 }
 
-#[test]
-fn dlq_json_gives_milliseconds_and_the_error_history_as_an_array() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn dlq_json_gives_milliseconds_and_the_error_history_as_an_array(w: Workdir) {
     w.run(&["init"]).expect(0);
     let errors = r#"[{"attempt":1,"error":"boom 1","at":1795472916000},
                      {"attempt":2,"error":"boom 2","at":1795472917000}]"#;
-    w.conn()
-        .execute(
-            "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
-                                      errors, reason)
-             VALUES ('d1', 'default', '{}', 'boom 2', 2, 2, 1795472917, ?1, 'exhausted')",
-            [errors],
-        )
-        .unwrap();
+    w.execute(&format!(
+        "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, died,
+                                  errors, reason)
+         VALUES ('d1', 'default', '{{}}', 'boom 2', 2, 2, 1795472917, '{errors}', 'exhausted')"
+    ));
     let listed: Value =
         serde_json::from_str(w.run(&["dlq", "list", "--json"]).expect(0).stdout.trim()).unwrap();
     let shown: Value =
@@ -110,14 +109,16 @@ fn dlq_json_gives_milliseconds_and_the_error_history_as_an_array() {
     let text = w.run(&["dlq", "show", "d1"]).expect(0).stdout;
     assert!(text.contains("died       2026-11-23T22:28:37.000Z"), "{text}");
     assert!(text.contains("attempt 1 at 2026-11-23T22:28:36.000Z: boom 1"), "{text}");
+    }
 }
 
-#[test]
-fn show_commands_say_what_their_key_is() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn show_commands_say_what_their_key_is(w: Workdir) {
     assert!(
         w.run(&["jobs", "show", "--help"]).expect(0).stdout.contains("The job's idempotency key")
     );
     let dlq = w.run(&["dlq", "show", "--help"]).expect(0).stdout;
     assert!(dlq.contains("The dead-lettered job's idempotency key"), "{dlq}");
+    }
 }

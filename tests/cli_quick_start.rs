@@ -20,6 +20,7 @@ fn quick_start_lines() -> Vec<String> {
     block.lines().map(str::to_owned).collect()
 }
 
+// SQLite only: the README's quick start uses the default SQLite file.
 #[test]
 fn the_readme_quick_start_runs_as_written() {
     let w = on_disk();
@@ -80,9 +81,9 @@ fn the_readme_quick_start_runs_as_written() {
     assert!(run.stdout.contains(r#"Handler: ["python3", "agent.py"]"#), "{}", run.stdout);
 }
 
-#[test]
-fn init_writes_the_handler_given_after_dashes_into_the_new_config() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn init_writes_the_handler_given_after_dashes_into_the_new_config(w: Workdir) {
     let out = w.run(&["init", "--", "python3", "my agent.py"]).expect(0);
     assert!(out.stdout.contains(r#"[handler] command = ["python3", "my agent.py"]"#), "{out:?}");
     let config: toml::Table =
@@ -96,11 +97,12 @@ fn init_writes_the_handler_given_after_dashes_into_the_new_config() {
     assert!(cron.stdout.contains(r#"Handler: ["python3", "my agent.py"]"#), "{}", cron.stdout);
     // Again with the same handler: nothing to change, so nothing refused.
     w.run(&["init", "--", "python3", "my agent.py"]).expect(0);
+    }
 }
 
-#[test]
-fn init_never_changes_an_existing_config_and_says_how_to_edit_it() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn init_never_changes_an_existing_config_and_says_how_to_edit_it(w: Workdir) {
     w.write("nightshift.toml", "[retry]\nmax_attempts = 2\n");
     let before = w.snapshot();
     let out = w.run(&["init", "--", "python3", "agent.py"]).expect(2);
@@ -108,6 +110,7 @@ fn init_never_changes_an_existing_config_and_says_how_to_edit_it() {
     assert!(out.stderr.contains(r#"command = ["python3", "agent.py"]"#), "{}", out.stderr);
     assert!(out.stderr.contains("[handler]"), "{}", out.stderr);
     assert_eq!(w.snapshot(), before, "a refused init changes nothing, no database either");
+    }
 }
 
 /// `doctor --json` with extra arguments; the handler check's (status, message).
@@ -118,9 +121,9 @@ fn doctor_handler(w: &Workdir, extra: &[&str]) -> (String, String) {
     (check["status"].as_str().unwrap().to_owned(), check["message"].as_str().unwrap().to_owned())
 }
 
-#[test]
-fn doctor_takes_the_handler_after_dashes_as_run_does() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn doctor_takes_the_handler_after_dashes_as_run_does(w: Workdir) {
     w.run(&["init"]).expect(0);
     let (status, message) = doctor_handler(&w, &[]);
     assert_eq!(status, "fail", "{message}");
@@ -131,11 +134,12 @@ fn doctor_takes_the_handler_after_dashes_as_run_does() {
     let (status, message) = doctor_handler(&w, &["--", "no-such-agent-5e1d"]);
     assert_eq!(status, "fail");
     assert!(message.contains("in the command after `--`"), "{message}");
+    }
 }
 
-#[test]
-fn deploy_puts_the_handler_after_dashes_on_every_run_line() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn deploy_puts_the_handler_after_dashes_on_every_run_line(w: Workdir) {
     w.run(&["init"]).expect(0);
     let handler = ["--", "/usr/bin/python3", "my agent.py"];
     let cron = w.run(&[&["deploy", "cron"][..], &handler].concat()).expect(0).stdout;
@@ -160,4 +164,5 @@ fn deploy_puts_the_handler_after_dashes_on_every_run_line() {
         fly["processes"]["worker"].as_str(),
         Some("run --grace 30s -- python3 /app/agent.py")
     );
+    }
 }

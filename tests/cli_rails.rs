@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::cli::{Workdir, signal, wait_exit, wait_until};
+use crate::util::cli::{signal, wait_exit, wait_until};
 use crate::util::sink::Sink;
 
 const SECRET: &str = "T0KEN-abcdef-SECRET";
 
-#[test]
-fn pause_from_another_process_stops_claims_within_a_second_and_resume_restarts_them() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn pause_from_another_process_stops_claims_within_a_second_and_resume_restarts_them(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script("agent.sh", "touch \"ran-$NIGHTSHIFT_KEY\"; if [ \"$NIGHTSHIFT_KEY\" = slow ]; then touch slow-started; sleep 1; fi");
     w.run(&["enqueue", "slow", "{}"]).expect(0);
@@ -45,11 +45,12 @@ fn pause_from_another_process_stops_claims_within_a_second_and_resume_restarts_t
     });
     signal(&runner, 15);
     assert!(wait_exit(&mut runner, Duration::from_secs(20)).success());
+    }
 }
 
-#[test]
-fn spend_shows_the_ledger_against_the_cap() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn spend_shows_the_ledger_against_the_cap(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script("paid.sh", "echo '{\"cost_usd\": 0.004}'");
     for k in ["a", "b", "c", "d", "e"] {
@@ -72,11 +73,12 @@ fn spend_shows_the_ledger_against_the_cap() {
         serde_json::from_str(w.run(&["spend", "--json"]).expect(0).stdout.trim()).unwrap();
     assert_eq!(json["days"][0]["micros"], 12_000);
     assert_eq!(json["days"][0]["attempts"], 3);
+    }
 }
 
-#[test]
-fn non_finite_and_negative_caps_are_refused_at_start() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn non_finite_and_negative_caps_are_refused_at_start(w: Workdir) {
     w.run(&["init"]).expect(0);
     for cap in ["NaN", "inf", "-0.5", "1e309"] {
         let mut run = w.cmd(&["run", "--once", "--", "true"]);
@@ -85,12 +87,13 @@ fn non_finite_and_negative_caps_are_refused_at_start() {
         assert_eq!(out.status.code(), Some(2), "cap {cap}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("DAILY_CAP_USD"), "cap {cap}");
     }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alert_test_exits_0_on_delivery_and_1_with_the_status_otherwise() {
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alert_test_exits_0_on_delivery_and_1_with_the_status_otherwise(w: Workdir) {
     let sink = Sink::start().await;
-    let w = Workdir::new();
     w.run(&["init"]).expect(0);
     let url = sink.url(&format!("/hooks/{SECRET}"));
     let mut ok = w.cmd(&["alert", "test"]);
@@ -108,11 +111,12 @@ async fn alert_test_exits_0_on_delivery_and_1_with_the_status_otherwise() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("HTTP 503"), "{stderr}");
     assert!(!stderr.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET));
+    }
 }
 
-#[test]
-fn no_secret_reaches_any_output_when_delivery_fails() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn no_secret_reaches_any_output_when_delivery_fails(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[retry]\nmax_attempts = 1\n");
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -135,4 +139,5 @@ fn no_secret_reaches_any_output_when_delivery_fails() {
     let mut status = w.cmd(&["status", "--json"]);
     status.env("ALERT_WEBHOOK", &url);
     assert!(!String::from_utf8_lossy(&status.output().unwrap().stdout).contains(SECRET));
+    }
 }

@@ -6,18 +6,16 @@ use crate::util::cli::Workdir;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A workdir with `config` as its nightshift.toml and an initialised database.
-fn workdir(config: &str) -> Workdir {
-    let w = Workdir::new();
+/// Writes `config` as `w`'s nightshift.toml and initialises its database.
+fn setup(w: &Workdir, config: &str) {
     w.write("nightshift.toml", config);
     w.run(&["init"]).expect(0);
-    w
 }
 
 /// Makes the job look finished `days` ago.
 fn finished_days_ago(w: &Workdir, key: &str, days: i64) {
-    let sql = "UPDATE jobs SET status = 'done', finished_at = ?2 WHERE key = ?1";
-    w.conn().execute(sql, rusqlite::params![key, now_ms() - days * DAY_MS]).unwrap();
+    let at = now_ms() - days * DAY_MS;
+    w.execute(&format!("UPDATE jobs SET status = 'done', finished_at = {at} WHERE key = '{key}'"));
 }
 
 fn now_ms() -> i64 {
@@ -26,18 +24,17 @@ fn now_ms() -> i64 {
 }
 
 fn keys(w: &Workdir, sql: &str) -> Vec<String> {
-    let conn = w.conn();
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    w.rows(sql).into_iter().map(|mut r| r.remove(0)).collect()
 }
 
 fn status(w: &Workdir) -> serde_json::Value {
     serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap()
 }
 
-#[test]
-fn jobs_purge_older_than_deletes_only_done_jobs_past_the_age() {
-    let w = workdir("");
+crate::both_stores! {
+    #[test]
+    fn jobs_purge_older_than_deletes_only_done_jobs_past_the_age(w: Workdir) {
+    setup(&w, "");
     for key in ["old-a", "old-b", "recent", "waiting"] {
         w.run(&["enqueue", key, "{}"]).expect(0);
     }
@@ -51,27 +48,31 @@ fn jobs_purge_older_than_deletes_only_done_jobs_past_the_age() {
     assert_eq!(json.stdout.trim(), r#"{"purged_count":1}"#);
     let st = status(&w);
     assert_eq!((st["pending"].as_u64(), st["done"].as_u64()), (Some(1), Some(0)));
+    }
 }
 
-#[test]
-fn dlq_purge_older_than_deletes_dead_letters_that_died_before_the_age() {
-    let w = workdir("");
+crate::both_stores! {
+    #[test]
+    fn dlq_purge_older_than_deletes_dead_letters_that_died_before_the_age(w: Workdir) {
+    setup(&w, "");
     for key in ["ancient", "fresh"] {
         w.run(&["enqueue", key, "{}", "--max-attempts", "1"]).expect(0);
     }
     w.run(&["run", "--once", "--", "false"]).expect(0);
     assert_eq!(status(&w)["dead"].as_u64(), Some(2));
     let died = (now_ms() - 40 * DAY_MS) / 1000;
-    w.conn().execute("UPDATE dead_letter SET died = ?1 WHERE key = 'ancient'", [died]).unwrap();
+    w.execute(&format!("UPDATE dead_letter SET died = {died} WHERE key = 'ancient'"));
     let out = w.run(&["dlq", "purge", "--older-than", "30d"]).expect(0);
     assert_eq!(out.stdout, "purged 1 dead-lettered jobs that died more than 30d ago\n");
     assert_eq!(keys(&w, "SELECT key FROM dead_letter"), ["fresh"]);
     assert_eq!(status(&w)["dead"].as_u64(), Some(1));
+    }
 }
 
-#[test]
-fn purging_by_age_keeps_the_newest_tick_of_each_schedule() {
-    let w = workdir("[[schedule]]\nname = \"digest\"\ncron = \"0 7 * * *\"\n");
+crate::both_stores! {
+    #[test]
+    fn purging_by_age_keeps_the_newest_tick_of_each_schedule(w: Workdir) {
+    setup(&w, "[[schedule]]\nname = \"digest\"\ncron = \"0 7 * * *\"\n");
     let ticks = ["digest@2020-01-01T07:00:00Z", "digest@2020-01-02T07:00:00Z"];
     for key in ticks {
         w.run(&["enqueue", key, "{}"]).expect(0);
@@ -81,11 +82,13 @@ fn purging_by_age_keeps_the_newest_tick_of_each_schedule() {
     assert!(out.stdout.starts_with("purged 1 "), "{}", out.stdout);
     // Still there, so a runner's catch-up finds the tick done and adds nothing.
     assert_eq!(keys(&w, "SELECT key FROM jobs"), [ticks[1]]);
+    }
 }
 
-#[test]
-fn a_runner_prunes_when_it_starts_and_logs_what_went() {
-    let w = workdir("[retention]\ndone = \"1h\"\n");
+crate::both_stores! {
+    #[test]
+    fn a_runner_prunes_when_it_starts_and_logs_what_went(w: Workdir) {
+    setup(&w, "[retention]\ndone = \"1h\"\n");
     for key in ["stale", "fresh"] {
         w.run(&["enqueue", key, "{}"]).expect(0);
     }
@@ -102,10 +105,12 @@ fn a_runner_prunes_when_it_starts_and_logs_what_went() {
     assert_eq!((pruned[0]["done"].as_u64(), pruned[0]["dead"].as_u64()), (Some(1), Some(0)));
     assert_eq!(keys(&w, "SELECT key FROM jobs"), ["fresh"]);
     assert_eq!(status(&w)["done"].as_u64(), Some(1));
+    }
 }
 
-#[test]
-fn retention_settings_that_cannot_work_are_refused_naming_the_key() {
+crate::both_stores! {
+    #[test]
+    fn retention_settings_that_cannot_work_are_refused_naming_the_key(w: Workdir) {
     let cases = [
         ("[retention]\ndone = \"a while\"\n", "[retention] done"),
         ("[retention]\ndead = \"0s\"\n", "[retention] dead"),
@@ -114,18 +119,19 @@ fn retention_settings_that_cannot_work_are_refused_naming_the_key() {
         ("[retention]\nkeep = \"7d\"\n", "keep"),
     ];
     for (config, needle) in cases {
-        let w = Workdir::new();
         w.write("nightshift.toml", config);
         let out = w.run(&["status"]).expect(2);
         assert!(out.stderr.contains(needle), "{config:?}: {}", out.stderr);
     }
-    let w = workdir("[retention]\ndone = \"forever\"\nspend = \"400d\"\n");
+    setup(&w, "[retention]\ndone = \"forever\"\nspend = \"400d\"\n");
     w.run(&["status"]).expect(0);
+    }
 }
 
-#[test]
-fn older_than_refusals_change_nothing() {
-    let w = workdir("");
+crate::both_stores! {
+    #[test]
+    fn older_than_refusals_change_nothing(w: Workdir) {
+    setup(&w, "");
     w.run(&["enqueue", "k", "{}"]).expect(0);
     finished_days_ago(&w, "k", 30);
     let before = w.snapshot();
@@ -141,4 +147,6 @@ fn older_than_refusals_change_nothing() {
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
     }
     assert_eq!(w.snapshot(), before);
+    assert_eq!(w.rows("SELECT key, status FROM jobs"), [["k", "done"]]);
+    }
 }

@@ -33,9 +33,9 @@ fn events(stdout: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn seed_lab_through_the_cli_dead_letters_the_bad_job_and_replay_completes_it() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn seed_lab_through_the_cli_dead_letters_the_bad_job_and_replay_completes_it(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", FAST_RETRIES);
     let agent = seed_script(&w);
@@ -66,19 +66,22 @@ fn seed_lab_through_the_cli_dead_letters_the_bad_job_and_replay_completes_it() {
         assert!(names.contains(&expected), "no {expected} event in {names:?}");
     }
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 19);
-    let sqlite = std::process::Command::new("sqlite3")
+    // The contract's table names answer the database's own shell.
+    let (program, flags): (_, &[&str]) =
+        if w.is_postgres() { ("psql", &["-tAc"]) } else { ("sqlite3", &[]) };
+    let shell = std::process::Command::new(program)
         .arg(w.db())
+        .args(flags)
         .arg("SELECT count(*) FROM dead_letter")
         .output();
-    match sqlite {
+    match shell {
         Ok(out) if out.status.success() => {
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1")
         }
         _ => assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 1),
     }
     assert_eq!(w.count("SELECT attempts FROM dead_letter WHERE key = 'seed-bad'"), 4);
-    let error: String =
-        w.conn().query_row("SELECT error FROM dead_letter", [], |r| r.get(0)).unwrap();
+    let error = w.text("SELECT error FROM dead_letter");
     assert!(
         error.contains("exit status 1") && error.contains(r#"cannot handle {"poison":true}"#),
         "{error}"
@@ -92,11 +95,12 @@ fn seed_lab_through_the_cli_dead_letters_the_bad_job_and_replay_completes_it() {
     assert_eq!(w.count("SELECT count(*) FROM dead_letter"), 0);
     let effects = std::fs::read_to_string(w.path().join("effects.txt")).unwrap();
     assert_eq!(effects.lines().count(), 20, "one side effect per key");
+    }
 }
 
-#[test]
-fn the_handler_gets_the_payload_and_variables_but_no_secrets_and_no_shell() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn the_handler_gets_the_payload_and_variables_but_no_secrets_and_no_shell(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent = w.script(
         "env.sh",
@@ -118,19 +122,17 @@ echo "result for $NIGHTSHIFT_KEY""#,
         hostile
     );
     assert!(!w.path().join("pwned").exists() && !w.path().join("pwned2").exists());
-    let result: String = w
-        .conn()
-        .query_row("SELECT result FROM jobs WHERE key = 'job-1'", [], |r| r.get(0))
-        .unwrap();
+    let result = w.text("SELECT result FROM jobs WHERE key = 'job-1'");
     assert_eq!(result.trim(), "result for job-1");
     let all =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains("SECRET-TOKEN-123"), "the webhook secret leaked into the output");
+    }
 }
 
-#[test]
-fn exit_65_dead_letters_at_once_and_retry_after_is_honoured() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn exit_65_dead_letters_at_once_and_retry_after_is_honoured(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", FAST_RETRIES);
     let agent = w.script(
@@ -143,24 +145,19 @@ esac"#,
     w.run(&["enqueue", "invalid", "{}"]).expect(0);
     w.run(&["enqueue", "later", "{}"]).expect(0);
     w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
-    let (reason, attempts): (String, i64) = w
-        .conn()
-        .query_row("SELECT reason, attempts FROM dead_letter WHERE key = 'invalid'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((reason.as_str(), attempts), ("permanent", 1));
-    let (status, run_at, updated): (String, i64, i64) = w
-        .conn()
-        .query_row("SELECT status, run_at, updated_at FROM jobs WHERE key = 'later'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
-    assert_eq!(status, "pending");
+    assert_eq!(
+        w.rows("SELECT reason, attempts FROM dead_letter WHERE key = 'invalid'"),
+        [["permanent", "1"]]
+    );
+    assert_eq!(w.text("SELECT status FROM jobs WHERE key = 'later'"), "pending");
+    let run_at = w.count("SELECT run_at FROM jobs WHERE key = 'later'");
+    let updated = w.count("SELECT updated_at FROM jobs WHERE key = 'later'");
     assert!(run_at - updated >= 3_599_000, "retry_after_s was not honoured: {}", run_at - updated);
-    assert_eq!(w.count("SELECT sum(micros) FROM spend WHERE key = 'later'"), 250_000);
+    assert_eq!(w.count("SELECT CAST(sum(micros) AS BIGINT) FROM spend WHERE key = 'later'"), 250_000);
+    }
 }
 
+// SQLite only: its runner lock admits one runner; PostgreSQL's runners share the queue.
 #[test]
 fn a_second_runner_exits_3_while_other_commands_work_beside_the_first() {
     let w = Workdir::new();
@@ -184,9 +181,9 @@ fn a_second_runner_exits_3_while_other_commands_work_beside_the_first() {
     assert!(wait_exit(&mut runner, Duration::from_secs(20)).success());
 }
 
-#[test]
-fn sigterm_lets_the_job_in_flight_finish_and_the_runner_exits_0() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn sigterm_lets_the_job_in_flight_finish_and_the_runner_exits_0(w: Workdir) {
     w.run(&["init"]).expect(0);
     let agent =
         w.script("slow.sh", "touch started; sleep 1; echo \"$NIGHTSHIFT_KEY\" >> effects.txt");
@@ -205,13 +202,15 @@ fn sigterm_lets_the_job_in_flight_finish_and_the_runner_exits_0() {
         "{names:?}"
     );
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE key = 'slow' AND status = 'done'"), 1);
+    }
 }
 
-#[test]
-fn after_sigkill_mid_job_run_once_completes_it_and_the_effect_happens_once() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn after_sigkill_mid_job_run_once_completes_it_and_the_effect_happens_once(w: Workdir) {
     w.run(&["init"]).expect(0);
-    w.write("nightshift.toml", FAST_RETRIES);
+    // The shortest lease: on PostgreSQL the killed runner's claim comes back when it expires.
+    w.write("nightshift.toml", &format!("{FAST_RETRIES}[store]\nlease = \"3s\"\n"));
     let agent = w.script(
         "agent.sh",
         r#"touch "started-$NIGHTSHIFT_ATTEMPT"
@@ -234,20 +233,19 @@ grep -qx "$NIGHTSHIFT_KEY" effects.txt 2>/dev/null || echo "$NIGHTSHIFT_KEY" >> 
     runner.kill().unwrap();
     runner.wait().unwrap();
     w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
-    let (status, attempts): (String, i64) = w
-        .conn()
-        .query_row("SELECT status, attempts FROM jobs WHERE key = 'crashy'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((status.as_str(), attempts), ("done", 1), "the killed attempt counts once");
+    assert_eq!(
+        w.rows("SELECT status, attempts FROM jobs WHERE key = 'crashy'"),
+        [["done", "1"]],
+        "the killed attempt counts once"
+    );
     let effects = std::fs::read_to_string(w.path().join("effects.txt")).unwrap();
     assert_eq!(effects, "crashy\n");
+    }
 }
 
-#[test]
-fn text_log_format_is_readable() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn text_log_format_is_readable(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.run(&["enqueue", "t", "{}"]).expect(0);
     let out = w.run(&["run", "--once", "--log-format", "text", "--", "true"]).expect(0);
@@ -258,36 +256,32 @@ fn text_log_format_is_readable() {
         "{started}"
     );
     assert!(serde_json::from_str::<serde_json::Value>(started).is_err());
+    }
 }
 
-#[test]
-fn a_schedule_enqueues_its_latest_missed_tick_once_whoever_runs() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_schedule_enqueues_its_latest_missed_tick_once_whoever_runs(w: Workdir) {
     w.run(&["init"]).expect(0);
     // Yearly, so the latest tick is fixed for the length of the test.
     w.write("nightshift.toml", "[[schedule]]\nname = \"yearly\"\ncron = \"0 0 1 1 *\"\npayload = '{\"kind\":\"report\"}'\n");
     let out = w.run(&["run", "--once", "--", "true"]).expect(0);
     assert!(out.stdout.contains("tick_enqueued"), "{}", out.stdout);
     w.run(&["run", "--once", "--", "true"]).expect(0);
-    let conn = w.conn();
-    let mut stmt = conn.prepare("SELECT key, status, payload FROM jobs").unwrap();
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = w.rows("SELECT key, status, payload FROM jobs");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let (key, status, payload) = &rows[0];
+    let [key, status, payload] = &rows[0][..] else { panic!("{rows:?}") };
     assert!(key.starts_with("yearly@") && key.ends_with("-01-01T00:00:00Z"), "{key}");
     assert_eq!((status.as_str(), payload.as_str()), ("done", "{\"kind\":\"report\"}"));
     let bad = w.write("bad.toml", "[[schedule]]\nname = \"x\"\ncron = \"every day\"\n");
     let refused = w.run(&["--config", bad.to_str().unwrap(), "status"]).expect(2);
     assert!(refused.stderr.contains("cron"), "{}", refused.stderr);
+    }
 }
 
-#[test]
-fn a_hanging_handler_is_killed_at_its_timeout_and_the_attempt_fails() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn a_hanging_handler_is_killed_at_its_timeout_and_the_attempt_fails(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[retry]\nmax_attempts = 1\n");
     let agent = w.script("hang.sh", "sleep 300 &\necho $! > sleeper.pid\nwait");
@@ -295,10 +289,7 @@ fn a_hanging_handler_is_killed_at_its_timeout_and_the_attempt_fails() {
     let started = std::time::Instant::now();
     w.run(&["run", "--once", "--", agent.to_str().unwrap()]).expect(0);
     assert!(started.elapsed() < Duration::from_secs(30), "the runner waited for the hang");
-    let error: String = w
-        .conn()
-        .query_row("SELECT error FROM dead_letter WHERE key = 'hangs'", [], |r| r.get(0))
-        .unwrap();
+    let error = w.text("SELECT error FROM dead_letter WHERE key = 'hangs'");
     assert!(error.starts_with("timeout"), "{error}");
     let sleeper: u32 =
         std::fs::read_to_string(w.path().join("sleeper.pid")).unwrap().trim().parse().unwrap();
@@ -306,4 +297,5 @@ fn a_hanging_handler_is_killed_at_its_timeout_and_the_attempt_fails() {
         std::fs::read_to_string(format!("/proc/{sleeper}/stat"))
             .map_or(true, |s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
     });
+    }
 }

@@ -37,20 +37,19 @@ fn assert_given_back(w: &Workdir) {
     assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0"), 2);
 }
 
-fn signalled_run_gives_the_jobs_back(args: &[&str], sig: i32) {
-    let w = Workdir::new();
-    let agent = two_slow_jobs(&w);
+fn signalled_run_gives_the_jobs_back(w: &Workdir, args: &[&str], sig: i32) {
+    let agent = two_slow_jobs(w);
     let mut all = args.to_vec();
     all.extend(["--grace", "1s", "--", agent.as_str()]);
     let mut runner = w.spawn_logged(&all, "run.log");
-    wait_until(Duration::from_secs(20), "the first job starts", || !started(&w).is_empty());
+    wait_until(Duration::from_secs(20), "the first job starts", || !started(w).is_empty());
     let signalled = Instant::now();
     signal(&runner, sig);
     let status = wait_exit(&mut runner, Duration::from_secs(25));
     let took = signalled.elapsed();
-    assert!(status.success(), "{status:?}: {:?}", log_events(&w));
+    assert!(status.success(), "{status:?}: {:?}", log_events(w));
     assert!(took >= Duration::from_millis(900), "the grace was not waited: {took:?}");
-    let events = log_events(&w);
+    let events = log_events(w);
     let requested = named(&events, "shutdown_requested");
     assert_eq!(requested.len(), 1, "{events:?}");
     assert_eq!(requested[0]["grace_ms"], 1000);
@@ -58,28 +57,36 @@ fn signalled_run_gives_the_jobs_back(args: &[&str], sig: i32) {
     assert!(named(&events, "job_started").iter().all(|e| e["key"] == "first"), "{events:?}");
     let log = std::fs::read_to_string(w.path().join("run.log")).unwrap();
     assert!(log.contains("claiming no more jobs"), "no word for the person: {log}");
-    assert_given_back(&w);
+    assert_given_back(w);
 }
 
-#[test]
-fn sigterm_stops_a_run_once_and_interrupts_its_job_after_the_grace() {
-    signalled_run_gives_the_jobs_back(&["run", "--once"], SIGTERM);
+crate::both_stores! {
+    #[test]
+    fn sigterm_stops_a_run_once_and_interrupts_its_job_after_the_grace(w: Workdir) {
+        signalled_run_gives_the_jobs_back(&w, &["run", "--once"], SIGTERM);
+    }
 }
 
-#[test]
-fn sigint_stops_a_run_once_and_interrupts_its_job_after_the_grace() {
-    signalled_run_gives_the_jobs_back(&["run", "--once"], SIGINT);
+crate::both_stores! {
+    #[test]
+    fn sigint_stops_a_run_once_and_interrupts_its_job_after_the_grace(w: Workdir) {
+        signalled_run_gives_the_jobs_back(&w, &["run", "--once"], SIGINT);
+    }
 }
 
-#[test]
-fn sigterm_stops_a_continuous_runner_and_interrupts_its_job_after_the_grace() {
-    signalled_run_gives_the_jobs_back(&["run"], SIGTERM);
+crate::both_stores! {
+    #[test]
+    fn sigterm_stops_a_continuous_runner_and_interrupts_its_job_after_the_grace(w: Workdir) {
+        signalled_run_gives_the_jobs_back(&w, &["run"], SIGTERM);
+    }
 }
 
-#[test]
-fn a_second_sigint_skips_the_rest_of_the_grace() {
+crate::both_stores! {
+    #[test]
+    fn a_second_sigint_skips_the_rest_of_the_grace(w: Workdir) {
     for once in [true, false] {
-        let w = Workdir::new();
+        // The first round gave both jobs back: the second starts from a clean slate.
+        let _ = std::fs::remove_file(w.path().join("started"));
         let agent = two_slow_jobs(&w);
         let mut args = vec!["run", "--grace", "5m", "--", agent.as_str()];
         if once {
@@ -100,4 +107,5 @@ fn a_second_sigint_skips_the_rest_of_the_grace() {
         assert_eq!(named(&events, "job_interrupted").len(), 1, "{events:?}");
         assert_given_back(&w);
     }
+}
 }

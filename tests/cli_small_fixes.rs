@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use crate::util::cli::Workdir;
 use crate::util::mount::Tmpfs;
 
+// SQLite only: demo and bench make their own SQLite databases.
 #[test]
 fn demo_and_bench_refuse_a_db_they_would_ignore() {
     let w = Workdir::new();
@@ -33,6 +34,7 @@ fn demo_and_bench_refuse_a_db_they_would_ignore() {
     assert!(bench.status.success(), "{}", String::from_utf8_lossy(&bench.stderr));
 }
 
+// SQLite only: the database file's parent directory.
 #[test]
 fn init_into_a_missing_directory_names_it_and_the_fix() {
     let w = Workdir::new();
@@ -48,9 +50,9 @@ fn init_into_a_missing_directory_names_it_and_the_fix() {
     assert!(!w.path().join("no").exists() && !w.path().join("nightshift.toml").exists());
 }
 
-#[test]
-fn alert_test_with_nothing_listening_says_connection_refused() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn alert_test_with_nothing_listening_says_connection_refused(w: Workdir) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = w
         .cmd(&["alert", "test"])
@@ -61,8 +63,10 @@ fn alert_test_with_nothing_listening_says_connection_refused() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("connection refused"), "{stderr}");
     assert!(!stderr.contains("error sending request") && !stderr.contains("SECRET"), "{stderr}");
+    }
 }
 
+// SQLite only: a full disk under the database file.
 #[test]
 fn a_write_that_fills_the_disk_names_the_fix() {
     let Some(fs) = Tmpfs::mount("768k") else { return };
@@ -93,9 +97,9 @@ fn a_write_that_fills_the_disk_names_the_fix() {
     drop(keep);
 }
 
-#[test]
-fn run_once_with_wait_0s_does_not_wait_for_retries() {
-    let w = Workdir::new();
+crate::both_stores! {
+    #[test]
+    fn run_once_with_wait_0s_does_not_wait_for_retries(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[retry]\nbase = \"30s\"\ncap = \"60s\"\n");
     w.run(&["enqueue", "flaky", "{}"]).expect(0);
@@ -106,4 +110,5 @@ fn run_once_with_wait_0s_does_not_wait_for_retries() {
     let pending = "SELECT count(*) FROM jobs WHERE key = 'flaky' AND status = 'pending' \
                    AND attempts = 1";
     assert_eq!(w.count(pending), 1);
+    }
 }

@@ -49,6 +49,8 @@ mod cli_cost;
 mod cli_retention;
 // Moving up: SQLite copied into PostgreSQL.
 mod cli_migrate;
+// A password in the database URL, doctor's PostgreSQL check, bench refusing PostgreSQL.
+mod cli_postgres;
 // Chaos: faults, kills and bad input, judged by an invariant checker.
 mod chaos_actors;
 mod chaos_clients;

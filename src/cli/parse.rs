@@ -14,6 +14,10 @@ const OWN_DATABASE: [(&str, &str); 2] = [
     ("bench", "the bench makes its own database in a temp folder and removes it"),
 ];
 
+/// Why a PostgreSQL URL given to `bench` is refused rather than measured.
+pub const BENCH_SQLITE_ONLY: &str = "bench measures SQLite only (the engine and raw rusqlite on \
+    fresh temp SQLite files) and cannot measure a PostgreSQL database";
+
 /// Parses the command line as clap's `Cli::parse` does, and refuses `--db` given to a command
 /// that makes its own database (exit 2, clap's usage error) instead of silently ignoring it.
 /// `NIGHTSHIFT_DB` in the environment is left alone there: it is meant for the other commands.
@@ -32,12 +36,18 @@ pub fn parse() -> Cli {
     {
         let given = |m: &clap::ArgMatches| m.value_source("db") == Some(ValueSource::CommandLine);
         if given(&matches) || given(sub) {
-            command
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    format!("`{name}` takes no --db: {why}; drop --db"),
-                )
-                .exit();
+            // Named without the URL, which may hold a password.
+            let postgres = [&matches, sub]
+                .iter()
+                .filter(|m| given(m))
+                .filter_map(|m| m.get_one::<PathBuf>("db"))
+                .any(|db| nightshift_actors::is_postgres_url(&db.to_string_lossy()));
+            let message = if postgres && name == "bench" {
+                format!("`bench` takes no --db: {BENCH_SQLITE_ONLY}; drop --db")
+            } else {
+                format!("`{name}` takes no --db: {why}; drop --db")
+            };
+            command.error(clap::error::ErrorKind::ArgumentConflict, message).exit();
         }
     }
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())

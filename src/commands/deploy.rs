@@ -39,9 +39,20 @@ pub struct Install {
     pub handler: Option<HandlerCommand>,
     /// The owner of the database's directory when it is not root: the user to run as.
     pub owner: Option<String>,
+    /// The database is PostgreSQL: `db` is empty (its URL is no path and may hold a password,
+    /// so no line carries it) and `db_dir` is the working directory.
+    pub postgres: bool,
 }
 
 pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
+    if settings.is_postgres() && args.target == DeployTarget::Fly {
+        return Err(Failure::Usage(
+            "`deploy fly` writes a machine with its SQLite database on a volume; with PostgreSQL \
+             there is no template yet: run the image without a volume and give the URL as a Fly \
+             secret (fly secrets set NIGHTSHIFT_DB=...)"
+                .to_owned(),
+        ));
+    }
     let install = Install::of(settings, &args.command)?;
     let text = match args.target {
         DeployTarget::Cron => cron::render(&install),
@@ -60,6 +71,14 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
              and run `deploy` with that one",
             install.exe.display()
         );
+    }
+    if install.postgres {
+        eprintln!(
+            "nightshift: note: the lines leave out the PostgreSQL URL, which may hold a \
+             password: give the runs NIGHTSHIFT_DB=... where the comments above put secrets, or \
+             set db = in the config file"
+        );
+        return Ok(());
     }
     if install.db_dir.starts_with("/tmp") || install.db_dir.starts_with("/var/tmp") {
         // PrivateTmp is the systemd units' own setting; cron runs see the real /tmp.
@@ -98,8 +117,14 @@ impl Install {
                 "cannot find the path of this nightshift binary: {e}; run it by its full path"
             ))
         })?;
-        let db = absolute(&workdir, &settings.db);
-        let db_dir = db.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let postgres = settings.is_postgres();
+        let (db, db_dir) = if postgres {
+            (PathBuf::new(), workdir.clone())
+        } else {
+            let db = absolute(&workdir, &settings.db);
+            let dir = db.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+            (db, dir)
+        };
         let config = settings.config_file.as_deref().map(|c| absolute(&workdir, c));
         Ok(Install {
             exe,
@@ -109,12 +134,17 @@ impl Install {
             db_dir,
             config,
             handler: HandlerCommand::pick(given, settings),
+            postgres,
         })
     }
 
-    /// `--db DB [--config CONFIG]`, quoted by `quote`, for a command line.
+    /// ` --db DB [--config CONFIG]` (no `--db` on PostgreSQL), each word after a space, quoted
+    /// by `quote`, for a command line.
     fn global_flags(&self, quote: impl Fn(&Path) -> String) -> String {
-        let mut flags = format!("--db {}", quote(&self.db));
+        let mut flags = String::new();
+        if !self.postgres {
+            flags.push_str(&format!(" --db {}", quote(&self.db)));
+        }
         if let Some(config) = &self.config {
             flags.push_str(&format!(" --config {}", quote(config)));
         }

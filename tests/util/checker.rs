@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::cli::Workdir;
+use super::store;
 
 /// What a scenario's clients were told.
 #[derive(Debug, Default)]
@@ -54,7 +55,7 @@ pub fn check(w: &Workdir, history: &History, effects: &Path) {
     for line in effects.lines() {
         *seen.entry(line.split('\t').next().unwrap().to_owned()).or_default() += 1;
     }
-    let (jobs, dead) = check_db(&w.conn(), history, &seen);
+    let (jobs, dead) = check_db(&w.db(), history, &seen);
     let status: serde_json::Value =
         serde_json::from_str(w.run(&["status", "--json"]).expect(0).stdout.trim()).unwrap();
     let counted =
@@ -63,18 +64,16 @@ pub fn check(w: &Workdir, history: &History, effects: &Path) {
     assert_eq!(status["dead"].as_u64().unwrap() as usize, dead);
 }
 
-/// The database-level invariants, given how often each key's side effect happened. Returns
-/// the number of rows in `jobs` and in `dead_letter`.
-pub fn check_db(
-    conn: &rusqlite::Connection,
-    history: &History,
-    seen: &BTreeMap<String, usize>,
-) -> (usize, usize) {
-    let ok: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok", "quick_check");
+/// The database-level invariants, given how often each key's side effect happened, on either
+/// store (`db` is the SQLite file or the PostgreSQL URL). Returns the number of rows in `jobs`
+/// and in `dead_letter`.
+pub fn check_db(db: &Path, history: &History, seen: &BTreeMap<String, usize>) -> (usize, usize) {
+    if store::url(db).is_none() {
+        let ok = store::rows(db, "PRAGMA quick_check");
+        assert_eq!(ok, [["ok"]], "quick_check");
+    }
     let rows = |sql: &str| -> BTreeMap<String, String> {
-        let mut stmt = conn.prepare(sql).unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        store::rows(db, sql).into_iter().map(|r| (r[0].clone(), r[1].clone())).collect()
     };
     let jobs = rows("SELECT key, status FROM jobs");
     let dead = rows("SELECT key, reason FROM dead_letter");

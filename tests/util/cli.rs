@@ -154,6 +154,21 @@ impl Workdir {
         super::store::count(&self.db(), sql)
     }
 
+    /// Every row of a query from either store, each value as text.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        super::store::rows(&self.db(), sql)
+    }
+
+    /// The first value of a query from either store, as text.
+    pub fn text(&self, sql: &str) -> String {
+        super::store::text(&self.db(), sql)
+    }
+
+    /// Runs statements on either store (a test's own change to the database).
+    pub fn execute(&self, sql: &str) {
+        super::store::execute(&self.db(), sql)
+    }
+
     /// Every file in the directory with its bytes, to prove a refused command changed nothing.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();

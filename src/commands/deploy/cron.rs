@@ -8,12 +8,17 @@ use super::Install;
 use super::quote;
 
 pub fn render(i: &Install) -> String {
-    let mut lock = i.db.clone().into_os_string();
-    lock.push(".cron.lock");
-    let lock = PathBuf::from(lock);
+    // Beside the SQLite file; on PostgreSQL (no file) in the working directory.
+    let lock = if i.postgres {
+        i.workdir.join("nightshift.cron.lock")
+    } else {
+        let mut lock = i.db.clone().into_os_string();
+        lock.push(".cron.lock");
+        PathBuf::from(lock)
+    };
     let log = i.workdir.join("nightshift.log");
     let line = format!(
-        "*/15 * * * * cd {dir} && /usr/bin/flock -n {lock} {exe} {flags} run --once{handler} \
+        "*/15 * * * * cd {dir} && /usr/bin/flock -n {lock} {exe}{flags} run --once{handler} \
          >> {log} 2>&1",
         dir = quote::cron(&i.workdir),
         lock = quote::cron(&lock),

@@ -5,7 +5,7 @@
 use super::{GRACE_SECS, Install, STOP_TIMEOUT_SECS, quote};
 
 pub fn render(i: &Install) -> String {
-    let exec = format!("{} {}", quote::systemd_arg(&i.exe), i.global_flags(quote::systemd_arg));
+    let exec = format!("{}{}", quote::systemd_arg(&i.exe), i.global_flags(quote::systemd_arg));
     let handler = i.handler_args(quote::systemd_word);
     format!(
         "# nightshift under systemd. Use ONE mode: the continuous service, or the timer (a second\n\
