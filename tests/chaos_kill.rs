@@ -107,10 +107,11 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-// SQLite only: the record of running handlers is kept beside the SQLite file under its lock.
-#[test]
-fn handlers_do_not_outlive_a_killed_runner_and_the_job_reruns() {
-    let w = Workdir::new();
+// On PostgreSQL the restarted runner reaps the dead one's handlers too (by its pid), and takes
+// the job back once its lease (3 s here) runs out.
+crate::both_stores! {
+    #[test]
+    fn handlers_do_not_outlive_a_killed_runner_and_the_job_reruns(w: Workdir) {
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", CONFIG);
     let agent = w.script(
@@ -141,6 +142,7 @@ echo "$NIGHTSHIFT_KEY" >> effects.txt"#,
     wait_until(Duration::from_secs(10), "no grandchild survives", || !alive(grandchild));
     assert_eq!(w.rows("SELECT status, attempts FROM jobs WHERE key = 'outlive'"), [["done", "1"]]);
     assert_eq!(std::fs::read_to_string(w.path().join("effects.txt")).unwrap(), "outlive\n");
+    }
 }
 
 crate::both_stores! {

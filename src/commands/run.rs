@@ -56,19 +56,18 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
         secrets.push(settings.db.to_string_lossy().into_owned());
     }
     let mut handler = CommandHandler::new(argv, settings.permanent_exit_codes.clone(), secrets);
-    // The registry of running handlers lets the next runner kill what a dead one left behind,
-    // which only the SQLite lock makes safe: on PostgreSQL another runner of the same host may
-    // be running those handlers.
-    if !settings.is_postgres() {
+    // The registry of running handlers lets the next runner kill what a dead one left behind
+    // (its handlers die with it, their children may not). On SQLite the lock says when that is
+    // safe; on PostgreSQL each runner of this host records its own and a starting runner reaps
+    // only those of runners no longer alive.
+    if settings.is_postgres() {
+        let registry = Registry::per_runner(&settings.db_shown());
+        report_reaped(registry.reap_stale());
+        handler = handler.with_registry(registry);
+    } else {
         let registry = Registry::beside(&settings.db);
         handler = handler.with_registry(registry.clone());
-        config.on_locked = Some(std::sync::Arc::new(move || {
-            let killed = registry.reap_stale();
-            if killed > 0 {
-                tracing::warn!(target: "nightshift", event = "stale_handlers_killed", count = killed,
-                    reason = "a previous runner died and left handler processes behind");
-            }
-        }));
+        config.on_locked = Some(std::sync::Arc::new(move || report_reaped(registry.reap_stale())));
     }
     let schedules = settings.schedules.clone();
     runtime.block_on(async move {
@@ -124,5 +123,13 @@ async fn until_signalled(engine: &mut EngineHandle, signals: &mut Signals) -> Re
 fn report_held(status: &Status) {
     if let Some(gate) = &status.gate {
         gates::held(gate, status);
+    }
+}
+
+/// Logs the handler groups a dead runner left behind and this start killed.
+fn report_reaped(killed: usize) {
+    if killed > 0 {
+        tracing::warn!(target: "nightshift", event = "stale_handlers_killed", count = killed,
+            reason = "a previous runner died and left handler processes behind");
     }
 }
