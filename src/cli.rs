@@ -22,7 +22,8 @@ pub use purge::DlqPurgeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "nightshift", version, max_term_width = 100)]
 pub struct Cli {
-    /// The database file [default: nightshift.db]
+    /// The database: a SQLite file [default: nightshift.db], or a PostgreSQL URL
+    /// (postgres://user:password@host:5432/dbname) for several runners on one queue
     // Parsed as any string (clap's PathBuf parser refuses "" itself, blaming `--db` even when
     // NIGHTSHIFT_DB was the empty one): the commands refuse it, naming where it came from.
     #[arg(long, global = true, env = "NIGHTSHIFT_DB", value_name = "PATH",

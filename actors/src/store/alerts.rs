@@ -81,18 +81,31 @@ pub(crate) fn owe_dead_letter(
     )
 }
 
-/// Released alerts due by `now`, oldest first, and the next due time among those later.
+/// Takes the released alerts due by `now` for delivery, oldest first, and tells the next due
+/// time among those later (the taken ones included: they come due again if never recorded).
 pub(crate) fn due(
     db: Db<'_>,
     now: Timestamp,
     limit: u32,
 ) -> Result<(Vec<AlertRow>, Option<Timestamp>), StoreError> {
     let rows = db.query(
-        "SELECT id, kind, key, body, attempts, digest FROM alerts
-         WHERE state = 'pending' AND held = 0 AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        db.pick(
+            "SELECT id, kind, key, body, attempts, digest FROM alerts
+             WHERE state = 'pending' AND held = 0 AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            // Rows another runner is taking right now are skipped, not waited for.
+            "SELECT id, kind, key, body, attempts, digest FROM alerts
+             WHERE state = 'pending' AND held = 0 AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2
+             FOR UPDATE SKIP LOCKED",
+        ),
         ps![now, limit],
         from_row,
     )?;
+    // Taken for delivery: no runner (of several sharing a database) takes them again until
+    // this one records the outcome, or dies and the lease runs out.
+    let leased = now + DELIVERY_LEASE;
+    for row in &rows {
+        db.exec("UPDATE alerts SET next_attempt_at = ?2 WHERE id = ?1", ps![row.id, leased])?;
+    }
     let next = db.value(
         "SELECT min(next_attempt_at) FROM alerts
          WHERE state = 'pending' AND held = 0 AND next_attempt_at > ?1",
@@ -100,6 +113,11 @@ pub(crate) fn due(
     )?;
     Ok((rows, next))
 }
+
+/// How long an alert taken for delivery is not handed out again: the bound on how late an
+/// alert goes out when the runner delivering it dies (it may then go out twice: delivered,
+/// but not yet recorded).
+pub(crate) const DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Every dead-letter alert still held (what the DeadLetter actor owes after a restart). Held
 /// rows are pending, so the pending-only index finds them without reading delivered ones.
@@ -205,7 +223,10 @@ mod tests {
                 let retry_at = Some(T + Duration::from_secs(5));
                 failed(db, &DeliveryFailed { id: a, error: "503".into(), retry_at }).unwrap();
                 assert_eq!(due_ids(db, ctx, T), (vec![], retry_at));
-                assert_eq!(due_ids(db, ctx, T + Duration::from_secs(60)), (vec![a, b], None));
+                let later = T + Duration::from_secs(60);
+                // Taken for delivery: not handed out again until the lease runs out.
+                assert_eq!(due_ids(db, ctx, later), (vec![a, b], Some(later + DELIVERY_LEASE)));
+                assert_eq!(due_ids(db, ctx, later), (vec![], Some(later + DELIVERY_LEASE)));
                 op::run(db, ctx, AlertDeliveredArgs { id: a, now: T }).unwrap();
                 // A permanent refusal gives up: never due again.
                 failed(db, &DeliveryFailed { id: b, error: "404".into(), retry_at: None }).unwrap();
@@ -219,6 +240,25 @@ mod tests {
                     .unwrap();
                 let state = |s: &str, n, e: Option<&str>| (s.to_owned(), n, e.map(str::to_owned));
                 assert_eq!(states, [state("delivered", 2, None), state("failed", 1, Some("404"))]);
+            },
+        );
+    }
+
+    /// Several runners share a PostgreSQL database: an alert one of them took is not taken by
+    /// another while the first delivers it, and comes due again if it never records the outcome.
+    #[test]
+    fn a_taken_alert_is_leased_until_its_outcome_or_the_lease_ends() {
+        on_both(
+            "alerts::leased",
+            |_| {},
+            |db, ctx| {
+                let body = serde_json::json!({"event": "cap_hit"});
+                let a = owe(db, AlertKind::CapHit, None, &body, T, T).unwrap();
+                assert_eq!(due_ids(db, ctx, T).0, vec![a], "taken by one runner");
+                let during = T + DELIVERY_LEASE - Duration::from_millis(1);
+                assert_eq!(due_ids(db, ctx, during).0, Vec::<i64>::new(), "not by another");
+                // The first runner died before recording anything: the alert comes due again.
+                assert_eq!(due_ids(db, ctx, T + DELIVERY_LEASE).0, vec![a]);
             },
         );
     }

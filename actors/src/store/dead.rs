@@ -50,6 +50,7 @@ pub(crate) fn replay(
         // A replay is an operator saying the cause is fixed: failures counted before the fix
         // must not open (or keep open) the breaker on the replayed jobs' first new failure.
         super::gates::reset_breaker(db)?;
+        db.notify()?;
     }
     Ok(keys)
 }

@@ -120,8 +120,8 @@ ops! {
     Write AlertDelivered(AlertDeliveredArgs) -> ();
     /// An alert's delivery failed.
     Write AlertFailed(DeliveryFailed) -> ();
-    /// Alerts due.
-    Read AlertsDue(AlertsDueArgs) -> (Vec<AlertRow>, Option<Timestamp>);
+    /// Alerts due, taken for delivery.
+    Write AlertsDue(AlertsDueArgs) -> (Vec<AlertRow>, Option<Timestamp>);
     /// Dead-letter alerts held for DeadLetter's decision.
     Read AlertsHeld(AlertsHeldArgs) -> Vec<HeldAlert>;
     /// Held dead-letter alerts released, alone or as a digest.
@@ -178,9 +178,8 @@ impl Op {
             Op::SetPaused(call) => {
                 call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
             }
-            Op::RecordCap(call) => call.run(|a| {
-                control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)
-            }),
+            Op::RecordCap(call) => call
+                .run(|a| control::record_cap(c, ctx.daily_cap_micros, a.set_by.as_deref(), a.now)),
             Op::OweAlert(call) => call.run(|a| alerts::owe(c, a.kind, None, &a.body, a.now, a.now)),
             Op::AlertDelivered(call) => call.run(|a| alerts::delivered(c, a.id, a.now)),
             Op::AlertFailed(call) => call.run(|a| alerts::failed(c, a)),

@@ -60,7 +60,15 @@ pub(crate) struct PruneArgs {
 
 /// Deletes one batch; returns how many rows went. Fewer than `limit` means none of that kind
 /// is left to prune. SQLite deletes by rowid; PostgreSQL, which has none, by key or id.
+/// The advisory lock a PostgreSQL prune batch holds until its transaction ends.
+const PRUNE_LOCK: i64 = 0x6e_73_70_72_75_6e; // "nsprun"
+
 pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
+    // Runners sharing a PostgreSQL database prune one at a time: a batch whose runner finds
+    // another pruning deletes nothing, and its round ends (the other is doing the work).
+    if db.is_pg() && !db.value::<bool>("SELECT pg_try_advisory_xact_lock(?1)", ps![PRUNE_LOCK])? {
+        return Ok(0);
+    }
     let before = now - args.older_than;
     match args.kind {
         PruneKind::Done => db.exec(

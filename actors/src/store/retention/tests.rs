@@ -284,3 +284,37 @@ fn the_migration_counts_the_rows_already_there() {
     let st = read::status(Db::Lite(&conn), &ctx, NOW).unwrap();
     assert_eq!((st.pending, st.running, st.done, st.dead), (1, 0, 2, 1));
 }
+
+/// Runners sharing a PostgreSQL database prune one at a time: while one holds the prune lock
+/// (its batch's transaction is open), another's batch deletes nothing; afterwards it does.
+#[test]
+fn on_postgres_one_runner_prunes_at_a_time() {
+    use crate::store::op::{self, PruneBatchArgs};
+    use crate::store::pg::Link;
+    let Some(scratch) = crate::store::pg::scratch::ScratchDb::create("retention::one_at_a_time")
+    else {
+        return;
+    };
+    let ctx = || StoreCtx::from_config(&EngineConfig::new(scratch.url()));
+    let (first, second) = (
+        Link::open(scratch.url(), true, ctx()).unwrap(),
+        Link::open(scratch.url(), true, ctx()).unwrap(),
+    );
+    first
+        .run(|pg, _| {
+            let db = Db::Pg(pg);
+            job(db, "old", "done", Some(NOW - 10 * DAY));
+            db.batch("BEGIN").unwrap();
+            db.value::<bool>("SELECT pg_try_advisory_xact_lock(?1)", ps![super::PRUNE_LOCK])
+        })
+        .unwrap()
+        .unwrap();
+    let prune = || PruneBatchArgs { prune: args(PruneKind::Done, 7, 100, &[]), now: NOW };
+    let batch = prune();
+    let pruned = second.run(move |pg, ctx| op::run(Db::Pg(pg), ctx, batch)).unwrap().unwrap();
+    assert_eq!(pruned, 0, "another runner is pruning");
+    first.run(|pg, _| Db::Pg(pg).batch("COMMIT")).unwrap().unwrap();
+    let batch = prune();
+    let pruned = second.run(move |pg, ctx| op::run(Db::Pg(pg), ctx, batch)).unwrap().unwrap();
+    assert_eq!(pruned, 1, "the lock is free again");
+}
