@@ -233,11 +233,14 @@ crate::both_stores! {
     }
 }
 
-/// Leaves a `running` row as a process killed mid-job would.
+/// Leaves a `running` row as a process killed mid-job would. On SQLite its lease is far from
+/// over: the runner lock proves that process dead. On PostgreSQL a running row may be another
+/// live runner's, so only an expired lease says its process died.
 fn strand_running(db: &TempDb, key: &str, max_attempts: u32) {
+    let expires = if db.is_postgres() { 1 } else { 9_000_000_000_000_i64 };
     db.execute(&format!(
         "UPDATE jobs SET status = 'running', lease_token = 'from-a-dead-process',
-                         lease_owner = 'dead/worker-0.0', lease_expires_at = 9000000000000,
+                         lease_owner = 'dead/worker-0.0', lease_expires_at = {expires},
                          max_attempts = {max_attempts}
          WHERE key = '{key}'"
     ));

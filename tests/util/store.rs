@@ -72,10 +72,11 @@ pub fn postgres(test: &str) -> Option<(ScratchDb, PathBuf)> {
 }
 
 /// Declares a test once and runs it on both stores: `both_stores! { #[tokio::test] async fn
-/// name(db: TempDb) { ... } }` becomes `name::sqlite` and `name::postgres`.
+/// name(db: TempDb) { ... } }` becomes `name::sqlite` and `name::postgres` (a trailing comma
+/// after the argument, as rustfmt writes long signatures, is accepted).
 #[macro_export]
 macro_rules! both_stores {
-    ($(#[$meta:meta])* async fn $name:ident($db:ident: TempDb) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident: TempDb $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -96,7 +97,7 @@ macro_rules! both_stores {
             }
         }
     };
-    ($(#[$meta:meta])* fn $name:ident($w:ident: Workdir) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($w:ident: Workdir $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
