@@ -53,6 +53,8 @@ mod cli_migrate;
 mod chaos_actors;
 mod chaos_clients;
 mod chaos_kill;
+// Runners sharing one PostgreSQL database: SIGKILLs, cut connections.
+mod chaos_runners;
 mod chaos_storage;
 // Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.
 mod cli_deploy;

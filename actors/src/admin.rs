@@ -19,7 +19,7 @@ use crate::job::{
 };
 use crate::store::db::Db;
 use crate::store::op::{self, *};
-use crate::store::retention::{PruneArgs, PruneKind};
+use crate::store::retention::{PruneBatch, PruneKind};
 use crate::store::{StoreCtx, open, pg};
 
 /// The connection an `Admin` works through.
@@ -170,10 +170,11 @@ impl Admin {
     pub fn prune(&mut self, kind: PruneKind, older_than: Duration) -> Result<u64, StoreError> {
         let limit = self.retention.batch.max(1);
         let schedules: Arc<[String]> = self.retention.schedules.clone().into();
-        let prune = PruneArgs { kind, older_than, limit, schedules };
+        let batch = PruneBatch { kinds: vec![(kind, older_than)], limit, schedules };
         let mut total = 0;
         loop {
-            let n = self.run(PruneBatchArgs { prune: prune.clone(), now: self.now() })?;
+            let deleted = self.run(PruneBatchArgs { batch: batch.clone(), now: self.now() })?;
+            let n = deleted.first().copied().unwrap_or(0);
             total += n;
             if n < u64::from(limit) {
                 return Ok(total);

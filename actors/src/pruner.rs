@@ -4,9 +4,12 @@
 //! the Store, and logs one `pruned` event per round that deleted anything.
 //!
 //! It owns its timer and the progress of the round in hand, nothing else. It never deletes in
-//! one long transaction: a round is a series of batches, one Store write each, taking the kinds
-//! in turn, each batch sent only after the previous one committed, so claims queue behind at
-//! most one batch. A kind leaves the round when a batch deletes fewer rows than the batch size.
+//! one long transaction: a round is a series of batches, one Store write each, each sent only
+//! after the previous one committed, so claims queue behind at most one batch. A batch deletes
+//! at most `retention.batch` rows in all, across the kinds left in the round, taken in turn; a
+//! kind leaves the round when it deletes fewer rows than the batch offered it. A round with
+//! little to delete is therefore one write, not one per kind: a `run --once` on a quiet
+//! database commits once for it instead of four times, and waits for one answer on its way out.
 //! When the runner stops, the round in hand gets at most [`FINISH`] more, so `run --once`
 //! (which may last a few milliseconds) prunes as a continuous runner does. Which rows may go is
 //! the Store's rule (`store::retention`), the same one `jobs purge` and `dlq purge
@@ -22,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::RetentionConfig;
 use crate::events::{event, warn_event};
 use crate::store::StoreHandle;
-use crate::store::retention::{PruneArgs, PruneKind};
+use crate::store::retention::{PruneBatch, PruneKind};
 
 /// How long a stopping runner gives the round in hand to finish.
 const FINISH: Duration = Duration::from_secs(1);
@@ -46,10 +49,9 @@ pub(crate) struct Pruner {
 }
 
 pub(crate) struct PrunerState {
-    /// The round under way: the kinds with rows left to prune, and their ages.
+    /// The round under way: the kinds with rows left to prune, and their ages, in the order
+    /// the next batch takes them.
     todo: Vec<(PruneKind, Duration)>,
-    /// Which of `todo` the next batch takes.
-    next: usize,
     /// Rows deleted so far this round, by kind, in [`PruneKind::ALL`]'s order.
     deleted: [u64; 4],
     schedules: Arc<[String]>,
@@ -70,7 +72,7 @@ impl Actor for Pruner {
         let every = self.retention.every.max(Duration::from_secs(1));
         let ticker = myself.send_interval(every, || PrunerMsg::Round);
         let schedules = self.retention.schedules.clone().into();
-        let mut st = PrunerState { todo: Vec::new(), next: 0, deleted: [0; 4], schedules, ticker };
+        let mut st = PrunerState { todo: Vec::new(), deleted: [0; 4], schedules, ticker };
         // The first round is in hand from the start, so even a runner stopped at once (a
         // `run --once` with nothing due) finishes it on the way out.
         self.start_round(&mut st);
@@ -114,7 +116,7 @@ impl Pruner {
     fn start_round(&self, st: &mut PrunerState) {
         let ages = PruneKind::ALL.into_iter().map(|k| (k, self.age(k)));
         st.todo = ages.filter_map(|(k, age)| Some((k, age?))).collect();
-        (st.next, st.deleted) = (0, [0; 4]);
+        st.deleted = [0; 4];
     }
 
     fn age(&self, kind: PruneKind) -> Option<Duration> {
@@ -129,28 +131,32 @@ impl Pruner {
 
     /// Deletes one batch of the round in hand; true when the round has more to do.
     async fn batch(&self, st: &mut PrunerState) -> bool {
-        let Some(&(kind, older_than)) = st.todo.get(st.next) else { return false };
+        if st.todo.is_empty() {
+            return false;
+        }
         let limit = self.retention.batch.max(1);
-        let args = PruneArgs { kind, older_than, limit, schedules: st.schedules.clone() };
-        let slot = PruneKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        let more = match self.store.prune(args, self.clock.now()).await {
-            Ok(n) => {
-                st.deleted[slot] += n;
-                n >= u64::from(limit)
+        let batch = PruneBatch { kinds: st.todo.clone(), limit, schedules: st.schedules.clone() };
+        match self.store.prune(batch, self.clock.now()).await {
+            Ok(deleted) => {
+                let tried: Vec<_> = st.todo.drain(..deleted.len().min(st.todo.len())).collect();
+                let mut offered = u64::from(limit);
+                // Kinds the batch did not reach go first next time, then those that used up
+                // what they were offered (they have more left): every kind gets its turn.
+                for (&(kind, age), &n) in tried.iter().zip(&deleted) {
+                    let slot = PruneKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+                    st.deleted[slot] += n;
+                    if n >= offered {
+                        st.todo.push((kind, age));
+                    }
+                    offered = offered.saturating_sub(n);
+                }
             }
             Err(e) => {
                 // Left for the next round: retention is housekeeping, never worth a crash.
-                warn_event!("prune_failed", kind = kind.as_str(), error = %e);
-                false
+                let kinds: Vec<&str> = st.todo.iter().map(|(k, _)| k.as_str()).collect();
+                warn_event!("prune_failed", kinds = %kinds.join(","), error = %e);
+                st.todo.clear();
             }
-        };
-        if more {
-            st.next += 1;
-        } else {
-            st.todo.remove(st.next);
-        }
-        if st.next >= st.todo.len() {
-            st.next = 0;
         }
         if !st.todo.is_empty() {
             return true;

@@ -16,7 +16,8 @@ use crate::output::outln;
 pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment variables, which beat this file.
 # Unknown keys are errors. Durations are like "30s", "5m", "1h 30m".
 
-# db = "nightshift.db"                  # env NIGHTSHIFT_DB, flag --db
+# db = "nightshift.db"                  # env NIGHTSHIFT_DB, flag --db; or a URL for several
+#                                       # hosts: "postgres://user:password@host:5432/dbname"
 
 [handler]
 # command = ["python3", "agent.py"]     # argv, never a shell string; or give it after `run --`
@@ -43,6 +44,7 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # synchronous = "full"                  # "normal" may lose the last commits on power loss
 # max_payload = "1MiB"
 # payload = "text"                      # "json": refuse payloads that are not JSON
+# lease = "60s"                         # a dead runner's jobs wait this long for another
 
 [retention]                             # each also takes "forever"
 # done = "7d"                           # done jobs; a pruned job's key can be enqueued again

@@ -74,3 +74,31 @@ fn zero_is_a_duration_only_where_it_means_do_not_wait() {
     assert!(parse_duration_or_zero("--wait", "400d").unwrap_err().0.contains("over a year"));
     assert!(parse_duration("--grace", "0s").unwrap_err().0.contains("above zero"));
 }
+
+#[test]
+fn the_lease_is_configurable_with_its_heartbeat_a_third_of_it() {
+    let s = load("", &[]).unwrap();
+    assert_eq!(s.lease, Duration::from_secs(60), "the default");
+    let s = load("[store]\nlease = \"90s\"\n", &[]).unwrap();
+    let engine = s.engine_config();
+    assert_eq!(
+        (engine.lease, engine.heartbeat),
+        (Duration::from_secs(90), Duration::from_secs(30))
+    );
+    let err = load("[store]\nlease = \"2s\"\n", &[]).err().unwrap();
+    assert!(err.0.contains("[store] lease") && err.0.contains("under 3s"), "{err}");
+}
+
+#[test]
+fn a_postgres_url_is_the_database_and_is_shown_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nightshift.toml");
+    std::fs::write(&path, "db = \"postgres://agent:hunter2@db.example:5432/q\"\n").unwrap();
+    let none = |_: &str| None;
+    let s =
+        Settings::load(&Sources { db: None, config: Some(&path), env: &none, default_file: true })
+            .unwrap();
+    assert!(s.is_postgres());
+    assert_eq!(s.db_shown(), "postgres://agent:***@db.example:5432/q");
+    assert!(!load("", &[]).unwrap().is_postgres(), "a path is SQLite");
+}

@@ -43,6 +43,12 @@ impl Setup {
     /// A Pruner keeping done jobs an hour, every ten minutes, two rows a batch, over a
     /// database that already holds `old` done jobs finished two hours ago.
     async fn start(old: usize) -> Self {
+        Self::start_keeping(old, None).await
+    }
+
+    /// As [`Setup::start`], keeping dead letters, spend days and delivered alerts `others` long
+    /// too (`None`: forever).
+    async fn start_keeping(old: usize, others: Option<Duration>) -> Self {
         let pruned = Pruned::default();
         let events =
             tracing::subscriber::set_default(tracing_subscriber::registry().with(pruned.clone()));
@@ -54,9 +60,9 @@ impl Setup {
         let (handle, writes) = InlineStore::start(&db).await;
         let retention = RetentionConfig {
             done: Some(Duration::from_secs(3600)),
-            dead: None,
-            spend: None,
-            alerts: None,
+            dead: others,
+            spend: others,
+            alerts: others,
             every: Duration::from_secs(600),
             batch: 2,
             schedules: Vec::new(),
@@ -117,4 +123,21 @@ async fn a_pruner_stopped_at_once_still_finishes_its_first_round() {
     s.pruner.stop_and_wait(None, None).await.unwrap();
     assert_eq!(s.done(), 1);
     assert_eq!(s.pruned(), [7]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_spans_the_kinds_so_a_quiet_round_is_one_write() {
+    let week = Some(Duration::from_secs(7 * 86_400));
+    let quiet = Setup::start_keeping(0, week).await;
+    quiet.pruner.stop_and_wait(None, None).await.unwrap();
+    assert_eq!(quiet.writes.load(Ordering::SeqCst), 1, "four kinds, nothing to delete: one write");
+    assert_eq!(quiet.pruned(), Vec::<u64>::new());
+
+    // Three old done jobs, two rows a batch: the first batch spends both rows on them, the
+    // second offers the other kinds their turn and takes the last job. Per kind it was five.
+    let s = Setup::start_keeping(3, week).await;
+    s.pruner.stop_and_wait(None, None).await.unwrap();
+    assert_eq!(s.done(), 1, "only the young job is left");
+    assert_eq!(s.writes.load(Ordering::SeqCst), 2);
+    assert_eq!(s.pruned(), [3]);
 }

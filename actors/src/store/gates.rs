@@ -103,36 +103,58 @@ pub(crate) fn spent_today(db: Db<'_>, now: Timestamp) -> Result<i64, StoreError>
 /// Evaluates the gates for a claim; owes the day's `cap_hit` alert the first time the cap stops
 /// a claim that day.
 pub(crate) fn admit(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Admission, StoreError> {
-    // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
-    // Locked on PostgreSQL: the claim may write the cap's alert day or the probe from it, and a
-    // pause committed meanwhile waits for this claim rather than racing it.
-    let control = lock_control(db)?;
-    if control.paused {
-        return Ok(Admission::Gated { until: None });
+    // On PostgreSQL, first without a lock: most claims find every gate open (or shut with
+    // nothing to record) and write nothing, so runners sharing the database need not take turns
+    // on the control row. A claim that would write from what it read (the cap's alert day, the
+    // breaker's probe) locks the row and decides again. A pause committed meanwhile is then
+    // ordered after this claim, whose jobs run as jobs in flight do.
+    if db.is_pg()
+        && let Some(admission) = decide(db, ctx, now, &load_control(db)?, false)?
+    {
+        return Ok(admission);
     }
-    let alerted_day = control.cap_alerted_day;
+    // One read of the control row per claim: the kill switch, the cap's alert day, the breaker.
+    let control = lock_control(db)?;
+    Ok(decide(db, ctx, now, &control, true)?.expect("a decision allowed to write is made"))
+}
+
+/// The gates' decision from `control`; `None` when it must write and `may_write` is false.
+fn decide(
+    db: Db<'_>,
+    ctx: &StoreCtx,
+    now: Timestamp,
+    control: &Control,
+    may_write: bool,
+) -> Result<Option<Admission>, StoreError> {
+    if control.paused {
+        return Ok(Some(Admission::Gated { until: None }));
+    }
     if let Some(cap) = ctx.daily_cap_micros {
         let spent = spent_today(db, now)?;
         if budget::exhausted(spent, cap) {
             let today = utc_day(now);
-            if alerted_day.as_deref() != Some(today.as_str()) {
+            if control.cap_alerted_day.as_deref() != Some(today.as_str()) {
+                if !may_write {
+                    return Ok(None);
+                }
                 db.exec("UPDATE control SET cap_alerted_day = ?1 WHERE id = 1", ps![today])?;
                 let spent_usd = spent as f64 / 1e6;
                 let cap_usd = cap as f64 / 1e6;
                 let body = json!({ "day": today, "spent_usd": spent_usd, "cap_usd": cap_usd });
-                // `alerts` still takes SQLite's connection (converted apart from this module).
                 alerts::owe(db, AlertKind::CapHit, None, &body, now, now)?;
                 ctx.notices.push(Notice::CapHit { spent_usd, cap_usd, day: today });
             }
-            return Ok(Admission::Gated { until: Some(budget::next_day(now)) });
+            return Ok(Some(Admission::Gated { until: Some(budget::next_day(now)) }));
         }
     }
-    match control.breaker.admit(now) {
-        Admit::Closed => Ok(Admission::Go { probe: false }),
-        Admit::Probe => Ok(Admission::Go { probe: true }),
-        Admit::Open { until } => Ok(Admission::Gated { until: Some(until) }),
-        Admit::Probing => Ok(Admission::Gated { until: None }),
-    }
+    Ok(match control.breaker.admit(now) {
+        Admit::Closed => Some(Admission::Go { probe: false }),
+        // The probe is recorded in the control row as it is claimed.
+        Admit::Probe if !may_write => None,
+        Admit::Probe => Some(Admission::Go { probe: true }),
+        Admit::Open { until } => Some(Admission::Gated { until: Some(until) }),
+        Admit::Probing => Some(Admission::Gated { until: None }),
+    })
 }
 
 /// The gate that holds claims now, if any, without side effects (drain, status).

@@ -109,7 +109,7 @@ ops! {
     /// Jobs purged.
     Write PurgeJobs(PurgeJobsArgs) -> PurgedJobs;
     /// One retention batch.
-    Write Prune(PruneBatchArgs) -> u64;
+    Write Prune(PruneBatchArgs) -> Vec<u64>;
     /// The kill switch.
     Write SetPaused(SetPausedArgs) -> bool;
     /// The daily cap recorded.
@@ -174,7 +174,7 @@ impl Op {
             Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.now)),
             Op::PurgeDead(call) => call.run(|a| dead::purge(c, &a.which)),
             Op::PurgeJobs(call) => call.run(|a| purge::jobs(c, &a.keys)),
-            Op::Prune(call) => call.run(|a| retention::run(c, &a.prune, a.now)),
+            Op::Prune(call) => call.run(|a| retention::run_batch(c, &a.batch, a.now)),
             Op::SetPaused(call) => {
                 call.run(|a| control::set_paused(c, a.paused, a.reason.as_deref(), a.now))
             }

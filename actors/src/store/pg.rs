@@ -23,6 +23,7 @@ use crate::error::StoreError;
 pub(crate) const MIGRATIONS: &[&str] = &[include_str!("pg/0001_initial.sql")];
 
 pub(crate) mod scratch;
+pub(crate) mod tls;
 
 /// The advisory lock key nightshift's migrations (and retention) take: "nshift" in ASCII.
 const MIGRATE_LOCK: i64 = 0x6e_73_68_69_66_74;
@@ -37,20 +38,17 @@ impl Pg {
     /// Connects to `url`, checks the schema and migrates it (with `create`, an empty database
     /// gets nightshift's schema; without, it is refused as not initialised).
     pub(crate) fn connect(url: &str, create: bool) -> Result<Pg, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|e| {
-            StoreError::Open(format!(
-                "{} is not a valid PostgreSQL URL ({e}); write it as \
-                 postgres://user:password@host:5432/dbname",
-                redact(url)
-            ))
-        })?;
-        let client = config.connect(postgres::NoTls).map_err(|e| {
-            StoreError::Open(format!(
-                "cannot connect to {}: {e}; check that the server runs and the URL (--db, \
-                 NIGHTSHIFT_DB or db in nightshift.toml) names it",
-                redact(url)
-            ))
-        })?;
+        let (mut config, tls) = tls::config(url)?;
+        // A host that does not answer is reported in seconds, not after the system's TCP
+        // timeout (minutes); a connection whose peer vanished is found by keepalives within a
+        // minute or so. The URL's own settings win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        if config.get_keepalives_idle() == std::time::Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(std::time::Duration::from_secs(30));
+        }
+        let client = config.connect(tls).map_err(|e| connect_failure(url, &e))?;
         let mut pg = Pg { client, statements: Statements::default() };
         pg.migrate(url, create)?;
         Ok(pg)
@@ -126,6 +124,25 @@ impl Pg {
             values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
         Ok(self.client.query(&stmt, &refs)?)
     }
+}
+
+/// Why connecting to `url` failed, and what to do: TLS failures carry their own advice.
+fn connect_failure(url: &str, e: &postgres::Error) -> StoreError {
+    let refused = std::error::Error::source(e).and_then(|s| s.downcast_ref::<tls::Refused>());
+    let advice = match refused {
+        Some(refused) => refused.to_string(),
+        // The crate's words when sslmode asks for TLS and the server answers it has none.
+        None if e.to_string().contains("server does not support TLS") => {
+            "the server does not offer TLS, which the URL's sslmode requires; turn ssl on in \
+             the server's postgresql.conf, or use sslmode=prefer on a private network"
+                .to_owned()
+        }
+        None => format!(
+            "{e}; check that the server runs and the URL (--db, NIGHTSHIFT_DB or db in \
+             nightshift.toml) names it"
+        ),
+    };
+    StoreError::Open(format!("cannot connect to {}: {advice}", redact(url)))
 }
 
 /// Work for the connection's thread: the connection, and the context operations read.

@@ -118,6 +118,40 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
     }
 }
 
+/// One batch of a pruning round: at most `limit` rows in all, the kinds taken in the order
+/// given, each offered the rows the kinds before it left. A round whose kinds have little to
+/// delete is then one write (one commit) rather than one per kind, while a writer beside it
+/// still waits for `limit` rows at most.
+#[derive(Debug, Clone)]
+pub(crate) struct PruneBatch {
+    pub(crate) kinds: Vec<(PruneKind, Duration)>,
+    pub(crate) limit: u32,
+    /// Schedule names whose newest tick row is kept (see the module doc).
+    pub(crate) schedules: Arc<[String]>,
+}
+
+/// Deletes one batch; returns how many rows each kind tried lost, in order. The kinds tried
+/// are a prefix of `kinds`: the batch ends when its rows are used up. A kind that lost fewer
+/// rows than it was offered has none left to prune.
+pub(crate) fn run_batch(
+    db: Db<'_>,
+    batch: &PruneBatch,
+    now: Timestamp,
+) -> Result<Vec<u64>, StoreError> {
+    let mut left = batch.limit;
+    let mut deleted = Vec::with_capacity(batch.kinds.len());
+    for &(kind, older_than) in &batch.kinds {
+        if left == 0 {
+            break;
+        }
+        let schedules = batch.schedules.clone();
+        let n = run(db, &PruneArgs { kind, older_than, limit: left, schedules }, now)?;
+        deleted.push(n);
+        left = left.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    Ok(deleted)
+}
+
 /// The newest tick key of each schedule, across `jobs` and `dead_letter`, as a JSON array for
 /// `json_each` (`jsonb_array_elements_text` on PostgreSQL). Two index probes per schedule: tick keys sort by their time. The range is in
 /// byte order, as SQLite compares; on PostgreSQL the `C` collation says so (the key columns
@@ -181,8 +215,12 @@ fn regex_literal(text: &str) -> String {
 
 impl StoreHandle {
     /// One retention batch, written through the Store like every other write of a runner.
-    pub(crate) async fn prune(&self, args: PruneArgs, now: Timestamp) -> Result<u64, StoreError> {
-        self.call(super::op::PruneBatchArgs { prune: args, now }).await
+    pub(crate) async fn prune(
+        &self,
+        batch: PruneBatch,
+        now: Timestamp,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.call(super::op::PruneBatchArgs { batch, now }).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::super::Round;
 use super::super::fail::Recovery;
-use super::super::retention::PruneArgs;
+use super::super::retention::PruneBatch;
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::job::{JobStatus, NewJob, Selector};
@@ -73,10 +73,10 @@ pub(crate) struct PurgeJobsArgs {
     pub(crate) keys: Vec<String>,
 }
 
-/// One retention batch.
+/// One retention batch, across the kinds of a round.
 #[derive(Debug)]
 pub(crate) struct PruneBatchArgs {
-    pub(crate) prune: PruneArgs,
+    pub(crate) batch: PruneBatch,
     pub(crate) now: Timestamp,
 }
 

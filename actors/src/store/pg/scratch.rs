@@ -68,7 +68,10 @@ impl Drop for ScratchDb {
 fn admin_sql(admin: &str, sql: String) -> Result<(), postgres::Error> {
     let admin = admin.to_owned();
     std::thread::spawn(move || {
-        let mut client = admin.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+        // Through nightshift's own TLS settings, so the variable's URL may ask for TLS.
+        let (config, tls) = super::tls::config(&admin)
+            .unwrap_or_else(|e| panic!("{TEST_URL_VAR} is not a usable URL: {e}"));
+        let mut client = config.connect(tls)?;
         client.batch_execute(&sql)
     })
     .join()

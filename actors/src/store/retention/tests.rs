@@ -309,12 +309,19 @@ fn on_postgres_one_runner_prunes_at_a_time() {
         })
         .unwrap()
         .unwrap();
-    let prune = || PruneBatchArgs { prune: args(PruneKind::Done, 7, 100, &[]), now: NOW };
+    let prune = || {
+        let batch = super::PruneBatch {
+            kinds: vec![(PruneKind::Done, 7 * DAY)],
+            limit: 100,
+            schedules: Vec::new().into(),
+        };
+        PruneBatchArgs { batch, now: NOW }
+    };
     let batch = prune();
     let pruned = second.run(move |pg, ctx| op::run(Db::Pg(pg), ctx, batch)).unwrap().unwrap();
-    assert_eq!(pruned, 0, "another runner is pruning");
+    assert_eq!(pruned, [0], "another runner is pruning");
     first.run(|pg, _| Db::Pg(pg).batch("COMMIT")).unwrap().unwrap();
     let batch = prune();
     let pruned = second.run(move |pg, ctx| op::run(Db::Pg(pg), ctx, batch)).unwrap().unwrap();
-    assert_eq!(pruned, 1, "the lock is free again");
+    assert_eq!(pruned, [1], "the lock is free again");
 }
