@@ -44,107 +44,118 @@ async fn seed_lab(db: &TempDb, sink: &Sink, broken: Arc<AtomicBool>) -> EngineHa
     engine
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_complete() {
-    events::capture();
-    let db = TempDb::new();
-    let sink = Sink::start().await;
-    let engine = seed_lab(&db, &sink, Arc::new(AtomicBool::new(true))).await;
-    within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_complete(db: TempDb) {
+        events::capture();
+        let sink = Sink::start().await;
+        let engine = seed_lab(&db, &sink, Arc::new(AtomicBool::new(true))).await;
+        within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5)))
+            .await
+            .unwrap();
 
-    assert_eq!(db.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 19);
-    assert_eq!(db.count("SELECT count(*) FROM jobs WHERE key = 'seed-bad'"), 0);
-    let dead = engine.dead_letter(BAD).await.unwrap().expect("bad job is in dead_letter");
-    assert_eq!(dead.attempts, 4);
-    assert_eq!(dead.reason, DeadReason::Exhausted);
-    assert_eq!(dead.error, r#"upstream rejected payload {"poison":true}"#);
-    let attempts: Vec<u32> = dead.errors.iter().map(|e| e.attempt).collect();
-    assert_eq!(attempts, [1, 2, 3, 4], "every attempt's error is kept");
+        assert_eq!(db.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 19);
+        assert_eq!(db.count("SELECT count(*) FROM jobs WHERE key = 'seed-bad'"), 0);
+        let dead = engine.dead_letter(BAD).await.unwrap().expect("bad job is in dead_letter");
+        assert_eq!(dead.attempts, 4);
+        assert_eq!(dead.reason, DeadReason::Exhausted);
+        assert_eq!(dead.error, r#"upstream rejected payload {"poison":true}"#);
+        let attempts: Vec<u32> = dead.errors.iter().map(|e| e.attempt).collect();
+        assert_eq!(attempts, [1, 2, 3, 4], "every attempt's error is kept");
 
-    // Retries were scheduled with delays inside the jitter envelope, and the failures really
-    // were that far apart.
-    let bad = events::for_key(BAD);
-    let failed: Vec<_> = bad.iter().filter(|e| e.name() == "job_failed").collect();
-    let scheduled: Vec<_> = bad.iter().filter(|e| e.name() == "retry_scheduled").collect();
-    assert_eq!(failed.len(), 4);
-    assert_eq!(scheduled.len(), 3);
-    let (base, cap) = (Duration::from_millis(50), Duration::from_secs(1));
-    for (n, s) in scheduled.iter().enumerate() {
-        let delay = Duration::from_millis(s.u64("delay_ms").unwrap());
-        let centre = ceiling(base, cap, n as u32);
-        assert!(
-            delay >= centre.mul_f64(0.5) && delay <= centre.mul_f64(1.5),
-            "retry {n} delay {delay:?} outside [{:?}, {:?}]",
-            centre.mul_f64(0.5),
-            centre.mul_f64(1.5)
+        // Retries were scheduled with delays inside the jitter envelope, and the failures really
+        // were that far apart.
+        let bad = events::for_key(BAD);
+        let failed: Vec<_> = bad.iter().filter(|e| e.name() == "job_failed").collect();
+        let scheduled: Vec<_> = bad.iter().filter(|e| e.name() == "retry_scheduled").collect();
+        assert_eq!(failed.len(), 4);
+        assert_eq!(scheduled.len(), 3);
+        let (base, cap) = (Duration::from_millis(50), Duration::from_secs(1));
+        for (n, s) in scheduled.iter().enumerate() {
+            let delay = Duration::from_millis(s.u64("delay_ms").unwrap());
+            let centre = ceiling(base, cap, n as u32);
+            assert!(
+                delay >= centre.mul_f64(0.5) && delay <= centre.mul_f64(1.5),
+                "retry {n} delay {delay:?} outside [{:?}, {:?}]",
+                centre.mul_f64(0.5),
+                centre.mul_f64(1.5)
+            );
+            let gap = failed[n + 1].at.duration_since(failed[n].at);
+            assert!(
+                gap + Duration::from_millis(5) >= delay,
+                "retry {n} ran after {gap:?}, before its {delay:?} delay"
+            );
+        }
+
+        // Good jobs completed while the bad one waited.
+        let first_fail = failed[0].at;
+        let buried =
+            bad.iter().find(|e| e.name() == "dead_lettered").expect("dead_lettered event").at;
+        let in_between = events::named("job_succeeded")
+            .iter()
+            .filter(|e| e.at > first_fail && e.at < buried)
+            .count();
+        assert!(in_between > 0, "no good job completed while the bad one was retrying");
+
+        // Exactly one outbox row and one webhook POST for it.
+        assert_eq!(
+            db.count("SELECT count(*) FROM alerts WHERE kind = 'dead_letter' AND key = 'seed-bad'"),
+            1
         );
-        let gap = failed[n + 1].at.duration_since(failed[n].at);
-        assert!(
-            gap + Duration::from_millis(5) >= delay,
-            "retry {n} ran after {gap:?}, before its {delay:?} delay"
-        );
+        eventually(Duration::from_secs(10), "the alert reaches the webhook", || async {
+            !sink.received().is_empty()
+        })
+        .await;
+        engine.shutdown(Duration::from_secs(5)).await.unwrap();
+        let received = sink.received();
+        assert_eq!(received.len(), 1, "one POST for one dead-lettered job");
+        let body = received[0].json();
+        assert_eq!(body["kind"], "dead_letter");
+        assert_eq!(body["key"], BAD);
+        assert_eq!(body["details"]["attempts"], 4);
+        assert_eq!(received[0].path_and_query, "/hooks/T000/secret-token");
+        assert_eq!(db.count("SELECT count(*) FROM alerts WHERE state = 'delivered'"), 1);
     }
-
-    // Good jobs completed while the bad one waited.
-    let first_fail = failed[0].at;
-    let buried = bad.iter().find(|e| e.name() == "dead_lettered").expect("dead_lettered event").at;
-    let in_between = events::named("job_succeeded")
-        .iter()
-        .filter(|e| e.at > first_fail && e.at < buried)
-        .count();
-    assert!(in_between > 0, "no good job completed while the bad one was retrying");
-
-    // Exactly one outbox row and one webhook POST for it.
-    assert_eq!(
-        db.count("SELECT count(*) FROM alerts WHERE kind = 'dead_letter' AND key = 'seed-bad'"),
-        1
-    );
-    eventually(Duration::from_secs(10), "the alert reaches the webhook", || async {
-        !sink.received().is_empty()
-    })
-    .await;
-    engine.shutdown(Duration::from_secs(5)).await.unwrap();
-    let received = sink.received();
-    assert_eq!(received.len(), 1, "one POST for one dead-lettered job");
-    let body = received[0].json();
-    assert_eq!(body["kind"], "dead_letter");
-    assert_eq!(body["key"], BAD);
-    assert_eq!(body["details"]["attempts"], 4);
-    assert_eq!(received[0].path_and_query, "/hooks/T000/secret-token");
-    assert_eq!(db.count("SELECT count(*) FROM alerts WHERE state = 'delivered'"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_makes_the_fixed_job_claimable_at_once_and_it_completes() {
-    events::capture();
-    let db = TempDb::new();
-    let sink = Sink::start().await;
-    let broken = Arc::new(AtomicBool::new(true));
-    let engine = seed_lab(&db, &sink, broken.clone()).await;
-    within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
-    assert!(engine.dead_letter(BAD).await.unwrap().is_some());
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_makes_the_fixed_job_claimable_at_once_and_it_completes(db: TempDb) {
+        events::capture();
+        let sink = Sink::start().await;
+        let broken = Arc::new(AtomicBool::new(true));
+        let engine = seed_lab(&db, &sink, broken.clone()).await;
+        within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert!(engine.dead_letter(BAD).await.unwrap().is_some());
 
-    broken.store(false, Ordering::SeqCst);
-    engine.pause(Some("inspect the replayed row before it runs")).await.unwrap();
-    let replayed =
-        engine.replay(Selector::Keys(vec![BAD.to_owned(), "not-there".to_owned()])).await.unwrap();
-    assert_eq!(replayed, vec![BAD.to_owned()]);
-    let row = engine.job(BAD).await.unwrap().expect("replayed job is back in jobs");
-    assert_eq!(row.status, JobStatus::Pending);
-    assert_eq!(row.attempts, 0);
-    assert!(
-        row.run_at <= nightshift_actors::Clock::now(&nightshift_actors::SystemClock),
-        "due at once"
-    );
-    assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
+        broken.store(false, Ordering::SeqCst);
+        engine.pause(Some("inspect the replayed row before it runs")).await.unwrap();
+        let replayed = engine
+            .replay(Selector::Keys(vec![BAD.to_owned(), "not-there".to_owned()]))
+            .await
+            .unwrap();
+        assert_eq!(replayed, vec![BAD.to_owned()]);
+        let row = engine.job(BAD).await.unwrap().expect("replayed job is back in jobs");
+        assert_eq!(row.status, JobStatus::Pending);
+        assert_eq!(row.attempts, 0);
+        assert!(
+            row.run_at <= nightshift_actors::Clock::now(&nightshift_actors::SystemClock),
+            "due at once"
+        );
+        assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
 
-    engine.resume().await.unwrap();
-    within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
-    let row = engine.job(BAD).await.unwrap().unwrap();
-    assert_eq!(row.status, JobStatus::Done);
-    assert_eq!(row.attempts, 0, "the replayed job succeeded on its first attempt");
-    assert_eq!(row.result.as_deref(), Some("ok seed-bad"));
-    assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
-    assert_eq!(events::for_key(BAD).iter().filter(|e| e.name() == "replayed").count(), 1);
-    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+        engine.resume().await.unwrap();
+        within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let row = engine.job(BAD).await.unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Done);
+        assert_eq!(row.attempts, 0, "the replayed job succeeded on its first attempt");
+        assert_eq!(row.result.as_deref(), Some("ok seed-bad"));
+        assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
+        assert_eq!(events::for_key(BAD).iter().filter(|e| e.name() == "replayed").count(), 1);
+        engine.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
 }

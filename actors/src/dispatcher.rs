@@ -63,8 +63,8 @@ pub(crate) enum DispatcherMsg {
     RoundDone(Result<RoundOut, StoreError>),
     /// Periodic: extend the leases of the jobs claimed ahead.
     Heartbeat,
-    /// Which of the jobs claimed ahead still hold their lease.
-    HeartbeatDone(Vec<String>, Result<Vec<bool>, StoreError>),
+    /// Which of the leases `(key, token)` extended are still held.
+    HeartbeatDone(Vec<(String, String)>, Result<Vec<bool>, StoreError>),
 }
 
 #[cfg(feature = "cluster")]
@@ -196,11 +196,13 @@ impl Actor for Dispatcher {
             DispatcherMsg::Round => st.round_queued = false,
             DispatcherMsg::RoundDone(answer) => self.round_done(&myself, st, answer),
             DispatcherMsg::Heartbeat => self.heartbeat(&myself, st),
-            DispatcherMsg::HeartbeatDone(keys, held) => match held {
+            DispatcherMsg::HeartbeatDone(leases, held) => match held {
                 Ok(held) => {
-                    let lost: Vec<&String> =
-                        keys.iter().zip(held).filter(|(_, h)| !h).map(|(k, _)| k).collect();
-                    st.ready.retain(|c| !lost.contains(&&c.job.key));
+                    // By token too: a job settled and claimed again is ahead under a new one.
+                    let lost: Vec<&(String, String)> =
+                        leases.iter().zip(held).filter(|(_, h)| !h).map(|(l, _)| l).collect();
+                    st.ready
+                        .retain(|c| !lost.iter().any(|(k, t)| *k == c.job.key && *t == c.token));
                 }
                 Err(e) => warn_event!("heartbeat_failed", error = %e),
             },
@@ -341,19 +343,24 @@ impl Dispatcher {
         }
     }
 
-    /// Extends the leases of jobs claimed ahead (running jobs' leases are their workers').
+    /// Extends the leases no worker extends (running jobs' leases are their workers'): jobs
+    /// claimed ahead, and attempts that ended whose outcome has not committed yet. While a
+    /// slow or restarting Store holds an outcome back, its lease must not run out, or the
+    /// Rescuer would take the finished job back and run it again.
     fn heartbeat(&self, myself: &ActorRef<DispatcherMsg>, st: &DispatcherState) {
-        if st.ready.is_empty() {
+        let ahead = st.ready.iter().map(|c| (c.job.key.clone(), c.token.clone()));
+        let unsettled = st.in_round.iter().flat_map(|r| &r.ended).chain(&st.ended);
+        let leases: Vec<(String, String)> =
+            ahead.chain(unsettled.map(|e| e.settle.lease())).collect();
+        if leases.is_empty() {
             return;
         }
         let shared = &self.shared;
-        let leases: Vec<(String, String)> =
-            st.ready.iter().map(|c| (c.job.key.clone(), c.token.clone())).collect();
-        let keys = leases.iter().map(|(k, _)| k.clone()).collect();
+        let asked = leases.clone();
         let me = myself.clone();
         let lease = shared.config.lease;
         let sent = shared.store.heartbeat_cast(leases, lease, shared.now(), move |held| {
-            let _ = me.cast(DispatcherMsg::HeartbeatDone(keys, held));
+            let _ = me.cast(DispatcherMsg::HeartbeatDone(asked, held));
         });
         if let Err(e) = sent {
             warn_event!("heartbeat_failed", error = %e);

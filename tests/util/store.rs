@@ -125,10 +125,11 @@ pub fn postgres(test: &str) -> Option<(ScratchDb, PathBuf)> {
 
 /// Declares a test once and runs it on both stores: `both_stores! { #[tokio::test] async fn
 /// name(db: TempDb) { ... } }` becomes `name::sqlite` and `name::postgres`; CLI tests take a
-/// `w: Workdir` instead, as `fn` or `async fn`.
+/// `w: Workdir` instead, as `fn` or `async fn` (a trailing comma after the argument, as rustfmt
+/// writes long signatures, is accepted).
 #[macro_export]
 macro_rules! both_stores {
-    ($(#[$meta:meta])* async fn $name:ident($db:ident: TempDb) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident: TempDb $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -149,7 +150,7 @@ macro_rules! both_stores {
             }
         }
     };
-    ($(#[$meta:meta])* async fn $name:ident($w:ident: Workdir) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($w:ident: Workdir $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -170,7 +171,7 @@ macro_rules! both_stores {
             }
         }
     };
-    ($(#[$meta:meta])* fn $name:ident($w:ident: Workdir) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($w:ident: Workdir $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;

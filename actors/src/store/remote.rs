@@ -9,9 +9,13 @@
 //! Other processes' commits are seen through LISTEN/NOTIFY: an enqueue or a replay notifies
 //! channel `nightshift` in its transaction; the Store listens on its own connection and, at
 //! each watch tick, takes the notifications that arrived (no round trip when there are none).
-//! The Dispatcher's rescan stays the fallback. A connection found closed (the server restarted,
+//! The Dispatcher's rescan stays the fallback. The client reads the socket only while it
+//! waits on the server, so a look after work was sent finds what arrived meanwhile, but a look
+//! on an idle connection must wait a moment (a millisecond) for the client to read at all. A connection found closed (the server restarted,
 //! its backend terminated) stops the Store with an error, and the Supervisor starts it again on
 //! a new connection; the batch in flight was answered with the error, its outcome unknown.
+
+use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 use ractor::ActorRef;
@@ -25,12 +29,17 @@ use crate::error::StoreError;
 /// The channel enqueues, replays and pause changes notify on (`Db::notify`).
 const CHANNEL: &str = "nightshift";
 
+/// How long a look on an idle connection lets the client read the socket.
+const IDLE_LOOK: Duration = Duration::from_millis(1);
+
 pub(crate) struct Remote {
     link: Link,
     /// A batch is on the connection's thread.
     busy: bool,
     /// This connection's backend: its own notifications are not news.
     own_pid: i32,
+    /// Work was sent since the last watch: the client has read the socket since.
+    sent: std::cell::Cell<bool>,
 }
 
 impl Remote {
@@ -42,12 +51,13 @@ impl Remote {
             pg.client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
             Ok(pg.client.query_one("SELECT pg_backend_pid()", &[])?.get(0))
         })??;
-        Ok(Remote { link, busy: false, own_pid })
+        Ok(Remote { link, busy: false, own_pid, sent: std::cell::Cell::new(false) })
     }
 
     /// Runs a read after every write already sent.
     pub(crate) fn read(&self, op: op::Op) {
         // Dropped unsent (the thread is gone), `op` answers its caller `Unavailable`.
+        self.sent.set(true);
         self.link.send(move |pg, ctx| op::read(Db::Pg(pg), ctx, op));
     }
 
@@ -57,6 +67,7 @@ impl Remote {
             return;
         }
         self.busy = true;
+        self.sent.set(true);
         let mut batch = std::mem::take(buf);
         let myself = myself.clone();
         self.link.send(move |pg, ctx| {
@@ -85,11 +96,13 @@ impl Remote {
     /// Calls `wake` with the kill switch if another process notified since the last look.
     pub(crate) fn watch(&self, wake: &ExternalCommit, myself: &ActorRef<StoreMsg>) {
         let (wake, own, myself) = (wake.clone(), self.own_pid, myself.clone());
+        // Idle since the last look: nothing made the client read the socket.
+        let wait = if self.sent.replace(false) { Duration::ZERO } else { IDLE_LOOK };
         self.link.send(move |pg, ctx| {
             let news = {
                 let mut pg = pg.borrow_mut();
                 let mut pending = pg.client.notifications();
-                let mut notes = pending.iter();
+                let mut notes = pending.timeout_iter(wait);
                 let mut news = false;
                 // Stops at the first error: a closed connection is seen just below.
                 while let Ok(Some(note)) = notes.next() {

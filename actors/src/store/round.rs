@@ -35,6 +35,15 @@ impl Settle {
             | Settle::Release { key, .. } => key,
         }
     }
+
+    /// The lease `(key, token)` the attempt ran under.
+    pub(crate) fn lease(&self) -> (String, String) {
+        match self {
+            Settle::Complete { key, token, .. }
+            | Settle::Fail { key, token, .. }
+            | Settle::Release { key, token } => (key.clone(), token.clone()),
+        }
+    }
 }
 
 /// What a settle did.
