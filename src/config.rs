@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::schedule::Schedule;
 
+mod db;
 pub mod payload;
 mod retention;
 
@@ -232,15 +233,8 @@ impl Settings {
             )));
         }
         let max_payload =
-            size("[store] max_payload", file.store.max_payload.as_deref(), 1024 * 1024)?;
-        let lease = duration("[store] lease", file.store.lease.as_deref(), "60s")?;
-        if lease < Duration::from_secs(3) {
-            return Err(ConfigError(format!(
-                "[store] lease = {:?} is under 3s: a lease must outlast several heartbeats (a \
-                 third of it each) and a slow commit; use \"60s\" or more across hosts",
-                file.store.lease.as_deref().unwrap_or_default()
-            )));
-        }
+            payload::size("[store] max_payload", file.store.max_payload.as_deref(), 1024 * 1024)?;
+        let lease = db::lease(file.store.lease.as_deref())?;
         let payload = PayloadFormat::parse(file.store.payload.as_deref())?;
         let mut schedules: Vec<Schedule> = Vec::new();
         let mut warnings = Vec::new();
@@ -274,16 +268,6 @@ impl Settings {
             schedules,
             warnings,
         })
-    }
-
-    /// Whether the database is PostgreSQL (a URL) rather than a SQLite file.
-    pub fn is_postgres(&self) -> bool {
-        nightshift_actors::is_postgres_url(&self.db.to_string_lossy())
-    }
-
-    /// The database as nightshift shows it: a path, or a URL without its password.
-    pub fn db_shown(&self) -> String {
-        shown_db(&self.db)
     }
 
     /// The engine's configuration for these settings.
@@ -375,29 +359,6 @@ fn money_value(what: &str, v: f64) -> Result<i64, ConfigError> {
     Ok((v * 1_000_000.0).round() as i64)
 }
 
-/// Parses a size: bytes, or a number with KB, KiB, MB or MiB.
-pub fn size(what: &str, text: Option<&str>, default: usize) -> Result<usize, ConfigError> {
-    let Some(text) = text else { return Ok(default) };
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit_bytes = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "KiB" => 1024,
-        "MB" => 1_000_000,
-        "MiB" => 1024 * 1024,
-        _ => 0,
-    };
-    let n: usize = num.parse().unwrap_or(0);
-    match n.checked_mul(unit_bytes) {
-        Some(bytes) if bytes > 0 && bytes <= 256 * 1024 * 1024 => Ok(bytes),
-        _ => Err(bad(format!(
-            "{what} = {text:?} is not a size from 1 byte to 256MiB; write it like \"1MiB\" or \"65536\""
-        ))),
-    }
-}
-
 /// Refuses webhook URLs that cannot work, without ever echoing the URL (it holds a token).
 fn check_webhook(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim();
@@ -416,13 +377,3 @@ fn check_webhook(url: &str) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests;
-
-/// `db` as nightshift shows it: a path, or a PostgreSQL URL without its password.
-pub fn shown_db(db: &Path) -> String {
-    let text = db.to_string_lossy();
-    if nightshift_actors::is_postgres_url(&text) {
-        nightshift_actors::redact_url(&text)
-    } else {
-        db.display().to_string()
-    }
-}

@@ -58,6 +58,29 @@ impl PayloadFormat {
     }
 }
 
+/// Parses a size: bytes, or a number with KB, KiB, MB or MiB.
+pub(super) fn size(what: &str, text: Option<&str>, default: usize) -> Result<usize, ConfigError> {
+    let Some(text) = text else { return Ok(default) };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit_bytes = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1024,
+        "MB" => 1_000_000,
+        "MiB" => 1024 * 1024,
+        _ => 0,
+    };
+    let n: usize = num.parse().unwrap_or(0);
+    match n.checked_mul(unit_bytes) {
+        Some(bytes) if bytes > 0 && bytes <= 256 * 1024 * 1024 => Ok(bytes),
+        _ => Err(bad(format!(
+            "{what} = {text:?} is not a size from 1 byte to 256MiB; write it like \"1MiB\" or \"65536\""
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,11 +59,11 @@ fn webhook_errors_never_echo_the_url() {
 
 #[test]
 fn sizes_parse_with_units() {
-    assert_eq!(size("x", Some("1MiB"), 0).unwrap(), 1 << 20);
-    assert_eq!(size("x", Some("64 KiB"), 0).unwrap(), 65536);
-    assert_eq!(size("x", Some("1000"), 0).unwrap(), 1000);
-    assert!(size("x", Some("0"), 0).is_err());
-    assert!(size("x", Some("1 GiB"), 0).is_err());
+    assert_eq!(payload::size("x", Some("1MiB"), 0).unwrap(), 1 << 20);
+    assert_eq!(payload::size("x", Some("64 KiB"), 0).unwrap(), 65536);
+    assert_eq!(payload::size("x", Some("1000"), 0).unwrap(), 1000);
+    assert!(payload::size("x", Some("0"), 0).is_err());
+    assert!(payload::size("x", Some("1 GiB"), 0).is_err());
 }
 
 #[test]
