@@ -105,11 +105,7 @@ impl Pg {
 
     /// Runs a statement (SQLite's text, translated once) with `params`.
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
-        let stmt = self.statements.get(&mut self.client, sql)?;
-        let values: Vec<_> = params.iter().map(|p| p.value()).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
-        Ok(self.client.execute(&stmt, &refs)?)
+        self.with_params(sql, params, |client, stmt, refs| client.execute(stmt, refs))
     }
 
     /// Runs a query (SQLite's text, translated once) with `params`.
@@ -118,11 +114,25 @@ impl Pg {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Vec<postgres::Row>, StoreError> {
+        self.with_params(sql, params, |client, stmt, refs| client.query(stmt, refs))
+    }
+
+    /// Prepares `sql` (once per connection), binds `params` and hands both to `run`.
+    fn with_params<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn Param],
+        run: impl FnOnce(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn postgres::types::ToSql + Sync)],
+        ) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
         let stmt = self.statements.get(&mut self.client, sql)?;
         let values: Vec<_> = params.iter().map(|p| p.value()).collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
-        Ok(self.client.query(&stmt, &refs)?)
+        Ok(run(&mut self.client, &stmt, &refs)?)
     }
 }
 
