@@ -18,7 +18,7 @@ use crate::clock::Timestamp;
 use crate::events::{event, warn_event};
 use crate::policy::backoff::backoff;
 use crate::shared::Shared;
-use crate::store::{AlertRow, DeliveryFailed};
+use crate::store::{AlertRow, DELIVERY_LEASE, DeliveryFailed};
 use crate::wakeup::Wakeup;
 
 /// Rows fetched per round.
@@ -94,7 +94,13 @@ impl Alert {
     async fn deliver(&self, myself: &ActorRef<AlertMsg>, st: &mut AlertState) -> usize {
         let shared = &self.shared;
         let Some(target) = st.target.clone() else { return 0 };
-        let (rows, next) = match shared.store.alerts_due(shared.now(), BATCH).await {
+        self.give_back().await;
+        // Noted before the rows are taken, so whenever this actor is killed (or the Store is,
+        // with the outcome of the take unknown) its successor finds what to give back.
+        let taken_at = shared.now();
+        let lease = taken_at + DELIVERY_LEASE;
+        shared.alert_leases.lock().unwrap().push(lease);
+        let (rows, next) = match shared.store.alerts_due(taken_at, BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 warn_event!("alert_failed", error = %e);
@@ -103,9 +109,17 @@ impl Alert {
             }
         };
         let now = shared.now();
-        let mut left = 0;
+        let (mut left, mut recorded) = (0, true);
         for (rows, msg) in messages(rows, target.text_limit()) {
-            left += self.send_rows(&target, &rows, msg).await;
+            let (unsent, all_recorded) = self.send_rows(&target, &rows, msg).await;
+            left += unsent;
+            recorded &= all_recorded;
+        }
+        // Every taken row's outcome is recorded: nothing to give back. (When a record failed,
+        // the Store restarting, the next round gives the lease's rows back at once: a delivered
+        // one may go out twice rather than any waiting out the lease.)
+        if recorded {
+            shared.alert_leases.lock().unwrap().retain(|l| *l != lease);
         }
         let soon = now + TICK;
         let next = if left > 0 { Some(next.map_or(soon, |n| n.min(soon))) } else { next };
@@ -115,16 +129,32 @@ impl Alert {
         left
     }
 
-    /// Sends one message for `rows` and records the outcome on each; returns the rows left.
-    async fn send_rows(&self, target: &Target, rows: &[AlertRow], msg: Message) -> usize {
+    /// Makes due again whatever a killed predecessor took and never recorded: the rows still
+    /// carrying a delivery lease it noted (this actor removes its own before its round ends,
+    /// so any lease noted now is theirs).
+    async fn give_back(&self) {
+        let shared = &self.shared;
+        let leases = shared.alert_leases.lock().unwrap().clone();
+        if leases.is_empty() {
+            return;
+        }
+        if shared.store.alerts_give_back(leases.clone(), shared.now()).await.is_ok() {
+            shared.alert_leases.lock().unwrap().retain(|l| !leases.contains(l));
+        }
+    }
+
+    /// Sends one message for `rows` and records the outcome on each; returns the rows left
+    /// and whether every outcome was recorded.
+    async fn send_rows(&self, target: &Target, rows: &[AlertRow], msg: Message) -> (usize, bool) {
+        let mut recorded = true;
         let shared = &self.shared;
         match target.send(&msg).await {
             Ok(()) => {
                 for row in rows {
-                    let _ = shared.store.alert_delivered(row.id, shared.now()).await;
+                    recorded &= shared.store.alert_delivered(row.id, shared.now()).await.is_ok();
                     event!("alert_sent", kind = %row.kind, key = row.key.as_deref().unwrap_or(""));
                 }
-                0
+                (0, recorded)
             }
             Err(error) => {
                 for row in rows {
@@ -133,9 +163,9 @@ impl Alert {
                         key = row.key.as_deref().unwrap_or(""), attempt = row.attempts + 1,
                         error = %error.text, gave_up = retry_at.is_none());
                     let failed = DeliveryFailed { id: row.id, error: error.text.clone(), retry_at };
-                    let _ = shared.store.alert_failed(failed).await;
+                    recorded &= shared.store.alert_failed(failed).await.is_ok();
                 }
-                rows.len()
+                (rows.len(), recorded)
             }
         }
     }

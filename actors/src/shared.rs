@@ -53,6 +53,10 @@ pub(crate) struct Shared {
     pause_seen: std::sync::Mutex<Option<bool>>,
     /// When this runner started, for its row in `runners` (PostgreSQL).
     started: crate::clock::Timestamp,
+    /// The delivery leases of the Alert actor's rounds not yet over (the time each ends). Kept
+    /// here, not in the actor, so what a killed Alert actor had taken is given back by its
+    /// successor instead of waiting out the lease.
+    pub(crate) alert_leases: std::sync::Mutex<Vec<crate::clock::Timestamp>>,
 }
 
 impl Shared {
@@ -88,6 +92,7 @@ impl Shared {
             runner_failed_set: std::sync::atomic::AtomicBool::new(false),
             pause_seen: std::sync::Mutex::new(None),
             started: config_now,
+            alert_leases: std::sync::Mutex::new(Vec::new()),
         }
     }
 

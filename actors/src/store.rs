@@ -48,7 +48,7 @@ use crate::config::{EngineConfig, RetryConfig, Synchronous};
 use crate::error::StoreError;
 use crate::policy::breaker::BreakerConfig;
 
-pub(crate) use alerts::{AlertRow, DeliveryFailed, HeldAlert};
+pub(crate) use alerts::{AlertRow, DELIVERY_LEASE, DeliveryFailed, HeldAlert};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed, Recovery};
 pub(crate) use handle::{StoreHandle, retry_transient};

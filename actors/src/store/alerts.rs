@@ -151,6 +151,23 @@ pub(crate) fn release(
     Ok(())
 }
 
+/// Makes the alerts taken for delivery with the given leases (each the time it ends) due
+/// again at `now`: the rows still carrying one (an outcome recorded since wins).
+pub(crate) fn give_back(
+    db: Db<'_>,
+    leases: &[Timestamp],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for lease in leases {
+        db.exec(
+            "UPDATE alerts SET next_attempt_at = ?2
+             WHERE state = 'pending' AND held = 0 AND next_attempt_at = ?1",
+            ps![lease, now],
+        )?;
+    }
+    Ok(())
+}
+
 /// Records a delivery.
 pub(crate) fn delivered(db: Db<'_>, id: i64, now: Timestamp) -> Result<(), StoreError> {
     db.exec(
@@ -182,7 +199,7 @@ mod tests {
     use super::*;
     use crate::store::both::on_both;
     use crate::store::op::{self, AlertDeliveredArgs, AlertsDueArgs, AlertsHeldArgs};
-    use crate::store::op::{AlertsReleaseArgs, OweAlertArgs};
+    use crate::store::op::{AlertsGiveBackArgs, AlertsReleaseArgs, OweAlertArgs};
 
     const T: Timestamp = Timestamp::from_millis(10_000);
 
@@ -259,6 +276,17 @@ mod tests {
                 assert_eq!(due_ids(db, ctx, during).0, Vec::<i64>::new(), "not by another");
                 // The first runner died before recording anything: the alert comes due again.
                 assert_eq!(due_ids(db, ctx, T + DELIVERY_LEASE).0, vec![a]);
+                // A killed Alert actor's successor gives back what it had taken: due at once,
+                // but only while the row still carries that lease.
+                let b = owe(db, AlertKind::CapHit, None, &body, T, T).unwrap();
+                let now = T + DELIVERY_LEASE * 2;
+                assert_eq!(due_ids(db, ctx, now).0, vec![a, b]);
+                op::run(db, ctx, AlertDeliveredArgs { id: a, now }).unwrap();
+                op::run(db, ctx, AlertsGiveBackArgs { leases: vec![now], now }).unwrap();
+                assert_eq!(due_ids(db, ctx, now).0, Vec::<i64>::new(), "another lease: kept");
+                let leases = vec![now + DELIVERY_LEASE];
+                op::run(db, ctx, AlertsGiveBackArgs { leases, now }).unwrap();
+                assert_eq!(due_ids(db, ctx, now).0, vec![b], "the delivered one stays delivered");
             },
         );
     }

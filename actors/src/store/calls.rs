@@ -130,6 +130,15 @@ impl StoreHandle {
         self.call(AlertsReleaseArgs { ids, digest, now }).await
     }
 
+    /// Makes alerts taken by a killed Alert actor due again at `now`.
+    pub(crate) async fn alerts_give_back(
+        &self,
+        leases: Vec<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.call(AlertsGiveBackArgs { leases, now }).await
+    }
+
     pub(crate) async fn owe_alert(
         &self,
         kind: AlertKind,

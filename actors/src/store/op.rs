@@ -126,6 +126,8 @@ ops! {
     Read AlertsHeld(AlertsHeldArgs) -> Vec<HeldAlert>;
     /// Held dead-letter alerts released, alone or as a digest.
     Write AlertsRelease(AlertsReleaseArgs) -> ();
+    /// Alerts a killed Alert actor had taken, due again.
+    Write AlertsGiveBack(AlertsGiveBackArgs) -> ();
     /// The kill switch read.
     Read PauseState(PauseStateArgs) -> (bool, Option<String>);
     /// `status`.
@@ -186,6 +188,7 @@ impl Op {
             Op::AlertsDue(call) => call.run(|a| alerts::due(c, a.now, a.limit)),
             Op::AlertsHeld(call) => call.run(|_| alerts::held(c)),
             Op::AlertsRelease(call) => call.run(|a| alerts::release(c, &a.ids, a.digest, a.now)),
+            Op::AlertsGiveBack(call) => call.run(|a| alerts::give_back(c, &a.leases, a.now)),
             Op::PauseState(call) => call.run(|_| {
                 let control = gates::load_control(c)?;
                 Ok((control.paused, control.pause_reason))

@@ -129,6 +129,14 @@ pub(crate) struct AlertsReleaseArgs {
     pub(crate) now: Timestamp,
 }
 
+/// Alerts taken for delivery by an Alert actor that was killed before recording them, by the
+/// time their delivery lease ends: due again at `now`.
+#[derive(Debug)]
+pub(crate) struct AlertsGiveBackArgs {
+    pub(crate) leases: Vec<Timestamp>,
+    pub(crate) now: Timestamp,
+}
+
 /// The kill switch and its reason.
 #[derive(Debug)]
 pub(crate) struct PauseStateArgs;
