@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod parse;
 mod purge;
 
-pub use parse::{BENCH_SQLITE_ONLY, parse};
+pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.
@@ -77,9 +77,12 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Copy a SQLite database into PostgreSQL, in one transaction; the source is left as it is
     Migrate(MigrateArgs),
-    /// Measure this machine on SQLite: no-op jobs through the whole engine and through raw
-    /// rusqlite, each run on a fresh temp SQLite database (PostgreSQL is not measured)
+    /// Measure this machine: no-op jobs through the whole engine and through raw rusqlite, each
+    /// run on a fresh temp SQLite database; with --db postgres://..., PostgreSQL as well
     Bench(BenchArgs),
+    /// One runner process of `bench --db postgres://...` (started by the bench itself)
+    #[command(hide = true)]
+    BenchRunner,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +113,13 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Measure PostgreSQL too, on the server this URL names: each run in a scratch database
+    /// created there and dropped after it (the URL's own database is left alone; its role needs
+    /// CREATEDB), with drains by 1 and by 3 runner processes beside
+    // The global --db's type: clap copies this value up into it.
+    #[arg(long, value_name = "POSTGRES_URL",
+          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -32,12 +32,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if env("NIGHTSHIFT_DB").is_some_and(|db| nightshift_actors::is_postgres_url(&db)) {
                 eprintln!(
                     "nightshift: note: {}; NIGHTSHIFT_DB's database is left alone",
-                    crate::cli::BENCH_SQLITE_ONLY
+                    crate::cli::BENCH_DB
                 );
             }
             return bench::run(args);
         }
         Command::Migrate(args) => return migrate::run(args),
+        Command::BenchRunner => return bench::runner(),
         _ => {}
     }
     if cli.db.as_ref().is_some_and(|db| db.as_os_str().is_empty()) {
@@ -74,7 +75,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Doctor(args) => doctor::run(&settings, &args),
         Command::Deploy(args) => deploy::run(&settings, &args),
         Command::Bench(args) => bench::run(&args),
-        Command::Migrate(_) => unreachable!("handled above"),
+        Command::Migrate(_) | Command::BenchRunner => unreachable!("handled above"),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -1,6 +1,6 @@
 //! What only PostgreSQL has through the binary: a password in the database URL never shows in
 //! any command's output or error, nor in a handler's environment; doctor's PostgreSQL check;
-//! bench, which measures SQLite, refusing a PostgreSQL database by name; deploy lines without
+//! bench measuring PostgreSQL in scratch databases of its own; deploy lines without
 //! the URL.
 
 use crate::util::cli::{Run, Workdir};
@@ -119,22 +119,56 @@ fn doctor_checks_a_postgres_database_and_skips_the_file_checks() {
 }
 
 #[test]
-fn bench_refuses_a_postgres_database_saying_it_measures_sqlite() {
+fn bench_measures_postgres_in_scratch_databases_of_its_own() {
     let Some(w) = Workdir::postgres("cli_postgres::bench") else { return };
     let url = with_password(&w);
-    for args in [&["bench", "--db", &url][..], &["--db", &url, "bench", "--jobs", "10"]] {
-        let refused = w.run(args).expect(2);
-        assert!(refused.stderr.contains("bench measures SQLite only"), "{}", refused.stderr);
-        assert_hidden(args, &refused);
+    let scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'nightshift_bench_%'";
+    let before = w.count(scratch);
+    let args = ["bench", "--jobs", "60", "--workers", "4", "--synchronous", "normal"];
+    let bench = w.run(&[&args[..], &["--json", "--db", &url]].concat()).expect(0);
+    assert_hidden(&args, &bench);
+    let v: serde_json::Value = serde_json::from_str(bench.stdout.trim()).unwrap();
+    assert_eq!(v["sqlite"]["synchronous"], "normal", "{v}");
+    let pg = &v["postgres"];
+    for key in [
+        "enqueue_per_s",
+        "drain_per_s",
+        "jobs_per_s",
+        "raw_batch100_jobs_per_s",
+        "vs_raw",
+        "drain_1_runner_per_s",
+        "drain_3_runners_per_s",
+        "runners_3_vs_1",
+        "pickup_p50_ms",
+        "pickup_p99_ms",
+        "pickup_other_p50_ms",
+        "pickup_other_p99_ms",
+    ] {
+        assert!(pg[key].as_f64().is_some_and(|x| x > 0.0), "{key} missing or not positive: {v}");
     }
-    let help = w.run(&["bench", "--help"]).expect(0).stdout;
-    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(help.contains("SQLite") && help.contains("PostgreSQL is not measured"), "{help}");
-    // From the environment it is the other commands' database: bench says so and runs beside.
-    let bench = run_as(&w, &url, &["bench", "--jobs", "20", "--workers", "2", "--json"]).expect(0);
-    assert!(bench.stderr.contains("bench measures SQLite only"), "{}", bench.stderr);
-    assert_hidden(&["bench"], &bench);
+    assert_eq!((pg["jobs"].as_u64(), pg["workers"].as_u64()), (Some(60), Some(4)), "{v}");
+    // Every run had a database of its own, dropped after it; the URL's own was left alone.
+    assert_eq!(w.count(scratch), before, "scratch databases left behind");
     assert_eq!(w.count("SELECT count(*) FROM pg_tables WHERE tablename = 'jobs'"), 0);
+    // The text report puts PostgreSQL beside SQLite.
+    let text = w.run(&["bench", "--jobs", "20", "--workers", "2", "--db", &url]).expect(0);
+    assert_hidden(&["bench", "--db"], &text);
+    let pg_part = text.stdout.split("PostgreSQL").nth(1).expect("a PostgreSQL part");
+    for (row, figures) in [("end to end / raw", 2), ("drain, 3 runner processes x 2 (jobs/s)", 1)] {
+        let line = pg_part.lines().find(|l| l.contains(row)).unwrap_or_else(|| panic!("{row}"));
+        let numbers: Vec<f64> = line[line.find(row).unwrap() + row.len()..]
+            .split_whitespace()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        assert_eq!(numbers.len(), figures, "{line}");
+        assert!(numbers.iter().all(|x| *x > 0.0), "{line}");
+    }
+    // From the environment it names the other commands' database, not one to measure.
+    let beside = run_as(&w, &url, &["bench", "--jobs", "20", "--workers", "2", "--json"]).expect(0);
+    assert!(beside.stderr.contains("NIGHTSHIFT_DB's database is left alone"), "{beside:?}");
+    assert_hidden(&["bench"], &beside);
+    let v: serde_json::Value = serde_json::from_str(beside.stdout.trim()).unwrap();
+    assert!(v.get("postgres").is_none() && v["jobs"] == 20, "{v}");
 }
 
 #[test]

@@ -108,7 +108,7 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// PostgreSQL's message with its detail and hint, which name the row or the fix.
-fn pg_message(e: &postgres::Error) -> String {
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = db.message().to_owned();

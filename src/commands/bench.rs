@@ -13,11 +13,20 @@
 //! bench hits the engine and the yardstick alike. Then pickup latency on an idle runner, for a
 //! job enqueued through the engine and for one committed by another connection (see
 //! [`pickup`]), and the process's RSS, peak and at the end.
+//!
+//! With `--db postgres://…` it then measures PostgreSQL the same way (the raw `postgres`
+//! client as the yardstick) and adds drains by one and by three runner processes sharing a
+//! database; see [`postgres`].
 
 mod engine;
+mod figures;
 mod pickup;
+mod postgres;
 mod raw;
 mod report;
+mod runners;
+
+pub use runners::runner;
 
 use std::path::Path;
 
@@ -27,9 +36,10 @@ use serde::Serialize;
 use crate::Failure;
 use crate::cli::BenchArgs;
 use crate::output;
+use figures::{Common, Runs};
 
 /// Rounds of (engine, raw, drain at 4, drain at 32); each figure is the median of its rounds.
-const ROUNDS: usize = 3;
+pub(super) const ROUNDS: usize = 3;
 /// Workers in the two drains compared with each other.
 const FEW_WORKERS: u32 = 4;
 const MANY_WORKERS: u32 = 32;
@@ -52,22 +62,12 @@ struct Figures {
     workers: u32,
     synchronous: &'static str,
     rounds: usize,
-    enqueue_per_s: u64,
-    drain_per_s: u64,
-    jobs_per_s: u64,
-    raw_batch100_jobs_per_s: u64,
-    /// End to end over raw, both medians.
-    vs_raw: f64,
+    #[serde(flatten)]
+    common: Common,
     drain_4_per_s: u64,
     drain_32_per_s: u64,
     /// Drain at 4 workers over drain at 32.
     drain_4_vs_32: f64,
-    pickup_p50_ms: f64,
-    pickup_p99_ms: f64,
-    pickup_samples: usize,
-    pickup_other_p50_ms: f64,
-    pickup_other_p99_ms: f64,
-    pickup_other_samples: usize,
     /// The process's peak so far: with `--compare-sync`, `normal` runs second and its peak
     /// includes `full`'s.
     peak_rss_kb: u64,
@@ -101,13 +101,32 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     for level in levels {
         figures.push(measure(&runtime, dir.path(), args, level)?);
     }
+    let pg = match &args.db {
+        Some(server) => {
+            let server = server.to_str().ok_or_else(|| failed("--db is not valid UTF-8"))?;
+            Some(postgres::measure(&runtime, server, args)?)
+        }
+        None => None,
+    };
     if !args.json {
-        return report::print(&figures);
+        report::print(&figures)?;
+        return match &pg {
+            Some(pg) => report::print_pg(pg, &figures[0]),
+            None => Ok(()),
+        };
     }
-    match figures.as_slice() {
-        [one] => output::print_json(one),
-        [full, normal] => output::print_json(&Compared { full, normal }),
+    let sqlite = match figures.as_slice() {
+        [one] => serde_json::to_value(one),
+        [full, normal] => serde_json::to_value(Compared { full, normal }),
         _ => unreachable!("one level, or full and normal"),
+    }
+    .map_err(failed)?;
+    match pg {
+        Some(postgres) => output::print_json(&serde_json::json!({
+            "sqlite": sqlite,
+            "postgres": postgres,
+        })),
+        None => output::print_json(&sqlite),
     }
 }
 
@@ -123,57 +142,43 @@ fn measure(
     level: Level,
 ) -> Result<Figures, Failure> {
     let jobs = args.jobs as usize;
-    let (mut enqueue, mut drain, mut total, mut raw) = (vec![], vec![], vec![], vec![]);
+    let mut runs = Runs::default();
     let (mut few, mut many) = (vec![], vec![]);
     for _ in 0..ROUNDS {
-        let db = Scratch::new(dir)?;
-        let run =
-            runtime.block_on(engine::enqueue_and_drain(db.path(), jobs, args.workers, level))?;
-        enqueue.push(run.enqueue_s);
-        drain.push(run.drain_s);
-        total.push(run.enqueue_s + run.drain_s);
-        drop(db);
-        raw.push(raw::lifecycle(Scratch::new(dir)?.path(), jobs, level)?);
+        runs.end_to_end(runtime, On::Lite(dir), jobs, args.workers, level)?;
+        runs.raw(raw::lifecycle(Scratch::new(On::Lite(dir))?.path(), jobs, level)?);
         for (workers, secs) in [(FEW_WORKERS, &mut few), (MANY_WORKERS, &mut many)] {
-            let db = Scratch::new(dir)?;
+            let db = Scratch::new(On::Lite(dir))?;
             engine::fill(db.path(), jobs, level)?;
             secs.push(runtime.block_on(engine::drain(db.path(), jobs, workers, level))?);
         }
     }
-    let inside = runtime.block_on(pickup::in_process(Scratch::new(dir)?.path(), level))?;
-    let other_samples = pickup::other_samples(jobs);
-    let other = runtime.block_on(pickup::other_connection(
-        Scratch::new(dir)?.path(),
-        level,
-        other_samples,
-    ))?;
+    let (inside, other) = pickup::both(runtime, On::Lite(dir), jobs, level)?;
     // The peak is a high-water mark: giving free memory back first leaves it as it was.
     release_free_memory();
     let (peak_rss_kb, rss_end_kb) = rss_kb();
-    let rate = |secs: &mut Vec<f64>| (jobs as f64 / median(secs).max(1e-9)).round() as u64;
-    let ratio = |a: f64, b: f64| (a / b.max(1e-9) * 1000.0).round() / 1000.0;
     Ok(Figures {
         jobs,
         workers: args.workers,
         synchronous: level.name,
         rounds: ROUNDS,
-        enqueue_per_s: rate(&mut enqueue),
-        drain_per_s: rate(&mut drain),
-        jobs_per_s: rate(&mut total),
-        raw_batch100_jobs_per_s: rate(&mut raw),
-        vs_raw: ratio(median(&mut raw), median(&mut total)),
-        drain_4_per_s: rate(&mut few),
-        drain_32_per_s: rate(&mut many),
+        common: runs.figures(jobs, inside, other),
+        drain_4_per_s: rate(jobs, &mut few),
+        drain_32_per_s: rate(jobs, &mut many),
         drain_4_vs_32: ratio(median(&mut many), median(&mut few)),
-        pickup_p50_ms: inside.p50_ms,
-        pickup_p99_ms: inside.p99_ms,
-        pickup_samples: inside.samples,
-        pickup_other_p50_ms: other.p50_ms,
-        pickup_other_p99_ms: other.p99_ms,
-        pickup_other_samples: other.samples,
         peak_rss_kb,
         rss_end_kb,
     })
+}
+
+/// `jobs` over the median of `secs`, in jobs/s.
+fn rate(jobs: usize, secs: &mut [f64]) -> u64 {
+    (jobs as f64 / median(secs).max(1e-9)).round() as u64
+}
+
+/// `a / b` to three decimals.
+fn ratio(a: f64, b: f64) -> f64 {
+    (a / b.max(1e-9) * 1000.0).round() / 1000.0
 }
 
 /// The middle value (the upper middle of an even count).
@@ -182,21 +187,44 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// A fresh folder for one run's database, removed with everything in it when dropped, so a
-/// 100k-job bench does not pile up a dozen databases on the disk.
-struct Scratch {
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// A fresh database for one run, removed with everything in it when dropped, so a 100k-job
+/// bench does not pile up a dozen databases: a SQLite file in a folder of its own, or a
+/// scratch database on the PostgreSQL server `--db` names.
+enum Scratch {
+    Lite { db: std::path::PathBuf, _dir: tempfile::TempDir },
+    Pg { url: std::path::PathBuf, db: nightshift_actors::testing::ScratchDb },
+}
+
+/// Where the runs' databases are made.
+#[derive(Clone, Copy)]
+enum On<'a> {
+    /// A SQLite file under this folder.
+    Lite(&'a Path),
+    /// A database on this PostgreSQL server.
+    Pg(&'a str),
 }
 
 impl Scratch {
-    fn new(dir: &Path) -> Result<Self, Failure> {
-        let dir = tempfile::tempdir_in(dir).map_err(failed)?;
-        Ok(Self { db: dir.path().join("bench.db"), _dir: dir })
+    fn new(on: On<'_>) -> Result<Self, Failure> {
+        match on {
+            On::Lite(dir) => {
+                let dir = tempfile::tempdir_in(dir).map_err(failed)?;
+                Ok(Scratch::Lite { db: dir.path().join("bench.db"), _dir: dir })
+            }
+            On::Pg(server) => {
+                let db = nightshift_actors::testing::ScratchDb::on(server, "nightshift_bench")
+                    .map_err(failed)?;
+                Ok(Scratch::Pg { url: db.url().into(), db })
+            }
+        }
     }
 
+    /// The database's path, or its URL (the engine's `db` takes either).
     fn path(&self) -> &Path {
-        &self.db
+        match self {
+            Scratch::Lite { db, .. } => db,
+            Scratch::Pg { url, .. } => url,
+        }
     }
 }
 

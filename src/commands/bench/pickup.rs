@@ -9,7 +9,7 @@ use nightshift_actors::{Admin, Engine, EngineHandle, NewJob};
 use tokio::sync::mpsc;
 
 use super::engine::{NoOp, config};
-use super::{Level, failed};
+use super::{Level, On, Scratch, failed};
 use crate::Failure;
 
 /// Samples through the engine's handle.
@@ -27,12 +27,26 @@ pub(super) struct Latency {
 /// Samples from another connection: each can cost up to the engine's rescan interval, so
 /// there are fewer, from 10 (`--jobs` up to 2,000) to 50 (`--jobs` 10,000 and up). At 50 the
 /// p99 is the slowest sample.
-pub(super) fn other_samples(jobs: usize) -> usize {
+fn other_samples(jobs: usize) -> usize {
     (jobs / 200).clamp(10, 50)
 }
 
+/// Both pickups, each on a fresh database made `on`: in process, then from another
+/// connection ([`other_samples`] of them).
+pub(super) fn both(
+    runtime: &tokio::runtime::Runtime,
+    on: On<'_>,
+    jobs: usize,
+    level: Level,
+) -> Result<(Latency, Latency), Failure> {
+    let inside = runtime.block_on(in_process(Scratch::new(on)?.path(), level))?;
+    let db = Scratch::new(on)?;
+    let other = runtime.block_on(other_connection(db.path(), level, other_samples(jobs)))?;
+    Ok((inside, other))
+}
+
 /// From `EngineHandle::enqueue` being called to the handler starting.
-pub(super) async fn in_process(db: &Path, level: Level) -> Result<Latency, Failure> {
+async fn in_process(db: &Path, level: Level) -> Result<Latency, Failure> {
     let (tx, mut started) = mpsc::unbounded_channel();
     let engine = Engine::start(config(db, 1, level.sync), NoOp(Some(tx))).await?;
     let mut samples = Vec::with_capacity(IN_PROCESS_SAMPLES);
@@ -58,11 +72,7 @@ pub(super) async fn in_process(db: &Path, level: Level) -> Result<Latency, Failu
 /// database file, as it learns of another process's. Each enqueue waits a different fraction
 /// of the engine's rescan interval after the worker went idle, so the commits fall at spread
 /// phases of any periodic check and the figure is what a job arriving at a random moment sees.
-pub(super) async fn other_connection(
-    db: &Path,
-    level: Level,
-    count: usize,
-) -> Result<Latency, Failure> {
+async fn other_connection(db: &Path, level: Level, count: usize) -> Result<Latency, Failure> {
     let (tx, mut started) = mpsc::unbounded_channel();
     let engine_config = config(db, 1, level.sync);
     let interval = engine_config.poll_interval;

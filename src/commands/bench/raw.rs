@@ -1,13 +1,17 @@
 //! The yardstick: a job's whole lifecycle (insert, claim under a lease token, complete) done by
-//! raw rusqlite in transactions of 100, with nothing of the engine in between.
+//! the database's own client in transactions of 100, with nothing of the engine in between:
+//! raw rusqlite here, the raw `postgres` client in [`pg`].
 //!
 //! Kept honest by sharing everything with the engine but the engine: the database is created by
 //! nightshift itself (`Admin::create`, every migration), so the table, its columns and its
-//! partial indexes are ours by construction; the connection sets the pragmas the engine's do
+//! indexes are ours by construction; a SQLite connection sets the pragmas the engine's do
 //! (WAL, the same `synchronous`, foreign keys, busy timeout); the statements are the engine's
-//! own insert, claim (the claim index, in the claim order, `run_at <= now`) and lease-fenced
-//! complete. What it leaves out is what it measures the engine against: the gates read per
-//! claim, the spend and breaker bookkeeping, and the round trips between actors.
+//! own insert, claim (the claim index, in the claim order, `run_at <= now`; on PostgreSQL
+//! `FOR UPDATE SKIP LOCKED` as the engine's) and lease-fenced complete. What it leaves out is
+//! what it measures the engine against: the gates read per claim, the spend and breaker
+//! bookkeeping, and the round trips between actors.
+
+pub(super) mod pg;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,10 +28,70 @@ const BATCH: usize = 100;
 /// The lease a raw claim takes, as the engine's default.
 const LEASE_MS: i64 = 60_000;
 
-/// Seconds for the whole lifecycle of `jobs` jobs on a new database at `db`.
+/// The engine's insert, lease and complete statements (`?N` placeholders; [`pg`] numbers them
+/// `$N`).
+const INSERT: &str = "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority,
+                                        run_at, timeout_ms, created_at, updated_at)
+                      VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
+                      ON CONFLICT (key) DO NOTHING";
+const LEASE: &str = "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
+                                     lease_expires_at = ?4, updated_at = ?5
+                     WHERE key = ?1";
+const COMPLETE: &str = "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4,
+                                        updated_at = ?4, lease_token = NULL,
+                                        lease_owner = NULL, lease_expires_at = NULL
+                        WHERE key = ?1 AND lease_token = ?2 AND status = 'running'";
+const DONE: &str = "SELECT count(*) FROM jobs WHERE status = 'done'";
+
+/// One database's three phases, each call one transaction.
+pub(super) trait Lifecycle {
+    type Error: std::fmt::Display;
+    /// Inserts the jobs named `keys`.
+    fn insert(&mut self, keys: &[String], now: i64) -> Result<(), Self::Error>;
+    /// Claims up to [`BATCH`] due jobs, each under a new token; returns (key, token).
+    fn claim(
+        &mut self,
+        now: i64,
+        tokens: &mut Tokens,
+    ) -> Result<Vec<(String, String)>, Self::Error>;
+    /// Completes claimed jobs, fenced by their tokens.
+    fn complete(&mut self, claimed: &[(String, String)], now: i64) -> Result<(), Self::Error>;
+    /// How many jobs are done.
+    fn done(&mut self) -> Result<i64, Self::Error>;
+}
+
+/// Seconds for the whole lifecycle of `jobs` jobs; checks every one was done.
+pub(super) fn timed<L: Lifecycle>(db: &mut L, jobs: usize, who: &str) -> Result<f64, Failure> {
+    let start = Instant::now();
+    run(db, jobs).map_err(failed)?;
+    let secs = start.elapsed().as_secs_f64();
+    let done = db.done().map_err(failed)?;
+    if done as usize != jobs {
+        return Err(failed(format!("{who} finished {done} of {jobs} jobs")));
+    }
+    Ok(secs)
+}
+
+fn run<L: Lifecycle>(db: &mut L, jobs: usize) -> Result<(), L::Error> {
+    let mut tokens = Tokens(now_ms() as u64);
+    for first in (0..jobs).step_by(BATCH) {
+        let keys: Vec<String> =
+            (first..(first + BATCH).min(jobs)).map(|i| format!("job-{i}")).collect();
+        db.insert(&keys, now_ms())?;
+    }
+    loop {
+        let claimed = db.claim(now_ms(), &mut tokens)?;
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        db.complete(&claimed, now_ms())?;
+    }
+}
+
+/// Seconds for the whole lifecycle of `jobs` jobs on a new SQLite database at `db`.
 pub(super) fn lifecycle(db: &Path, jobs: usize, level: Level) -> Result<f64, Failure> {
     drop(Admin::create(&config(db, 1, level.sync))?);
-    let mut conn = Connection::open(db).map_err(failed)?;
+    let conn = Connection::open(db).map_err(failed)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).map_err(failed)?;
     conn.execute_batch(&format!(
@@ -35,40 +99,27 @@ pub(super) fn lifecycle(db: &Path, jobs: usize, level: Level) -> Result<f64, Fai
         level.pragma
     ))
     .map_err(failed)?;
-    let start = Instant::now();
-    run(&mut conn, jobs).map_err(failed)?;
-    let secs = start.elapsed().as_secs_f64();
-    let done: i64 = conn
-        .query_row("SELECT count(*) FROM jobs WHERE status = 'done'", [], |r| r.get(0))
-        .map_err(failed)?;
-    if done as usize != jobs {
-        return Err(failed(format!("raw rusqlite finished {done} of {jobs} jobs")));
-    }
-    Ok(secs)
+    timed(&mut Lite(conn), jobs, "raw rusqlite")
 }
 
-fn run(conn: &mut Connection, jobs: usize) -> rusqlite::Result<()> {
-    let mut tokens = Tokens(now_ms() as u64);
-    for first in (0..jobs).step_by(BATCH) {
-        let tx = conn.transaction()?;
-        let now = now_ms();
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
-                               timeout_ms, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT (key) DO NOTHING",
-        )?;
-        for i in first..(first + BATCH).min(jobs) {
-            let key = format!("job-{i}");
+struct Lite(Connection);
+
+impl Lifecycle for Lite {
+    type Error = rusqlite::Error;
+
+    fn insert(&mut self, keys: &[String], now: i64) -> rusqlite::Result<()> {
+        let tx = self.0.transaction()?;
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for key in keys {
             insert.execute(params![key, "default", "{}", 4, 0, now, None::<i64>, now])?;
         }
         drop(insert);
-        tx.commit()?;
+        tx.commit()
     }
-    loop {
-        let tx = conn.transaction()?;
-        let now = now_ms();
-        let claimed: Vec<(String, String)> = {
+
+    fn claim(&mut self, now: i64, tokens: &mut Tokens) -> rusqlite::Result<Vec<(String, String)>> {
+        let tx = self.0.transaction()?;
+        let claimed = {
             let mut due = tx.prepare_cached(
                 "SELECT key, queue, payload, attempts, max_attempts, timeout_ms
                  FROM jobs INDEXED BY jobs_claim
@@ -83,11 +134,7 @@ fn run(conn: &mut Connection, jobs: usize) -> rusqlite::Result<()> {
                     r.get(0)
                 })?
                 .collect::<Result<_, _>>()?;
-            let mut lease = tx.prepare_cached(
-                "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
-                                 lease_expires_at = ?4, updated_at = ?5
-                 WHERE key = ?1",
-            )?;
+            let mut lease = tx.prepare_cached(LEASE)?;
             let mut claimed = Vec::with_capacity(keys.len());
             for key in keys {
                 let token = tokens.next();
@@ -97,21 +144,21 @@ fn run(conn: &mut Connection, jobs: usize) -> rusqlite::Result<()> {
             claimed
         };
         tx.commit()?;
-        if claimed.is_empty() {
-            return Ok(());
-        }
-        let tx = conn.transaction()?;
-        let now = now_ms();
-        let mut complete = tx.prepare_cached(
-            "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
-                             lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
-             WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        )?;
-        for (key, token) in &claimed {
+        Ok(claimed)
+    }
+
+    fn complete(&mut self, claimed: &[(String, String)], now: i64) -> rusqlite::Result<()> {
+        let tx = self.0.transaction()?;
+        let mut complete = tx.prepare_cached(COMPLETE)?;
+        for (key, token) in claimed {
             complete.execute(params![key, token, None::<String>, now])?;
         }
         drop(complete);
-        tx.commit()?;
+        tx.commit()
+    }
+
+    fn done(&mut self) -> rusqlite::Result<i64> {
+        self.0.query_row(DONE, [], |r| r.get(0))
     }
 }
 
@@ -121,7 +168,7 @@ fn now_ms() -> i64 {
 
 /// Lease tokens of 128 bits in hex, as the engine's, from a splitmix64 sequence: unguessable is
 /// not needed here, the same size and formatting work is.
-struct Tokens(u64);
+pub(super) struct Tokens(u64);
 
 impl Tokens {
     fn next(&mut self) -> String {

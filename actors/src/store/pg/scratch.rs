@@ -1,5 +1,5 @@
-//! A fresh PostgreSQL database per test, dropped afterwards, so the suites run against both
-//! stores. The server is the one `NIGHTSHIFT_TEST_PG` names (an admin URL such as
+//! A fresh PostgreSQL database per test (or per `bench` run), dropped afterwards, so the
+//! suites run against both stores. The server is the one `NIGHTSHIFT_TEST_PG` names (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`); without it, the local server on
 //! 127.0.0.1:5432 if one answers. With the variable set, a server that does not answer fails
 //! the test; without it, the test says in one line that it was not run, and passes.
@@ -26,16 +26,12 @@ impl ScratchDb {
             Ok(url) if !url.is_empty() => (url, true),
             _ => (LOCAL.to_owned(), false),
         };
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "nightshift_test_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u32>()
-        );
-        match admin_sql(&admin, format!("CREATE DATABASE {name}")) {
-            Ok(()) => {}
-            Err(e) if required || e.as_db_error().is_some() => {
+        if let Err(e) = super::tls::config(&admin) {
+            panic!("{TEST_URL_VAR} is not a usable URL: {e}");
+        }
+        match Self::made(&admin, "nightshift_test") {
+            Ok(db) => Some(db),
+            Err((name, e)) if required || e.as_db_error().is_some() => {
                 panic!("cannot create test database {name} through {TEST_URL_VAR}'s server: {e}")
             }
             Err(_) => {
@@ -43,11 +39,47 @@ impl ScratchDb {
                     "{test}: PostgreSQL part not run (no server at 127.0.0.1:5432; set \
                      {TEST_URL_VAR} to run it)"
                 );
-                return None;
+                None
             }
         }
-        let url = with_dbname(&admin, &name);
-        Some(ScratchDb { admin, name, url })
+    }
+
+    /// Creates a new empty database named `prefix_...` on the server `server` names, through
+    /// the database the URL names (left as it is). The error names the fix.
+    pub fn on(server: &str, prefix: &str) -> Result<ScratchDb, String> {
+        super::tls::config(server).map_err(|e| e.to_string())?;
+        Self::made(server, prefix).map_err(|(name, e)| {
+            format!(
+                "cannot create a scratch database ({name}) on {}: {}; the URL's role needs \
+                 the CREATEDB privilege there (ALTER ROLE ... CREATEDB)",
+                super::redact(server),
+                crate::error::pg_message(&e)
+            )
+        })
+    }
+
+    fn made(admin: &str, prefix: &str) -> Result<ScratchDb, (String, postgres::Error)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{prefix}_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        match admin_sql(admin, format!("CREATE DATABASE {name}")) {
+            Ok(()) => {
+                let url = with_dbname(admin, &name);
+                Ok(ScratchDb { admin: admin.to_owned(), name, url })
+            }
+            Err(e) => Err((name, e)),
+        }
+    }
+
+    /// A connection of its own to the database, with nightshift's TLS settings. Not from
+    /// inside an async runtime: the client drives one of its own.
+    pub fn client(&self) -> Result<postgres::Client, String> {
+        let (config, tls) = super::tls::config(&self.url).map_err(|e| e.to_string())?;
+        config.connect(tls).map_err(|e| crate::error::pg_message(&e))
     }
 
     /// The database's URL.
@@ -68,9 +100,9 @@ impl Drop for ScratchDb {
 fn admin_sql(admin: &str, sql: String) -> Result<(), postgres::Error> {
     let admin = admin.to_owned();
     std::thread::spawn(move || {
-        // Through nightshift's own TLS settings, so the variable's URL may ask for TLS.
-        let (config, tls) = super::tls::config(&admin)
-            .unwrap_or_else(|e| panic!("{TEST_URL_VAR} is not a usable URL: {e}"));
+        // Through nightshift's own TLS settings, so the URL may ask for TLS (checked by the
+        // callers before).
+        let (config, tls) = super::tls::config(&admin).expect("a URL checked before");
         let mut client = config.connect(tls)?;
         client.batch_execute(&sql)
     })
