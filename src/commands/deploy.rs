@@ -45,14 +45,6 @@ pub struct Install {
 }
 
 pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
-    if settings.is_postgres() && args.target == DeployTarget::Fly {
-        return Err(Failure::Usage(
-            "`deploy fly` writes a machine with its SQLite database on a volume; with PostgreSQL \
-             there is no template yet: run the image without a volume and give the URL as a Fly \
-             secret (fly secrets set NIGHTSHIFT_DB=...)"
-                .to_owned(),
-        ));
-    }
     let install = Install::of(settings, &args.command)?;
     let text = match args.target {
         DeployTarget::Cron => cron::render(&install),
