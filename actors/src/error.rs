@@ -107,8 +107,9 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
-/// PostgreSQL's message with its detail and hint, which name the row or the fix.
-fn pg_message(e: &postgres::Error) -> String {
+/// PostgreSQL's message with its detail and hint, which name the row or the fix; for a failure
+/// without one (a refused connection), the client's words and their cause.
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = db.message().to_owned();
@@ -118,7 +119,11 @@ fn pg_message(e: &postgres::Error) -> String {
             }
             text
         }
-        None => e.to_string(),
+        // The client's own words are its kind alone ("error connecting to server").
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 
