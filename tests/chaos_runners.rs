@@ -1,11 +1,13 @@
 //! Runners sharing one PostgreSQL database: three `nightshift run` processes SIGKILLed at
-//! random moments and restarted while producers enqueue, and a runner whose connections the
-//! server cuts. A dead runner's jobs come back through lease expiry; the checker decides.
-//! PostgreSQL only: without a server each test says it was not run.
+//! random moments and restarted while producers enqueue, a runner whose connections the
+//! server cuts, and (`restart`) a runner whose server restarts and crashes. A dead runner's
+//! jobs come back through lease expiry; the checker decides. PostgreSQL only: without a server
+//! each test says it was not run.
 
 mod check;
+mod restart;
 
-use std::process::Child;
+use std::process::{Child, ExitStatus};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -180,10 +182,7 @@ fn three_runners_sigkilled_at_random_while_producers_enqueue_lose_nothing() {
     drain(&w);
     runners.stop();
     let (done, dead) = check::check(&w, &history);
-    let rescued = w.count(
-        "SELECT (SELECT count(*) FROM jobs WHERE errors LIKE '%lease expired%')
-              + (SELECT count(*) FROM dead_letter WHERE errors LIKE '%lease expired%')",
-    );
+    let rescued = rescued(&w);
     eprintln!(
         "three_runners_sigkilled: {} enqueued, {done} done, {dead} dead, {kills} kills, \
          {rescued} jobs rescued after a lease expired, {} runner starts",
@@ -192,6 +191,14 @@ fn three_runners_sigkilled_at_random_while_producers_enqueue_lose_nothing() {
     );
     assert!(history.acked.len() >= 60, "the producers enqueued too little to mean anything");
     assert!(rescued > 0, "no kill left a job behind: the scenario tested no rescue");
+}
+
+/// How many jobs were taken back from a runner whose lease expired, done or dead since.
+fn rescued(w: &Workdir) -> i64 {
+    w.count(
+        "SELECT (SELECT count(*) FROM jobs WHERE errors LIKE '%lease expired%')
+              + (SELECT count(*) FROM dead_letter WHERE errors LIKE '%lease expired%')",
+    )
 }
 
 /// Terminates every other backend on the test's database (the runner's connections); returns
@@ -210,53 +217,71 @@ fn a_runner_whose_connections_are_cut_recovers_or_exits_without_losing_an_outcom
     w.write("nightshift.toml", CONFIG);
     let agent = check::agent(&w);
     let mut history = History::default();
-    let mut enqueue = |w: &Workdir, keys: std::ops::Range<usize>| {
-        for i in keys {
-            let key = format!("{}-{i}", ["slow", "flaky"][i % 2]);
-            w.run(&["enqueue", &key, "{}"]).expect(0);
-            history.acked.insert(key);
-        }
-    };
-    enqueue(&w, 0..16);
+    enqueue_mix(&w, &mut history, 0..16);
     let mut runner = w.spawn_logged(&["run", "--workers", "2", "--", &agent], "runner.log");
-    let completions = || {
-        std::fs::read_to_string(w.path().join("completions.txt")).map_or(0, |t| t.lines().count())
-    };
     // Two cuts, each while handlers run: the first early, the second once work resumed.
-    let mut exited = None;
     for round in 0..2 {
-        let before = completions();
-        wait_until(Duration::from_secs(20), "the runner works", || {
-            completions() > before
-                && w.count("SELECT count(*) FROM jobs WHERE status = 'running'") > 0
-        });
-        assert!(cut_connections(&w) > 0, "round {round}: the runner held no connection");
-        // Jobs enqueued after the cut must be picked up too (the wake-up channel is new).
-        enqueue(&w, 100 * (round + 1)..100 * (round + 1) + 4);
-        if let Some(status) = runner.try_wait().unwrap() {
-            exited = Some(status);
+        if !working(&w, &mut runner) {
             break;
         }
+        assert!(cut_connections(&w) > 0, "round {round}: the runner held no connection");
+        // Jobs enqueued after the cut must be picked up too (the wake-up channel is new).
+        enqueue_mix(&w, &mut history, 100 * (round + 1)..100 * (round + 1) + 4);
     }
-    wait_until(Duration::from_secs(30), "the runner finishes the queue or exits", || {
-        drained(&w) || runner.try_wait().unwrap().is_some()
-    });
-    match exited.or_else(|| runner.try_wait().unwrap()) {
-        Some(status) => {
-            // Gave up on the database: it must say so by its exit code, and what it left
-            // behind is finished by the next runner.
-            assert!(!status.success(), "a runner that lost its database exited 0");
-            w.run(&["run", "--once", "--wait", "5s", "--", &agent]).expect(0);
-            eprintln!("connections_cut: the runner exited with {status}");
-        }
-        None => {
-            signal(&runner, 15);
-            assert!(wait_exit(&mut runner, Duration::from_secs(20)).success(), "runner exit");
-            // It recovered: by restarting its Store on a new connection, as its log says.
-            let log = std::fs::read_to_string(w.path().join("runner.log")).unwrap();
-            assert!(log.contains(r#""actor":"Store","event":"worker_restarted""#), "{log}");
-        }
+    if let Some(status) = finish(&w, &mut runner, "runner.log", &agent) {
+        eprintln!("connections_cut: the runner exited with {status}");
     }
     let (done, dead) = check::check(&w, &history);
     assert_eq!((done, dead), (history.acked.len(), 0), "every job done");
+}
+
+/// Enqueues `slow-i` and `flaky-i` by turns for each `i` in `keys`, one command each,
+/// recording every acknowledged key.
+fn enqueue_mix(w: &Workdir, history: &mut History, keys: std::ops::Range<usize>) {
+    for i in keys {
+        let key = format!("{}-{i}", ["slow", "flaky"][i % 2]);
+        w.run(&["enqueue", &key, "{}"]).expect(0);
+        history.acked.insert(key);
+    }
+}
+
+/// How many attempts reached their end in the handler (completions.txt, `check::agent`).
+fn completions(w: &Workdir) -> usize {
+    std::fs::read_to_string(w.path().join("completions.txt")).map_or(0, |t| t.lines().count())
+}
+
+/// Waits until the runner has finished an attempt since the call and handlers are running;
+/// false when it exited instead.
+fn working(w: &Workdir, runner: &mut Child) -> bool {
+    let before = completions(w);
+    wait_until(Duration::from_secs(20), "the runner works", || {
+        runner.try_wait().unwrap().is_some()
+            || (completions(w) > before
+                && w.count("SELECT count(*) FROM jobs WHERE status = 'running'") > 0)
+    });
+    runner.try_wait().unwrap().is_none()
+}
+
+/// After a fault on the runner's database: it either finishes the queue (then stops on
+/// SIGTERM with 0, having started its Store again, as `log` says) or exits non-zero, and then
+/// the next runner (`run --once`) finishes what it left. The runner's exit status in that case.
+fn finish(w: &Workdir, runner: &mut Child, log: &str, agent: &str) -> Option<ExitStatus> {
+    wait_until(Duration::from_secs(30), "the runner finishes the queue or exits", || {
+        drained(w) || runner.try_wait().unwrap().is_some()
+    });
+    match runner.try_wait().unwrap() {
+        Some(status) => {
+            // Gave up on the database: it must say so by its exit code.
+            assert!(!status.success(), "a runner that lost its database exited 0");
+            w.run(&["run", "--once", "--wait", "5s", "--", agent]).expect(0);
+            Some(status)
+        }
+        None => {
+            signal(runner, 15);
+            assert!(wait_exit(runner, Duration::from_secs(20)).success(), "runner exit");
+            let log = std::fs::read_to_string(w.path().join(log)).unwrap();
+            assert!(log.contains(r#""actor":"Store","event":"worker_restarted""#), "{log}");
+            None
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The test harness: temp databases, a test handler built from a closure, a recording webhook
-//! sink on 127.0.0.1:0, captured tracing events, and waits on conditions with deadlines.
+//! The test harness: temp databases, a private PostgreSQL cluster to restart, a test handler
+//! built from a closure, a recording webhook sink on 127.0.0.1:0, captured tracing events, and
+//! waits on conditions with deadlines.
 
 #![allow(dead_code)]
 
@@ -8,6 +9,7 @@ pub mod cli;
 pub mod events;
 pub mod mount;
 pub mod paused;
+pub mod pg_cluster;
 pub mod sink;
 pub mod store;
 

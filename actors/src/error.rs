@@ -107,7 +107,8 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
-/// PostgreSQL's message with its detail and hint, which name the row or the fix.
+/// PostgreSQL's message with its detail and hint, which name the row or the fix; for a failure
+/// without one (a refused connection), the client's words and their cause.
 pub(crate) fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
@@ -118,7 +119,11 @@ pub(crate) fn pg_message(e: &postgres::Error) -> String {
             }
             text
         }
-        None => e.to_string(),
+        // The client's own words are its kind alone ("error connecting to server").
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

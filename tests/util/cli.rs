@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 /// PostgreSQL a scratch database every command is pointed at (`NIGHTSHIFT_DB`).
 pub struct Workdir {
     pub dir: tempfile::TempDir,
-    pg: Option<(super::store::ScratchDb, PathBuf)>,
+    /// The PostgreSQL database's URL, and the scratch database behind it when it is one.
+    pg: Option<(Option<super::store::ScratchDb>, PathBuf)>,
 }
 
 /// What one run of the binary did.
@@ -55,10 +56,14 @@ impl Workdir {
     /// A workdir whose commands use a scratch PostgreSQL database, or `None` (said on stderr)
     /// when no server is there.
     pub fn postgres(test: &str) -> Option<Self> {
-        Some(Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-            pg: Some(super::store::postgres(test)?),
-        })
+        let (scratch, url) = super::store::postgres(test)?;
+        Some(Self { dir: tempfile::tempdir().expect("temp dir"), pg: Some((Some(scratch), url)) })
+    }
+
+    /// A workdir whose commands use the PostgreSQL database at `url` (one the test made, on a
+    /// server of its own); the database outlives it.
+    pub fn postgres_at(url: &str) -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir"), pg: Some((None, PathBuf::from(url))) }
     }
 
     /// Whether the commands use PostgreSQL.

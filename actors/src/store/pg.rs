@@ -148,8 +148,9 @@ fn connect_failure(url: &str, e: &postgres::Error) -> StoreError {
                 .to_owned()
         }
         None => format!(
-            "{e}; check that the server runs and the URL (--db, NIGHTSHIFT_DB or db in \
-             nightshift.toml) names it"
+            "{}; check that the server runs and the URL (--db, NIGHTSHIFT_DB or db in \
+             nightshift.toml) names it",
+            crate::error::pg_message(e)
         ),
     };
     StoreError::Open(format!("cannot connect to {}: {advice}", redact(url)))

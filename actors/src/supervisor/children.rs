@@ -282,11 +282,9 @@ impl Supervisor {
         // A new Dispatcher first, then a new pool that reports to it.
         for role in std::iter::once(role).chain(pool) {
             self.spawn(myself, st, next(role)).await.map_err(|e| {
-                let cause = match e {
-                    SpawnErr::StartupFailed(inner) => inner.to_string(),
-                    other => other.to_string(),
-                };
-                format!("could not restart {role:?}: {cause}")
+                // The actor's own error, not the spawn errors around it ("Actor panicked
+                // during startup" for a Store that could not connect).
+                format!("could not restart {role:?}: {}", startup_cause(e))
             })?;
         }
         st.restarts += 1;
