@@ -193,7 +193,9 @@ fn deploy_leaves_a_postgres_url_out_of_every_line() {
     assert!(toml.get("env").is_none() && toml.get("mounts").is_none(), "{}", fly.stdout);
     assert_eq!(toml["processes"]["worker"].as_str(), Some("run --grace 30s"));
     assert!(!fly.stdout.contains("127.0.0.1"), "{}", fly.stdout);
-    for step in ["fly secrets set NIGHTSHIFT_DB=", "fly machine run . init --rm", "fly scale count 2"] {
+    for step in
+        ["fly secrets set NIGHTSHIFT_DB=", "fly machine run . init --rm", "fly scale count 2"]
+    {
         assert!(fly.stdout.contains(step), "no {step:?} in\n{}", fly.stdout);
     }
 }

@@ -234,6 +234,27 @@ crate::both_stores! {
     }
 }
 
+// PostgreSQL only: a server that refuses the connection for good (on SQLite a Store that
+// cannot start again stops the tree at once, as the test above shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_connect_again_stops_the_engine_after_its_restart_window() {
+    let Some(db) = TempDb::postgres("engine_chaos::reconnect_window") else { return };
+    let mut cfg = config(&db.path);
+    cfg.store_restart_window = Duration::from_secs(1);
+    let mut engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
+    let lost = std::time::Instant::now();
+    db.refuse_connections();
+    let stopped = within(Duration::from_secs(30), "engine stops", engine.wait()).await;
+    let EngineError::Stopped(reason) = stopped else { panic!("{stopped:?}") };
+    assert!(
+        reason.contains("could not restart Store")
+            && reason.contains("not currently accepting connections"),
+        "{reason}"
+    );
+    // It kept trying for its window (backoff from 100 ms) before it gave up.
+    assert!(lost.elapsed() >= Duration::from_secs(1), "gave up after {:?}", lost.elapsed());
+}
+
 /// Leaves a `running` row as a process killed mid-job would. On SQLite its lease is far from
 /// over: the runner lock proves that process dead. On PostgreSQL a running row may be another
 /// live runner's, so only an expired lease says its process died.

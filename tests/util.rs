@@ -42,6 +42,11 @@ impl TempDb {
         Some(Self { dir: tempfile::tempdir().expect("temp dir"), path, _pg: Some(scratch) })
     }
 
+    /// Makes the PostgreSQL database refuse connections and cuts the ones it has.
+    pub fn refuse_connections(&self) {
+        self._pg.as_ref().expect("refuse_connections() is for PostgreSQL").refuse_connections();
+    }
+
     /// Whether this is the PostgreSQL store.
     pub fn is_postgres(&self) -> bool {
         self._pg.is_some()

@@ -35,7 +35,8 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Store restarts allowed within `store_restart_window` before the engine gives up.
     pub store_restarts: u32,
-    /// The window for `store_restarts`.
+    /// The window for `store_restarts`; on PostgreSQL also how long a Store whose connection
+    /// failed keeps trying to connect again (with backoff) before the engine gives up.
     pub store_restart_window: Duration,
     /// Where alerts go.
     pub alert: AlertConfig,

@@ -207,7 +207,7 @@ impl ThreadLocalActor for Store {
         match msg {
             StoreMsg::Op(op) if op.access() == op::Access::Read => match &st.backend {
                 Backend::Lite { conn, .. } => op::read(db::Db::Lite(conn), &st.ctx, op),
-                Backend::Pg(remote) => remote.read(op),
+                Backend::Pg(remote) => remote.read(op, &myself),
             },
             StoreMsg::Op(op) => {
                 st.buf.push(op);

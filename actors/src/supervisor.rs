@@ -64,6 +64,8 @@ pub(crate) enum SupervisorMsg {
     /// The current actor of one child (a worker of any generation), for fault injection
     /// (`None` while it is not running).
     Child(Role, RpcReplyPort<Option<ActorCell>>),
+    /// Try again to start a Store whose connection failed (PostgreSQL).
+    RestartStore { reason: String, next: children::Reconnect },
 }
 
 #[cfg(feature = "cluster")]
@@ -235,6 +237,11 @@ impl Actor for Supervisor {
                 let cell = st.tree.values().find(|(r, _)| r.is(child)).map(|(_, c)| c.clone());
                 let _ = reply.send(cell);
             }
+            SupervisorMsg::RestartStore { reason, next } => {
+                if let Err(why) = self.restart_store(&myself, st, reason, next).await {
+                    self.give_up(&myself, why).await;
+                }
+            }
         }
         Ok(())
     }
@@ -255,10 +262,7 @@ impl Actor for Supervisor {
         let Some((role, _)) = st.tree.remove(&cell.get_id()) else { return Ok(()) };
         self.emptied(role);
         if let Err(why) = self.restart(&myself, st, role, reason).await {
-            warn_event!("supervisor_stopped", reason = %why);
-            self.shared.set_exit_reason(why.clone());
-            self.alert_crash_loop(&why).await;
-            myself.stop(Some(why));
+            self.give_up(&myself, why).await;
         }
         Ok(())
     }
@@ -320,6 +324,14 @@ pub(crate) fn startup_cause(e: SpawnErr) -> ActorProcessingErr {
 }
 
 impl Supervisor {
+    /// A child could not be restarted: the tree stops with `why`, said and alerted.
+    async fn give_up(&self, myself: &ActorRef<SupervisorMsg>, why: String) {
+        warn_event!("supervisor_stopped", reason = %why);
+        self.shared.set_exit_reason(why.clone());
+        self.alert_crash_loop(&why).await;
+        myself.stop(Some(why));
+    }
+
     /// Claim nothing more and hand the rest of the shutdown to its wind-down task.
     fn begin_shutdown(
         &self,

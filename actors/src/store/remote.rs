@@ -54,11 +54,17 @@ impl Remote {
         Ok(Remote { link, busy: false, own_pid, sent: std::cell::Cell::new(false) })
     }
 
-    /// Runs a read after every write already sent.
-    pub(crate) fn read(&self, op: op::Op) {
+    /// Runs a read after every write already sent. A read that finds the connection gone
+    /// restarts the Store as a write would: an idle runner reads (rescans, status) and may
+    /// not write for a long time.
+    pub(crate) fn read(&self, op: op::Op, myself: &ActorRef<StoreMsg>) {
         // Dropped unsent (the thread is gone), `op` answers its caller `Unavailable`.
         self.sent.set(true);
-        self.link.send(move |pg, ctx| op::read(Db::Pg(pg), ctx, op));
+        let myself = myself.clone();
+        self.link.send(move |pg, ctx| {
+            op::read(Db::Pg(pg), ctx, op);
+            said_lost(pg, &myself);
+        });
     }
 
     /// Sends `buf` as the next batch, unless one is still committing (then `Flushed` will).
@@ -110,11 +116,21 @@ impl Remote {
                 }
                 news
             };
-            if pg.borrow().client.is_closed() {
-                let _ = myself.cast(StoreMsg::Lost);
-            } else if news && let Ok((paused, reason)) = op::run(Db::Pg(pg), ctx, PauseStateArgs) {
+            if !said_lost(pg, &myself)
+                && news
+                && let Ok((paused, reason)) = op::run(Db::Pg(pg), ctx, PauseStateArgs)
+            {
                 wake(paused, reason.as_deref());
             }
         });
     }
+}
+
+/// Whether the connection is gone; if so, tells the Store (which then restarts on a new one).
+fn said_lost(pg: &std::cell::RefCell<super::pg::Pg>, myself: &ActorRef<StoreMsg>) -> bool {
+    let lost = pg.borrow().client.is_closed();
+    if lost {
+        let _ = myself.cast(StoreMsg::Lost);
+    }
+    lost
 }

@@ -16,6 +16,7 @@ use crate::alerts::AlertKind;
 use crate::dead_letter::DeadLetter;
 use crate::dispatcher::{Dispatcher, DispatcherMsg, announce};
 use crate::events::{event, warn_event};
+use crate::policy::backoff::backoff;
 use crate::pruner::Pruner;
 use crate::rescuer::Rescuer;
 use crate::retry::Retry;
@@ -279,6 +280,9 @@ impl Supervisor {
             Role::Worker { id, generation } => Role::Worker { id, generation: generation + 1 },
             other => other,
         };
+        if role == Role::Store {
+            return self.restart_store(myself, st, reason, Reconnect::first()).await;
+        }
         // A new Dispatcher first, then a new pool that reports to it.
         for role in std::iter::once(role).chain(pool) {
             self.spawn(myself, st, next(role)).await.map_err(|e| {
@@ -289,9 +293,63 @@ impl Supervisor {
         }
         st.restarts += 1;
         event!("worker_restarted", actor = ?role, reason = %reason);
-        if matches!(role, Role::Store) {
-            self.slots.dispatcher.wake();
-        }
         Ok(())
+    }
+
+    /// Starts a new Store. On PostgreSQL a connection that fails (the server restarting, a
+    /// failover) is tried again with backoff for up to the Store's restart window (60 s by
+    /// default: longer than a server restart or a managed failover takes), the tree up and the
+    /// Store's slot empty meanwhile (its callers get `Unavailable`; the Dispatcher keeps its
+    /// outcomes to send again); past that, or on SQLite, the tree stops.
+    pub(super) async fn restart_store(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        reason: String,
+        reconnect: Reconnect,
+    ) -> Result<(), String> {
+        match self.spawn(myself, st, Role::Store).await {
+            Ok(()) => {
+                st.restarts += 1;
+                event!("worker_restarted", actor = ?Role::Store, reason = %reason,
+                    tries = reconnect.attempt + 1);
+                self.slots.dispatcher.wake();
+                Ok(())
+            }
+            Err(e) => {
+                // The actor's own error, not the spawn errors around it ("Actor panicked
+                // during startup" for a Store that could not connect).
+                let why = startup_cause(e);
+                let pg = self.shared.config.is_postgres();
+                let window = self.shared.config.store_restart_window;
+                if !pg || reconnect.since.elapsed() >= window {
+                    return Err(format!("could not restart Store: {why}"));
+                }
+                let wait = backoff(RECONNECT_BASE, RECONNECT_CAP, reconnect.attempt);
+                warn_event!("store_reconnecting", attempt = reconnect.attempt + 1,
+                    retry_in_ms = wait.as_millis() as u64, error = %why);
+                let next = Reconnect { attempt: reconnect.attempt + 1, since: reconnect.since };
+                myself.send_after(wait, move || SupervisorMsg::RestartStore { reason, next });
+                Ok(())
+            }
+        }
+    }
+}
+
+const RECONNECT_BASE: Duration = Duration::from_millis(100);
+const RECONNECT_CAP: Duration = Duration::from_secs(5);
+
+/// Where a Store's reconnecting stands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reconnect {
+    /// Failed tries so far.
+    attempt: u32,
+    /// When the first try began.
+    since: Instant,
+}
+
+impl Reconnect {
+    fn first() -> Self {
+        Reconnect { attempt: 0, since: Instant::now() }
     }
 }

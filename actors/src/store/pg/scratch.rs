@@ -82,6 +82,17 @@ impl ScratchDb {
         config.connect(tls).map_err(|e| crate::error::pg_message(&e))
     }
 
+    /// Makes the database refuse every new connection and cuts the ones it has, as a server
+    /// that lost it would (dropping it instead races a client connecting again).
+    pub fn refuse_connections(&self) {
+        let name = &self.name;
+        let sql = format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        );
+        admin_sql(&self.admin, sql).expect("refuse connections to a scratch database");
+    }
+
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.url
