@@ -12,9 +12,11 @@ use serde::Deserialize;
 use crate::schedule::Schedule;
 
 mod db;
+mod heartbeat;
 pub mod payload;
 mod retention;
 
+pub use heartbeat::HeartbeatSettings;
 pub use payload::PayloadFormat;
 
 /// The default config file, read when present.
@@ -58,6 +60,8 @@ struct File {
     schedule: Vec<ScheduleFile>,
     #[serde(default)]
     retention: retention::RetentionFile,
+    #[serde(default)]
+    heartbeat: heartbeat::HeartbeatFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,7 +118,8 @@ struct StoreFile {
     payload: Option<String>,
 }
 
-/// The effective settings. Holds the webhook URL, a secret: never derive Debug or print it.
+/// The effective settings. Holds the webhook and heartbeat URLs, secrets: never derive Debug
+/// or print it.
 pub struct Settings {
     pub db: PathBuf,
     /// The config file that was read, if any.
@@ -138,6 +143,8 @@ pub struct Settings {
     pub payload: PayloadFormat,
     pub schedules: Vec<Schedule>,
     pub retention: nightshift_actors::RetentionConfig,
+    /// `[heartbeat]`: the dead-man's switch `run` pings, if a URL is set.
+    pub heartbeat: Option<HeartbeatSettings>,
     /// Things in the config that work but are probably mistakes; printed on stderr.
     pub warnings: Vec<String>,
 }
@@ -248,6 +255,7 @@ impl Settings {
             warnings.extend(schedule.check(max_payload, payload)?);
             schedules.push(schedule);
         }
+        let heartbeat = file.heartbeat.parse((src.env)("HEARTBEAT_URL"), &mut warnings)?;
         Ok(Settings {
             db: src.db.map(Path::to_path_buf).or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             config_file,
@@ -266,6 +274,7 @@ impl Settings {
             payload,
             retention: file.retention.parse(&schedules)?,
             schedules,
+            heartbeat,
             warnings,
         })
     }

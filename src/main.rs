@@ -7,6 +7,7 @@
 //! - `config`: `nightshift.toml` + environment + flags.
 //! - `commands`: one file per command.
 //! - `handler`: runs a job as an external program (payload on stdin, its own process group).
+//! - `heartbeat`: the dead-man's switch `run` pings (`[heartbeat] url`).
 //! - `events`: turns the engine's tracing events into JSON lines or text on stdout.
 //! - `output`: formatting shared by the commands.
 //! - `schedule`: `[[schedule]]` cron entries that enqueue a job per tick.
@@ -16,6 +17,7 @@ mod commands;
 mod config;
 mod events;
 mod handler;
+mod heartbeat;
 mod output;
 mod schedule;
 

@@ -43,6 +43,8 @@ mod cli_small_fixes;
 mod cli_bench;
 // The safety rails and alerts through the binary.
 mod cli_rails;
+// The dead-man's switch: pings from `run`, `doctor`'s check, the URL kept secret.
+mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.

@@ -187,17 +187,24 @@ pub struct SendError {
 /// source chain (reqwest's own "error sending request" says nothing). Never the URL: it holds
 /// the webhook's token.
 fn describe(e: reqwest::Error) -> String {
+    request_error(e, "webhook")
+}
+
+/// Why a request to `peer`'s host (`"webhook"`, `"heartbeat"`) got no answer: a timeout, a
+/// name that does not resolve, a refused or reset connection, a TLS error. Never the URL, which
+/// holds a secret; a host embedding nightshift uses it for its own requests to such URLs.
+pub fn request_error(e: reqwest::Error, peer: &str) -> String {
     use std::error::Error;
     if e.is_timeout() {
-        return "timed out: the webhook's host did not answer in time".to_owned();
+        return format!("timed out: the {peer}'s host did not answer in time");
     }
     if e.is_dns() {
-        return "the webhook's host name does not resolve (DNS); check the URL's host".to_owned();
+        return format!("the {peer}'s host name does not resolve (DNS); check the URL's host");
     }
     let mut next = e.source();
     while let Some(err) = next {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(why) = io_reason(io) {
+            if let Some(why) = io_reason(io, peer) {
                 return why;
             }
             // An io::Error's source() skips the error it wraps (hyper wraps the TLS layer's
@@ -210,31 +217,32 @@ fn describe(e: reqwest::Error) -> String {
         next = err.source();
     }
     if e.is_connect() {
-        return "could not connect to the webhook's host".to_owned();
+        return format!("could not connect to the {peer}'s host");
     }
     e.without_url().to_string()
 }
 
-/// What an I/O error under a request means, for the kinds a webhook delivery meets.
-fn io_reason(io: &std::io::Error) -> Option<String> {
+/// What an I/O error under a request means, for the kinds a request to a webhook (or any
+/// other small HTTP endpoint) meets.
+fn io_reason(io: &std::io::Error, peer: &str) -> Option<String> {
     use std::io::ErrorKind;
     let why = match io.kind() {
         ErrorKind::ConnectionRefused => {
-            "connection refused: nothing listens at the webhook's host and port"
+            format!("connection refused: nothing listens at the {peer}'s host and port")
         }
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-            "the connection was reset by the webhook's host"
+            format!("the connection was reset by the {peer}'s host")
         }
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
-            "the webhook's host is unreachable from here"
+            format!("the {peer}'s host is unreachable from here")
         }
-        ErrorKind::UnexpectedEof => "the webhook's host closed the connection",
+        ErrorKind::UnexpectedEof => format!("the {peer}'s host closed the connection"),
         // tokio-rustls reports a failed handshake (a bad certificate, a plain-HTTP port behind
         // an https URL) as invalid data; its text names the TLS problem, never the URL.
-        ErrorKind::InvalidData => return Some(format!("TLS error: {io}")),
+        ErrorKind::InvalidData => format!("TLS error: {io}"),
         _ => return None,
     };
-    Some(why.to_owned())
+    Some(why)
 }
 
 /// A webhook to deliver alerts to.

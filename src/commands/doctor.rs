@@ -4,11 +4,12 @@
 //! transaction it rolls back.
 //!
 //! The checks live in `doctor/`: the database file (`database`), the storage under it
-//! (`storage`), the handler command given after `--` or configured (`handler`); the rest (alerts, cap, runner, clock) are
-//! small and here.
+//! (`storage`), the handler command given after `--` or configured (`handler`), the dead-man's
+//! switch (`heartbeat`); the rest (alerts, cap, runner, clock) are small and here.
 
 mod database;
 mod handler;
+mod heartbeat;
 mod storage;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,7 @@ pub fn run(settings: &Settings, args: &DoctorArgs) -> Result<(), Failure> {
     let command = super::HandlerCommand::pick(&args.command, settings);
     checks.push(handler::check(command.as_ref(), &config));
     checks.push(webhook(settings, args.send_test_alert));
+    checks.push(heartbeat::check(settings));
     checks.push(cap(settings));
     if !settings.is_postgres() {
         // PostgreSQL's check above counts the runners alive.

@@ -40,6 +40,10 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # webhook = "https://..."               # env ALERT_WEBHOOK wins; keep the URL secret
 # format = "auto"
 
+[heartbeat]                             # dead-man's switch: a monitor alerts when pings stop
+# url = "https://hc-ping.com/<uuid>"    # env HEARTBEAT_URL wins; keep the URL secret
+# interval = "5m"                       # a continuous runner's pings while healthy; >= "1s"
+
 [store]
 # synchronous = "full"                  # "normal" may lose the last commits on power loss
 # max_payload = "1MiB"

@@ -7,7 +7,13 @@
 //! second signal cuts the grace short. Whatever ends the run (a signal, the queue drained, an
 //! error), the engine is shut down in order before `run` returns: a job is never left `running`
 //! for the next start to count as interrupted.
+//!
+//! With `[heartbeat] url` set, `run` pings the dead-man's switch (`crate::heartbeat`): `--once`
+//! at its start and end, a continuous runner while it is healthy (`beat`), either `/fail` when
+//! it exits non-zero. The pings change neither the exit code nor, beyond a bounded wait at
+//! exit, the time a run takes.
 
+mod beat;
 mod gates;
 mod signals;
 
@@ -15,14 +21,38 @@ use std::time::Duration;
 
 use nightshift_actors::{Admin, Engine, EngineHandle, Status};
 
+use self::beat::Beat;
 use self::signals::Signals;
 use crate::Failure;
 use crate::cli::RunArgs;
 use crate::config::{Settings, parse_duration, parse_duration_or_zero};
 use crate::events;
 use crate::handler::{CommandHandler, Registry, program};
+use crate::heartbeat::{Heartbeat, Ping};
 
 pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
+    // First, so a heartbeat that cannot be sent is logged even for a run refused at once.
+    events::install(args.log_format.unwrap_or_else(events::default_format));
+    let heartbeat = settings.heartbeat.as_ref().and_then(Heartbeat::start);
+    if let (true, Some(heartbeat)) = (args.once, &heartbeat) {
+        heartbeat.ping(Ping::Start);
+    }
+    let result = work(settings, args, heartbeat.as_ref());
+    if let Some(heartbeat) = heartbeat {
+        // A refused start (no handler, the lock held) fails the run as much as a crash does.
+        let last = match &result {
+            Ok(()) if args.once => Some(Ping::Success),
+            // A continuous runner stopped by a signal says nothing: a deploy or `systemctl
+            // stop` is no failure, and the monitor notices if nothing starts again.
+            Ok(()) => None,
+            Err(failure) => Some(Ping::failed(failure)),
+        };
+        heartbeat.finish(last);
+    }
+    result
+}
+
+fn work(settings: &Settings, args: &RunArgs, heartbeat: Option<&Heartbeat>) -> Result<(), Failure> {
     let argv = super::HandlerCommand::pick(&args.command, settings)
         .ok_or_else(|| {
             Failure::Usage(
@@ -42,7 +72,6 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     };
     // Refuse a missing, empty or foreign file before anything could create or change it.
     Admin::check(&settings.db)?;
-    events::install(args.log_format.unwrap_or_else(events::default_format));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,8 +79,10 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
     let mut config = settings.engine_config();
     config.workers = args.workers as usize;
-    // The webhook and a database URL (its password) never reach a handler's environment.
+    // The webhook, the heartbeat's URL and a database URL (its password) never reach a
+    // handler's environment.
     let mut secrets: Vec<String> = settings.webhook.iter().cloned().collect();
+    secrets.extend(settings.heartbeat.iter().flat_map(|h| [h.text.clone(), h.url.to_string()]));
     if settings.is_postgres() {
         secrets.push(settings.db.to_string_lossy().into_owned());
     }
@@ -70,6 +101,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
         config.on_locked = Some(std::sync::Arc::new(move || report_reaped(registry.reap_stale())));
     }
     let schedules = settings.schedules.clone();
+    let interval = settings.heartbeat.as_ref().map(|h| h.interval);
     runtime.block_on(async move {
         // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.
         let mut signals = Signals::listen(grace)?;
@@ -85,8 +117,9 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
             if args.once {
                 once(&engine, wait, &mut signals).await
             } else {
+                let beat = heartbeat.zip(interval).map(|(h, every)| Beat::new(h, every));
                 tokio::select! {
-                    result = until_signalled(&mut engine, &mut signals) => result,
+                    result = until_signalled(&mut engine, &mut signals, beat) => result,
                     () = crate::schedule::run(&ticks, clock, &schedules) => Ok(()),
                 }
             }
@@ -112,11 +145,27 @@ async fn once(engine: &EngineHandle, wait: Duration, signals: &mut Signals) -> R
 }
 
 /// Continuous: works until a signal, or until the engine cannot go on (a crash loop, a handler
-/// program gone), which exits non-zero so systemd or Fly restarts it.
-async fn until_signalled(engine: &mut EngineHandle, signals: &mut Signals) -> Result<(), Failure> {
-    tokio::select! {
-        () = signals.first() => Ok(()),
-        stopped = engine.wait() => Err(stopped.into()),
+/// program gone), which exits non-zero so systemd or Fly restarts it. Pings the heartbeat, if
+/// any, whenever it is due and the engine is healthy.
+async fn until_signalled(
+    engine: &mut EngineHandle,
+    signals: &mut Signals,
+    mut beat: Option<Beat<'_>>,
+) -> Result<(), Failure> {
+    loop {
+        tokio::select! {
+            () = signals.first() => return Ok(()),
+            stopped = engine.wait() => return Err(stopped.into()),
+            () = Beat::due(&mut beat) => {}
+        }
+        // Waiting on the engine's health is not waiting on its end: a signal still ends it
+        // now, and an engine that stopped meanwhile is found at the top of the loop.
+        if let Some(beat) = &beat {
+            tokio::select! {
+                () = signals.first() => return Ok(()),
+                () = beat.ping_if_healthy(engine) => {}
+            }
+        }
     }
 }
 

@@ -101,7 +101,13 @@ impl Workdir {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nightshift"));
         c.args(args).current_dir(self.path());
-        for var in ["NIGHTSHIFT_DB", "NIGHTSHIFT_CONFIG", "ALERT_WEBHOOK", "DAILY_CAP_USD"] {
+        for var in [
+            "NIGHTSHIFT_DB",
+            "NIGHTSHIFT_CONFIG",
+            "ALERT_WEBHOOK",
+            "HEARTBEAT_URL",
+            "DAILY_CAP_USD",
+        ] {
             c.env_remove(var);
         }
         if let Some((_, url)) = &self.pg {

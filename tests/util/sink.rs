@@ -17,6 +17,7 @@ pub struct Received {
     pub at: std::time::Instant,
     /// The status the sink answered with.
     pub answered: u16,
+    pub method: axum::http::Method,
     pub path_and_query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -82,6 +83,7 @@ impl Sink {
 
 async fn record(
     State(inner): State<Arc<Mutex<Inner>>>,
+    method: axum::http::Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
@@ -90,7 +92,8 @@ async fn record(
     let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let status = inner.script.pop_front().unwrap_or(200);
     let at = std::time::Instant::now();
-    inner.received.push(Received { at, answered: status, path_and_query, headers, body });
+    let received = Received { at, answered: status, method, path_and_query, headers, body };
+    inner.received.push(received);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     if status == StatusCode::TOO_MANY_REQUESTS

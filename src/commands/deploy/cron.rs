@@ -49,9 +49,10 @@ pub fn render(i: &Install) -> String {
          # - The handler command must be an absolute path, or a program found under\n\
          #   PATH=/usr/bin:/bin. `nightshift doctor` checks it and names the path to use.\n\
          {handler}\
-         # - Secrets: cron passes none. Add ALERT_WEBHOOK=... (and DAILY_CAP_USD=...) lines above\n\
-         #   this one in the crontab (a crontab is private to its user), or set [alert] webhook\n\
-         #   in the config file and chmod 600 it. Check: `nightshift doctor --send-test-alert`.\n\
+         # - Secrets: cron passes none. Add ALERT_WEBHOOK=... and HEARTBEAT_URL=... (and\n\
+         #   DAILY_CAP_USD=...) lines above this one in the crontab (a crontab is private to its\n\
+         #   user), or set them in the config file and chmod 600 it. Check: `nightshift doctor\n\
+         #   --send-test-alert`.\n\
          # - Output goes to {log}; runs are one JSON event per line.\n\
          {percent}\
          {line}\n",

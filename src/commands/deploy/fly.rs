@@ -48,7 +48,7 @@ pub fn fly_toml(db_name: Option<&str>, handler: Option<&HandlerCommand>) -> Stri
             "one continuous worker machine with the database on a volume",
             "#   fly launch --no-deploy
 #   fly volumes create nightshift_data --size 1
-#   fly secrets set ALERT_WEBHOOK=... DAILY_CAP_USD=...   (never put secrets in this file)
+#   fly secrets set ALERT_WEBHOOK=... HEARTBEAT_URL=... DAILY_CAP_USD=...   (never in this file)
 #   fly machine run . init --volume nightshift_data:/data --rm   (once: creates the database)
 #   fly deploy
 #   fly scale count 1       (one machine: a volume belongs to one machine, and so does the database)",
@@ -70,7 +70,7 @@ pub fn fly_toml(db_name: Option<&str>, handler: Option<&HandlerCommand>) -> Stri
         None => (
             "continuous worker machines sharing one PostgreSQL queue",
             "#   fly launch --no-deploy
-#   fly secrets set NIGHTSHIFT_DB='postgres://...' ALERT_WEBHOOK=... DAILY_CAP_USD=...
+#   fly secrets set NIGHTSHIFT_DB='postgres://...' ALERT_WEBHOOK=... HEARTBEAT_URL=... DAILY_CAP_USD=...
 #                           (the URL holds a password: a secret, never in this file)
 #   fly machine run . init --rm   (once: creates nightshift's schema in the database)
 #   fly deploy

@@ -108,6 +108,7 @@ fn common(i: &Install) -> String {
          {handler}\
          # Secrets never go in a unit file (it is world-readable). Put\n\
          #   ALERT_WEBHOOK=https://...\n\
+         #   HEARTBEAT_URL=https://hc-ping.com/<uuid>\n\
          #   DAILY_CAP_USD=1.00\n\
          # in /etc/nightshift/env (owned by root, chmod 0600) and uncomment:\n\
          # EnvironmentFile=/etc/nightshift/env\n\
