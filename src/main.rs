@@ -8,6 +8,7 @@
 //! - `commands`: one file per command.
 //! - `handler`: runs a job as an external program (payload on stdin, its own process group).
 //! - `events`: turns the engine's tracing events into JSON lines or text on stdout.
+//! - `metrics`: Prometheus metrics read from the database (`status --prom`).
 //! - `output`: formatting shared by the commands.
 //! - `schedule`: `[[schedule]]` cron entries that enqueue a job per tick.
 
@@ -16,6 +17,7 @@ mod commands;
 mod config;
 mod events;
 mod handler;
+mod metrics;
 mod output;
 mod schedule;
 
