@@ -45,8 +45,9 @@ pub enum Command {
     Enqueue(EnqueueArgs),
     /// Work the queue: until SIGTERM/SIGINT, or with --once until nothing is due
     Run(RunArgs),
-    /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive
-    Status(JsonFlag),
+    /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive;
+    /// --prom prints them as Prometheus metrics
+    Status(StatusArgs),
     /// List jobs, the newest first, show one, or purge pending and finished ones
     Jobs(JobsArgs),
     /// The dead letter: list, show, replay or purge jobs that failed for good
@@ -182,10 +183,14 @@ pub struct DeployArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct JsonFlag {
+pub struct StatusArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Print Prometheus metrics (text format 0.0.4), as node_exporter's textfile collector
+    /// reads them; reads every job and dead letter, where plain `status` reads counters
+    #[arg(long, conflicts_with = "json")]
+    pub prom: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 //! - `handler`: runs a job as an external program (payload on stdin, its own process group).
 //! - `heartbeat`: the dead-man's switch `run` pings (`[heartbeat] url`).
 //! - `events`: turns the engine's tracing events into JSON lines or text on stdout.
+//! - `metrics`: Prometheus metrics read from the database (`status --prom`).
 //! - `output`: formatting shared by the commands.
 //! - `schedule`: `[[schedule]]` cron entries that enqueue a job per tick.
 
@@ -18,6 +19,7 @@ mod config;
 mod events;
 mod handler;
 mod heartbeat;
+mod metrics;
 mod output;
 mod schedule;
 

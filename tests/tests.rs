@@ -47,6 +47,8 @@ mod cli_rails;
 mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
+mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
 mod cli_retention;
 // Moving up: SQLite copied into PostgreSQL.

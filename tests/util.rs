@@ -10,6 +10,7 @@ pub mod events;
 pub mod mount;
 pub mod paused;
 pub mod pg_cluster;
+pub mod prom;
 pub mod sink;
 pub mod store;
 

@@ -113,6 +113,12 @@ impl Admin {
         self.run(StatusArgs { now: self.now() })
     }
 
+    /// What `status --prom` shows: [`Admin::status`] with the breaker's state and the tallies
+    /// by queue. Reads every row of `jobs` and `dead_letter` (in aggregate), unlike `status`.
+    pub fn tallies(&self) -> Result<crate::Tallies, StoreError> {
+        self.run(TalliesArgs { now: self.now() })
+    }
+
     /// One job by key.
     pub fn job(&self, key: &str) -> Result<Option<JobRecord>, StoreError> {
         self.run(JobArgs { key: key.to_owned() })

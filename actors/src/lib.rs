@@ -74,6 +74,7 @@ pub use shared::RunState;
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
 pub use store::runners::RunnerRow;
+pub use store::tally::{DURATION_BUCKETS_MS, QueueTally, Tallies};
 pub use supervisor::TreeStatus;
 
 /// Helpers for nightshift's own test suites: a scratch PostgreSQL database per test.

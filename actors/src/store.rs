@@ -37,6 +37,7 @@ mod remote;
 pub(crate) mod retention;
 mod round;
 pub(crate) mod runners;
+pub(crate) mod tally;
 
 use std::time::{Duration, Instant};
 

@@ -91,7 +91,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     })?;
 
     outln!("\n== nightshift status")?;
-    super::status::run(&settings, false)?;
+    super::status::run(&settings, super::status::Format::Text)?;
     outln!("\n== nightshift dlq list")?;
     super::dlq::run(&settings, &DlqCommand::List { limit: 20, json: false })?;
     match &loopback {

@@ -1,27 +1,47 @@
 //! `nightshift status`: counts by status, dead letters, the oldest pending job, spend, the kill
-//! switch, and whether a runner holds the database.
+//! switch, and whether a runner holds the database; as text, JSON, or Prometheus metrics.
 
-use nightshift_actors::{Clock, Gate, SystemClock, clock, runner_holder};
+use nightshift_actors::{Clock, Gate, SystemClock, clock};
 use serde_json::json;
 
 use crate::Failure;
+use crate::cli::StatusArgs;
 use crate::config::Settings;
+use crate::metrics::{self, Runners, Snapshot};
 use crate::output::{self, outln};
 
-pub fn run(settings: &Settings, as_json: bool) -> Result<(), Failure> {
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    /// Prometheus' text format (`--prom`).
+    Prom,
+}
+
+impl Format {
+    pub fn of(args: &StatusArgs) -> Self {
+        match (args.json, args.prom) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Prom,
+            _ => Format::Text,
+        }
+    }
+}
+
+pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
-    let st = admin.status()?;
     let now = SystemClock.now();
-    let runner = if settings.is_postgres() {
-        // Alive: a heartbeat within the last lease.
-        let alive = admin.runners(now - settings.lease)?;
-        let who: Vec<String> =
-            alive.iter().map(|r| format!("{} pid {} on {}", r.instance, r.pid, r.host)).collect();
-        (!who.is_empty()).then(|| who.join("; "))
-    } else {
-        runner_holder(&settings.db)
-    };
-    if as_json {
+    if format == Format::Prom {
+        let snapshot = Snapshot::read(&admin, settings, now)?;
+        let text = metrics::render(&snapshot)
+            .map_err(|e| Failure::Failed(format!("the metrics could not be encoded: {e}")))?;
+        return output::write_out(format_args!("{text}"));
+    }
+    let st = admin.status()?;
+    let alive = Runners::read(&admin, settings, now)?.alive;
+    let runner = (!alive.is_empty()).then(|| alive.join("; "));
+    if format == Format::Json {
         let mut v = serde_json::to_value(&st).unwrap_or_default();
         v["db"] = json!(settings.db_shown());
         v["runner"] = json!(runner);

@@ -281,6 +281,12 @@ impl Control {
             .clone()
             .unwrap_or(CapInForce { micros: ctx.daily_cap_micros, set_by: None })
     }
+
+    /// Whether the breaker holds claims at `now` (open, or half-open with its probe running),
+    /// whatever else holds them too.
+    pub(crate) fn breaker_holds(&self, now: Timestamp) -> bool {
+        matches!(self.breaker.admit(now), Admit::Open { .. } | Admit::Probing)
+    }
 }
 
 /// The statement reading the `control` row, with `$tail` after it.

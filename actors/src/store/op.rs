@@ -29,6 +29,7 @@ use super::db::{Db, ps};
 use super::fail::Failed;
 use super::round::RoundOut;
 use super::runners::{self, RunnerRow};
+use super::tally::{self, Tallies};
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
 use super::{retention, round};
 use crate::clock::Timestamp;
@@ -132,6 +133,8 @@ ops! {
     Read PauseState(PauseStateArgs) -> (bool, Option<String>);
     /// `status`.
     Read Status(StatusArgs) -> Status;
+    /// `status --prom`.
+    Read Tallies(TalliesArgs) -> Tallies;
     /// `jobs show`.
     Read Job(JobArgs) -> Option<JobRecord>;
     /// `jobs`.
@@ -194,6 +197,7 @@ impl Op {
                 Ok((control.paused, control.pause_reason))
             }),
             Op::Status(call) => call.run(|a| read::status(c, ctx, a.now)),
+            Op::Tallies(call) => call.run(|a| tally::read(c, ctx, a.now)),
             Op::Job(call) => call.run(|a| read::job(c, &a.key)),
             Op::Jobs(call) => call.run(|a| read::jobs(c, a.status, a.queue.as_deref(), a.limit)),
             Op::CountJobs(call) => call.run(|a| read::count_jobs(c, a.status, a.queue.as_deref())),

@@ -147,6 +147,12 @@ pub(crate) struct StatusArgs {
     pub(crate) now: Timestamp,
 }
 
+/// `status --prom`: `status` with the tallies by queue.
+#[derive(Debug)]
+pub(crate) struct TalliesArgs {
+    pub(crate) now: Timestamp,
+}
+
 /// One job by key.
 #[derive(Debug)]
 pub(crate) struct JobArgs {
