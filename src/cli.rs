@@ -13,9 +13,10 @@ pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.
 ///
-/// Jobs live in one SQLite file. `run` works them with your handler command (payload on
-/// stdin, NIGHTSHIFT_KEY in its environment), retrying failures with backoff and moving jobs
-/// that keep failing to the dead letter, from where `dlq replay` brings them back.
+/// Jobs live in one SQLite file, or in a PostgreSQL database that several runners share. `run`
+/// works them with your handler command (payload on stdin, NIGHTSHIFT_KEY in its environment),
+/// retrying failures with backoff and moving jobs that keep failing to the dead letter, from
+/// where `dlq replay` brings them back.
 ///
 /// Exit codes: 0 ok, 1 the operation failed (conflict, unknown key), 2 usage or config error,
 /// 3 another runner holds the database.
@@ -72,7 +73,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
-    /// Check a deployment: storage, database, handler, webhook, cap, disk, lock, clock
+    /// Check a deployment: storage, database, handler, webhook, heartbeat, cap, disk, lock, clock
     Doctor(DoctorArgs),
     /// Print a crontab line, a systemd unit or a fly.toml filled in for this install
     Deploy(DeployArgs),
