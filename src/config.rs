@@ -13,6 +13,7 @@ use crate::schedule::Schedule;
 
 mod db;
 mod heartbeat;
+mod http;
 pub mod payload;
 mod retention;
 
@@ -62,6 +63,8 @@ struct File {
     retention: retention::RetentionFile,
     #[serde(default)]
     heartbeat: heartbeat::HeartbeatFile,
+    #[serde(default)]
+    http: http::HttpFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +148,8 @@ pub struct Settings {
     pub retention: nightshift_actors::RetentionConfig,
     /// `[heartbeat]`: the dead-man's switch `run` pings, if a URL is set.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// `[http] token_file`: where `serve` reads its bearer token (`NIGHTSHIFT_TOKEN` wins).
+    pub http_token_file: Option<PathBuf>,
     /// Things in the config that work but are probably mistakes; printed on stderr.
     pub warnings: Vec<String>,
 }
@@ -275,6 +280,7 @@ impl Settings {
             retention: file.retention.parse(&schedules)?,
             schedules,
             heartbeat,
+            http_token_file: file.http.token_file,
             warnings,
         })
     }

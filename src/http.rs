@@ -1,0 +1,80 @@
+//! nightshift's HTTP API: JSON under `/api/`, Prometheus text at `/metrics`, and `/healthz`.
+//! `nightshift serve` runs it as a process of its own beside a runner (cron or continuous).
+//!
+//! Every endpoint does what the matching command does, through the same operations
+//! (`nightshift_actors::Admin`), and answers with the JSON that command's `--json` prints. The
+//! command's exit-code classes become status codes: bad input 400 (unparseable) or 422 (a key
+//! or value the store refuses), an unknown key 404, a conflict 409, a payload over
+//! `[store] max_payload` 413, any other failure 500 with a generic message (the detail goes to
+//! the server's log, never to the client).
+//!
+//! # Layout
+//!
+//! - `store`: [`Store`], how the handlers reach the database (reads, and the three writes).
+//! - `auth`: the bearer token and its constant-time check.
+//! - `limits`: the request timeout, the body limit and the access log.
+//! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
+//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//!
+//! # Inside a runner (`run --http`)
+//!
+//! The handlers never touch an `Admin` themselves: they read through [`Store::read`] and write
+//! through [`Store::enqueue`], [`Store::replay`] and [`Store::set_paused`]. `serve` builds
+//! the `Store` on an `Admin` (each call on a blocking thread). A continuous runner embedding
+//! this router is one writer per process: there the `Store` gets a second arm holding the
+//! engine's `EngineHandle`, whose async `enqueue`, `replay`, `pause` and `resume` take those
+//! three writes through the Store actor's mailbox, while reads stay on an `Admin`. The handlers,
+//! the router and the auth do not change.
+
+mod auth;
+mod dlq;
+mod error;
+mod jobs;
+mod limits;
+mod pause;
+mod status;
+mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+
+use crate::config::Settings;
+
+pub use auth::Token;
+pub use error::ApiError;
+pub use store::Store;
+
+/// What every handler is given: the database and the settings (for `max_payload`, the payload
+/// format, and the runners' lease), and the token, if one is required.
+#[derive(Clone)]
+pub struct Api {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    /// `None`: no token configured; `serve` allows that on loopback only.
+    pub token: Option<Arc<Token>>,
+}
+
+/// The routes. Everything but `/healthz` asks for the token when there is one.
+pub fn router(api: Api) -> Router {
+    let guarded = Router::new()
+        .route("/api/status", get(status::show))
+        .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
+        .route("/api/jobs/{key}", get(jobs::show))
+        .route("/api/dlq", get(dlq::list))
+        .route("/api/dlq/{key}", get(dlq::show))
+        .route("/api/dlq/{key}/replay", post(dlq::replay))
+        .route("/api/pause", post(pause::pause))
+        .route("/api/resume", post(pause::resume))
+        .route("/metrics", get(status::metrics))
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(api.clone(), auth::require));
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .merge(guarded)
+        .layer(limits::body_limit(&api.settings))
+        .layer(from_fn(limits::bounded))
+        .with_state(api)
+}
