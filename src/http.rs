@@ -14,6 +14,7 @@
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
+//! - `params`: a key in the path, a page size in the query.
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
 //!
 //! # Inside a runner (`run --http`)
@@ -31,6 +32,7 @@ mod dlq;
 mod error;
 mod jobs;
 mod limits;
+mod params;
 mod pause;
 mod status;
 mod store;

@@ -51,6 +51,8 @@ mod cli_cost;
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
 mod cli_retention;
+// `serve`: the HTTP API against the CLI's JSON, its auth and limits, no secret shown.
+mod http_api;
 // Moving up: SQLite copied into PostgreSQL.
 mod cli_migrate;
 // A password in the database URL, doctor's PostgreSQL check, bench refusing PostgreSQL.

@@ -8,10 +8,7 @@ use nightshift_actors::{DeadJob, Selector};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Api, ApiError};
-
-/// The most dead letters one listing returns.
-const MAX_LIMIT: u32 = 1000;
+use super::{Api, ApiError, params};
 
 /// `?limit=N` (100 by default, as `dlq list`).
 #[derive(Deserialize)]
@@ -26,10 +23,7 @@ pub async fn list(
     query: Result<Query<Limit>, QueryRejection>,
 ) -> Result<Json<Vec<DeadJob>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be from 1 to {MAX_LIMIT}")));
-    }
+    let limit = params::limit(query.limit)?;
     Ok(Json(api.store.read(move |admin| admin.dead_letters(limit)).await?))
 }
 
@@ -37,7 +31,7 @@ pub async fn show(
     State(api): State<Api>,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DeadJob>, ApiError> {
-    let Path(key) = key.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let key = params::key(key)?;
     let lookup = key.clone();
     let dead = api.store.read(move |admin| admin.dead_letter(&lookup)).await?;
     Ok(Json(dead.ok_or_else(|| missing(&key))?))
@@ -49,7 +43,7 @@ pub async fn replay(
     State(api): State<Api>,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(key) = key.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let key = params::key(key)?;
     let replayed = api.store.replay(Selector::Keys(vec![key.clone()])).await?;
     if !replayed.contains(&key) {
         return Err(missing(&key));

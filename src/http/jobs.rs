@@ -9,13 +9,10 @@ use nightshift_actors::{Enqueued, JobStatus};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Api, ApiError, limits};
+use super::{Api, ApiError, limits, params};
 use crate::commands::enqueue::jsonl::{Line, LineError};
 use crate::commands::enqueue::outcome_json;
 use crate::commands::jobs::job_json;
-
-/// The most jobs one listing returns.
-const MAX_LIMIT: u32 = 1000;
 
 /// Enqueues one job given as a `--jsonl` line is (`{"key", "payload", "queue",
 /// "max_attempts", "priority", "delay", "timeout"}`): 201 enqueued, 200 duplicate or
@@ -54,7 +51,7 @@ pub async fn show(
     State(api): State<Api>,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(key) = key.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let key = params::key(key)?;
     let lookup = key.clone();
     let job = api.store.read(move |admin| admin.job(&lookup)).await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("no job {key:?} in jobs")))?;
@@ -87,10 +84,7 @@ pub async fn list(
             )));
         }
     };
-    let limit = filter.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be from 1 to {MAX_LIMIT}")));
-    }
+    let limit = params::limit(filter.limit)?;
     let queue = filter.queue;
     let jobs = api.store.read(move |admin| admin.jobs(status, queue.as_deref(), limit)).await?;
     Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
