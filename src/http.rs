@@ -13,6 +13,8 @@
 //! - `store`: [`Store`], how the handlers reach the database (reads, and the three writes).
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
+//! - `origin`: refuses what a web page would make a browser send (DNS rebinding, cross-site
+//!   writes).
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
@@ -32,6 +34,7 @@ mod dlq;
 mod error;
 mod jobs;
 mod limits;
+mod origin;
 mod params;
 mod pause;
 mod status;
@@ -59,7 +62,8 @@ pub struct Api {
     pub token: Option<Arc<Token>>,
 }
 
-/// The routes. Everything but `/healthz` asks for the token when there is one.
+/// The routes. Everything but `/healthz` asks for the token when there is one, and refuses
+/// what a web page would make a browser send.
 pub fn router(api: Api) -> Router {
     let guarded = Router::new()
         .route("/api/status", get(status::show))
@@ -72,7 +76,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/resume", post(pause::resume))
         .route("/metrics", get(status::metrics))
         .fallback(error::not_found)
-        .layer(from_fn_with_state(api.clone(), auth::require));
+        .layer(from_fn_with_state(api.clone(), auth::require))
+        .layer(from_fn_with_state(api.clone(), origin::guard));
     Router::new()
         .route("/healthz", get(status::healthz))
         .merge(guarded)

@@ -301,3 +301,37 @@ fn healthz_says_degraded_while_the_database_is_unreachable_and_up_once_it_is_bac
     assert_no_secret("the server's stdout", &stopped.stdout);
     assert_no_secret("the server's stderr", &stopped.stderr);
 }
+
+#[test]
+fn a_web_page_cannot_use_the_api_through_a_browser() {
+    let w = Workdir::new();
+    w.run(&["init"]).expect(0);
+    let server = Server::start(&w, &[]);
+    let host = server.addr.to_string();
+    let own_origin = format!("http://{host}");
+    // DNS rebinding: a page's own name resolved to 127.0.0.1.
+    let rebound = server.request("GET", "/api/status", &[("Host", "evil.example:8787")], b"");
+    assert!(rebound.expect(403).json()["error"].as_str().unwrap().contains("localhost"));
+    server.request("GET", "/api/status", &[("Host", "localhost:8787")], b"").expect(200);
+    // A cross-site write, told by Origin or by the browser's fetch metadata.
+    let writes: [&[(&str, &str)]; 3] = [
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "null")],
+        &[("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in writes {
+        server.request("POST", "/api/pause", headers, b"").expect(403);
+        server.request("POST", "/api/jobs", headers, br#"{"key":"csrf"}"#).expect(403);
+    }
+    assert_eq!(cli_json(&w, &["status", "--json"])["paused"], false);
+    assert_eq!(w.count("SELECT count(*) FROM jobs"), 0);
+    // The same page's own requests, and a cross-site read, go through.
+    server.request("POST", "/api/pause", &[("Origin", &own_origin)], b"").expect(200);
+    server.request("GET", "/api/status", &[("Sec-Fetch-Site", "cross-site")], b"").expect(200);
+    assert_eq!(server.stop().code, Some(0));
+    // With a token, another name in Host is fine (a reverse proxy's).
+    let env = secret_env(&w);
+    let server = start(&w, &env);
+    server.request("GET", "/api/status", &[AUTH, ("Host", "agent.example")], b"").expect(200);
+    server.stop();
+}

@@ -123,7 +123,8 @@ impl Response {
     }
 }
 
-/// Sends one request (`Connection: close`) and reads the whole response. With an
+/// Sends one request (`Connection: close`; `Host` is the address unless given) and reads the
+/// whole response. With an
 /// `Expect: 100-continue` header the body is sent only if the server asks for it.
 pub fn request(
     addr: SocketAddr,
@@ -134,7 +135,10 @@ pub fn request(
 ) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect to serve");
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
