@@ -13,6 +13,7 @@
 //! - `store`: [`Store`], how the handlers reach the database (reads, and the three writes).
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
+//! - `listener`: a cap on open connections and an idle limit on each.
 //! - `origin`: refuses what a web page would make a browser send (DNS rebinding, cross-site
 //!   writes).
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
@@ -34,6 +35,7 @@ mod dlq;
 mod error;
 mod jobs;
 mod limits;
+mod listener;
 mod origin;
 mod params;
 mod pause;
@@ -50,6 +52,7 @@ use crate::config::Settings;
 
 pub use auth::Token;
 pub use error::ApiError;
+pub use listener::Bounded;
 pub use store::Store;
 
 /// What every handler is given: the database and the settings (for `max_payload`, the payload

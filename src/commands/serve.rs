@@ -48,7 +48,7 @@ pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))?;
         tracing::info!(target: "nightshift", event = "http_listening", addr = %local, auth = auth);
-        axum::serve(listener, http::router(api))
+        axum::serve(http::Bounded::new(listener), http::router(api))
             .with_graceful_shutdown(stop)
             .await
             .map_err(|e| Failure::Failed(format!("the HTTP server stopped: {e}")))?;
