@@ -18,6 +18,7 @@ pub mod payload;
 mod retention;
 
 pub use heartbeat::HeartbeatSettings;
+pub use http::HttpSettings;
 pub use payload::PayloadFormat;
 
 /// The default config file, read when present.
@@ -148,8 +149,8 @@ pub struct Settings {
     pub retention: nightshift_actors::RetentionConfig,
     /// `[heartbeat]`: the dead-man's switch `run` pings, if a URL is set.
     pub heartbeat: Option<HeartbeatSettings>,
-    /// `[http] token_file`: where `serve` reads its bearer token (`NIGHTSHIFT_TOKEN` wins).
-    pub http_token_file: Option<PathBuf>,
+    /// `[http]`: the token file and request timeout of `serve`.
+    pub http: HttpSettings,
     /// Things in the config that work but are probably mistakes; printed on stderr.
     pub warnings: Vec<String>,
 }
@@ -280,7 +281,7 @@ impl Settings {
             retention: file.retention.parse(&schedules)?,
             schedules,
             heartbeat,
-            http_token_file: file.http.token_file,
+            http: file.http.parse()?,
             warnings,
         })
     }

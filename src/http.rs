@@ -45,7 +45,7 @@ mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 use crate::config::Settings;
@@ -85,6 +85,6 @@ pub fn router(api: Api) -> Router {
         .route("/healthz", get(status::healthz))
         .merge(guarded)
         .layer(limits::body_limit(&api.settings))
-        .layer(from_fn(limits::bounded))
+        .layer(from_fn_with_state(api.clone(), limits::bounded))
         .with_state(api)
 }

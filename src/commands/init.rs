@@ -46,6 +46,7 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 
 [http]                                  # `nightshift serve`: the JSON API and /metrics
 # token_file = "/etc/nightshift/token"  # bearer token, mode 600; env NIGHTSHIFT_TOKEN wins
+# timeout = "30s"                       # a request taking longer is answered 503
 
 [store]
 # synchronous = "full"                  # "normal" may lose the last commits on power loss

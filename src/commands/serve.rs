@@ -21,7 +21,7 @@ pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
         ))
     })?;
     let token =
-        Token::load(std::env::var("NIGHTSHIFT_TOKEN").ok(), settings.http_token_file.as_deref())?;
+        Token::load(std::env::var("NIGHTSHIFT_TOKEN").ok(), settings.http.token_file.as_deref())?;
     if token.is_none() && !addr.ip().is_loopback() {
         return Err(Failure::Usage(format!(
             "refusing to serve on {addr} without a token: anyone who reaches it could enqueue, \

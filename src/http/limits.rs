@@ -1,19 +1,16 @@
 //! What bounds a request: a body limit, a time limit, and one log line per request (method,
 //! path, status, duration; never a header, so never the token).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{Api, ApiError};
 use crate::config::Settings;
-
-/// How long a request may take, its body included, before it is answered 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Room for the JSON around a payload in `POST /api/jobs` (key, queue, options, escapes).
 const ENVELOPE: usize = 64 * 1024;
@@ -60,12 +57,13 @@ pub async fn body(request: Request, api: &Api) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Answers 503 past [`REQUEST_TIMEOUT`], and logs every request.
-pub async fn bounded(request: Request, next: Next) -> Response {
+/// Answers 503 past `[http] timeout`, and logs every request. A write answered so may still
+/// be applied: the database call it waits on is not interrupted.
+pub async fn bounded(State(api): State<Api>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+    let response = match tokio::time::timeout(api.settings.http.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the request timed out").into_response()

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::cli::{Workdir, signal, wait_exit};
 
 /// A running `nightshift serve`.
@@ -205,5 +207,62 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         }
         body.extend_from_slice(&raw[end + 2..end + 2 + size]);
         raw = &raw[end + 4 + size..];
+    }
+}
+
+// What the API tests share: secrets to look for, and the CLI's JSON to compare with.
+
+pub const TOKEN: &str = "tok-SECRET-0123456789abcdef";
+pub const WEBHOOK: &str = "https://hooks.example.com/services/WEBHOOK-SECRET-42";
+pub const HEARTBEAT: &str = "https://hc-ping.example.com/HEARTBEAT-SECRET-77";
+pub const DB_PASSWORD: &str = "DB-SECRET-pw";
+
+/// `Authorization: Bearer TOKEN` (the token spelt out: consts do not concatenate).
+pub const AUTH: (&str, &str) = ("Authorization", "Bearer tok-SECRET-0123456789abcdef");
+
+/// What a command prints with `--json`, parsed.
+pub fn cli_json(w: &Workdir, args: &[&str]) -> Value {
+    let out = w.run(args).expect(0);
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+/// The server's environment: the token, a webhook and a heartbeat URL, and on PostgreSQL a
+/// database URL holding a password (trust auth takes any).
+pub fn secret_env(w: &Workdir) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("NIGHTSHIFT_TOKEN", TOKEN.to_owned()),
+        ("ALERT_WEBHOOK", WEBHOOK.to_owned()),
+        ("HEARTBEAT_URL", HEARTBEAT.to_owned()),
+    ];
+    if w.is_postgres() {
+        let url = w.db().to_string_lossy().into_owned();
+        let with = url.replacen("://postgres@", &format!("://postgres:{DB_PASSWORD}@"), 1);
+        assert_ne!(with, url, "the scratch URL names the postgres user: {url}");
+        env.push(("NIGHTSHIFT_DB", with));
+    }
+    env
+}
+
+/// Starts `serve` with `env` (as [`secret_env`] gives it).
+pub fn start(w: &Workdir, env: &[(&'static str, String)]) -> Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(w, &env)
+}
+
+/// Asserts that `text` holds none of the secrets.
+pub fn assert_no_secret(what: &str, text: &str) {
+    for secret in [TOKEN, "WEBHOOK-SECRET-42", "HEARTBEAT-SECRET-77", DB_PASSWORD] {
+        assert!(!text.contains(secret), "{what} shows a secret ({secret}):\n{text}");
+    }
+}
+
+/// Records every response, to search them all for secrets at the end.
+#[derive(Default)]
+pub struct Seen(pub String);
+
+impl Seen {
+    pub fn keep(&mut self, r: Response) -> Response {
+        self.0.push_str(&format!("{} {:?}\n{}\n", r.status, r.headers, r.body));
+        r
     }
 }
