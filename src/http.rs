@@ -10,7 +10,7 @@
 //!
 //! # Layout
 //!
-//! - `store`: [`Store`], how the handlers reach the database (reads, and the three writes).
+//! - `database`: [`Database`], how the handlers reach the database (reads, three writes).
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
 //! - `listener`: a cap on open connections and an idle limit on each.
@@ -22,15 +22,16 @@
 //!
 //! # Inside a runner (`run --http`)
 //!
-//! The handlers never touch an `Admin` themselves: they read through [`Store::read`] and write
-//! through [`Store::enqueue`], [`Store::replay`] and [`Store::set_paused`]. `serve` builds
-//! the `Store` on an `Admin` (each call on a blocking thread). A continuous runner embedding
-//! this router is one writer per process: there the `Store` gets a second arm holding the
-//! engine's `EngineHandle`, whose async `enqueue`, `replay`, `pause` and `resume` take those
-//! three writes through the Store actor's mailbox, while reads stay on an `Admin`. The handlers,
-//! the router and the auth do not change.
+//! The handlers never touch an `Admin` themselves: they read through [`Database::read`] and
+//! write through [`Database::enqueue`], [`Database::replay`] and [`Database::set_paused`].
+//! `serve` builds the `Database` on an `Admin` (each call on a blocking thread). A continuous
+//! runner embedding this router must stay one writer per process: there `Database` gets a
+//! second variant holding the engine's `EngineHandle`, whose async `enqueue`, `replay`, `pause`
+//! and `resume` take those three writes through the Store actor's mailbox, while reads stay on
+//! an `Admin`. The handlers, the router and the guards do not change.
 
 mod auth;
+mod database;
 mod dlq;
 mod error;
 mod jobs;
@@ -40,7 +41,6 @@ mod origin;
 mod params;
 mod pause;
 mod status;
-mod store;
 
 use std::sync::Arc;
 
@@ -51,15 +51,15 @@ use axum::routing::{get, post};
 use crate::config::Settings;
 
 pub use auth::Token;
+pub use database::Database;
 pub use error::ApiError;
 pub use listener::Bounded;
-pub use store::Store;
 
 /// What every handler is given: the database and the settings (for `max_payload`, the payload
 /// format, and the runners' lease), and the token, if one is required.
 #[derive(Clone)]
 pub struct Api {
-    pub store: Store,
+    pub database: Database,
     pub settings: Arc<Settings>,
     /// `None`: no token configured; `serve` allows that on loopback only.
     pub token: Option<Arc<Token>>,

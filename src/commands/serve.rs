@@ -11,7 +11,7 @@ use crate::Failure;
 use crate::cli::ServeArgs;
 use crate::config::Settings;
 use crate::events;
-use crate::http::{self, Api, Store, Token};
+use crate::http::{self, Api, Database, Token};
 
 pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
     let addr: SocketAddr = args.listen.trim().parse().map_err(|_| {
@@ -31,9 +31,9 @@ pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
     }
     events::install(args.log_format.unwrap_or_else(events::default_format));
     // Opened before listening: a missing database is refused as the other commands refuse it.
-    let store = Store::open(settings.engine_config())?;
+    let database = Database::open(settings.engine_config())?;
     let auth = if token.is_some() { "bearer token" } else { "none (loopback only)" };
-    let api = Api { store, settings: Arc::new(settings), token: token.map(Arc::new) };
+    let api = Api { database, settings: Arc::new(settings), token: token.map(Arc::new) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

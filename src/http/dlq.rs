@@ -24,7 +24,7 @@ pub async fn list(
 ) -> Result<Json<Vec<DeadJob>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = params::limit(query.limit)?;
-    Ok(Json(api.store.read(move |admin| admin.dead_letters(limit)).await?))
+    Ok(Json(api.database.read(move |admin| admin.dead_letters(limit)).await?))
 }
 
 pub async fn show(
@@ -33,7 +33,7 @@ pub async fn show(
 ) -> Result<Json<DeadJob>, ApiError> {
     let key = params::key(key)?;
     let lookup = key.clone();
-    let dead = api.store.read(move |admin| admin.dead_letter(&lookup)).await?;
+    let dead = api.database.read(move |admin| admin.dead_letter(&lookup)).await?;
     Ok(Json(dead.ok_or_else(|| missing(&key))?))
 }
 
@@ -44,7 +44,7 @@ pub async fn replay(
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = params::key(key)?;
-    let replayed = api.store.replay(Selector::Keys(vec![key.clone()])).await?;
+    let replayed = api.database.replay(Selector::Keys(vec![key.clone()])).await?;
     if !replayed.contains(&key) {
         return Err(missing(&key));
     }

@@ -38,7 +38,7 @@ pub async fn enqueue(
         ));
     }
     let key = job.key.clone();
-    let (outcome, differs_at) = api.store.enqueue(job).await?;
+    let (outcome, differs_at) = api.database.enqueue(job).await?;
     let code = match outcome {
         Enqueued::Enqueued => StatusCode::CREATED,
         Enqueued::Duplicate { .. } | Enqueued::DeadLettered => StatusCode::OK,
@@ -53,7 +53,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let key = params::key(key)?;
     let lookup = key.clone();
-    let job = api.store.read(move |admin| admin.job(&lookup)).await?;
+    let job = api.database.read(move |admin| admin.job(&lookup)).await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("no job {key:?} in jobs")))?;
     Ok(Json(job_json(&job)))
 }
@@ -86,6 +86,6 @@ pub async fn list(
     };
     let limit = params::limit(filter.limit)?;
     let queue = filter.queue;
-    let jobs = api.store.read(move |admin| admin.jobs(status, queue.as_deref(), limit)).await?;
+    let jobs = api.database.read(move |admin| admin.jobs(status, queue.as_deref(), limit)).await?;
     Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
 }

@@ -25,11 +25,11 @@ pub async fn pause(State(api): State<Api>, request: Request) -> Result<Json<Valu
             ApiError::bad_request(format!("the body is not {{\"reason\": ...}}: {e}"))
         })?
     };
-    let changed = api.store.set_paused(true, reason).await?;
+    let changed = api.database.set_paused(true, reason).await?;
     Ok(Json(json!({ "paused": true, "changed": changed })))
 }
 
 pub async fn resume(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
-    let changed = api.store.set_paused(false, None).await?;
+    let changed = api.database.set_paused(false, None).await?;
     Ok(Json(json!({ "paused": false, "changed": changed })))
 }

@@ -1,4 +1,4 @@
-//! [`Store`]: how the API reaches the database. An `Admin`, the CLI's own access, used on
+//! [`Database`]: how the API reaches the database. An `Admin`, the CLI's own access, used on
 //! tokio's blocking threads: a call may wait on SQLite's `busy_timeout` or on PostgreSQL, and
 //! the async threads serving other requests must never wait with it.
 //!
@@ -15,13 +15,13 @@ use super::ApiError;
 
 /// The database, as the handlers see it. Cheap to clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct Database {
     config: Arc<EngineConfig>,
     // A std Mutex: it is only ever locked on a blocking thread, never across an await.
     admin: Arc<Mutex<Option<Admin>>>,
 }
 
-impl Store {
+impl Database {
     /// Opens the database now (a missing one is refused as the commands refuse it). Call it
     /// outside the async runtime.
     pub fn open(config: EngineConfig) -> Result<Self, StoreError> {
