@@ -35,6 +35,8 @@ crate::both_stores! {
     let health = seen.keep(server.request("GET", "/healthz", &[], b"")).expect(200);
     assert_eq!(health.json(), serde_json::json!({"status": "up"}));
     server.request("GET", "/api/status", &[AUTH], b"").expect(200);
+    let lower = format!("bearer {TOKEN}");
+    server.request("GET", "/api/status", &[("Authorization", &lower)], b"").expect(200);
     let stopped = server.stop();
     assert!(stopped.stdout.contains("\"auth\":\"bearer token\""), "{}", stopped.stdout);
     assert_no_secret("a response", &seen.0);

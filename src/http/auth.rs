@@ -86,7 +86,10 @@ pub async fn require(State(api): State<Api>, request: Request, next: Next) -> Re
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        .map(|v| v.as_bytes())
+        // The scheme's name is case-insensitive (RFC 9110), the token is not.
+        .and_then(|v| v.split_at_checked(7))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case(b"bearer ").then_some(token));
     if given.is_some_and(|given| token.matches(given)) {
         return next.run(request).await;
     }
