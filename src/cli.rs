@@ -64,6 +64,9 @@ pub enum Command {
     },
     /// Turn the kill switch off
     Resume,
+    /// Serve the JSON API and /metrics over HTTP, beside a runner; a bearer token
+    /// (NIGHTSHIFT_TOKEN or [http] token_file) is required to listen beyond loopback
+    Serve(ServeArgs),
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
     Demo(DemoArgs),
     /// The spend ledger per UTC day, against the daily cap
@@ -264,6 +267,17 @@ pub struct RunArgs {
     /// The handler command and its arguments [default: [handler] command]
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on, IP:PORT; port 0 picks a free one (the listening line says
+    /// which). Any address but loopback needs a token
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: String,
+    /// Log format on stdout [default: json when stdout is not a terminal]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Args)]

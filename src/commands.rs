@@ -7,15 +7,16 @@ mod demo;
 mod deploy;
 mod dlq;
 mod doctor;
-mod enqueue;
+pub mod enqueue;
 mod init;
-mod jobs;
+pub mod jobs;
 mod migrate;
 mod older_than;
 mod pause;
 mod run;
+mod serve;
 mod spend;
-mod status;
+pub mod status;
 
 use nightshift_actors::Admin;
 
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dlq { command } => dlq::run(&settings, &command),
         Command::Pause { reason } => pause::run(&settings, true, reason.as_deref()),
         Command::Resume => pause::run(&settings, false, None),
+        Command::Serve(args) => serve::run(settings, &args),
         Command::Spend(args) => spend::run(&settings, &args),
         Command::Alert { command } => alert::run(&settings, &command),
         Command::Doctor(args) => doctor::run(&settings, &args),

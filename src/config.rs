@@ -13,10 +13,12 @@ use crate::schedule::Schedule;
 
 mod db;
 mod heartbeat;
+mod http;
 pub mod payload;
 mod retention;
 
 pub use heartbeat::HeartbeatSettings;
+pub use http::HttpSettings;
 pub use payload::PayloadFormat;
 
 /// The default config file, read when present.
@@ -62,6 +64,8 @@ struct File {
     retention: retention::RetentionFile,
     #[serde(default)]
     heartbeat: heartbeat::HeartbeatFile,
+    #[serde(default)]
+    http: http::HttpFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +149,8 @@ pub struct Settings {
     pub retention: nightshift_actors::RetentionConfig,
     /// `[heartbeat]`: the dead-man's switch `run` pings, if a URL is set.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// `[http]`: the token file and request timeout of `serve`.
+    pub http: HttpSettings,
     /// Things in the config that work but are probably mistakes; printed on stderr.
     pub warnings: Vec<String>,
 }
@@ -275,6 +281,7 @@ impl Settings {
             retention: file.retention.parse(&schedules)?,
             schedules,
             heartbeat,
+            http: file.http.parse()?,
             warnings,
         })
     }

@@ -24,15 +24,21 @@ use nightshift_actors::{Handler, Job, Outcome};
 use self::output::{Head, HintScanner, Hints, STDERR_KEEP, STDOUT_KEEP, Tail};
 
 /// Variables never passed to the handler: nightshift's own secrets and settings.
-const STRIPPED_VARS: [&str; 4] =
-    ["ALERT_WEBHOOK", "NIGHTSHIFT_ALERT_WEBHOOK", "HEARTBEAT_URL", "DAILY_CAP_USD"];
+const STRIPPED_VARS: [&str; 5] = [
+    "ALERT_WEBHOOK",
+    "NIGHTSHIFT_ALERT_WEBHOOK",
+    "HEARTBEAT_URL",
+    "DAILY_CAP_USD",
+    "NIGHTSHIFT_TOKEN",
+];
 
 /// Runs a job by spawning `argv` directly (never through a shell), with the payload on stdin.
 ///
 /// - Environment: the runner's (or [`with_base_env`](Self::with_base_env)'s), minus
-///   `ALERT_WEBHOOK`, `NIGHTSHIFT_ALERT_WEBHOOK`, `HEARTBEAT_URL`, `DAILY_CAP_USD` and any
-///   variable whose trimmed value is one of the secrets, plus `NIGHTSHIFT_KEY`,
-///   `NIGHTSHIFT_QUEUE`, `NIGHTSHIFT_ATTEMPT` (1-based) and `NIGHTSHIFT_MAX_ATTEMPTS`.
+///   `ALERT_WEBHOOK`, `NIGHTSHIFT_ALERT_WEBHOOK`, `HEARTBEAT_URL`, `DAILY_CAP_USD`,
+///   `NIGHTSHIFT_TOKEN` and any variable whose trimmed value is one of the secrets, plus
+///   `NIGHTSHIFT_KEY`, `NIGHTSHIFT_QUEUE`, `NIGHTSHIFT_ATTEMPT` (1-based) and
+///   `NIGHTSHIFT_MAX_ATTEMPTS`.
 /// - The child runs in its own process group and dies with the runner. Dropping the `run`
 ///   future (timeout, shutdown) sends SIGTERM to the group, then SIGKILL after the kill grace.
 /// - Exit 0 is success with the first 64 KiB of stdout as the result; an exit code listed as

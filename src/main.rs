@@ -8,6 +8,7 @@
 //! - `commands`: one file per command.
 //! - `handler`: runs a job as an external program (payload on stdin, its own process group).
 //! - `heartbeat`: the dead-man's switch `run` pings (`[heartbeat] url`).
+//! - `http`: the HTTP API `serve` runs (JSON under `/api/`, `/metrics`, `/healthz`).
 //! - `events`: turns the engine's tracing events into JSON lines or text on stdout.
 //! - `metrics`: Prometheus metrics read from the database (`status --prom`).
 //! - `output`: formatting shared by the commands.
@@ -19,6 +20,7 @@ mod config;
 mod events;
 mod handler;
 mod heartbeat;
+mod http;
 mod metrics;
 mod output;
 mod schedule;

@@ -51,6 +51,9 @@ mod cli_cost;
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
 mod cli_retention;
+// `serve`: the HTTP API against the CLI's JSON, its limits, no secret shown; who may use it.
+mod http_api;
+mod http_guards;
 // Moving up: SQLite copied into PostgreSQL.
 mod cli_migrate;
 // A password in the database URL, doctor's PostgreSQL check, bench refusing PostgreSQL.

@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod cli;
 pub mod events;
+pub mod http;
 pub mod mount;
 pub mod paused;
 pub mod pg_cluster;

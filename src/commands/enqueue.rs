@@ -2,7 +2,7 @@
 //! before anything is written; a key that exists is reported, never overwritten.
 
 mod conflict;
-mod jsonl;
+pub mod jsonl;
 
 use std::io::{IsTerminal, Read};
 
@@ -50,13 +50,13 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
     for (j, outcome) in jobs.iter().zip(&outcomes) {
         let key = &j.job.key;
         if args.json {
-            let mut v = serde_json::to_value(outcome).unwrap_or_default();
-            v["key"] = json!(key);
+            let differs_at = match outcome {
+                Enqueued::Conflict { .. } => next_conflict.next().and_then(Conflict::differs_at),
+                _ => None,
+            };
+            let mut v = outcome_json(key, outcome, differs_at);
             if bulk {
                 v["line"] = json!(j.line);
-            }
-            if let Enqueued::Conflict { .. } = outcome {
-                v["differs_at_byte"] = json!(next_conflict.next().and_then(Conflict::differs_at));
             }
             output::print_json(&v)?;
         } else {
@@ -87,6 +87,22 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
         )
     };
     Err(Failure::Failed(conflict::bulk(&conflicts, &outcome)))
+}
+
+/// What `enqueue --json` prints for one job (and `POST /api/jobs` answers): the outcome, the
+/// key, and for a conflict the byte where the payloads differ (`None`: the row went away).
+pub fn outcome_json(key: &str, outcome: &Enqueued, differs_at: Option<usize>) -> serde_json::Value {
+    let mut v = serde_json::to_value(outcome).unwrap_or_default();
+    v["key"] = json!(key);
+    if let Enqueued::Conflict { .. } = outcome {
+        v["differs_at_byte"] = json!(differs_at);
+    }
+    v
+}
+
+/// The byte where a stored payload and a given one start to differ.
+pub fn differs_at(stored: &str, given: &str) -> usize {
+    conflict::first_difference(stored, given)
 }
 
 /// How many jobs had each outcome.

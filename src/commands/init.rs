@@ -44,6 +44,10 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # url = "https://hc-ping.com/<uuid>"    # env HEARTBEAT_URL wins; keep the URL secret
 # interval = "5m"                       # a continuous runner's pings while healthy; >= "1s"
 
+[http]                                  # `nightshift serve`: the JSON API and /metrics
+# token_file = "/etc/nightshift/token"  # bearer token, mode 600; env NIGHTSHIFT_TOKEN wins
+# timeout = "30s"                       # a request taking longer is answered 503
+
 [store]
 # synchronous = "full"                  # "normal" may lose the last commits on power loss
 # max_payload = "1MiB"

@@ -79,7 +79,7 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
 
 /// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
 /// interrupted), plus `attempts_made`, what the text shows.
-fn job_json(job: &JobRecord) -> Value {
+pub fn job_json(job: &JobRecord) -> Value {
     let mut v = serde_json::to_value(job).unwrap_or_default();
     v["attempts_made"] = json!(job.attempts_made());
     v

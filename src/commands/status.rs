@@ -1,8 +1,8 @@
 //! `nightshift status`: counts by status, dead letters, the oldest pending job, spend, the kill
 //! switch, and whether a runner holds the database; as text, JSON, or Prometheus metrics.
 
-use nightshift_actors::{Clock, Gate, SystemClock, clock};
-use serde_json::json;
+use nightshift_actors::{Admin, Clock, Gate, Status, StoreError, SystemClock, Timestamp, clock};
+use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::StatusArgs;
@@ -38,15 +38,9 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
             .map_err(|e| Failure::Failed(format!("the metrics could not be encoded: {e}")))?;
         return output::write_out(format_args!("{text}"));
     }
-    let st = admin.status()?;
-    let alive = Runners::read(&admin, settings, now)?.alive;
-    let runner = (!alive.is_empty()).then(|| alive.join("; "));
+    let (st, runner) = read(&admin, settings, now)?;
     if format == Format::Json {
-        let mut v = serde_json::to_value(&st).unwrap_or_default();
-        v["db"] = json!(settings.db_shown());
-        v["runner"] = json!(runner);
-        v["daily_cap_micros"] = json!(st.cap_micros);
-        return output::print_json(&v);
+        return output::print_json(&to_json(&st, settings, runner));
     }
     outln!("database     {}", settings.db_shown())?;
     outln!(
@@ -98,4 +92,29 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
         st.cap_micros.map_or("no cap".to_owned(), |c| format!("cap {}{set_by}", output::usd(c)));
     outln!("spend today  {} ({cap})", output::usd(st.spend_today_micros))?;
     Ok(())
+}
+
+/// What `status --json` prints (and `GET /api/status` answers), read now.
+pub fn json(admin: &Admin, settings: &Settings, now: Timestamp) -> Result<Value, StoreError> {
+    let (st, runner) = read(admin, settings, now)?;
+    Ok(to_json(&st, settings, runner))
+}
+
+/// The counts and gates, and the runners alive described in one line (`None`: no runner).
+fn read(
+    admin: &Admin,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<(Status, Option<String>), StoreError> {
+    let st = admin.status()?;
+    let alive = Runners::read(admin, settings, now)?.alive;
+    Ok((st, (!alive.is_empty()).then(|| alive.join("; "))))
+}
+
+fn to_json(st: &Status, settings: &Settings, runner: Option<String>) -> Value {
+    let mut v = serde_json::to_value(st).unwrap_or_default();
+    v["db"] = json!(settings.db_shown());
+    v["runner"] = json!(runner);
+    v["daily_cap_micros"] = json!(st.cap_micros);
+    v
 }

@@ -155,6 +155,7 @@ async fn the_environment_has_the_job_and_not_the_secrets() {
         ("NIGHTSHIFT_ALERT_WEBHOOK", "https://hooks.example/b"),
         ("HEARTBEAT_URL", "https://hc-ping.example/c"),
         ("DAILY_CAP_USD", "5"),
+        ("NIGHTSHIFT_TOKEN", "tok-0123456789abcdef"),
         ("MY_RENAMED_HOOK", " https://secret.example/token\n"),
         ("OPENAI_API_KEY", "sk-test-123"),
         ("NIGHTSHIFT_KEY", "stale"),
@@ -171,7 +172,13 @@ async fn the_environment_has_the_job_and_not_the_secrets() {
     assert_eq!(env.get("NIGHTSHIFT_ATTEMPT"), Some(&"2"));
     assert_eq!(env.get("NIGHTSHIFT_MAX_ATTEMPTS"), Some(&"7"));
     assert_eq!(env.get("OPENAI_API_KEY"), Some(&"sk-test-123"));
-    let stripped = ["ALERT_WEBHOOK", "NIGHTSHIFT_ALERT_WEBHOOK", "HEARTBEAT_URL", "DAILY_CAP_USD"];
+    let stripped = [
+        "ALERT_WEBHOOK",
+        "NIGHTSHIFT_ALERT_WEBHOOK",
+        "HEARTBEAT_URL",
+        "DAILY_CAP_USD",
+        "NIGHTSHIFT_TOKEN",
+    ];
     for name in stripped.into_iter().chain(["MY_RENAMED_HOOK"]) {
         assert!(!env.contains_key(name), "{name} reached the child");
     }

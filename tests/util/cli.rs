@@ -66,6 +66,14 @@ impl Workdir {
         Self { dir: tempfile::tempdir().expect("temp dir"), pg: Some((None, PathBuf::from(url))) }
     }
 
+    /// Makes the PostgreSQL database refuse connections and cuts the ones it has.
+    pub fn refuse_connections(&self) {
+        let scratch = self.pg.as_ref().and_then(|(s, _)| s.as_ref());
+        scratch
+            .expect("refuse_connections() is for a scratch PostgreSQL database")
+            .refuse_connections();
+    }
+
     /// Whether the commands use PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
@@ -107,6 +115,7 @@ impl Workdir {
             "ALERT_WEBHOOK",
             "HEARTBEAT_URL",
             "DAILY_CAP_USD",
+            "NIGHTSHIFT_TOKEN",
         ] {
             c.env_remove(var);
         }

@@ -92,7 +92,7 @@ fn command(verb: &str, key: &str) -> String {
 }
 
 /// The length in bytes of the longest common prefix, on a character boundary of both.
-fn first_difference(a: &str, b: &str) -> usize {
+pub fn first_difference(a: &str, b: &str) -> usize {
     a.char_indices()
         .zip(b.chars())
         .find(|((_, x), y)| x != y)

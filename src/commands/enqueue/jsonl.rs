@@ -10,10 +10,10 @@ use serde::Deserialize;
 use crate::Failure;
 use crate::config::parse_duration;
 
-/// One line of `--jsonl` input.
+/// One line of `--jsonl` input, and the body of `POST /api/jobs`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
+pub struct Line {
     key: String,
     #[serde(default)]
     payload: Option<serde_json::Value>,
@@ -48,39 +48,61 @@ pub fn read(path: &Path, max_payload: usize) -> Result<Vec<LineJob>, Failure> {
             continue;
         }
         let line: Line = serde_json::from_str(raw).map_err(|e| at(e.to_string()))?;
-        let payload = match line.payload {
-            None => "{}".to_owned(),
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-        };
-        if payload.len() > max_payload {
-            return Err(at(format!("the payload is over the {max_payload}-byte limit")));
-        }
-        let delay = line
-            .delay
-            .as_deref()
-            .map(|d| parse_duration("delay", d))
-            .transpose()
-            .map_err(|e| at(e.0))?;
-        let timeout = line
-            .timeout
-            .as_deref()
-            .map(|t| parse_duration("timeout", t))
-            .transpose()
-            .map_err(|e| at(e.0))?;
-        let job = NewJob {
-            key: line.key,
-            payload,
-            queue: line.queue.unwrap_or_else(|| "default".to_owned()),
-            max_attempts: line.max_attempts,
-            priority: line.priority,
-            run_at: delay.map(|d: Duration| super::now() + d),
-            timeout,
-        };
+        let job = line.into_job(max_payload).map_err(|e| at(e.to_string()))?;
         jobs.push(LineJob { line: n + 1, job });
     }
     if jobs.is_empty() {
         return Err(Failure::Usage(format!("{} holds no jobs", path.display())));
     }
     Ok(jobs)
+}
+
+/// Why a [`Line`] is not a job.
+#[derive(Debug)]
+pub enum LineError {
+    /// The payload is over `[store] max_payload` bytes.
+    TooLarge(usize),
+    /// A field's value is wrong (a duration that does not parse).
+    Invalid(String),
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::TooLarge(max) => write!(f, "the payload is over the {max}-byte limit"),
+            LineError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Line {
+    /// The job this line asks for: a payload given as a JSON string is the string's text,
+    /// any other JSON value its compact text; no payload is `{}`.
+    pub fn into_job(self, max_payload: usize) -> Result<NewJob, LineError> {
+        let payload = match self.payload {
+            None => "{}".to_owned(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+        };
+        if payload.len() > max_payload {
+            return Err(LineError::TooLarge(max_payload));
+        }
+        let duration = |what: &str, text: Option<String>| {
+            text.as_deref()
+                .map(|t| parse_duration(what, t))
+                .transpose()
+                .map_err(|e| LineError::Invalid(e.0))
+        };
+        let delay = duration("delay", self.delay)?;
+        let timeout = duration("timeout", self.timeout)?;
+        Ok(NewJob {
+            key: self.key,
+            payload,
+            queue: self.queue.unwrap_or_else(|| "default".to_owned()),
+            max_attempts: self.max_attempts,
+            priority: self.priority,
+            run_at: delay.map(|d: Duration| super::now() + d),
+            timeout,
+        })
+    }
 }

@@ -1,0 +1,73 @@
+//! `nightshift serve`: the HTTP API (`src/http`) as a process of its own, beside a runner.
+//! Listens on loopback by default; any other address needs a token. Stops on SIGTERM or
+//! SIGINT once the requests in flight are answered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Failure;
+use crate::cli::ServeArgs;
+use crate::config::Settings;
+use crate::events;
+use crate::http::{self, Api, Database, Token};
+
+pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
+    let addr: SocketAddr = args.listen.trim().parse().map_err(|_| {
+        Failure::Usage(format!(
+            "--listen {:?} is not an IP:PORT address; give one like 127.0.0.1:8787",
+            args.listen
+        ))
+    })?;
+    let token =
+        Token::load(std::env::var("NIGHTSHIFT_TOKEN").ok(), settings.http.token_file.as_deref())?;
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(Failure::Usage(format!(
+            "refusing to serve on {addr} without a token: anyone who reaches it could enqueue, \
+             replay and pause. Set NIGHTSHIFT_TOKEN or [http] token_file (e.g. `openssl rand \
+             -hex 32`), or listen on 127.0.0.1 and reach it through an SSH tunnel"
+        )));
+    }
+    events::install(args.log_format.unwrap_or_else(events::default_format));
+    // Opened before listening: a missing database is refused as the other commands refuse it.
+    let database = Database::open(settings.engine_config())?;
+    let auth = if token.is_some() { "bearer token" } else { "none (loopback only)" };
+    let api = Api { database, settings: Arc::new(settings), token: token.map(Arc::new) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let stop = stop_signal()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))?;
+        tracing::info!(target: "nightshift", event = "http_listening", addr = %local, auth = auth);
+        axum::serve(http::Bounded::new(listener), http::router(api))
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(|e| Failure::Failed(format!("the HTTP server stopped: {e}")))?;
+        tracing::info!(target: "nightshift", event = "http_stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT; registered before listening, so none is lost.
+fn stop_signal() -> Result<impl Future<Output = ()>, Failure> {
+    let error = |e: std::io::Error| Failure::Failed(format!("cannot listen for signals: {e}"));
+    let mut term = signal(SignalKind::terminate()).map_err(error)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(error)?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(target: "nightshift", event = "shutdown_requested", signal = name,
+            reason = "answering the requests in flight, then stopping");
+    })
+}

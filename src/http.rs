@@ -1,0 +1,90 @@
+//! nightshift's HTTP API: JSON under `/api/`, Prometheus text at `/metrics`, and `/healthz`.
+//! `nightshift serve` runs it as a process of its own beside a runner (cron or continuous).
+//!
+//! Every endpoint does what the matching command does, through the same operations
+//! (`nightshift_actors::Admin`), and answers with the JSON that command's `--json` prints. The
+//! command's exit-code classes become status codes: bad input 400 (unparseable) or 422 (a key
+//! or value the store refuses), an unknown key 404, a conflict 409, a payload over
+//! `[store] max_payload` 413, any other failure 500 with a generic message (the detail goes to
+//! the server's log, never to the client).
+//!
+//! # Layout
+//!
+//! - `database`: [`Database`], how the handlers reach the database (reads, three writes).
+//! - `auth`: the bearer token and its constant-time check.
+//! - `limits`: the request timeout, the body limit and the access log.
+//! - `listener`: a cap on open connections and an idle limit on each.
+//! - `origin`: refuses what a web page would make a browser send (DNS rebinding, cross-site
+//!   writes).
+//! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
+//! - `params`: a key in the path, a page size in the query.
+//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//!
+//! # Inside a runner (`run --http`)
+//!
+//! The handlers never touch an `Admin` themselves: they read through [`Database::read`] and
+//! write through [`Database::enqueue`], [`Database::replay`] and [`Database::set_paused`].
+//! `serve` builds the `Database` on an `Admin` (each call on a blocking thread). A continuous
+//! runner embedding this router must stay one writer per process: there `Database` gets a
+//! second variant holding the engine's `EngineHandle`, whose async `enqueue`, `replay`, `pause`
+//! and `resume` take those three writes through the Store actor's mailbox, while reads stay on
+//! an `Admin`. The handlers, the router and the guards do not change.
+
+mod auth;
+mod database;
+mod dlq;
+mod error;
+mod jobs;
+mod limits;
+mod listener;
+mod origin;
+mod params;
+mod pause;
+mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+use crate::config::Settings;
+
+pub use auth::Token;
+pub use database::Database;
+pub use error::ApiError;
+pub use listener::Bounded;
+
+/// What every handler is given: the database and the settings (for `max_payload`, the payload
+/// format, and the runners' lease), and the token, if one is required.
+#[derive(Clone)]
+pub struct Api {
+    pub database: Database,
+    pub settings: Arc<Settings>,
+    /// `None`: no token configured; `serve` allows that on loopback only.
+    pub token: Option<Arc<Token>>,
+}
+
+/// The routes. Everything but `/healthz` asks for the token when there is one, and refuses
+/// what a web page would make a browser send.
+pub fn router(api: Api) -> Router {
+    let guarded = Router::new()
+        .route("/api/status", get(status::show))
+        .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
+        .route("/api/jobs/{key}", get(jobs::show))
+        .route("/api/dlq", get(dlq::list))
+        .route("/api/dlq/{key}", get(dlq::show))
+        .route("/api/dlq/{key}/replay", post(dlq::replay))
+        .route("/api/pause", post(pause::pause))
+        .route("/api/resume", post(pause::resume))
+        .route("/metrics", get(status::metrics))
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(api.clone(), auth::require))
+        .layer(from_fn_with_state(api.clone(), origin::guard));
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .merge(guarded)
+        .layer(limits::body_limit(&api.settings))
+        .layer(from_fn_with_state(api.clone(), limits::bounded))
+        .with_state(api)
+}
