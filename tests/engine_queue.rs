@@ -44,6 +44,16 @@ async fn seed_lab(db: &TempDb, sink: &Sink, broken: Arc<AtomicBool>) -> EngineHa
     engine
 }
 
+/// The seed lab drained: the bad job is in the dead letter, and the handler is fixed since.
+async fn fixed_after_dead_letter(db: &TempDb, sink: &Sink) -> EngineHandle {
+    let broken = Arc::new(AtomicBool::new(true));
+    let engine = seed_lab(db, sink, broken.clone()).await;
+    within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5))).await.unwrap();
+    assert!(engine.dead_letter(BAD).await.unwrap().is_some());
+    broken.store(false, Ordering::SeqCst);
+    engine
+}
+
 crate::both_stores! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn poison_job_is_dead_lettered_after_spaced_retries_while_good_jobs_complete(db: TempDb) {
@@ -123,14 +133,7 @@ crate::both_stores! {
     async fn replay_makes_the_fixed_job_claimable_at_once_and_it_completes(db: TempDb) {
         events::capture();
         let sink = Sink::start().await;
-        let broken = Arc::new(AtomicBool::new(true));
-        let engine = seed_lab(&db, &sink, broken.clone()).await;
-        within(Duration::from_secs(30), "drain", engine.drain(Duration::from_secs(5)))
-            .await
-            .unwrap();
-        assert!(engine.dead_letter(BAD).await.unwrap().is_some());
-
-        broken.store(false, Ordering::SeqCst);
+        let engine = fixed_after_dead_letter(&db, &sink).await;
         engine.pause(Some("inspect the replayed row before it runs")).await.unwrap();
         let replayed = engine
             .replay(Selector::Keys(vec![BAD.to_owned(), "not-there".to_owned()]))
@@ -157,5 +160,33 @@ crate::both_stores! {
         assert_eq!(db.count("SELECT count(*) FROM dead_letter"), 0);
         assert_eq!(events::for_key(BAD).iter().filter(|e| e.name() == "replayed").count(), 1);
         engine.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+crate::both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operator_in_another_task_replays_pauses_and_resumes_the_running_engine(db: TempDb) {
+        events::capture();
+        let sink = Sink::start().await;
+        let engine = fixed_after_dead_letter(&db, &sink).await;
+        // What a request handler holds: a clone, used from a task of its own.
+        let operator = engine.operator();
+        let moved = tokio::spawn(async move {
+            let paused = operator.pause(Some("replaying")).await.unwrap();
+            let again = operator.pause(Some("replaying")).await.unwrap();
+            let replayed = operator.replay(Selector::Keys(vec![BAD.to_owned()])).await.unwrap();
+            (paused, again, replayed, operator)
+        });
+        let (paused, again, replayed, operator) = moved.await.unwrap();
+        assert_eq!((paused, again), (true, false), "the second pause changed nothing");
+        assert_eq!(replayed, vec![BAD.to_owned()]);
+        assert_eq!(engine.job(BAD).await.unwrap().unwrap().status, JobStatus::Pending, "held");
+        assert!(operator.resume().await.unwrap(), "the resume lifted the switch");
+        eventually(Duration::from_secs(10), "the replayed job runs", || async {
+            engine.job(BAD).await.unwrap().is_some_and(|row| row.status == JobStatus::Done)
+        })
+        .await;
+        engine.shutdown(Duration::from_secs(5)).await.unwrap();
+        assert!(operator.pause(None).await.is_err(), "a stopped engine takes no writes");
     }
 }

@@ -5,9 +5,11 @@
 
 mod chaos;
 mod enqueuer;
+mod operator;
 
 pub use chaos::ChaosHandle;
 pub use enqueuer::Enqueuer;
+pub use operator::Operator;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,6 @@ use ractor::{Actor, ActorCell, ActorRef};
 use crate::alert::AlertMsg;
 use crate::config::EngineConfig;
 use crate::dead_letter::DeadLetterMsg;
-use crate::dispatcher::DispatcherMsg;
 use crate::error::{EngineError, StoreError};
 use crate::events::event;
 use crate::job::{DeadJob, Enqueued, Handler, JobRecord, JobStatus, NewJob, Selector, Status};
@@ -31,9 +32,6 @@ use crate::store::gates::Gate;
 use crate::supervisor::{
     Slots, Supervisor, SupervisorMsg, TreeStatus, flush_alerts, startup_cause,
 };
-
-/// How long `pause` waits for the Dispatcher to give back what it claimed ahead.
-const PAUSE_ACK: Duration = Duration::from_secs(5);
 
 /// Starts engines.
 #[derive(Debug)]
@@ -172,54 +170,31 @@ impl EngineHandle {
         Ok(self.shared.store.dead_list(limit).await?)
     }
 
+    /// A cloneable handle for this engine's writes (enqueue, replay, purge, pause, resume),
+    /// for tasks that share one engine, such as request handlers.
+    pub fn operator(&self) -> Operator {
+        Operator { enqueuer: self.enqueuer.clone(), dead_letter: self.dead_letter.clone() }
+    }
+
     /// Moves dead-lettered jobs back to the queue, attempts reset, due at once. Returns the
     /// keys replayed.
     pub async fn replay(&self, which: Selector) -> Result<Vec<String>, EngineError> {
-        self.dead_letter_call(|reply| DeadLetterMsg::Replay(which, reply)).await
+        self.operator().replay(which).await
     }
 
     /// Deletes dead-lettered jobs for good. Returns the keys purged.
     pub async fn purge(&self, which: Selector) -> Result<Vec<String>, EngineError> {
-        self.dead_letter_call(|reply| DeadLetterMsg::Purge(which, reply)).await
-    }
-
-    async fn dead_letter_call<F>(&self, build: F) -> Result<Vec<String>, EngineError>
-    where
-        F: FnOnce(ractor::RpcReplyPort<Result<Vec<String>, StoreError>>) -> DeadLetterMsg,
-    {
-        let actor = self
-            .dead_letter
-            .get()
-            .ok_or_else(|| EngineError::Stopped("the dead letter actor is not running".into()))?;
-        match actor.call(build, Some(Duration::from_secs(60))).await {
-            Ok(CallResult::Success(answer)) => Ok(answer?),
-            Ok(_) | Err(_) => Err(EngineError::Store(StoreError::Unavailable(
-                "the dead letter actor did not answer".to_owned(),
-            ))),
-        }
+        self.operator().purge(which).await
     }
 
     /// Turns the kill switch on: workers claim nothing more; jobs in flight finish.
     pub async fn pause(&self, reason: Option<&str>) -> Result<(), EngineError> {
-        let shared = &self.shared;
-        shared.store.set_paused(true, reason.map(str::to_owned), shared.now()).await?;
-        shared.saw_pause(true, reason);
-        // Once this returns, no job claimed ahead is handed out any more (a job already handed
-        // to a worker still runs). Without a Dispatcher (restarting) nothing is claimed ahead.
-        if let Some(dispatcher) = self.enqueuer.dispatcher.get() {
-            let _ =
-                dispatcher.call(|reply| DispatcherMsg::Paused(Some(reply)), Some(PAUSE_ACK)).await;
-        }
-        Ok(())
+        self.operator().pause(reason).await.map(drop)
     }
 
     /// Turns the kill switch off and wakes the workers.
     pub async fn resume(&self) -> Result<(), EngineError> {
-        let shared = &self.shared;
-        shared.store.set_paused(false, None, shared.now()).await?;
-        shared.saw_pause(false, None);
-        self.enqueuer.dispatcher.wake();
-        Ok(())
+        self.operator().resume().await.map(drop)
     }
 
     /// Runs every due job, waits for retries that fall due within `window`, then returns the

@@ -60,7 +60,7 @@ pub use admin::Admin;
 pub use alerts::{AlertFormat, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TokioClock};
 pub use config::{AlertConfig, EngineConfig, RetentionConfig, RetryConfig, Synchronous};
-pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer};
+pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer, Operator};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;
