@@ -44,7 +44,8 @@ pub enum Command {
     Init(InitArgs),
     /// Add a job; enqueueing an existing key changes nothing
     Enqueue(EnqueueArgs),
-    /// Work the queue: until SIGTERM/SIGINT, or with --once until nothing is due
+    /// Work the queue: until SIGTERM/SIGINT (--http ADDR also serves the HTTP API), or with
+    /// --once until nothing is due
     Run(RunArgs),
     /// Counts by status, dead letters, oldest pending job, gates, whether a runner is alive;
     /// --prom prints them as Prometheus metrics
@@ -64,7 +65,8 @@ pub enum Command {
     },
     /// Turn the kill switch off
     Resume,
-    /// Serve the JSON API and /metrics over HTTP, beside a runner; a bearer token
+    /// Serve the JSON API and /metrics over HTTP, beside a runner (`run --http` serves it from
+    /// inside one); a bearer token
     /// (NIGHTSHIFT_TOKEN or [http] token_file) is required to listen beyond loopback
     Serve(ServeArgs),
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
@@ -180,6 +182,10 @@ pub struct DeployArgs {
     /// Where nightshift will run
     #[arg(value_enum)]
     pub target: DeployTarget,
+    /// systemd, fly: the continuous runner also serves the HTTP API on ADDR (`run --http`)
+    /// [default: 127.0.0.1:8787 for systemd, 0.0.0.0:8080 for fly]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1)]
+    pub http: Option<Option<String>>,
     /// The handler command the runs use, put on their command line as `run` takes it
     /// [default: [handler] command]
     #[arg(last = true, value_name = "COMMAND")]
@@ -261,6 +267,11 @@ pub struct RunArgs {
     /// they are stopped and given back; a second signal stops them at once
     #[arg(long, default_value = "30s", value_name = "DUR")]
     pub grace: String,
+    /// Also serve the HTTP API (as `serve` does) on ADDR, IP:PORT, while the runner works; its
+    /// writes go through this runner. Not with --once. Beyond loopback it needs a token
+    /// (NIGHTSHIFT_TOKEN or [http] token_file)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
     /// Event format on stdout [default: json when stdout is not a terminal]
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Init(args) => init::run(&settings, &args),
         Command::Enqueue(args) => enqueue::run(&settings, &args),
-        Command::Run(args) => run::run(&settings, &args),
+        Command::Run(args) => run::run(std::sync::Arc::new(settings), &args),
         Command::Status(args) => status::run(&settings, status::Format::of(&args)),
         Command::Jobs(args) => jobs::run(&settings, &args),
         Command::Dlq { command } => dlq::run(&settings, &command),

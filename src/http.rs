@@ -25,10 +25,10 @@
 //! The handlers never touch an `Admin` themselves: they read through [`Database::read`] and
 //! write through [`Database::enqueue`], [`Database::replay`] and [`Database::set_paused`].
 //! `serve` builds the `Database` on an `Admin` (each call on a blocking thread). A continuous
-//! runner embedding this router must stay one writer per process: there `Database` gets a
-//! second variant holding the engine's `EngineHandle`, whose async `enqueue`, `replay`, `pause`
-//! and `resume` take those three writes through the Store actor's mailbox, while reads stay on
-//! an `Admin`. The handlers, the router and the guards do not change.
+//! runner (`run --http`, `crate::commands::run`) builds it with [`Database::beside`]: reads
+//! stay on an `Admin`, the three writes go through the engine's `Operator` to the Store actor's
+//! mailbox, so the runner stays one writer per process. The handlers, the router and the
+//! guards are the same.
 
 mod auth;
 mod database;

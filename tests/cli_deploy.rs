@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::util::cli::Workdir;
 
 /// A workdir with a database and a config that sets a handler.
-fn installed() -> Workdir {
+pub(crate) fn installed() -> Workdir {
     let w = Workdir::new();
     w.run(&["init"]).expect(0);
     w.write("nightshift.toml", "[handler]\ncommand = [\"/usr/bin/python3\", \"agent.py\"]\n");
@@ -69,7 +69,7 @@ fn deploy_without_a_handler_says_how_to_set_one() {
 }
 
 /// Splits `deploy systemd` output on its `# --- /etc/systemd/system/NAME ---` headers.
-fn unit_files(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn unit_files(text: &str) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -88,7 +88,7 @@ fn unit_files(text: &str) -> BTreeMap<String, String> {
 }
 
 /// `(section, key) -> values` of a unit file, comments skipped.
-fn sections(unit: &str) -> BTreeMap<(String, String), Vec<String>> {
+pub(crate) fn sections(unit: &str) -> BTreeMap<(String, String), Vec<String>> {
     let mut keys: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut section = String::new();
     for line in unit.lines().map(str::trim) {

@@ -54,6 +54,10 @@ mod cli_retention;
 // `serve`: the HTTP API against the CLI's JSON, its limits, no secret shown; who may use it.
 mod http_api;
 mod http_guards;
+// `run --http`: the API inside a continuous runner, its writes through the runner's engine.
+mod cli_run_http;
+// `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.
+mod cli_deploy_http;
 // Moving up: SQLite copied into PostgreSQL.
 mod cli_migrate;
 // A password in the database URL, doctor's PostgreSQL check, bench refusing PostgreSQL.

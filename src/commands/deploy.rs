@@ -9,6 +9,7 @@ mod fly;
 pub(super) mod quote;
 mod systemd;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::HandlerCommand;
@@ -45,11 +46,12 @@ pub struct Install {
 }
 
 pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
+    let http = http_address(args)?;
     let install = Install::of(settings, &args.command)?;
     let text = match args.target {
         DeployTarget::Cron => cron::render(&install),
-        DeployTarget::Systemd => systemd::render(&install),
-        DeployTarget::Fly => fly::render(&install),
+        DeployTarget::Systemd => systemd::render(&install, http),
+        DeployTarget::Fly => fly::render(&install, http),
     };
     write_out(format_args!("{text}"))?;
     if args.target == DeployTarget::Fly {
@@ -93,6 +95,37 @@ pub fn run(settings: &Settings, args: &DeployArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// `--http [ADDR]`, with the target's default address; refused (exit 2) for cron, whose runs
+/// exit when the queue is drained, and on loopback for Fly, whose proxy could not reach it.
+fn http_address(args: &DeployArgs) -> Result<Option<SocketAddr>, Failure> {
+    let Some(given) = &args.http else { return Ok(None) };
+    let default = match args.target {
+        DeployTarget::Cron => {
+            return Err(Failure::Usage(
+                "--http needs a continuous runner, and cron starts `run --once`: use `deploy \
+                 systemd --http` or `deploy fly --http`, or run `nightshift serve` beside cron"
+                    .to_owned(),
+            ));
+        }
+        DeployTarget::Systemd => "127.0.0.1:8787",
+        DeployTarget::Fly => "0.0.0.0:8080",
+    };
+    let text = given.as_deref().unwrap_or(default);
+    let addr: SocketAddr = text.trim().parse().map_err(|_| {
+        Failure::Usage(format!(
+            "--http {text:?} is not an IP:PORT address; give one like {default}"
+        ))
+    })?;
+    if args.target == DeployTarget::Fly && addr.ip().is_loopback() {
+        return Err(Failure::Usage(format!(
+            "--http {addr}: Fly's proxy reaches the machine on its private network, never on \
+             loopback; give --http 0.0.0.0:{} (it needs NIGHTSHIFT_TOKEN as a Fly secret)",
+            addr.port()
+        )));
+    }
+    Ok(Some(addr))
 }
 
 impl Install {

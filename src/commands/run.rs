@@ -8,6 +8,9 @@
 //! error), the engine is shut down in order before `run` returns: a job is never left `running`
 //! for the next start to count as interrupted.
 //!
+//! With `--http ADDR` (continuous only) the runner also serves the HTTP API, its writes going
+//! through this engine (`http`).
+//!
 //! With `[heartbeat] url` set, `run` pings the dead-man's switch (`crate::heartbeat`): `--once`
 //! at its start and end, a continuous runner while it is healthy (`beat`), either `/fail` when
 //! it exits non-zero. The pings change neither the exit code nor, beyond a bounded wait at
@@ -15,8 +18,10 @@
 
 mod beat;
 mod gates;
+mod http;
 mod signals;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use nightshift_actors::{Admin, Engine, EngineHandle, Status};
@@ -30,14 +35,14 @@ use crate::events;
 use crate::handler::{CommandHandler, Registry, program};
 use crate::heartbeat::{Heartbeat, Ping};
 
-pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
+pub fn run(settings: Arc<Settings>, args: &RunArgs) -> Result<(), Failure> {
     // First, so a heartbeat that cannot be sent is logged even for a run refused at once.
     events::install(args.log_format.unwrap_or_else(events::default_format));
     let heartbeat = settings.heartbeat.as_ref().and_then(Heartbeat::start);
     if let (true, Some(heartbeat)) = (args.once, &heartbeat) {
         heartbeat.ping(Ping::Start);
     }
-    let result = work(settings, args, heartbeat.as_ref());
+    let result = work(&settings, args, heartbeat.as_ref());
     if let Some(heartbeat) = heartbeat {
         // A refused start (no handler, the lock held) fails the run as much as a crash does.
         let last = match &result {
@@ -52,7 +57,12 @@ pub fn run(settings: &Settings, args: &RunArgs) -> Result<(), Failure> {
     result
 }
 
-fn work(settings: &Settings, args: &RunArgs, heartbeat: Option<&Heartbeat>) -> Result<(), Failure> {
+fn work(
+    settings: &Arc<Settings>,
+    args: &RunArgs,
+    heartbeat: Option<&Heartbeat>,
+) -> Result<(), Failure> {
+    let http = http::Plan::of(args, settings)?;
     let argv = super::HandlerCommand::pick(&args.command, settings)
         .ok_or_else(|| {
             Failure::Usage(
@@ -105,7 +115,24 @@ fn work(settings: &Settings, args: &RunArgs, heartbeat: Option<&Heartbeat>) -> R
     runtime.block_on(async move {
         // Listen before starting: a SIGTERM that arrives while the engine starts is not lost.
         let mut signals = Signals::listen(grace)?;
+        let bound = match http {
+            Some(plan) => Some(plan.bind().await?),
+            None => None,
+        };
         let mut engine = Engine::start(config.clone(), handler).await?;
+        let serving = match bound {
+            Some(bound) => {
+                let served = bound.serve(settings.clone(), config.clone(), engine.operator()).await;
+                match served {
+                    Ok(serving) => Some(serving),
+                    Err(failure) => {
+                        let _ = engine.shutdown_unless(grace, signals.hurry()).await;
+                        return Err(failure);
+                    }
+                }
+            }
+            None => None,
+        };
         let worked = async {
             // Holding the runner lock now: enqueue the latest tick each schedule missed, through
             // the engine like every write of this runner.
@@ -125,9 +152,18 @@ fn work(settings: &Settings, args: &RunArgs, heartbeat: Option<&Heartbeat>) -> R
             }
         }
         .await;
-        let stopped = engine.shutdown_unless(grace, signals.hurry()).await;
+        // The HTTP listener stops alongside the engine: no new request from here on, those in
+        // flight answered while the jobs in flight get their grace.
+        let served = async {
+            match serving {
+                Some(serving) => serving.stop().await,
+                None => Ok(()),
+            }
+        };
+        let (stopped, served) =
+            tokio::join!(engine.shutdown_unless(grace, signals.hurry()), served);
         // The first failure is the one to report: a shutdown error after it is its echo.
-        worked.and(stopped.map_err(Failure::from))
+        worked.and(stopped.map_err(Failure::from)).and(served)
     })
 }
 

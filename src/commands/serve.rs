@@ -1,10 +1,14 @@
 //! `nightshift serve`: the HTTP API (`src/http`) as a process of its own, beside a runner.
 //! Listens on loopback by default; any other address needs a token. Stops on SIGTERM or
 //! SIGINT once the requests in flight are answered.
+//!
+//! `run --http` serves the same router from inside a continuous runner, through [`address`],
+//! [`bind`] and [`serve`] here: the same address and token rules, the same listening line.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failure;
@@ -14,10 +18,32 @@ use crate::events;
 use crate::http::{self, Api, Database, Token};
 
 pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
-    let addr: SocketAddr = args.listen.trim().parse().map_err(|_| {
+    let (addr, token) = address("--listen", &args.listen, &settings)?;
+    events::install(args.log_format.unwrap_or_else(events::default_format));
+    // Opened before listening: a missing database is refused as the other commands refuse it.
+    let database = Database::open(settings.engine_config())?;
+    let api = Api { database, settings: Arc::new(settings), token: token.map(Arc::new) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let stop = stop_signal()?;
+        serve(bind(addr).await?, api, stop).await
+    })
+}
+
+/// The address given to `flag` and the token, if any; refuses (exit 2) an address that is not
+/// one, and one beyond loopback without a token.
+pub(crate) fn address(
+    flag: &str,
+    text: &str,
+    settings: &Settings,
+) -> Result<(SocketAddr, Option<Token>), Failure> {
+    let addr: SocketAddr = text.trim().parse().map_err(|_| {
         Failure::Usage(format!(
-            "--listen {:?} is not an IP:PORT address; give one like 127.0.0.1:8787",
-            args.listen
+            "{flag} {text:?} is not an IP:PORT address; give one like 127.0.0.1:8787"
         ))
     })?;
     let token =
@@ -29,32 +55,34 @@ pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
              -hex 32`), or listen on 127.0.0.1 and reach it through an SSH tunnel"
         )));
     }
-    events::install(args.log_format.unwrap_or_else(events::default_format));
-    // Opened before listening: a missing database is refused as the other commands refuse it.
-    let database = Database::open(settings.engine_config())?;
-    let auth = if token.is_some() { "bearer token" } else { "none (loopback only)" };
-    let api = Api { database, settings: Arc::new(settings), token: token.map(Arc::new) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
-        let stop = stop_signal()?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))?;
-        tracing::info!(target: "nightshift", event = "http_listening", addr = %local, auth = auth);
-        axum::serve(http::Bounded::new(listener), http::router(api))
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(|e| Failure::Failed(format!("the HTTP server stopped: {e}")))?;
-        tracing::info!(target: "nightshift", event = "http_stopped");
-        Ok(())
-    })
+    Ok((addr, token))
+}
+
+/// Listens on `addr`; connections wait in the kernel's backlog until [`serve`] takes them.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, Failure> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves the API on `listener` until `stop` resolves, then answers the requests in flight.
+/// Logs `http_listening` (with the address, the one a port 0 picked) first, `http_stopped` last.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    api: Api,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Failed(format!("cannot read the listening address: {e}")))?;
+    let auth = if api.token.is_some() { "bearer token" } else { "none (loopback only)" };
+    tracing::info!(target: "nightshift", event = "http_listening", addr = %local, auth = auth);
+    axum::serve(http::Bounded::new(listener), http::router(api))
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|e| Failure::Failed(format!("the HTTP server stopped: {e}")))?;
+    tracing::info!(target: "nightshift", event = "http_stopped");
+    Ok(())
 }
 
 /// Resolves on the first SIGTERM or SIGINT; registered before listening, so none is lost.

@@ -1,15 +1,22 @@
-//! [`Database`]: how the API reaches the database. An `Admin`, the CLI's own access, used on
-//! tokio's blocking threads: a call may wait on SQLite's `busy_timeout` or on PostgreSQL, and
+//! [`Database`]: how the API reaches the database. Reads go through an `Admin`, the CLI's own
+//! access, used on tokio's blocking threads: a call may wait on SQLite's `busy_timeout` or on PostgreSQL, and
 //! the async threads serving other requests must never wait with it.
 //!
 //! One `Admin` serves the requests one after another (a dashboard and a scraper, not a hot
 //! path). A call that fails on the database itself (not on the client's input) drops the
 //! `Admin`; the next call opens another, so a PostgreSQL server that restarted, or a SQLite file
 //! that was missing, is picked up again without restarting `serve`.
+//!
+//! The three writes (enqueue, replay, pause/resume) go where the process's writes go: for
+//! `serve`, through the same `Admin`; inside a runner (`run --http`), through the engine's
+//! [`Operator`] to the Store actor's mailbox, so the runner stays its database's one writer and
+//! its workers hear at once of a job enqueued, replayed or let through.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use nightshift_actors::{Admin, EngineConfig, Enqueued, NewJob, Selector, StoreError};
+use nightshift_actors::{
+    Admin, EngineConfig, EngineError, Enqueued, NewJob, Operator, Selector, StoreError,
+};
 
 use super::ApiError;
 
@@ -19,6 +26,16 @@ pub struct Database {
     config: Arc<EngineConfig>,
     // A std Mutex: it is only ever locked on a blocking thread, never across an await.
     admin: Arc<Mutex<Option<Admin>>>,
+    writer: Writer,
+}
+
+/// Who takes the writes.
+#[derive(Clone)]
+enum Writer {
+    /// `serve`: the `Admin`, as the CLI's commands write.
+    Admin,
+    /// `run --http`: the runner's engine.
+    Engine(Operator),
 }
 
 impl Database {
@@ -26,7 +43,15 @@ impl Database {
     /// outside the async runtime.
     pub fn open(config: EngineConfig) -> Result<Self, StoreError> {
         let admin = Admin::open(&config)?;
-        Ok(Self { config: Arc::new(config), admin: Arc::new(Mutex::new(Some(admin))) })
+        let admin = Arc::new(Mutex::new(Some(admin)));
+        Ok(Self { config: Arc::new(config), admin, writer: Writer::Admin })
+    }
+
+    /// Inside a runner: reads as [`Database::open`] does, writes through `engine`. Call it
+    /// outside the async runtime, once the engine has started (and brought the schema up to
+    /// date).
+    pub fn beside(config: EngineConfig, engine: Operator) -> Result<Self, StoreError> {
+        Ok(Self { writer: Writer::Engine(engine), ..Self::open(config)? })
     }
 
     /// Reads: runs `f` with the `Admin` on a blocking thread.
@@ -68,27 +93,71 @@ impl Database {
     /// Enqueues one job; for a conflict, also where the stored payload differs from it (`None`
     /// when the row went away meanwhile).
     pub async fn enqueue(&self, job: NewJob) -> Result<(Enqueued, Option<usize>), ApiError> {
-        self.call(move |admin| {
-            let outcome = admin.enqueue(&job)?;
-            let differs_at = match outcome {
-                Enqueued::Conflict { .. } => admin.job(&job.key).ok().flatten().map(|stored| {
-                    crate::commands::enqueue::differs_at(&stored.payload, &job.payload)
-                }),
-                _ => None,
-            };
-            Ok((outcome, differs_at))
-        })
-        .await
+        let engine = match &self.writer {
+            Writer::Engine(engine) => engine,
+            Writer::Admin => {
+                return self
+                    .call(move |admin| {
+                        let outcome = admin.enqueue(&job)?;
+                        let differs = differs_at(admin, &job, &outcome);
+                        Ok((outcome, differs))
+                    })
+                    .await;
+            }
+        };
+        let outcome = engine.enqueue(job.clone()).await.map_err(engine_error)?;
+        if !matches!(outcome, Enqueued::Conflict { .. }) {
+            return Ok((outcome, None));
+        }
+        let reported = outcome.clone();
+        let differs = self.read(move |admin| Ok(differs_at(admin, &job, &reported))).await?;
+        Ok((outcome, differs))
     }
 
     /// Moves dead-lettered jobs back to the queue; returns the keys moved.
     pub async fn replay(&self, which: Selector) -> Result<Vec<String>, ApiError> {
-        self.call(move |admin| admin.replay(&which)).await
+        match &self.writer {
+            Writer::Admin => self.call(move |admin| admin.replay(&which)).await,
+            Writer::Engine(engine) => engine.replay(which).await.map_err(engine_error),
+        }
     }
 
     /// Turns the kill switch on or off; returns whether it changed.
     pub async fn set_paused(&self, paused: bool, reason: Option<String>) -> Result<bool, ApiError> {
-        self.call(move |admin| admin.set_paused(paused, reason.as_deref())).await
+        match &self.writer {
+            Writer::Admin => {
+                self.call(move |admin| admin.set_paused(paused, reason.as_deref())).await
+            }
+            Writer::Engine(engine) if paused => {
+                engine.pause(reason.as_deref()).await.map_err(engine_error)
+            }
+            Writer::Engine(engine) => engine.resume().await.map_err(engine_error),
+        }
+    }
+}
+
+/// For a conflict: where the stored payload differs from `job`'s (`None` when the row went
+/// away meanwhile, or for any other outcome).
+fn differs_at(admin: &Admin, job: &NewJob, outcome: &Enqueued) -> Option<usize> {
+    match outcome {
+        Enqueued::Conflict { .. } => admin
+            .job(&job.key)
+            .ok()
+            .flatten()
+            .map(|stored| crate::commands::enqueue::differs_at(&stored.payload, &job.payload)),
+        _ => None,
+    }
+}
+
+/// The engine's failures as the API answers them: the Store's as from an `Admin`, a runner
+/// shutting down as unavailable.
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Store(e) => e.into(),
+        EngineError::Stopped(_) => {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "the runner is stopping")
+        }
+        e => ApiError::internal(&e),
     }
 }
 

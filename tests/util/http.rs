@@ -1,4 +1,4 @@
-//! `nightshift serve` under test: started on 127.0.0.1:0, its address read from the listening
+//! `nightshift serve` (or `run --http`) under test: started on 127.0.0.1:0, its address read from the listening
 //! line it prints, everything it prints kept; and a plain HTTP/1.1 client over a `TcpStream`
 //! (one request per connection), so a test sees exactly the bytes the server sent.
 
@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::cli::{Workdir, signal, wait_exit};
 
-/// A running `nightshift serve`.
+/// A running `nightshift serve`, or a runner serving the API (`run --http`).
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
@@ -33,9 +33,15 @@ pub struct Stopped {
 impl Server {
     /// Starts `serve --listen 127.0.0.1:0` with `env` set, and waits for its listening line.
     pub fn start(w: &Workdir, env: &[(&str, &str)]) -> Self {
-        let mut cmd = w.cmd(&["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]);
+        Self::spawn(w, &["serve", "--listen", "127.0.0.1:0", "--log-format", "json"], env)
+    }
+
+    /// Starts nightshift with `args` (which must listen and log JSON) and `env` set, and waits
+    /// for its listening line.
+    pub fn spawn(w: &Workdir, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = w.cmd(args);
         cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn nightshift serve");
+        let mut child = cmd.spawn().expect("spawn nightshift");
         let (stdout, stderr) =
             (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
         let (tx, rx) = mpsc::channel();

@@ -3,22 +3,29 @@
 //! own `fly.toml` is this template's output for `/data/nightshift.db` (a test keeps them
 //! equal).
 
+use std::net::SocketAddr;
+
 use super::{GRACE_SECS, HandlerCommand, Install, STOP_TIMEOUT_SECS, quote};
 
-pub fn render(i: &Install) -> String {
+/// The fly.toml; with `http`, the worker serves the HTTP API there behind Fly's HTTPS.
+pub fn render(i: &Install, http: Option<SocketAddr>) -> String {
     if i.postgres {
-        return fly_toml(None, i.handler.as_ref());
+        return fly_toml(None, i.handler.as_ref(), http);
     }
     let name =
         i.db.file_name()
             .map_or_else(|| "nightshift.db".to_owned(), |n| n.to_string_lossy().into_owned());
-    fly_toml(Some(&name), i.handler.as_ref())
+    fly_toml(Some(&name), i.handler.as_ref(), http)
 }
 
 /// The fly.toml for a database file named `db_name` on the volume, or (`None`) for PostgreSQL
 /// named by the `NIGHTSHIFT_DB` secret. A handler given after `--` goes on the worker's command
-/// line; a configured one gets a note.
-pub fn fly_toml(db_name: Option<&str>, handler: Option<&HandlerCommand>) -> String {
+/// line; a configured one gets a note. With `http`, the worker also serves the HTTP API there.
+pub fn fly_toml(
+    db_name: Option<&str>,
+    handler: Option<&HandlerCommand>,
+    http: Option<SocketAddr>,
+) -> String {
     let handler_note = match handler {
         Some(HandlerCommand::Given(argv)) => format!(
             "# The worker runs the handler given after `--`: {argv:?}.\n\
@@ -36,6 +43,9 @@ pub fn fly_toml(db_name: Option<&str>, handler: Option<&HandlerCommand>) -> Stri
     };
     // flyctl splits a process's command into words by shell quoting rules; no shell runs it.
     let mut worker = format!("run --grace {GRACE_SECS}s");
+    if let Some(addr) = http {
+        worker.push_str(&format!(" --http {addr}"));
+    }
     if let Some(HandlerCommand::Given(argv)) = handler {
         worker.push_str(" --");
         for word in argv {
@@ -98,9 +108,7 @@ kill_timeout = {stop}
 [build]
   dockerfile = "Dockerfile"
 
-{store}# A worker: no [http_service] and no [[services]], so Fly's proxy never routes to it and
-# auto-stop (which only applies to services) never stops it mid-job.
-[processes]
+{store}{service}[processes]
   worker = {worker}   # the image's ENTRYPOINT is `tini -- nightshift`
 
 # Restart the worker whatever its exit code: it should always be running.
@@ -116,6 +124,37 @@ kill_timeout = {stop}
         grace = GRACE_SECS,
         stop = STOP_TIMEOUT_SECS,
         worker = quote::toml(&worker),
+        service = http.map_or_else(no_service, http_service),
+    )
+}
+
+fn no_service() -> String {
+    "# A worker: no [http_service] and no [[services]], so Fly's proxy never routes to it and
+# auto-stop (which only applies to services) never stops it mid-job.
+"
+    .to_owned()
+}
+
+/// The `[http_service]` in front of `run --http addr`.
+fn http_service(addr: SocketAddr) -> String {
+    format!(
+        r#"# The worker serves the HTTP API (`run --http {addr}`) behind Fly's proxy, which holds the
+# certificate: https://your-app-name.fly.dev/api/status, plain HTTP redirected (force_https).
+# Listening beyond loopback, the worker refuses to start (exit 2) without a token, a secret:
+#   fly secrets set NIGHTSHIFT_TOKEN=$(openssl rand -hex 32)   (never in this file)
+# and every request but /healthz must send `Authorization: Bearer <token>`.
+# auto_stop_machines = "off": the proxy stops machines it sees no requests for, and cannot see
+# the jobs a worker is running; off, it never stops the worker mid-job. auto_start_machines =
+# false: a machine stopped on purpose stays stopped until started (a request does not wake it).
+[http_service]
+  internal_port = {port}
+  force_https = true
+  auto_stop_machines = "off"
+  auto_start_machines = false
+  processes = ["worker"]
+
+"#,
+        port = addr.port()
     )
 }
 
@@ -124,6 +163,9 @@ mod tests {
     /// The repository's fly.toml is this template's output for the image's database.
     #[test]
     fn the_root_fly_toml_is_the_template_output() {
-        assert_eq!(include_str!("../../../fly.toml"), super::fly_toml(Some("nightshift.db"), None));
+        assert_eq!(
+            include_str!("../../../fly.toml"),
+            super::fly_toml(Some("nightshift.db"), None, None)
+        );
     }
 }

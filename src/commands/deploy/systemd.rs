@@ -2,9 +2,12 @@
 //! `nightshift.timer` for scheduled mode, each preceded by a `# --- /etc/systemd/system/NAME ---`
 //! line so the output can be split into files.
 
+use std::net::SocketAddr;
+
 use super::{GRACE_SECS, Install, STOP_TIMEOUT_SECS, quote};
 
-pub fn render(i: &Install) -> String {
+/// The units; with `http`, the continuous service serves the HTTP API there (`run --http`).
+pub fn render(i: &Install, http: Option<SocketAddr>) -> String {
     let exec = format!("{}{}", quote::systemd_arg(&i.exe), i.global_flags(quote::systemd_arg));
     let handler = i.handler_args(quote::systemd_word);
     format!(
@@ -30,7 +33,8 @@ pub fn render(i: &Install) -> String {
          [Service]\n\
          Type=simple\n\
          {common}\
-         ExecStart={exec} run --grace {grace}s{handler}\n\
+         {http_note}\
+         ExecStart={exec} run --grace {grace}s{http_flag}{handler}\n\
          Restart=always\n\
          RestartSec=5\n\
          # SIGTERM to nightshift only (mixed): it stops claiming, lets jobs in flight finish within\n\
@@ -73,8 +77,34 @@ pub fn render(i: &Install) -> String {
          [Install]\n\
          WantedBy=timers.target\n",
         common = common(i),
+        http_note = http.map(http_note).unwrap_or_default(),
+        http_flag = http.map(|addr| format!(" --http {addr}")).unwrap_or_default(),
         grace = GRACE_SECS,
         stop = STOP_TIMEOUT_SECS,
+    )
+}
+
+/// What the continuous service says about its HTTP API: how to reach it, and the token.
+fn http_note(addr: SocketAddr) -> String {
+    let reach = if addr.ip().is_loopback() {
+        format!(
+            "# Reach it from a laptop through an SSH tunnel, nothing else opened:\n\
+             #   ssh -N -L {port}:{addr} user@this-host   then   curl http://127.0.0.1:{port}/healthz\n\
+             # A token is optional on loopback; with one, every request but /healthz needs\n\
+             # `Authorization: Bearer <token>`.\n",
+            port = addr.port()
+        )
+    } else {
+        "# This address is beyond loopback: the runner refuses to start (exit 2) without a\n\
+         # token, and plain HTTP carries it in clear: put a TLS proxy in front, or listen on\n\
+         # 127.0.0.1 and use an SSH tunnel.\n"
+            .to_owned()
+    };
+    format!(
+        "# The HTTP API (`run --http {addr}`): status, enqueue, dead letter, pause, /metrics.\n\
+         {reach}\
+         # The token is a secret: NIGHTSHIFT_TOKEN=... (e.g. `openssl rand -hex 32`) goes in the\n\
+         # EnvironmentFile above, never in this unit.\n"
     )
 }
 
