@@ -57,6 +57,8 @@ fn deploy_fly_with_http_puts_the_worker_behind_fly_https() {
     assert_eq!(service["force_https"].as_bool(), Some(true));
     assert_eq!(service["auto_stop_machines"].as_str(), Some("off"), "never stopped mid-job");
     assert_eq!(service["processes"].as_array().unwrap()[0].as_str(), Some("worker"));
+    let check = &service["checks"].as_array().expect("a health check")[0];
+    assert_eq!((check["method"].as_str(), check["path"].as_str()), (Some("GET"), Some("/healthz")));
     assert!(fly.get("services").is_none());
     assert!(text.contains("fly secrets set NIGHTSHIFT_TOKEN="), "the token as a secret:\n{text}");
     assert!(text.contains("refuses to start (exit 2) without a token"), "{text}");

@@ -153,6 +153,14 @@ fn http_service(addr: SocketAddr) -> String {
   auto_start_machines = false
   processes = ["worker"]
 
+# Fly checks /healthz (no token needed): "degraded" (503) while the database cannot be read.
+[[http_service.checks]]
+  grace_period = "10s"
+  interval = "30s"
+  method = "GET"
+  timeout = "5s"
+  path = "/healthz"
+
 "#,
         port = addr.port()
     )
