@@ -19,6 +19,9 @@
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//! - The dashboard: `session` (the login's cookie, CSRF tokens, the page guard), `login`
+//!   (`/login`, `/logout`), `page` (escaping, the page around a body), `overview` (`/`, the
+//!   kill switch's forms).
 //!
 //! # Inside a runner (`run --http`)
 //!
@@ -37,9 +40,13 @@ mod error;
 mod jobs;
 mod limits;
 mod listener;
+mod login;
 mod origin;
+mod overview;
+mod page;
 mod params;
 mod pause;
+mod session;
 mod status;
 
 use std::sync::Arc;
@@ -54,6 +61,7 @@ pub use auth::Token;
 pub use database::Database;
 pub use error::ApiError;
 pub use listener::Bounded;
+pub use session::Sessions;
 
 /// What every handler is given: the database and the settings (for `max_payload`, the payload
 /// format, and the runners' lease), and the token, if one is required.
@@ -63,11 +71,22 @@ pub struct Api {
     pub settings: Arc<Settings>,
     /// `None`: no token configured; `serve` allows that on loopback only.
     pub token: Option<Arc<Token>>,
+    /// The dashboard's open sessions (none without a token).
+    pub sessions: Arc<Sessions>,
 }
 
-/// The routes. Everything but `/healthz` asks for the token when there is one, and refuses
-/// what a web page would make a browser send.
+/// The routes. The API asks for the token when there is one, the dashboard's pages for a
+/// session (from `/login`); everything but `/healthz` refuses what a web page would make a
+/// browser send.
 pub fn router(api: Api) -> Router {
+    let pages = Router::new()
+        .route("/", get(overview::show))
+        .route("/pause", post(overview::pause))
+        .route("/resume", post(overview::resume))
+        .route("/logout", post(login::logout))
+        .layer(from_fn_with_state(api.clone(), session::require))
+        .route("/login", get(login::form).post(login::submit))
+        .layer(from_fn_with_state(api.clone(), origin::guard));
     let guarded = Router::new()
         .route("/api/status", get(status::show))
         .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
@@ -83,6 +102,7 @@ pub fn router(api: Api) -> Router {
         .layer(from_fn_with_state(api.clone(), origin::guard));
     Router::new()
         .route("/healthz", get(status::healthz))
+        .merge(pages)
         .merge(guarded)
         .layer(limits::body_limit(&api.settings))
         .layer(from_fn_with_state(api.clone(), limits::bounded))

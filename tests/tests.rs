@@ -54,6 +54,8 @@ mod cli_retention;
 // `serve`: the HTTP API against the CLI's JSON, its limits, no secret shown; who may use it.
 mod http_api;
 mod http_guards;
+// The dashboard's pages: login, session, overview, the kill switch's forms and CSRF.
+mod http_pages;
 // `run --http`: the API inside a continuous runner, its writes through the runner's engine.
 mod cli_run_http;
 // `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.

@@ -22,7 +22,12 @@ pub fn run(settings: Settings, args: &ServeArgs) -> Result<(), Failure> {
     events::install(args.log_format.unwrap_or_else(events::default_format));
     // Opened before listening: a missing database is refused as the other commands refuse it.
     let database = Database::open(settings.engine_config())?;
-    let api = Api { database, settings: Arc::new(settings), token: token.map(Arc::new) };
+    let api = Api {
+        database,
+        settings: Arc::new(settings),
+        token: token.map(Arc::new),
+        sessions: Arc::default(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -66,20 +66,7 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
     if let Some(at) = st.next_due.filter(|at| *at > now) {
         outln!("next due     in {} ({})", output::span(at - now), output::time(at))?;
     }
-    let gate = match &st.gate {
-        None => "none: claiming".to_owned(),
-        Some(Gate::Paused { .. }) => "paused (kill switch)".to_owned(),
-        Some(Gate::Cap { until }) => format!(
-            "daily cap reached: no claims until {} (the next UTC day) or a higher cap",
-            output::time(*until)
-        ),
-        Some(Gate::Breaker { until: Some(until) }) => {
-            format!("circuit breaker open until {}", output::time(*until))
-        }
-        Some(Gate::Breaker { until: None }) => {
-            "circuit breaker half-open, probe running".to_owned()
-        }
-    };
+    let gate = gate_line(st.gate.as_ref());
     outln!("gate         {gate}")?;
     outln!("breaker      {} consecutive failure(s) counted", st.breaker_failures)?;
     outln!("dead letter  {}", st.dead)?;
@@ -98,6 +85,24 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
 pub fn json(admin: &Admin, settings: &Settings, now: Timestamp) -> Result<Value, StoreError> {
     let (st, runner) = read(admin, settings, now)?;
     Ok(to_json(&st, settings, runner))
+}
+
+/// What holds claims now, in words (`status` and the dashboard's overview).
+pub fn gate_line(gate: Option<&Gate>) -> String {
+    match gate {
+        None => "none: claiming".to_owned(),
+        Some(Gate::Paused { .. }) => "paused (kill switch)".to_owned(),
+        Some(Gate::Cap { until }) => format!(
+            "daily cap reached: no claims until {} (the next UTC day) or a higher cap",
+            output::time(*until)
+        ),
+        Some(Gate::Breaker { until: Some(until) }) => {
+            format!("circuit breaker open until {}", output::time(*until))
+        }
+        Some(Gate::Breaker { until: None }) => {
+            "circuit breaker half-open, probe running".to_owned()
+        }
+    }
 }
 
 /// The counts and gates, and the runners alive described in one line (`None`: no runner).

@@ -48,13 +48,19 @@ impl Token {
 
     /// Whether `given` is the token, in time that depends on the token's length only.
     pub fn matches(&self, given: &[u8]) -> bool {
-        let mut diff = u8::from(given.len() != self.0.len());
-        for (i, want) in self.0.iter().enumerate() {
-            let got = given.get(i).copied().unwrap_or(0);
-            diff |= std::hint::black_box(want ^ got);
-        }
-        std::hint::black_box(diff) == 0
+        same_secret(&self.0, given)
     }
+}
+
+/// Whether `given` equals the secret `want`, in time that depends on `want`'s length only (the
+/// token here, a CSRF token in `session`).
+pub fn same_secret(want: &[u8], given: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != want.len());
+    for (i, w) in want.iter().enumerate() {
+        let got = given.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(w ^ got);
+    }
+    std::hint::black_box(diff) == 0
 }
 
 /// Reads a token file, refusing one that every user of the machine may read.

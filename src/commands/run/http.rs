@@ -69,7 +69,8 @@ impl Bound {
         let database = tokio::task::spawn_blocking(move || Database::beside(config, engine))
             .await
             .map_err(|e| Failure::Failed(format!("cannot open the database for --http: {e}")))??;
-        let api = Api { database, settings, token: self.token.map(Arc::new) };
+        let api =
+            Api { database, settings, token: self.token.map(Arc::new), sessions: Arc::default() };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve::serve(self.listener, api, async {
             // A dropped sender stops it as well.
