@@ -21,7 +21,8 @@
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
 //! - The dashboard: `session` (the login's cookie, CSRF tokens, the page guard), `login`
 //!   (`/login`, `/logout`), `page` (escaping, the page around a body), `overview` (`/`, the
-//!   kill switch's forms).
+//!   kill switch's forms), `jobs_page` (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page`
+//!   (`/dlq` and its replay form).
 //!
 //! # Inside a runner (`run --http`)
 //!
@@ -36,8 +37,11 @@
 mod auth;
 mod database;
 mod dlq;
+mod dlq_page;
 mod error;
+mod job_page;
 mod jobs;
+mod jobs_page;
 mod limits;
 mod listener;
 mod login;
@@ -83,6 +87,10 @@ pub fn router(api: Api) -> Router {
         .route("/", get(overview::show))
         .route("/pause", post(overview::pause))
         .route("/resume", post(overview::resume))
+        .route("/jobs", get(jobs_page::list))
+        .route("/jobs/{key}", get(job_page::show))
+        .route("/dlq", get(dlq_page::list))
+        .route("/dlq/{key}/replay", post(dlq_page::replay))
         .route("/logout", post(login::logout))
         .layer(from_fn_with_state(api.clone(), session::require))
         .route("/login", get(login::form).post(login::submit))

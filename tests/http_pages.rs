@@ -6,10 +6,10 @@ use crate::util::http::{
     AUTH, Response, Seen, Server, TOKEN, assert_no_secret, cli_json, secret_env, start,
 };
 
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+pub const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
 /// `pairs` as an `application/x-www-form-urlencoded` body.
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     let encode = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
@@ -25,7 +25,7 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// The CSRF token in a page's forms.
-fn csrf(page: &Response) -> String {
+pub fn csrf(page: &Response) -> String {
     let (_, rest) = page.body.split_once(r#"name="csrf" value=""#).expect(&page.body);
     rest.split('"').next().unwrap().to_owned()
 }
@@ -37,7 +37,7 @@ fn shown(page: &Response, id: &str) -> String {
 }
 
 /// Logs in with the token; returns the `Cookie` header value the browser would send.
-fn log_in(server: &Server, seen: &mut Seen) -> String {
+pub fn log_in(server: &Server, seen: &mut Seen) -> String {
     let body = form(&[("token", TOKEN)]);
     let r = seen.keep(server.request("POST", "/login", &[FORM], &body)).expect(303);
     assert_eq!(r.header("location"), Some("/"));

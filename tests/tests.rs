@@ -56,6 +56,8 @@ mod http_api;
 mod http_guards;
 // The dashboard's pages: login, session, overview, the kill switch's forms and CSRF.
 mod http_pages;
+// The jobs list, the job page, the dead letters and their replay form.
+mod http_pages_jobs;
 // `run --http`: the API inside a continuous runner, its writes through the runner's engine.
 mod cli_run_http;
 // `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.

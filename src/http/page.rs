@@ -27,6 +27,27 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// `text` as one segment of a URL path: every byte but the unreserved ones (letters, digits,
+/// `-._~`) percent-encoded, so a key holding `/`, a space or `?` stays one segment and comes
+/// back whole from the route's `{key}`.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(b));
+            }
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A job's page (`/jobs/{key}`), its key encoded.
+pub fn job_href(key: &str) -> String {
+    format!("/jobs/{}", path_segment(key))
+}
+
 /// A hidden field carrying the viewer's CSRF token, for every form that changes something.
 pub fn csrf_field(viewer: &Viewer) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, escape(&viewer.csrf))
@@ -52,7 +73,8 @@ pub fn render(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: &s
 <style>{CSS}</style>
 </head>
 <body>
-<header><strong>nightshift</strong> {logout}</header>
+<header><nav aria-label="Pages"><strong>nightshift</strong> <a href="/">Overview</a> \
+<a href="/jobs">Jobs</a> <a href="/dlq">Dead letters</a></nav> {logout}</header>
 <main>
 <h1>{title}</h1>
 {body}
@@ -76,6 +98,16 @@ pub fn render(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: &s
     response
 }
 
+/// A page that only says why a request got `status` (a 404 for an unknown key, a 400 for a
+/// filter the page does not know): `text` is plain text, escaped here.
+pub fn message(status: StatusCode, title: &str, viewer: &Viewer, text: &str) -> Response {
+    let body = format!(
+        "<p role=\"alert\">{}</p>\n<p><a href=\"/\">Back to the overview</a></p>",
+        escape(text)
+    );
+    render(status, title, Some(viewer), &body)
+}
+
 /// 403 for a form that did not carry the viewer's CSRF token.
 pub fn csrf_refused(viewer: &Viewer) -> Response {
     let body = "<p>This form was not sent from this dashboard's own page (or the page is from \
@@ -89,7 +121,7 @@ pub fn csrf_refused(viewer: &Viewer) -> Response {
 /// show a visible focus ring for the keyboard.
 const CSS: &str = "
 body{font-family:system-ui,sans-serif;margin:0;line-height:1.4;color:#111;background:#fff}
-header{display:flex;justify-content:space-between;align-items:center;padding:.5rem 1rem;border-bottom:1px solid #888}
+header{display:flex;justify-content:space-between;align-items:center;flex-wrap:wrap;gap:.3rem;padding:.5rem 1rem;border-bottom:1px solid #888}
 main{max-width:50rem;margin:0 auto;padding:1rem}
 h1{font-size:1.4rem;margin:.2rem 0 1rem}
 h2{font-size:1.1rem;margin-top:1.5rem}
@@ -99,10 +131,12 @@ th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ccc}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 dt{font-weight:600}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f4f4f4;border:1px solid #ccc;padding:.5rem;margin:0}
+nav a{margin-left:.6rem}
 dd{margin:0;overflow-wrap:anywhere}
 form.inline{display:inline}
 label{display:block;margin:.5rem 0 .2rem}
-input[type=text],input[type=password]{font-size:1rem;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}
+input[type=text],input[type=password],select{font-size:1rem;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}
 button{font-size:1rem;padding:.5rem 1rem;margin-top:.5rem;border:2px solid #111;background:#eee;border-radius:4px}
 button:focus,input:focus,a:focus{outline:3px solid #000;outline-offset:2px}
 .error{border:2px solid #111;padding:.5rem;font-weight:600}
@@ -119,5 +153,11 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
         );
         assert_eq!(escape("mail/2026 ünïcode"), "mail/2026 ünïcode");
+    }
+
+    #[test]
+    fn a_key_stays_one_path_segment() {
+        assert_eq!(path_segment("a-b_c.d~9"), "a-b_c.d~9");
+        assert_eq!(job_href("mail/2026 x?y#<é>"), "/jobs/mail%2F2026%20x%3Fy%23%3C%C3%A9%3E");
     }
 }

@@ -1,0 +1,160 @@
+//! `GET /jobs?status=&queue=&key=`: the jobs list, the newest first, at most [`SHOWN`] rows,
+//! with how many match the filters.
+//!
+//! The filters are the ones `jobs --status --queue` offers, read through `Admin::jobs` and
+//! `Admin::count_jobs` (indexed, as the command reads). The key search is an exact key, read
+//! through `Admin::job` and `Admin::dead_letter`: the store has no key-prefix read, and a
+//! `LIKE` scan of every key is not worth a dashboard search box. Dead letters are not in
+//! `jobs`; a key that was dead-lettered is said so, with a link to its page.
+
+use axum::Extension;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nightshift_actors::{JobRecord, JobStatus};
+use serde::Deserialize;
+
+use super::page::{self, escape, job_href};
+use super::session::Viewer;
+use super::{Api, ApiError};
+use crate::output;
+
+/// The most rows the list shows.
+const SHOWN: u32 = 100;
+
+/// The filter form's fields; an empty field is no filter.
+#[derive(Deserialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    queue: String,
+    #[serde(default)]
+    key: String,
+}
+
+/// What the list found.
+struct Found {
+    jobs: Vec<JobRecord>,
+    /// How many jobs the filters match (the rows shown are the newest of them).
+    total: u64,
+    /// The searched key, when it is in the dead letter instead.
+    dead_key: Option<String>,
+}
+
+pub async fn list(
+    State(api): State<Api>,
+    Extension(viewer): Extension<Viewer>,
+    filter: Result<Query<Filter>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Query(filter)) = filter else {
+        let text = "The filters could not be read; use the form on this page.";
+        return Ok(page::message(StatusCode::BAD_REQUEST, "Jobs", &viewer, text));
+    };
+    let status = match filter.status.as_str() {
+        "" => None,
+        "pending" => Some(JobStatus::Pending),
+        "running" => Some(JobStatus::Running),
+        "done" => Some(JobStatus::Done),
+        other => {
+            let text = format!("Status {other:?} is not one of pending, running, done.");
+            return Ok(page::message(StatusCode::BAD_REQUEST, "Jobs", &viewer, &text));
+        }
+    };
+    let queue = Some(filter.queue.trim().to_owned()).filter(|q| !q.is_empty());
+    let key = Some(filter.key.clone()).filter(|k| !k.is_empty());
+    let found = api
+        .database
+        .read(move |admin| match key {
+            Some(key) => {
+                let jobs: Vec<JobRecord> = admin
+                    .job(&key)?
+                    .into_iter()
+                    .filter(|j| status.is_none_or(|s| j.status == s))
+                    .filter(|j| queue.as_ref().is_none_or(|q| j.queue == *q))
+                    .collect();
+                let dead_key = admin.dead_letter(&key)?.map(|d| d.key);
+                Ok(Found { total: jobs.len() as u64, jobs, dead_key })
+            }
+            None => {
+                let jobs = admin.jobs(status, queue.as_deref(), SHOWN)?;
+                let total = admin.count_jobs(status, queue.as_deref())?;
+                Ok(Found { jobs, total, dead_key: None })
+            }
+        })
+        .await?;
+    let body = [filter_form(&filter), summary(&found), table(&found.jobs)].concat();
+    Ok(page::render(StatusCode::OK, "Jobs", Some(&viewer), &body))
+}
+
+/// The filters as a GET form, holding what was asked.
+fn filter_form(filter: &Filter) -> String {
+    let options: String = ["", "pending", "running", "done"]
+        .iter()
+        .map(|s| {
+            let selected = if *s == filter.status { " selected" } else { "" };
+            let label = if s.is_empty() { "any" } else { s };
+            format!("<option value=\"{s}\"{selected}>{label}</option>")
+        })
+        .collect();
+    format!(
+        "<form method=\"get\" action=\"/jobs\" role=\"search\">\
+         <label for=\"status\">Status</label><select id=\"status\" name=\"status\">{options}</select>\
+         <label for=\"queue\">Queue</label>\
+         <input type=\"text\" id=\"queue\" name=\"queue\" value=\"{}\">\
+         <label for=\"key\">Key (exact)</label>\
+         <input type=\"text\" id=\"key\" name=\"key\" value=\"{}\">\
+         <div><button type=\"submit\">Filter</button> <a href=\"/jobs\">Clear</a></div></form>\n",
+        escape(&filter.queue),
+        escape(&filter.key)
+    )
+}
+
+/// How many rows are shown of how many match, and a dead-lettered key's link.
+fn summary(found: &Found) -> String {
+    let shown = found.jobs.len();
+    let mut out = format!(
+        "<p data-count=\"jobs\">Showing {shown} of {} matching jobs, the newest first.</p>\n",
+        found.total
+    );
+    if let Some(key) = &found.dead_key {
+        out.push_str(&format!(
+            "<p><strong>Dead letter</strong>: <a href=\"{}\">{}</a> is in the dead letter.</p>\n",
+            escape(&job_href(key)),
+            escape(key)
+        ));
+    }
+    out
+}
+
+/// One row per job: its key (a link to its page), queue, status in words, attempts, when it may
+/// run, and its last error's first line.
+fn table(jobs: &[JobRecord]) -> String {
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let rows: String = jobs
+        .iter()
+        .map(|j| {
+            format!(
+                "<tr><th scope=\"row\"><a href=\"{}\">{}</a></th><td>{}</td><td>{}</td>\
+                 <td class=\"n\">{}/{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(&job_href(&j.key)),
+                escape(&j.key),
+                escape(&j.queue),
+                j.status,
+                j.attempts_made(),
+                j.max_attempts,
+                output::time(j.run_at),
+                escape(&output::one_line(j.last_error.as_deref().unwrap_or(""), 80))
+            )
+        })
+        .collect();
+    format!(
+        "<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Key</th>\
+         <th scope=\"col\">Queue</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\" class=\"n\">Attempts</th><th scope=\"col\">Run at</th>\
+         <th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n"
+    )
+}
