@@ -242,10 +242,21 @@ async fn a_store_that_cannot_connect_again_stops_the_engine_after_its_restart_wi
     let mut cfg = config(&db.path);
     cfg.store_restart_window = Duration::from_secs(1);
     let mut engine = Engine::start(cfg, handler(|_| async { Outcome::success() })).await.unwrap();
+    events::capture();
     let lost = std::time::Instant::now();
     db.refuse_connections();
     let stopped = within(Duration::from_secs(30), "engine stops", engine.wait()).await;
     let EngineError::Stopped(reason) = stopped else { panic!("{stopped:?}") };
+    // Each try says so once, at warn; the periodic calls failing meanwhile (the Store is not
+    // running) do not repeat it at warn level on every rescan and sweep.
+    let all = events::all();
+    assert!(all.iter().any(|e| e.name() == "store_reconnecting" && e.str("level") == "WARN"));
+    let unavailable: Vec<_> = all
+        .iter()
+        .filter(|e| e.name().ends_with("_failed") && e.str("error").contains("unavailable"))
+        .collect();
+    assert!(!unavailable.is_empty(), "no periodic call failed while the Store was down");
+    assert!(unavailable.iter().all(|e| e.str("level") == "DEBUG"), "{unavailable:?}");
     assert!(
         reason.contains("could not restart Store")
             && reason.contains("not currently accepting connections"),

@@ -22,8 +22,24 @@ macro_rules! error_event {
     };
 }
 
+/// A periodic Store call failed: a warn-level event named `$name` with the error, or a
+/// debug-level one while the Store is restarting (`Unavailable`), which the Supervisor reports
+/// itself once per try (`worker_restarted`, `store_reconnecting`): a Store reconnecting to a
+/// restarted database for a minute would otherwise log every rescan and sweep in between.
+macro_rules! store_call_failed {
+    ($name:literal, $error:expr) => {{
+        let error = &$error;
+        if matches!(error, $crate::error::StoreError::Unavailable(_)) {
+            ::tracing::debug!(target: "nightshift", event = $name, error = %error)
+        } else {
+            ::tracing::warn!(target: "nightshift", event = $name, error = %error)
+        }
+    }};
+}
+
 pub(crate) use error_event;
 pub(crate) use event;
+pub(crate) use store_call_failed;
 pub(crate) use warn_event;
 
 use crate::policy::budget::MAX_ATTEMPT_COST_USD;

@@ -11,7 +11,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::dispatcher::announce;
-use crate::events::warn_event;
+use crate::events::store_call_failed;
 use crate::links::Notices;
 use crate::shared::Shared;
 use crate::store::Recovery;
@@ -62,13 +62,13 @@ impl Actor for Rescuer {
             Ok(reaped) => {
                 reaped.into_iter().for_each(|(key, failed)| announce(&self.notices, &key, failed))
             }
-            Err(e) => warn_event!("reap_failed", error = %e),
+            Err(e) => store_call_failed!("reap_failed", e),
         }
         // PostgreSQL: other runners see this one alive while its heartbeat is fresh.
         if shared.config.is_postgres()
             && let Err(e) = shared.store.runner_beat(shared.runner_row()).await
         {
-            warn_event!("runner_heartbeat_failed", error = %e);
+            store_call_failed!("runner_heartbeat_failed", e);
         }
         Ok(())
     }

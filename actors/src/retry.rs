@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::dispatcher::DispatcherMsg;
-use crate::events::warn_event;
+use crate::events::store_call_failed;
 use crate::links::Slot;
 use crate::shared::Shared;
 use crate::wakeup::Wakeup;
@@ -97,7 +97,7 @@ impl Retry {
             Ok(Some(at)) if at <= shared.now() => self.dispatcher.wake(),
             Ok(Some(at)) => self.arm(myself, st, at),
             Ok(None) => {}
-            Err(e) => warn_event!("rescan_failed", error = %e),
+            Err(e) => store_call_failed!("rescan_failed", e),
         }
     }
 }

@@ -36,7 +36,9 @@ struct Capture;
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let fields = nightshift_actors::fields::fields(event).into_iter().collect();
+        let mut fields: BTreeMap<String, Value> =
+            nightshift_actors::fields::fields(event).into_iter().collect();
+        fields.insert("level".to_owned(), event.metadata().level().as_str().into());
         let e = Event { at: Instant::now(), fields };
         EVENTS.lock().unwrap_or_else(|e| e.into_inner()).push(e);
     }
