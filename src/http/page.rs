@@ -73,8 +73,7 @@ pub fn render(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: &s
 <style>{CSS}</style>
 </head>
 <body>
-<header><nav aria-label="Pages"><strong>nightshift</strong> <a href="/">Overview</a> \
-<a href="/jobs">Jobs</a> <a href="/dlq">Dead letters</a></nav> {logout}</header>
+<header><nav aria-label="Pages"><strong>nightshift</strong> <a href="/">Overview</a> <a href="/jobs">Jobs</a> <a href="/dlq">Dead letters</a></nav> {logout}</header>
 <main>
 <h1>{title}</h1>
 {body}
@@ -127,7 +126,8 @@ h1{font-size:1.4rem;margin:.2rem 0 1rem}
 h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%}
 .scroll{overflow-x:auto}
-th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ccc}
+th,td{text-align:left;vertical-align:top;padding:.3rem .6rem;border-bottom:1px solid #ccc}
+td pre{min-width:14rem}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 dt{font-weight:600}
