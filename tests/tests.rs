@@ -58,6 +58,8 @@ mod http_guards;
 mod http_pages;
 // The jobs list, the job page, the dead letters and their replay form.
 mod http_pages_jobs;
+// The dashboard in headless Chromium: login, a dead letter replayed, the kill switch.
+mod browser_dashboard;
 // `run --http`: the API inside a continuous runner, its writes through the runner's engine.
 mod cli_run_http;
 // `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.

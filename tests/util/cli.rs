@@ -234,6 +234,15 @@ pub fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// Sends a signal to the process group a child leads (one started with `process_group(0)`):
+/// the child and what it started.
+pub fn signal_group(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on the group of a pid we own.
+    unsafe {
+        libc_kill(-(child.id() as i32), sig);
+    }
+}
+
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
