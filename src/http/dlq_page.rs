@@ -71,7 +71,7 @@ fn table(dead: &[DeadJob], viewer: &Viewer) -> String {
         .map(|d| {
             format!(
                 "<tr><th scope=\"row\"><a href=\"{}\">{}</a></th><td>{}</td><td>{}</td>\
-                 <td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                 <td class=\"n\">{}</td><td>{}</td><td class=\"wide\">{}</td><td>{}</td></tr>\n",
                 escape(&job_href(&d.key)),
                 escape(&d.key),
                 escape(&d.queue),

@@ -128,6 +128,7 @@ table{border-collapse:collapse;width:100%}
 .scroll{overflow-x:auto}
 th,td{text-align:left;vertical-align:top;padding:.3rem .6rem;border-bottom:1px solid #ccc}
 td pre{min-width:14rem}
+@media (max-width:40rem){td.wide{min-width:14rem}}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 dt{font-weight:600}
