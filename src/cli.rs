@@ -132,7 +132,14 @@ pub struct BenchArgs {
 #[derive(Debug, Args)]
 pub struct SpendArgs {
     /// Days to show, today included
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    #[arg(
+        long,
+        default_value_t = crate::commands::spend::DEFAULT_DAYS,
+        value_parser = clap::value_parser!(u32).range(
+            i64::from(*crate::commands::spend::DAYS.start())
+                ..=i64::from(*crate::commands::spend::DAYS.end())
+        )
+    )]
     pub days: u32,
     /// Print JSON instead of text
     #[arg(long)]

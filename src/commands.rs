@@ -15,7 +15,7 @@ mod older_than;
 mod pause;
 mod run;
 mod serve;
-mod spend;
+pub mod spend;
 pub mod status;
 
 use nightshift_actors::Admin;

@@ -19,10 +19,13 @@
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//! - `activity` (`/api/activity`, `/api/spend`, and the overview's charts drawn from them),
+//!   `schedules` (`/api/schedules`, `/schedules`), `alerts` (`/api/alerts`, `/alerts`).
 //! - The dashboard: `session` (the login's cookie, CSRF tokens, the page guard), `login`
-//!   (`/login`, `/logout`), `page` (escaping, the page around a body), `overview` (`/`, the
-//!   kill switch's forms), `jobs_page` (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page`
-//!   (`/dlq` and its replay form).
+//!   (`/login`, `/logout`), `throttle` (the login form's limit on wrong tokens), `page`
+//!   (escaping, the page around a body, the 404 page and failures as pages), `chart` (bar
+//!   charts as inline SVG), `overview` (`/`, its charts, the kill switch's forms), `jobs_page`
+//!   (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page` (`/dlq` and its replay form).
 //!
 //! # Inside a runner (`run --http`)
 //!
@@ -34,7 +37,10 @@
 //! mailbox, so the runner stays one writer per process. The handlers, the router and the
 //! guards are the same.
 
+mod activity;
+mod alerts;
 mod auth;
+mod chart;
 mod database;
 mod dlq;
 mod dlq_page;
@@ -50,21 +56,23 @@ mod overview;
 mod page;
 mod params;
 mod pause;
+mod schedules;
 mod session;
 mod status;
+mod throttle;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::config::Settings;
 
 pub use auth::Token;
 pub use database::Database;
 pub use error::ApiError;
-pub use listener::Bounded;
+pub use listener::{Bounded, ClientAddr};
 pub use session::Sessions;
 
 /// What every handler is given: the database and the settings (for `max_payload`, the payload
@@ -81,7 +89,9 @@ pub struct Api {
 
 /// The routes. The API asks for the token when there is one, the dashboard's pages for a
 /// session (from `/login`); everything but `/healthz` refuses what a web page would make a
-/// browser send.
+/// browser send. A path under `/api/` that is not an endpoint is a JSON 404; any other unknown
+/// path is the dashboard's, answered (once logged in) with a 404 page, and a page that fails
+/// says so as a page, never as JSON.
 pub fn router(api: Api) -> Router {
     let pages = Router::new()
         .route("/", get(overview::show))
@@ -91,7 +101,11 @@ pub fn router(api: Api) -> Router {
         .route("/jobs/{key}", get(job_page::show))
         .route("/dlq", get(dlq_page::list))
         .route("/dlq/{key}/replay", post(dlq_page::replay))
+        .route("/schedules", get(schedules::page))
+        .route("/alerts", get(alerts::page))
         .route("/logout", post(login::logout))
+        .fallback(page::not_found)
+        .layer(axum::middleware::from_fn(page::html_errors))
         .layer(from_fn_with_state(api.clone(), session::require))
         .route("/login", get(login::form).post(login::submit))
         .layer(from_fn_with_state(api.clone(), origin::guard));
@@ -104,8 +118,14 @@ pub fn router(api: Api) -> Router {
         .route("/api/dlq/{key}/replay", post(dlq::replay))
         .route("/api/pause", post(pause::pause))
         .route("/api/resume", post(pause::resume))
+        .route("/api/activity", get(activity::show))
+        .route("/api/spend", get(activity::spend))
+        .route("/api/schedules", get(schedules::list))
+        .route("/api/alerts", get(alerts::list))
         .route("/metrics", get(status::metrics))
-        .fallback(error::not_found)
+        // Unknown API paths answer JSON; every other unknown path is the dashboard's 404 page.
+        .route("/api", any(error::not_found))
+        .route("/api/{*rest}", any(error::not_found))
         .layer(from_fn_with_state(api.clone(), auth::require))
         .layer(from_fn_with_state(api.clone(), origin::guard));
     Router::new()

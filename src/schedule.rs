@@ -25,6 +25,8 @@ use crate::config::payload::{PayloadFormat, Taken};
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub name: String,
+    /// The cron expression as written (trimmed).
+    pub cron: String,
     parsed: Cron,
     pub payload: String,
     pub queue: String,
@@ -51,7 +53,7 @@ impl Schedule {
                  fields, minute hour day month weekday, like \"*/15 * * * *\""
             ))
         })?;
-        Ok(Self { name: name.to_owned(), parsed, payload, queue })
+        Ok(Self { name: name.to_owned(), cron: cron.trim().to_owned(), parsed, payload, queue })
     }
 
     /// Refuses an entry whose jobs enqueue would refuse, by the engine's own rules (the tick

@@ -127,7 +127,7 @@ crate::both_stores! {
     assert_eq!(field.attr("id").await.unwrap().as_deref(), Some("token"), "the focused field");
     field.send_keys(&format!("{TOKEN}\u{e007}")).await.unwrap();
     until(c, "h1", false, "the overview", |t| t == "Overview").await;
-    let nav = "nightshift Overview Jobs Dead letters";
+    let nav = "nightshift Overview Jobs Dead letters Schedules Alerts";
     until(c, "header nav", false, "the page's links", |t| t == nav).await;
     until(c, "[data-count=dead]", false, "one dead letter", |t| t == "1").await;
     until(c, "[data-count=done]", false, "three done", |t| t == "3").await;

@@ -60,6 +60,10 @@ mod http_pages;
 mod http_pages_jobs;
 // The dashboard in headless Chromium: login, a dead letter replayed, the kill switch.
 mod browser_dashboard;
+// The overview's charts and `/api/activity` against seeded times; `/api/spend` as `spend --json`.
+mod http_history;
+// Schedules and the alert outbox as JSON and pages, the login limit, 404 pages beside JSON.
+mod http_outbox;
 // `run --http`: the API inside a continuous runner, its writes through the runner's engine.
 mod cli_run_http;
 // `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.

@@ -193,6 +193,23 @@ impl Admin {
         self.run(SpendArgs { days, now: self.now() })
     }
 
+    /// Jobs done, attempts failed and jobs dead-lettered in each of the last `hours` UTC
+    /// hours, oldest first; the last hour is the one now is in.
+    pub fn activity(&self, hours: u32) -> Result<Vec<crate::HourActivity>, StoreError> {
+        self.run(ActivityArgs { hours, now: self.now() })
+    }
+
+    /// The alert outbox's newest `limit` rows, newest first.
+    pub fn alerts(&self, limit: u32) -> Result<Vec<crate::OutboxAlert>, StoreError> {
+        self.run(OutboxArgs { limit })
+    }
+
+    /// The newest tick key (`name@YYYY-MM-DDTHH:MM:SSZ`) of each schedule named, in `jobs` or
+    /// the dead letter; `None` where it has none.
+    pub fn newest_ticks(&self, schedules: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        self.run(NewestTicksArgs { schedules: schedules.to_vec() })
+    }
+
     /// The runners whose heartbeat is at or after `since` (PostgreSQL; SQLite has its lock
     /// file instead, see [`crate::runner_holder`]).
     pub fn runners(&self, since: Timestamp) -> Result<Vec<crate::RunnerRow>, StoreError> {

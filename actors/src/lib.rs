@@ -71,6 +71,7 @@ pub use job::{
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;
+pub use store::activity::{HourActivity, OutboxAlert};
 pub use store::gates::Gate;
 pub use store::retention::PruneKind;
 pub use store::runners::RunnerRow;

@@ -14,6 +14,7 @@
 //! decides what a job becomes (the operations do), never retries (callers decide by the error's
 //! kind), and never sends to another actor but to answer a caller or report a foreign commit.
 
+pub(crate) mod activity;
 pub(crate) mod alerts;
 #[cfg(test)]
 pub(crate) mod both;

@@ -82,7 +82,9 @@ pub(crate) async fn serve(
         .map_err(|e| Failure::Failed(format!("cannot read the listening address: {e}")))?;
     let auth = if api.token.is_some() { "bearer token" } else { "none (loopback only)" };
     tracing::info!(target: "nightshift", event = "http_listening", addr = %local, auth = auth);
-    axum::serve(http::Bounded::new(listener), http::router(api))
+    // The peer's address reaches the handlers: the login form limits wrong tokens by it.
+    let app = http::router(api).into_make_service_with_connect_info::<http::ClientAddr>();
+    axum::serve(http::Bounded::new(listener), app)
         .with_graceful_shutdown(stop)
         .await
         .map_err(|e| Failure::Failed(format!("the HTTP server stopped: {e}")))?;

@@ -1,19 +1,25 @@
 //! `nightshift spend`: the cost ledger per UTC day against the daily cap.
 
-use serde_json::json;
+use std::ops::RangeInclusive;
+
+use nightshift_actors::{Admin, DaySpend, StoreError};
+use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::SpendArgs;
 use crate::config::Settings;
 use crate::output::{self, outln};
 
+/// Days shown when `--days` is not given.
+pub const DEFAULT_DAYS: u32 = 7;
+/// What `--days` accepts.
+pub const DAYS: RangeInclusive<u32> = 1..=366;
+
 pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
     let admin = super::admin(settings)?;
-    let days = admin.spend(args.days)?;
-    // The cap in force: the one the last runner started with (see `status`).
-    let cap = admin.status()?.cap_micros;
+    let (days, cap) = read(&admin, args.days)?;
     if args.json {
-        return output::print_json(&json!({ "daily_cap_micros": cap, "days": days }));
+        return output::print_json(&json(&days, cap));
     }
     match cap {
         Some(c) => outln!("daily cap {} (UTC days)", output::usd(c))?,
@@ -33,4 +39,15 @@ pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
         outln!("(nothing spent in the last {} day(s))", args.days)?;
     }
     Ok(())
+}
+
+/// The ledger of the last `days` UTC days, newest first, and the cap in force: the one the
+/// last runner started with (see `status`).
+pub fn read(admin: &Admin, days: u32) -> Result<(Vec<DaySpend>, Option<i64>), StoreError> {
+    Ok((admin.spend(days)?, admin.status()?.cap_micros))
+}
+
+/// What `--json` prints (and `/api/spend` answers).
+pub fn json(days: &[DaySpend], cap: Option<i64>) -> Value {
+    json!({ "daily_cap_micros": cap, "days": days })
 }

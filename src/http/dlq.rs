@@ -5,17 +5,10 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use nightshift_actors::{DeadJob, Selector};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Api, ApiError, params};
-
-/// `?limit=N` (100 by default, as `dlq list`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limit {
-    limit: Option<u32>,
-}
+use super::params::{self, Limit};
+use super::{Api, ApiError};
 
 /// The dead letters, the newest first.
 pub async fn list(

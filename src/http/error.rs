@@ -56,13 +56,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An error's message, kept on its response so a page can say it in HTML instead
+/// (`page::html_errors`).
+#[derive(Clone, Debug)]
+pub struct ErrorText(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let text = ErrorText(self.message.clone());
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        response.extensions_mut().insert(text);
+        response
     }
 }
 
-/// Any path the API does not have.
+/// Any path under `/api/` the API does not have.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }

@@ -50,6 +50,19 @@ impl axum::serve::Listener for Bounded {
     }
 }
 
+/// The address a request's connection came from (`ConnectInfo<ClientAddr>`): the login form
+/// limits wrong tokens by it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Bounded>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Bounded>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// A connection that fails its reads with `TimedOut` once nothing has moved for [`IDLE`].
 pub struct Idle<T> {
     io: T,

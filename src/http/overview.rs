@@ -1,5 +1,6 @@
 //! `GET /`: the overview page (counts by status and queue, the dead letter, the oldest pending
-//! job's age, the runners alive, the gate holding claims, today's spend against the cap), and
+//! job's age, the runners alive, the gate holding claims, today's spend against the cap, and
+//! two charts: the last 24 hours' jobs done, failed and dead-lettered, and 30 days' spend), and
 //! the kill switch's forms, `POST /pause` (with a reason) and `POST /resume`.
 //!
 //! The page reads what `/metrics` reads ([`Snapshot`]: `status`'s counts and gates, the tallies
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nightshift_actors::{Clock, SystemClock};
 use serde::Deserialize;
 
+use super::activity::History;
 use super::page::{self, csrf_field, escape};
 use super::session::Viewer;
 use super::{Api, ApiError};
@@ -28,9 +30,16 @@ pub async fn show(
     Extension(viewer): Extension<Viewer>,
 ) -> Result<Response, ApiError> {
     let settings = api.settings.clone();
-    let snapshot =
-        api.database.read(move |admin| Snapshot::read(admin, &settings, SystemClock.now())).await?;
-    let body = [counts(&snapshot), queues(&snapshot), kill_switch(&snapshot, &viewer)].concat();
+    let (snapshot, history) = api
+        .database
+        .read(move |admin| {
+            let now = SystemClock.now();
+            Ok((Snapshot::read(admin, &settings, now)?, History::read(admin, now)?))
+        })
+        .await?;
+    let body =
+        [counts(&snapshot), history.charts(), queues(&snapshot), kill_switch(&snapshot, &viewer)]
+            .concat();
     Ok(page::render(StatusCode::OK, "Overview", Some(&viewer), &body))
 }
 

@@ -5,9 +5,13 @@
 //! key, a queue name, a pause reason) goes through [`escape`] on its way in. No script runs on
 //! any page; the Content-Security-Policy says so, so an escape missed would still not run.
 
+use axum::Extension;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
+use super::error::ErrorText;
 use super::session::Viewer;
 
 /// `text` with the five characters HTML gives meaning to replaced by their entities, safe in
@@ -73,7 +77,9 @@ pub fn render(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: &s
 <style>{CSS}</style>
 </head>
 <body>
-<header><nav aria-label="Pages"><strong>nightshift</strong> <a href="/">Overview</a> <a href="/jobs">Jobs</a> <a href="/dlq">Dead letters</a></nav> {logout}</header>
+<header><nav aria-label="Pages"><strong>nightshift</strong> <a href="/">Overview</a>
+<a href="/jobs">Jobs</a> <a href="/dlq">Dead letters</a> <a href="/schedules">Schedules</a>
+<a href="/alerts">Alerts</a></nav> {logout}</header>
 <main>
 <h1>{title}</h1>
 {body}
@@ -105,6 +111,34 @@ pub fn message(status: StatusCode, title: &str, viewer: &Viewer, text: &str) -> 
         escape(text)
     );
     render(status, title, Some(viewer), &body)
+}
+
+/// Any dashboard path that is not a page: a 404 page.
+pub async fn not_found(Extension(viewer): Extension<Viewer>) -> Response {
+    let text = "There is no page at this address.";
+    message(StatusCode::NOT_FOUND, "Not found", &viewer, text)
+}
+
+/// A page's failure said as a page, not as the API's JSON: an error the handler returned (its
+/// message, which never holds a secret: see `ApiError`), or a request axum refused before the
+/// handler (a form it could not read, a method the page does not take), by its status.
+pub async fn html_errors(request: Request, next: Next) -> Response {
+    let viewer = request.extensions().get::<Viewer>().cloned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let Some(viewer) = viewer.filter(|_| !is_html && status.as_u16() >= 400) else {
+        return response;
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let text = match response.extensions().get::<ErrorText>() {
+        Some(ErrorText(text)) => text.clone(),
+        None => format!("This request was refused ({} {title}).", status.as_u16()),
+    };
+    message(status, title, &viewer, &text)
 }
 
 /// 403 for a form that did not carry the viewer's CSRF token.
@@ -141,6 +175,10 @@ input[type=text],input[type=password],select{font-size:1rem;padding:.4rem;width:
 button{font-size:1rem;padding:.5rem 1rem;margin-top:.5rem;border:2px solid #111;background:#eee;border-radius:4px}
 button:focus,input:focus,a:focus{outline:3px solid #000;outline-offset:2px}
 .error{border:2px solid #111;padding:.5rem;font-weight:600}
+figure.chart{margin:0 0 1rem}
+figure.chart svg{display:block;max-width:100%;height:auto}
+figcaption{font-size:.9rem}
+details{margin:.3rem 0}
 ";
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
+use serde::Deserialize;
 
 use super::ApiError;
 
@@ -14,6 +15,13 @@ const DEFAULT_LIMIT: u32 = 100;
 /// The key a path names (`/api/jobs/{key}`), percent-decoded; 400 if it cannot be.
 pub fn key(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(key)| key).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// `?limit=N` alone (100 by default, as `dlq list`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub limit: Option<u32>,
 }
 
 /// `?limit=N`: from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when not given.

@@ -7,6 +7,8 @@
 //! (the id is forgotten, a copied cookie stops working at once), and no signing crate is
 //! needed. The price is that a restart logs everyone out, which costs one login.
 //!
+//! Wrong tokens sent to the login form are limited per client (`throttle`).
+//!
 //! Without a token (loopback only), pages are open: there is no session, and the forms carry
 //! one CSRF token made when the process started.
 //!
@@ -37,6 +39,8 @@ pub struct Sessions {
     // A std Mutex: held for a map lookup, never across an await.
     open: Mutex<HashMap<String, Session>>,
     tokenless_csrf: String,
+    /// The login form's limit on wrong tokens.
+    pub throttle: super::throttle::Throttle,
 }
 
 struct Session {
@@ -55,7 +59,11 @@ pub struct Viewer {
 
 impl Default for Sessions {
     fn default() -> Self {
-        Self { open: Mutex::new(HashMap::new()), tokenless_csrf: random_hex() }
+        Self {
+            open: Mutex::new(HashMap::new()),
+            tokenless_csrf: random_hex(),
+            throttle: Default::default(),
+        }
     }
 }
 

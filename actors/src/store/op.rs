@@ -24,6 +24,7 @@ mod call;
 pub(crate) use args::*;
 pub(crate) use call::{Call, Reply};
 
+use super::activity::{self, HourActivity, OutboxAlert};
 use super::alerts::{AlertRow, DeliveryFailed, HeldAlert};
 use super::db::{Db, ps};
 use super::fail::Failed;
@@ -135,6 +136,12 @@ ops! {
     Read Status(StatusArgs) -> Status;
     /// `status --prom`.
     Read Tallies(TalliesArgs) -> Tallies;
+    /// The dashboard's jobs done, failed and dead-lettered per hour.
+    Read Activity(ActivityArgs) -> Vec<HourActivity>;
+    /// The alert outbox's newest rows.
+    Read Outbox(OutboxArgs) -> Vec<OutboxAlert>;
+    /// Each schedule's newest tick key.
+    Read NewestTicks(NewestTicksArgs) -> Vec<Option<String>>;
     /// `jobs show`.
     Read Job(JobArgs) -> Option<JobRecord>;
     /// `jobs`.
@@ -198,6 +205,10 @@ impl Op {
             }),
             Op::Status(call) => call.run(|a| read::status(c, ctx, a.now)),
             Op::Tallies(call) => call.run(|a| tally::read(c, ctx, a.now)),
+            Op::Activity(call) => call.run(|a| activity::activity(c, a.hours, a.now)),
+            Op::Outbox(call) => call.run(|a| activity::outbox(c, a.limit)),
+            Op::NewestTicks(call) => call
+                .run(|a| a.schedules.iter().map(|name| retention::newest_tick(c, name)).collect()),
             Op::Job(call) => call.run(|a| read::job(c, &a.key)),
             Op::Jobs(call) => call.run(|a| read::jobs(c, a.status, a.queue.as_deref(), a.limit)),
             Op::CountJobs(call) => call.run(|a| read::count_jobs(c, a.status, a.queue.as_deref())),

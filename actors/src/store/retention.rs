@@ -153,36 +153,42 @@ pub(crate) fn run_batch(
 }
 
 /// The newest tick key of each schedule, across `jobs` and `dead_letter`, as a JSON array for
-/// `json_each` (`jsonb_array_elements_text` on PostgreSQL). Two index probes per schedule: tick keys sort by their time. The range is in
-/// byte order, as SQLite compares; on PostgreSQL the `C` collation says so (the key columns
-/// have it, so the primary key's index serves the range there too).
+/// `json_each` (`jsonb_array_elements_text` on PostgreSQL).
 fn newest_ticks(db: Db<'_>, schedules: &[String]) -> Result<String, StoreError> {
     let mut keys = Vec::with_capacity(schedules.len());
     for name in schedules {
-        let (low, high) = (format!("{name}@0"), format!("{name}@:"));
-        let pattern = match db {
-            Db::Lite(_) => format!("{}@{TICK_GLOB}", glob_literal(name)),
-            Db::Pg(_) => format!("^{}@{TICK_REGEX}$", regex_literal(name)),
-        };
-        let mut newest: Option<String> = None;
-        for table in ["jobs", "dead_letter"] {
-            let sql = match db {
-                Db::Lite(_) => format!(
-                    "SELECT key FROM {table} WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
-                     ORDER BY key DESC LIMIT 1"
-                ),
-                Db::Pg(_) => format!(
-                    r#"SELECT key FROM {table}
-                       WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
-                       ORDER BY key COLLATE "C" DESC LIMIT 1"#
-                ),
-            };
-            let found = db.opt(&sql, ps![low, high, pattern], |r| r.get(0))?;
-            newest = newest.max(found);
-        }
-        keys.extend(newest);
+        keys.extend(newest_tick(db, name)?);
     }
     Ok(serde_json::Value::from(keys).to_string())
+}
+
+/// The newest tick key of schedule `name` across `jobs` and `dead_letter`, if any. Two index
+/// probes: tick keys sort by their time. The range is in byte order, as SQLite compares; on
+/// PostgreSQL the `C` collation says so (the key columns have it, so the primary key's index
+/// serves the range there too).
+pub(crate) fn newest_tick(db: Db<'_>, name: &str) -> Result<Option<String>, StoreError> {
+    let (low, high) = (format!("{name}@0"), format!("{name}@:"));
+    let pattern = match db {
+        Db::Lite(_) => format!("{}@{TICK_GLOB}", glob_literal(name)),
+        Db::Pg(_) => format!("^{}@{TICK_REGEX}$", regex_literal(name)),
+    };
+    let mut newest: Option<String> = None;
+    for table in ["jobs", "dead_letter"] {
+        let sql = match db {
+            Db::Lite(_) => format!(
+                "SELECT key FROM {table} WHERE key >= ?1 AND key < ?2 AND key GLOB ?3
+                 ORDER BY key DESC LIMIT 1"
+            ),
+            Db::Pg(_) => format!(
+                r#"SELECT key FROM {table}
+                   WHERE key COLLATE "C" >= ?1 AND key COLLATE "C" < ?2 AND key ~ ?3
+                   ORDER BY key COLLATE "C" DESC LIMIT 1"#
+            ),
+        };
+        let found = db.opt(&sql, ps![low, high, pattern], |r| r.get(0))?;
+        newest = newest.max(found);
+    }
+    Ok(newest)
 }
 
 /// A tick's time as its key spells it, `YYYY-MM-DDTHH:MM:SSZ`, as a GLOB pattern.

@@ -153,6 +153,25 @@ pub(crate) struct TalliesArgs {
     pub(crate) now: Timestamp,
 }
 
+/// The dashboard's hourly activity: the last `hours` UTC hours up to `now`.
+#[derive(Debug)]
+pub(crate) struct ActivityArgs {
+    pub(crate) hours: u32,
+    pub(crate) now: Timestamp,
+}
+
+/// The alert outbox's newest rows.
+#[derive(Debug)]
+pub(crate) struct OutboxArgs {
+    pub(crate) limit: u32,
+}
+
+/// The newest tick key of each schedule named.
+#[derive(Debug)]
+pub(crate) struct NewestTicksArgs {
+    pub(crate) schedules: Vec<String>,
+}
+
 /// One job by key.
 #[derive(Debug)]
 pub(crate) struct JobArgs {

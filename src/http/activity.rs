@@ -1,0 +1,147 @@
+//! What happened over time: `GET /api/activity?hours=N` (jobs done, attempts failed and jobs
+//! dead-lettered per UTC hour), `GET /api/spend?days=N` (what `spend --json` prints), and the
+//! overview's two charts drawn from the same reads (the last 24 hours; spend per UTC day over
+//! the last 30 days against the daily cap).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use nightshift_actors::clock::utc_day;
+use nightshift_actors::{Admin, DaySpend, HourActivity, StoreError, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::chart::{self, Chart, Series};
+use super::{Api, ApiError};
+use crate::commands::spend;
+
+/// Hours `/api/activity` gives when not told, as the overview's chart shows.
+const DEFAULT_HOURS: u32 = 24;
+/// At most a week of hours.
+const MAX_HOURS: u32 = 168;
+/// Days the overview's spend chart shows.
+const CHART_DAYS: u32 = 30;
+
+/// `?hours=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoursQuery {
+    hours: Option<u32>,
+}
+
+/// `{"hours": [{"hour": <unix ms, the hour's start>, "done", "failed", "dead"}, ...]}`, oldest
+/// first, the last hour the one now is in.
+pub async fn show(
+    State(api): State<Api>,
+    query: Result<Query<HoursQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let hours = query.hours.unwrap_or(DEFAULT_HOURS);
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(ApiError::bad_request(format!(
+            "hours must be from 1 to {MAX_HOURS} (a week); {hours} was given"
+        )));
+    }
+    let buckets = api.database.read(move |admin| admin.activity(hours)).await?;
+    Ok(Json(json!({ "hours": buckets })))
+}
+
+/// `?days=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaysQuery {
+    days: Option<u32>,
+}
+
+/// What `spend --days N --json` prints: `{"daily_cap_micros", "days": [{"day", "micros",
+/// "attempts"}]}`, with its default (7) and its range (1 to 366).
+pub async fn spend(
+    State(api): State<Api>,
+    query: Result<Query<DaysQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let days = query.days.unwrap_or(spend::DEFAULT_DAYS);
+    if !spend::DAYS.contains(&days) {
+        return Err(ApiError::bad_request(format!(
+            "days must be from {} to {}; {days} was given",
+            spend::DAYS.start(),
+            spend::DAYS.end()
+        )));
+    }
+    let (ledger, cap) = api.database.read(move |admin| spend::read(admin, days)).await?;
+    Ok(Json(spend::json(&ledger, cap)))
+}
+
+/// What the overview's charts are drawn from.
+pub struct History {
+    pub hours: Vec<HourActivity>,
+    pub ledger: Vec<DaySpend>,
+    pub cap: Option<i64>,
+    pub now: Timestamp,
+}
+
+impl History {
+    pub fn read(admin: &Admin, now: Timestamp) -> Result<Self, StoreError> {
+        let (ledger, cap) = spend::read(admin, CHART_DAYS)?;
+        Ok(Self { hours: admin.activity(DEFAULT_HOURS)?, ledger, cap, now })
+    }
+
+    /// The two charts, each with its table.
+    pub fn charts(&self) -> String {
+        format!("<h2>Last 24 hours</h2>\n{}<h2>Spend by day</h2>\n{}", self.hourly(), self.daily())
+    }
+
+    fn hourly(&self) -> String {
+        let at = |h: &HourActivity| {
+            DateTime::<Utc>::from_timestamp_millis(h.hour.as_millis()).unwrap_or_default()
+        };
+        let series = |name, f: fn(&HourActivity) -> u64| Series {
+            name,
+            values: self.hours.iter().map(f).collect(),
+        };
+        chart::render(&Chart {
+            id: "activity",
+            title: "Jobs done, attempts failed and jobs dead-lettered per hour (UTC)",
+            slots: self
+                .hours
+                .iter()
+                .map(|h| at(h).format("%Y-%m-%d %H:00 UTC").to_string())
+                .collect(),
+            ticks: self.hours.iter().map(|h| at(h).format("%H:00").to_string()).collect(),
+            series: vec![
+                series("done", |h| h.done),
+                series("failed", |h| h.failed),
+                series("dead-lettered", |h| h.dead),
+            ],
+            limit: None,
+            format: |n| n.to_string(),
+        })
+    }
+
+    fn daily(&self) -> String {
+        // The ledger holds only days with a cost: every day of the window gets its slot.
+        let days: Vec<String> = (0..CHART_DAYS)
+            .rev()
+            .map(|back| utc_day(self.now - Duration::from_secs(86_400) * back))
+            .collect();
+        let spent = days
+            .iter()
+            .map(|day| {
+                let micros = self.ledger.iter().find(|d| &d.day == day).map_or(0, |d| d.micros);
+                u64::try_from(micros).unwrap_or(0)
+            })
+            .collect();
+        chart::render(&Chart {
+            id: "spend",
+            title: "Spend per UTC day, last 30 days",
+            ticks: days.iter().map(|d| d.get(5..).unwrap_or(d).to_owned()).collect(),
+            slots: days,
+            series: vec![Series { name: "spent", values: spent }],
+            limit: self.cap.map(|cap| ("daily cap".to_owned(), u64::try_from(cap).unwrap_or(0))),
+            format: |micros| crate::output::usd(i64::try_from(micros).unwrap_or(i64::MAX)),
+        })
+    }
+}
