@@ -27,12 +27,12 @@ macro_rules! error_event {
 /// itself once per try (`worker_restarted`, `store_reconnecting`): a Store reconnecting to a
 /// restarted database for a minute would otherwise log every rescan and sweep in between.
 macro_rules! store_call_failed {
-    ($name:literal, $error:expr) => {{
+    ($name:literal, $error:expr $(, $($field:tt)+)?) => {{
         let error = &$error;
         if matches!(error, $crate::error::StoreError::Unavailable(_)) {
-            ::tracing::debug!(target: "nightshift", event = $name, error = %error)
+            ::tracing::debug!(target: "nightshift", event = $name, error = %error $(, $($field)+)?)
         } else {
-            ::tracing::warn!(target: "nightshift", event = $name, error = %error)
+            ::tracing::warn!(target: "nightshift", event = $name, error = %error $(, $($field)+)?)
         }
     }};
 }

@@ -8,7 +8,7 @@ use ractor::ActorRef;
 
 use super::{Dispatcher, DispatcherMsg, DispatcherState, InRound, report};
 use crate::error::StoreError;
-use crate::events::warn_event;
+use crate::events::{store_call_failed, warn_event};
 use crate::job::Enqueued;
 use crate::store::{Claim, RoundOut};
 
@@ -22,7 +22,9 @@ impl Dispatcher {
         round: InRound,
         e: &StoreError,
     ) {
-        warn_event!("round_failed", error = %e,
+        // A Store that is restarting is reported by the Supervisor once per try, not here on
+        // every round until it is back.
+        store_call_failed!("round_failed", *e,
             reason = "the Store did not commit this round; its outcomes are sent again");
         let mut ended = round.ended;
         ended.append(&mut st.ended);
