@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod dlq;
 mod parse;
 mod purge;
 
 pub use parse::{BENCH_DB, parse};
+pub use dlq::{DeadFilterArgs, Selection};
 pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.
@@ -345,6 +347,8 @@ pub enum DlqCommand {
         /// At most this many
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        #[command(flatten)]
+        filter: DeadFilterArgs,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -361,19 +365,6 @@ pub enum DlqCommand {
     Replay(Selection),
     /// Delete dead-lettered jobs for good
     Purge(DlqPurgeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct Selection {
-    /// The keys
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub keys: Vec<String>,
-    /// Every dead-lettered job
-    #[arg(long)]
-    pub all: bool,
-    /// Print JSON instead of text
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
