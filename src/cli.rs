@@ -9,8 +9,8 @@ mod dlq;
 mod parse;
 mod purge;
 
+pub use dlq::{DeadFilterArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
-pub use dlq::{DeadFilterArgs, Selection};
 pub use purge::DlqPurgeArgs;
 
 /// nightshift: a durable job runner for unattended agents.

@@ -35,12 +35,14 @@
 //! guards are the same.
 
 mod auth;
+mod cursor;
 mod database;
 mod dlq;
 mod dlq_page;
 mod error;
 mod job_page;
 mod jobs;
+mod jobs_bulk;
 mod jobs_page;
 mod limits;
 mod listener;
@@ -101,7 +103,10 @@ pub fn router(api: Api) -> Router {
         .route("/api/jobs/{key}", get(jobs::show))
         .route("/api/dlq", get(dlq::list))
         .route("/api/dlq/{key}", get(dlq::show))
+        .route("/api/dlq/replay", get(dlq::show_literal).post(dlq::replay_many))
+        .route("/api/dlq/purge", get(dlq::show_literal).post(dlq::purge_many))
         .route("/api/dlq/{key}/replay", post(dlq::replay))
+        .route("/api/dlq/{key}/purge", post(dlq::purge))
         .route("/api/pause", post(pause::pause))
         .route("/api/resume", post(pause::resume))
         .route("/metrics", get(status::metrics))

@@ -29,7 +29,7 @@ pub struct DeadFilterArgs {
     #[arg(long, value_name = "QUEUE")]
     pub queue: Option<String>,
     /// Only the dead letters of this reason: exhausted, permanent or crashed
-    #[arg(long, value_name = "REASON", value_parser = reason)]
+    #[arg(long, value_name = "REASON", value_parser = parse_reason)]
     pub reason: Option<DeadReason>,
 }
 
@@ -52,8 +52,8 @@ impl Selection {
     }
 }
 
-/// A `--reason` word.
-fn reason(word: &str) -> Result<DeadReason, String> {
+/// A reason's word (`--reason`, and the API's and dashboard's `reason`), or why it is none.
+pub fn parse_reason(word: &str) -> Result<DeadReason, String> {
     DeadReason::parse(word).ok_or_else(|| {
         let known: Vec<&str> = DeadReason::ALL.iter().map(|r| r.as_str()).collect();
         format!("{word:?} is not a reason; give one of {}", known.join(", "))

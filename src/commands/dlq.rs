@@ -15,7 +15,8 @@ pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
     match command {
         DlqCommand::List { limit, filter, json } => {
             let filter = filter.filter().unwrap_or_default();
-            let dead = admin.dead_letters_page(&DeadQuery { filter, after: None, limit: *limit })?;
+            let dead =
+                admin.dead_letters_page(&DeadQuery { filter, after: None, limit: *limit })?;
             if *json {
                 return output::print_json(&dead);
             }
