@@ -38,6 +38,7 @@ mod auth;
 mod cursor;
 mod database;
 mod dlq;
+mod dlq_confirm;
 mod dlq_page;
 mod error;
 mod job_page;
@@ -93,6 +94,9 @@ pub fn router(api: Api) -> Router {
         .route("/jobs/{key}", get(job_page::show))
         .route("/dlq", get(dlq_page::list))
         .route("/dlq/{key}/replay", post(dlq_page::replay))
+        .route("/dlq/confirm", get(dlq_confirm::confirm))
+        .route("/dlq/replay", post(dlq_confirm::replay))
+        .route("/dlq/purge", post(dlq_confirm::purge))
         .route("/logout", post(login::logout))
         .layer(from_fn_with_state(api.clone(), session::require))
         .route("/login", get(login::form).post(login::submit))
