@@ -10,7 +10,7 @@
 //!
 //! # Layout
 //!
-//! - `database`: [`Database`], how the handlers reach the database (reads, three writes).
+//! - `database`: [`Database`], how the handlers reach the database (reads, the writes).
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
 //! - `listener`: a cap on open connections and an idle limit on each.
@@ -18,19 +18,23 @@
 //!   writes).
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
-//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//! - `cursor`: the listings' next-page cursors and their `Link` header.
+//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `jobs_bulk` (JSONL batches),
+//!   `dlq` (also purge and bulk replay/purge), `pause`: the handlers.
 //! - The dashboard: `session` (the login's cookie, CSRF tokens, the page guard), `login`
 //!   (`/login`, `/logout`), `page` (escaping, the page around a body), `overview` (`/`, the
 //!   kill switch's forms), `jobs_page` (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page`
-//!   (`/dlq` and its replay form).
+//!   (`/dlq` and its replay form), `dlq_confirm` (the confirmation step of every purge and
+//!   bulk replay).
 //!
 //! # Inside a runner (`run --http`)
 //!
 //! The handlers never touch an `Admin` themselves: they read through [`Database::read`] and
-//! write through [`Database::enqueue`], [`Database::replay`] and [`Database::set_paused`].
+//! write through [`Database::enqueue`], [`Database::enqueue_all`], [`Database::act_on_dead`]
+//! (replay, purge) and [`Database::set_paused`].
 //! `serve` builds the `Database` on an `Admin` (each call on a blocking thread). A continuous
 //! runner (`run --http`, `crate::commands::run`) builds it with [`Database::beside`]: reads
-//! stay on an `Admin`, the three writes go through the engine's `Operator` to the Store actor's
+//! stay on an `Admin`, the writes go through the engine's `Operator` to the Store actor's
 //! mailbox, so the runner stays one writer per process. The handlers, the router and the
 //! guards are the same.
 

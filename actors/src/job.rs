@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
-mod listing;
-
-pub(crate) use listing::prefix_upper;
+pub(crate) mod listing;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
 
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.

@@ -74,14 +74,7 @@ pub async fn list(
 
 /// The filters as a GET form, holding what was asked.
 fn filter_form(asked: &Filter) -> String {
-    let options: String = ["", "exhausted", "permanent", "crashed"]
-        .iter()
-        .map(|r| {
-            let selected = if *r == asked.reason { " selected" } else { "" };
-            let label = if r.is_empty() { "any" } else { r };
-            format!("<option value=\"{r}\"{selected}>{label}</option>")
-        })
-        .collect();
+    let options = page::options(&["exhausted", "permanent", "crashed"], &asked.reason);
     format!(
         "<form method=\"get\" action=\"/dlq\" role=\"search\">\
          <label for=\"queue\">Queue</label>\

@@ -109,14 +109,7 @@ pub async fn list(
 
 /// The filters as a GET form, holding what was asked.
 fn filter_form(filter: &Filter) -> String {
-    let options: String = ["", "pending", "running", "done"]
-        .iter()
-        .map(|s| {
-            let selected = if *s == filter.status { " selected" } else { "" };
-            let label = if s.is_empty() { "any" } else { s };
-            format!("<option value=\"{s}\"{selected}>{label}</option>")
-        })
-        .collect();
+    let options = page::options(&["pending", "running", "done"], &filter.status);
     format!(
         "<form method=\"get\" action=\"/jobs\" role=\"search\">\
          <label for=\"status\">Status</label><select id=\"status\" name=\"status\">{options}</select>\

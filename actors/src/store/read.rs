@@ -4,7 +4,8 @@ use super::StoreCtx;
 use super::db::{Clauses, Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, Status, prefix_upper};
+use crate::job::listing::prefix_upper;
+use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, Status};
 
 /// Pending and running jobs from their partial indexes (live rows only), and every row of
 /// `jobs` and `dead_letter` from the counts the triggers of migration 0004 keep: `status` never
