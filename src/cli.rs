@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod dlq;
 mod parse;
 mod purge;
 
+pub use dlq::{DeadFilterArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 
@@ -352,6 +354,8 @@ pub enum DlqCommand {
         /// At most this many
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        #[command(flatten)]
+        filter: DeadFilterArgs,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -368,19 +372,6 @@ pub enum DlqCommand {
     Replay(Selection),
     /// Delete dead-lettered jobs for good
     Purge(DlqPurgeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct Selection {
-    /// The keys
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub keys: Vec<String>,
-    /// Every dead-lettered job
-    #[arg(long)]
-    pub all: bool,
-    /// Print JSON instead of text
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]

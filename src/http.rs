@@ -10,7 +10,7 @@
 //!
 //! # Layout
 //!
-//! - `database`: [`Database`], how the handlers reach the database (reads, three writes).
+//! - `database`: [`Database`], how the handlers reach the database (reads, the writes).
 //! - `auth`: the bearer token and its constant-time check.
 //! - `limits`: the request timeout, the body limit and the access log.
 //! - `listener`: a cap on open connections and an idle limit on each.
@@ -18,22 +18,26 @@
 //!   writes).
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
-//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `dlq`, `pause`: the handlers.
+//! - `cursor`: the listings' next-page cursors and their `Link` header.
+//! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `jobs_bulk` (JSONL batches),
+//!   `dlq` (also purge and bulk replay/purge), `pause`: the handlers.
 //! - `activity` (`/api/activity`, `/api/spend`, and the overview's charts drawn from them),
 //!   `schedules` (`/api/schedules`, `/schedules`), `alerts` (`/api/alerts`, `/alerts`).
 //! - The dashboard: `session` (the login's cookie, CSRF tokens, the page guard), `login`
 //!   (`/login`, `/logout`), `throttle` (the login form's limit on wrong tokens), `page`
 //!   (escaping, the page around a body, the 404 page and failures as pages), `chart` (bar
 //!   charts as inline SVG), `overview` (`/`, its charts, the kill switch's forms), `jobs_page`
-//!   (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page` (`/dlq` and its replay form).
+//!   (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page` (`/dlq` and its replay form),
+//!   `dlq_confirm` (the confirmation step of every purge and bulk replay).
 //!
 //! # Inside a runner (`run --http`)
 //!
 //! The handlers never touch an `Admin` themselves: they read through [`Database::read`] and
-//! write through [`Database::enqueue`], [`Database::replay`] and [`Database::set_paused`].
+//! write through [`Database::enqueue`], [`Database::enqueue_all`], [`Database::act_on_dead`]
+//! (replay, purge) and [`Database::set_paused`].
 //! `serve` builds the `Database` on an `Admin` (each call on a blocking thread). A continuous
 //! runner (`run --http`, `crate::commands::run`) builds it with [`Database::beside`]: reads
-//! stay on an `Admin`, the three writes go through the engine's `Operator` to the Store actor's
+//! stay on an `Admin`, the writes go through the engine's `Operator` to the Store actor's
 //! mailbox, so the runner stays one writer per process. The handlers, the router and the
 //! guards are the same.
 
@@ -41,12 +45,15 @@ mod activity;
 mod alerts;
 mod auth;
 mod chart;
+mod cursor;
 mod database;
 mod dlq;
+mod dlq_confirm;
 mod dlq_page;
 mod error;
 mod job_page;
 mod jobs;
+mod jobs_bulk;
 mod jobs_page;
 mod limits;
 mod listener;
@@ -103,6 +110,9 @@ pub fn router(api: Api) -> Router {
         .route("/dlq/{key}/replay", post(dlq_page::replay))
         .route("/schedules", get(schedules::page))
         .route("/alerts", get(alerts::page))
+        .route("/dlq/confirm", get(dlq_confirm::confirm))
+        .route("/dlq/replay", post(dlq_confirm::replay))
+        .route("/dlq/purge", post(dlq_confirm::purge))
         .route("/logout", post(login::logout))
         .fallback(page::not_found)
         .layer(axum::middleware::from_fn(page::html_errors))
@@ -115,7 +125,10 @@ pub fn router(api: Api) -> Router {
         .route("/api/jobs/{key}", get(jobs::show))
         .route("/api/dlq", get(dlq::list))
         .route("/api/dlq/{key}", get(dlq::show))
+        .route("/api/dlq/replay", get(dlq::show_literal).post(dlq::replay_many))
+        .route("/api/dlq/purge", get(dlq::show_literal).post(dlq::purge_many))
         .route("/api/dlq/{key}/replay", post(dlq::replay))
+        .route("/api/dlq/{key}/purge", post(dlq::purge))
         .route("/api/pause", post(pause::pause))
         .route("/api/resume", post(pause::resume))
         .route("/api/activity", get(activity::show))

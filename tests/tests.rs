@@ -64,6 +64,14 @@ mod browser_dashboard;
 mod http_history;
 // Schedules and the alert outbox as JSON and pages, the login limit, 404 pages beside JSON.
 mod http_outbox;
+// The dead letter's writes over the API: purge, bulk replay, filters, paging.
+mod http_dlq_bulk;
+// JSONL batch enqueue, cursor paging and key-prefix search of jobs.
+mod http_jobs_bulk;
+// The dead letters page's filter, bulk buttons and confirmation step.
+mod http_pages_dlq;
+// `dlq replay|purge|list --queue --reason`.
+mod cli_dlq_filter;
 // `run --http`: the API inside a continuous runner, its writes through the runner's engine.
 mod cli_run_http;
 // `deploy systemd|fly --http`: the API in the continuous templates, the token a secret.

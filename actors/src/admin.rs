@@ -15,7 +15,8 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::EngineConfig;
 use crate::error::StoreError;
 use crate::job::{
-    DaySpend, DeadJob, Enqueued, JobRecord, JobStatus, NewJob, PurgedJobs, Selector, Status,
+    DaySpend, DeadJob, DeadQuery, Enqueued, JobPage, JobQuery, JobRecord, JobStatus, NewJob,
+    PurgedJobs, Selector, Status,
 };
 use crate::store::db::Db;
 use crate::store::op::{self, *};
@@ -131,7 +132,15 @@ impl Admin {
         queue: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        self.run(JobsArgs { status, queue: queue.map(str::to_owned), limit })
+        let query =
+            JobQuery { status, queue: queue.map(str::to_owned), limit, ..JobQuery::default() };
+        Ok(self.jobs_page(&query)?.jobs)
+    }
+
+    /// A page of jobs, the newest (last inserted) first: filtered by status, queue and key
+    /// prefix, continuing after the page whose [`JobPage::next`] is `query.after`.
+    pub fn jobs_page(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        self.run(JobsArgs { query: query.clone() })
     }
 
     /// How many jobs [`Admin::jobs`] would list without a limit.
@@ -140,7 +149,13 @@ impl Admin {
         status: Option<JobStatus>,
         queue: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.run(CountJobsArgs { status, queue: queue.map(str::to_owned) })
+        let query = JobQuery { status, queue: queue.map(str::to_owned), ..JobQuery::default() };
+        self.count_matching(&query)
+    }
+
+    /// How many jobs [`Admin::jobs_page`] would list for `query` without a limit or a cursor.
+    pub fn count_matching(&self, query: &JobQuery) -> Result<u64, StoreError> {
+        self.run(CountJobsArgs { query: query.clone() })
     }
 
     /// One dead-lettered job.
@@ -150,7 +165,12 @@ impl Admin {
 
     /// Dead-lettered jobs, newest first.
     pub fn dead_letters(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        self.run(DeadLettersArgs { limit })
+        self.dead_letters_page(&DeadQuery { limit, ..DeadQuery::default() })
+    }
+
+    /// Dead-lettered jobs that `query` filters, newest first, after `query.after`.
+    pub fn dead_letters_page(&self, query: &DeadQuery) -> Result<Vec<DeadJob>, StoreError> {
+        self.run(DeadLettersArgs { query: query.clone() })
     }
 
     /// Moves dead-lettered jobs back to the queue, due at once; returns the keys moved.

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
+pub(crate) mod listing;
+pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
+
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
@@ -346,6 +349,8 @@ pub enum Selector {
     Keys(Vec<String>),
     /// Every row.
     All,
+    /// The rows of a queue, or of a reason, or both.
+    Matching(DeadFilter),
 }
 
 /// What a purge from `jobs` did, key by key.

@@ -65,8 +65,8 @@ pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;
 pub use job::{
-    DaySpend, DeadJob, DeadReason, Enqueued, Handler, Job, JobRecord, JobStatus, NewJob, Outcome,
-    Selector, Status,
+    DaySpend, DeadFilter, DeadJob, DeadQuery, DeadReason, Enqueued, Handler, Job, JobPage,
+    JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, Status,
 };
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;

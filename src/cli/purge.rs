@@ -1,24 +1,26 @@
-//! `dlq purge`'s arguments: keys, `--all`, or `--older-than` (`dlq replay` takes the first two,
-//! as [`super::Selection`]).
+//! `dlq purge`'s arguments: keys, `--all`, a filter, or `--older-than` (`dlq replay` takes the
+//! first three, as [`super::Selection`]).
 
 use clap::Args;
 
-use super::Selection;
+use super::{DeadFilterArgs, Selection};
 
 #[derive(Debug, Args)]
 pub struct DlqPurgeArgs {
     /// The keys
     #[arg(
-        required_unless_present_any = ["all", "older_than"],
-        conflicts_with_all = ["all", "older_than"]
+        required_unless_present_any = ["all", "older_than", "queue", "reason"],
+        conflicts_with_all = ["all", "older_than", "queue", "reason"]
     )]
     pub keys: Vec<String>,
     /// Every dead-lettered job
-    #[arg(long, conflicts_with = "older_than")]
+    #[arg(long, conflicts_with_all = ["older_than", "queue", "reason"])]
     pub all: bool,
+    #[command(flatten)]
+    pub filter: DeadFilterArgs,
     /// Every dead-lettered job that died longer ago than this (e.g. 30d), by the rule
     /// [retention] dead prunes with: the newest tick of each [[schedule]] stays
-    #[arg(long, value_name = "DUR")]
+    #[arg(long, value_name = "DUR", conflicts_with_all = ["queue", "reason"])]
     pub older_than: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
@@ -26,8 +28,9 @@ pub struct DlqPurgeArgs {
 }
 
 impl DlqPurgeArgs {
-    /// The keys or `--all`, as `dlq replay` would take them.
+    /// The keys, `--all` or the filter, as `dlq replay` would take them.
     pub fn selection(&self) -> Selection {
-        Selection { keys: self.keys.clone(), all: self.all, json: self.json }
+        let (keys, all, json) = (self.keys.clone(), self.all, self.json);
+        Selection { keys, all, filter: self.filter.clone(), json }
     }
 }

@@ -93,7 +93,10 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     outln!("\n== nightshift status")?;
     super::status::run(&settings, super::status::Format::Text)?;
     outln!("\n== nightshift dlq list")?;
-    super::dlq::run(&settings, &DlqCommand::List { limit: 20, json: false })?;
+    super::dlq::run(
+        &settings,
+        &DlqCommand::List { limit: 20, filter: Default::default(), json: false },
+    )?;
     match &loopback {
         Some(hook) => print_received(hook, dir)?,
         None if undelivered == 0 => {

@@ -1,7 +1,8 @@
 //! `nightshift dlq`: jobs that failed for good. List and show them, replay them once the cause
-//! is fixed (attempts reset, due at once), or purge them (by key, all, or by age).
+//! is fixed (attempts reset, due at once), or purge them (by key, all, queue and reason, or by
+//! age).
 
-use nightshift_actors::{PruneKind, Selector};
+use nightshift_actors::{DeadQuery, PruneKind, Selector};
 use serde_json::json;
 
 use crate::Failure;
@@ -12,8 +13,10 @@ use crate::output::{self, outln};
 pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
     let mut admin = super::admin(settings)?;
     match command {
-        DlqCommand::List { limit, json } => {
-            let dead = admin.dead_letters(*limit)?;
+        DlqCommand::List { limit, filter, json } => {
+            let filter = filter.filter().unwrap_or_default();
+            let dead =
+                admin.dead_letters_page(&DeadQuery { filter, after: None, limit: *limit })?;
             if *json {
                 return output::print_json(&dead);
             }
@@ -65,7 +68,7 @@ fn act(
     verb: &str,
     apply: impl FnOnce(&Selector) -> Result<Vec<String>, Failure>,
 ) -> Result<(), Failure> {
-    let which = if sel.all { Selector::All } else { Selector::Keys(sel.keys.clone()) };
+    let which = sel.selector();
     let done = apply(&which)?;
     let missing: Vec<&String> = sel.keys.iter().filter(|k| !done.contains(k)).collect();
     if sel.json {
@@ -74,7 +77,7 @@ fn act(
         for key in &done {
             outln!("{verb} {key}")?;
         }
-        if sel.all {
+        if !matches!(which, Selector::Keys(_)) {
             outln!("{} {verb}", done.len())?;
         }
     }

@@ -107,7 +107,7 @@ pub fn differs_at(stored: &str, given: &str) -> usize {
 
 /// How many jobs had each outcome.
 #[derive(Default)]
-struct Counts {
+pub struct Counts {
     lines: usize,
     enqueued: usize,
     duplicate: usize,
@@ -116,7 +116,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(outcomes: &[Enqueued]) -> Self {
+    pub fn of(outcomes: &[Enqueued]) -> Self {
         let mut c = Counts { lines: outcomes.len(), ..Counts::default() };
         for outcome in outcomes {
             match outcome {
@@ -136,7 +136,8 @@ impl Counts {
         )
     }
 
-    fn json(&self) -> serde_json::Value {
+    /// The `summary` line of `enqueue --jsonl --json`.
+    pub fn json(&self) -> serde_json::Value {
         json!({
             "lines": self.lines,
             "enqueued": self.enqueued,

@@ -7,7 +7,7 @@
 //! `Admin`; the next call opens another, so a PostgreSQL server that restarted, or a SQLite file
 //! that was missing, is picked up again without restarting `serve`.
 //!
-//! The three writes (enqueue, replay, pause/resume) go where the process's writes go: for
+//! The writes (enqueue, replay, purge, pause/resume) go where the process's writes go: for
 //! `serve`, through the same `Admin`; inside a runner (`run --http`), through the engine's
 //! [`Operator`] to the Store actor's mailbox, so the runner stays its database's one writer and
 //! its workers hear at once of a job enqueued, replayed or let through.
@@ -114,11 +114,52 @@ impl Database {
         Ok((outcome, differs))
     }
 
+    /// Enqueues jobs that were all checked first (`NewJob::validate`), in order; for each, as
+    /// [`Database::enqueue`] answers. Through an `Admin`, in one transaction; through the
+    /// engine, one after another (a store failing midway leaves the jobs before it enqueued:
+    /// sending the batch again is safe, as enqueues are idempotent on their keys).
+    pub async fn enqueue_all(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<(Enqueued, Option<usize>)>, ApiError> {
+        if let Writer::Engine(_) = &self.writer {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                outcomes.push(self.enqueue(job).await?);
+            }
+            return Ok(outcomes);
+        }
+        self.call(move |admin| {
+            let outcomes = admin.enqueue_all(&jobs)?;
+            Ok(jobs
+                .iter()
+                .zip(outcomes)
+                .map(|(job, outcome)| {
+                    let differs = differs_at(admin, job, &outcome);
+                    (outcome, differs)
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Moves dead-lettered jobs back to the queue; returns the keys moved.
     pub async fn replay(&self, which: Selector) -> Result<Vec<String>, ApiError> {
-        match &self.writer {
-            Writer::Admin => self.call(move |admin| admin.replay(&which)).await,
-            Writer::Engine(engine) => engine.replay(which).await.map_err(engine_error),
+        self.act_on_dead(DeadAction::Replay, which).await
+    }
+
+    /// Replays or purges dead-lettered jobs; returns the keys replayed or purged.
+    pub async fn act_on_dead(
+        &self,
+        action: DeadAction,
+        which: Selector,
+    ) -> Result<Vec<String>, ApiError> {
+        use DeadAction::{Purge, Replay};
+        match (&self.writer, action) {
+            (Writer::Admin, Replay) => self.call(move |admin| admin.replay(&which)).await,
+            (Writer::Admin, Purge) => self.call(move |admin| admin.purge(&which)).await,
+            (Writer::Engine(engine), Replay) => engine.replay(which).await.map_err(engine_error),
+            (Writer::Engine(engine), Purge) => engine.purge(which).await.map_err(engine_error),
         }
     }
 
@@ -132,6 +173,31 @@ impl Database {
                 engine.pause(reason.as_deref()).await.map_err(engine_error)
             }
             Writer::Engine(engine) => engine.resume().await.map_err(engine_error),
+        }
+    }
+}
+
+/// What is done to dead letters: back to the queue, or deleted for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadAction {
+    Replay,
+    Purge,
+}
+
+impl DeadAction {
+    /// The verb, as the forms and the paths spell it (`replay`, `purge`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            DeadAction::Replay => "replay",
+            DeadAction::Purge => "purge",
+        }
+    }
+
+    /// The word `dlq replay --json` and `dlq purge --json` key their list by.
+    pub fn done(self) -> &'static str {
+        match self {
+            DeadAction::Replay => "replayed",
+            DeadAction::Purge => "purged",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /jobs/{key}`: one job as `jobs show KEY --json` reads it, or, for a dead-lettered key,
 //! the dead letter as `dlq show KEY --json` reads it (its reason, and every attempt's error and
-//! time as the store kept them) with the form that replays it. A key in neither: a 404 page.
+//! time as the store kept them) with the form that replays it and the link that purges it
+//! (through a confirmation page). A key in neither: a 404 page.
 //!
 //! What each side records is what is shown: a job in `jobs` keeps its last error only (the
 //! history of every attempt is written when it is dead-lettered), so its page says so.
@@ -126,6 +127,7 @@ fn dead_letter(dead: &DeadJob, viewer: &Viewer) -> String {
         "</dl>\n<h2>Attempts</h2>\n".to_owned(),
         errors,
         replay_form(&dead.key, viewer),
+        purge_link(&dead.key),
     ]
     .concat()
 }
@@ -147,6 +149,15 @@ pub fn replay_form(key: &str, viewer: &Viewer) -> String {
          <button type=\"submit\" aria-label=\"Replay {}\">Replay</button></form>\n",
         escape(&path_segment(key)),
         csrf_field(viewer),
+        escape(key)
+    )
+}
+
+/// The link to the confirmation page of one dead letter's purge.
+pub fn purge_link(key: &str) -> String {
+    format!(
+        "<a href=\"/dlq/confirm?action=purge&amp;key={}\" aria-label=\"Purge {}\">Purge…</a>\n",
+        escape(&path_segment(key)),
         escape(key)
     )
 }

@@ -5,38 +5,31 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use nightshift_actors::{Enqueued, JobStatus};
+use axum::response::{IntoResponse, Response};
+use nightshift_actors::{Enqueued, JobQuery, JobStatus, NewJob};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Api, ApiError, limits, params};
+use super::{Api, ApiError, cursor, limits, params};
 use crate::commands::enqueue::jsonl::{Line, LineError};
 use crate::commands::enqueue::outcome_json;
 use crate::commands::jobs::job_json;
 
 /// Enqueues one job given as a `--jsonl` line is (`{"key", "payload", "queue",
 /// "max_attempts", "priority", "delay", "timeout"}`): 201 enqueued, 200 duplicate or
-/// dead-lettered (nothing changed), 409 conflict; the body is `enqueue --json`'s line.
-pub async fn enqueue(
-    State(api): State<Api>,
-    request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// dead-lettered (nothing changed), 409 conflict; the body is `enqueue --json`'s line. A body
+/// of JSON lines (`Content-Type: application/x-ndjson` or `application/jsonl`) is a batch:
+/// see [`super::jobs_bulk`].
+pub async fn enqueue(State(api): State<Api>, request: Request) -> Result<Response, ApiError> {
+    let lines = super::jobs_bulk::is_lines(request.headers());
     let body = limits::body(request, &api).await?;
+    if lines {
+        return super::jobs_bulk::enqueue(&api, &body).await;
+    }
     let line: Line = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not a job: {e}")))?;
-    let job = line.into_job(api.settings.max_payload).map_err(|e| match e {
-        LineError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-        LineError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-    })?;
-    if let Err(why) = api.settings.payload.check(&job.payload) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the payload is not JSON ({why}), and [store] payload = \"json\" requires JSON; \
-                 nothing was enqueued"
-            ),
-        ));
-    }
+    let job = line.into_job(api.settings.max_payload).map_err(|e| line_error(&e, e.to_string()))?;
+    check_payload(&api, &job, "the payload")?;
     let key = job.key.clone();
     let (outcome, differs_at) = api.database.enqueue(job).await?;
     let code = match outcome {
@@ -44,7 +37,31 @@ pub async fn enqueue(
         Enqueued::Duplicate { .. } | Enqueued::DeadLettered => StatusCode::OK,
         Enqueued::Conflict { .. } => StatusCode::CONFLICT,
     };
-    Ok((code, Json(outcome_json(&key, &outcome, differs_at))))
+    Ok((code, Json(outcome_json(&key, &outcome, differs_at))).into_response())
+}
+
+/// A line that is not a job, as the API answers it: `message` with the status its kind
+/// calls for (413 too large, 422 a bad value, 400 not a job at all).
+pub fn line_error(e: &LineError, message: String) -> ApiError {
+    let status = match e {
+        LineError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        LineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        LineError::Unreadable(_) => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, message)
+}
+
+/// 422 when `[store] payload = "json"` and `job`'s payload (`whose`) is not JSON.
+pub fn check_payload(api: &Api, job: &NewJob, whose: &str) -> Result<(), ApiError> {
+    api.settings.payload.check(&job.payload).map(|_| ()).map_err(|why| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{whose} is not JSON ({why}), and [store] payload = \"json\" requires JSON; \
+                 nothing was enqueued"
+            ),
+        )
+    })
 }
 
 pub async fn show(
@@ -58,20 +75,24 @@ pub async fn show(
     Ok(Json(job_json(&job)))
 }
 
-/// `?status=pending|running|done&queue=Q&limit=N` (limit 100 by default, as `jobs`).
+/// `?status=pending|running|done&queue=Q&prefix=P&limit=N&cursor=C` (limit 100 by default,
+/// as `jobs`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     status: Option<String>,
     queue: Option<String>,
+    prefix: Option<String>,
     limit: Option<u32>,
+    cursor: Option<String>,
 }
 
-/// The jobs, the newest first, as `jobs --json` lists them. No cursor: `limit` only.
+/// The jobs, the newest first, as `jobs --json` lists them; a full page names the next in
+/// its `Link` header (see [`super::cursor`]).
 pub async fn list(
     State(api): State<Api>,
     filter: Result<Query<Filter>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(filter) = filter.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = match filter.status.as_deref() {
         None => None,
@@ -85,7 +106,20 @@ pub async fn list(
         }
     };
     let limit = params::limit(filter.limit)?;
-    let queue = filter.queue;
-    let jobs = api.database.read(move |admin| admin.jobs(status, queue.as_deref(), limit)).await?;
-    Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
+    let after = filter.cursor.as_deref().map(cursor::parse_jobs).transpose()?;
+    let (queue, prefix) = (filter.queue.clone(), filter.prefix.clone());
+    let query = JobQuery { status, queue, prefix, after, limit };
+    let page = api.database.read(move |admin| admin.jobs_page(&query)).await?;
+    let next = page.next.map(|at| {
+        let cursor = cursor::jobs(at);
+        let limit = limit.to_string();
+        let params = [
+            ("status", filter.status.as_deref().unwrap_or("")),
+            ("queue", filter.queue.as_deref().unwrap_or("")),
+            ("prefix", filter.prefix.as_deref().unwrap_or("")),
+            ("limit", &limit),
+        ];
+        (cursor::href("/api/jobs", &params, &cursor), cursor)
+    });
+    Ok(cursor::page(Value::Array(page.jobs.iter().map(job_json).collect()), next))
 }

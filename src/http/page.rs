@@ -52,6 +52,18 @@ pub fn job_href(key: &str) -> String {
     format!("/jobs/{}", path_segment(key))
 }
 
+/// A filter's `<option>`s: "any" (the empty value), then `words`, the `chosen` one selected.
+pub fn options(words: &[&str], chosen: &str) -> String {
+    std::iter::once("")
+        .chain(words.iter().copied())
+        .map(|w| {
+            let selected = if w == chosen { " selected" } else { "" };
+            let label = if w.is_empty() { "any" } else { w };
+            format!("<option value=\"{w}\"{selected}>{label}</option>")
+        })
+        .collect()
+}
+
 /// A hidden field carrying the viewer's CSRF token, for every form that changes something.
 pub fn csrf_field(viewer: &Viewer) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, escape(&viewer.csrf))

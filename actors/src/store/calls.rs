@@ -9,7 +9,9 @@ use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreH
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DeadJob, Enqueued, JobRecord, JobStatus, NewJob, Selector, Status};
+use crate::job::{
+    DeadJob, DeadQuery, Enqueued, JobQuery, JobRecord, JobStatus, NewJob, Selector, Status,
+};
 
 impl StoreHandle {
     pub(crate) async fn enqueue(
@@ -188,7 +190,8 @@ impl StoreHandle {
         queue: Option<String>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        self.call(JobsArgs { status, queue, limit }).await
+        let query = JobQuery { status, queue, limit, ..JobQuery::default() };
+        Ok(self.call(JobsArgs { query }).await?.jobs)
     }
 
     pub(crate) async fn dead(&self, key: String) -> Result<Option<DeadJob>, StoreError> {
@@ -196,7 +199,7 @@ impl StoreHandle {
     }
 
     pub(crate) async fn dead_list(&self, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        self.call(DeadLettersArgs { limit }).await
+        self.call(DeadLettersArgs { query: DeadQuery { limit, ..DeadQuery::default() } }).await
     }
 
     pub(crate) async fn drain_state(&self, now: Timestamp) -> Result<read::DrainState, StoreError> {

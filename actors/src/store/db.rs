@@ -17,7 +17,10 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+mod clauses;
 mod values;
+
+pub(crate) use clauses::Clauses;
 
 /// The connection an operation runs on, inside the caller's transaction for a write.
 #[derive(Clone, Copy)]

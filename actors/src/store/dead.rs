@@ -1,10 +1,10 @@
 //! The dead letter: read, replay (back to `jobs` with attempts reset, due at once) and purge.
 //! Each moves or deletes rows in one transaction, so a key is never in both tables nor lost.
 
-use super::db::{Db, Row, ps};
+use super::db::{Clauses, Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DeadJob, Selector};
+use crate::job::{DeadFilter, DeadJob, DeadQuery, Selector};
 
 const COLUMNS: &str = "key, queue, payload, error, attempts, died, reason, errors";
 
@@ -32,10 +32,32 @@ pub(crate) fn get(db: Db<'_>, key: &str) -> Result<Option<DeadJob>, StoreError> 
     db.opt(&sql, ps![key], from_row)
 }
 
-/// Dead-lettered jobs, newest first.
-pub(crate) fn list(db: Db<'_>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM dead_letter ORDER BY died DESC, key LIMIT ?1");
-    db.query(&sql, ps![limit], from_row)
+/// The conditions of a [`DeadFilter`].
+fn filters(filter: &DeadFilter) -> Clauses<'_> {
+    let mut w = Clauses::default();
+    if let Some(queue) = &filter.queue {
+        w.add("queue = ?", &[queue]);
+    }
+    if let Some(reason) = &filter.reason {
+        w.add("reason = ?", &[reason]);
+    }
+    w
+}
+
+/// Dead-lettered jobs that `q` filters, newest first (the key breaks ties), after the row
+/// `q.after` names.
+pub(crate) fn list(db: Db<'_>, q: &DeadQuery) -> Result<Vec<DeadJob>, StoreError> {
+    let mut w = filters(&q.filter);
+    let after = q.after.as_ref().map(|(died, key)| (died.as_secs(), key));
+    if let Some((died, key)) = &after {
+        w.add("died < ? OR (died = ? AND key > ?)", &[died, died, key]);
+    }
+    let limit = w.placeholder(&q.limit);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM dead_letter {} ORDER BY died DESC, key LIMIT {limit}",
+        w.sql()
+    );
+    db.query(&sql, w.params(), from_row)
 }
 
 /// Moves the selected rows back into `jobs`: pending, attempts 0, due now. Returns the keys
@@ -85,6 +107,11 @@ fn selected(db: Db<'_>, which: &Selector) -> Result<Vec<String>, StoreError> {
         Selector::All => {
             db.query("SELECT key FROM dead_letter ORDER BY died, key", ps![], |r| r.get(0))
         }
+        Selector::Matching(filter) => {
+            let w = filters(filter);
+            let sql = format!("SELECT key FROM dead_letter {} ORDER BY died, key", w.sql());
+            db.query(&sql, w.params(), |r| r.get(0))
+        }
         Selector::Keys(keys) => {
             let mut found = Vec::with_capacity(keys.len());
             for key in keys {
@@ -115,6 +142,10 @@ mod tests {
             ps![key, died_secs, reason],
         )
         .unwrap();
+    }
+
+    fn page(limit: u32) -> DeadQuery {
+        DeadQuery { limit, ..DeadQuery::default() }
     }
 
     fn sel(keys: &[&str]) -> Selector {
@@ -165,9 +196,9 @@ mod tests {
                 bury(db, "a", "permanent", 20);
                 bury(db, "old", "crashed", 10);
                 let listed: Vec<String> =
-                    list(db, 10).unwrap().into_iter().map(|d| d.key).collect();
+                    list(db, &page(10)).unwrap().into_iter().map(|d| d.key).collect();
                 assert_eq!(listed, ["a", "b", "old"]);
-                assert_eq!(list(db, 1).unwrap().len(), 1);
+                assert_eq!(list(db, &page(1)).unwrap().len(), 1);
                 let old = get(db, "old").unwrap().unwrap();
                 assert_eq!((old.died, old.reason), (Timestamp::from_secs(10), DeadReason::Crashed));
                 assert!(get(db, "nobody").unwrap().is_none());
@@ -218,6 +249,39 @@ mod tests {
                 assert_eq!(all, ["y", "z"]);
                 assert!(keys(db, "SELECT key FROM dead_letter").is_empty());
                 assert!(keys(db, "SELECT key FROM jobs").is_empty());
+            },
+        );
+    }
+
+    #[test]
+    fn filtered_by_queue_and_reason_and_paged_after_a_row() {
+        on_both(
+            "dead::filter",
+            |_| {},
+            |db, ctx| {
+                for (key, reason, died) in [
+                    ("a", "crashed", 3),
+                    ("b", "crashed", 3),
+                    ("c", "permanent", 2),
+                    ("d", "crashed", 1),
+                ] {
+                    bury(db, key, reason, died);
+                }
+                db.exec("UPDATE dead_letter SET queue = 'mail' WHERE key != 'b'", ps![]).unwrap();
+                let crashed = DeadFilter {
+                    queue: Some("mail".to_owned()),
+                    reason: Some(DeadReason::Crashed),
+                };
+                let first = DeadQuery { filter: crashed.clone(), after: None, limit: 1 };
+                let listed = list(db, &first).unwrap();
+                assert_eq!(listed.iter().map(|d| &d.key).collect::<Vec<_>>(), ["a"]);
+                let rest = DeadQuery { after: first.next(&listed), limit: 5, ..first.clone() };
+                let listed = list(db, &rest).unwrap();
+                assert_eq!(listed.iter().map(|d| &d.key).collect::<Vec<_>>(), ["d"]);
+                assert_eq!(rest.next(&listed), None);
+                let which = Selector::Matching(crashed);
+                assert_eq!(op::run(db, ctx, PurgeDeadArgs { which }).unwrap(), ["d", "a"]);
+                assert_eq!(keys(db, "SELECT key FROM dead_letter ORDER BY key"), ["b", "c"]);
             },
         );
     }

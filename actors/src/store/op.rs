@@ -35,7 +35,7 @@ use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease,
 use super::{retention, round};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DaySpend, DeadJob, Enqueued, JobRecord, PurgedJobs, Status};
+use crate::job::{DaySpend, DeadJob, Enqueued, JobPage, JobRecord, PurgedJobs, Status};
 
 /// Whether an operation writes (buffered, in a transaction) or only reads (answered at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ ops! {
     /// `jobs show`.
     Read Job(JobArgs) -> Option<JobRecord>;
     /// `jobs`.
-    Read Jobs(JobsArgs) -> Vec<JobRecord>;
+    Read Jobs(JobsArgs) -> JobPage;
     /// `jobs`' total.
     Read CountJobs(CountJobsArgs) -> u64;
     /// `dlq show`.
@@ -210,10 +210,10 @@ impl Op {
             Op::NewestTicks(call) => call
                 .run(|a| a.schedules.iter().map(|name| retention::newest_tick(c, name)).collect()),
             Op::Job(call) => call.run(|a| read::job(c, &a.key)),
-            Op::Jobs(call) => call.run(|a| read::jobs(c, a.status, a.queue.as_deref(), a.limit)),
-            Op::CountJobs(call) => call.run(|a| read::count_jobs(c, a.status, a.queue.as_deref())),
+            Op::Jobs(call) => call.run(|a| read::jobs(c, &a.query)),
+            Op::CountJobs(call) => call.run(|a| read::count_jobs(c, &a.query)),
             Op::DeadLetter(call) => call.run(|a| dead::get(c, &a.key)),
-            Op::DeadLetters(call) => call.run(|a| dead::list(c, a.limit)),
+            Op::DeadLetters(call) => call.run(|a| dead::list(c, &a.query)),
             Op::Spend(call) => call.run(|a| read::ledger(c, a.days, a.now)),
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),

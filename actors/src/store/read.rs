@@ -1,10 +1,11 @@
 //! Reads for `status`, `jobs` and drain: counts, one job, a filtered list.
 
 use super::StoreCtx;
-use super::db::{Db, Row, ps};
+use super::db::{Clauses, Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DaySpend, JobRecord, JobStatus, Status};
+use crate::job::listing::prefix_upper;
+use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, Status};
 
 /// Pending and running jobs from their partial indexes (live rows only), and every row of
 /// `jobs` and `dead_letter` from the counts the triggers of migration 0004 keep: `status` never
@@ -73,38 +74,58 @@ pub(crate) fn job(db: Db<'_>, key: &str) -> Result<Option<JobRecord>, StoreError
     db.opt(&sql, ps![key], from_row)
 }
 
-/// The filter of [`jobs`] and [`count_jobs`]. PostgreSQL types a parameter where it first
-/// meets it, and `?1 IS NULL` alone says nothing: its form compares first.
-fn filter(db: Db<'_>) -> &'static str {
-    db.pick(
-        "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR queue = ?2)",
-        "(status = ?1 OR ?1 IS NULL) AND (queue = ?2 OR ?2 IS NULL)",
-    )
+/// The filters of a [`JobQuery`] as conditions: status and queue as given, and a key prefix as
+/// a range along the key's index (so `%` and `_` in it are plain characters).
+fn filters<'p>(
+    q: &'p JobQuery,
+    status: &'p Option<&'static str>,
+    upper: &'p Option<String>,
+) -> Clauses<'p> {
+    let mut w = Clauses::default();
+    if let Some(status) = status {
+        w.add("status = ?", &[status]);
+    }
+    if let Some(queue) = &q.queue {
+        w.add("queue = ?", &[queue]);
+    }
+    if let Some(prefix) = q.prefix.as_ref().filter(|p| !p.is_empty()) {
+        match upper {
+            Some(upper) => w.add("key >= ? AND key < ?", &[prefix, upper]),
+            None => w.add("key >= ?", &[prefix]),
+        }
+    }
+    w
 }
 
-/// Jobs, optionally of one status and queue, the newest first: the order they were inserted
-/// in (a replayed job is inserted again), read backwards along the table's rowid (`seq` on
-/// PostgreSQL), so the first page costs no sort however many finished rows pile up.
-pub(crate) fn jobs(
-    db: Db<'_>,
-    status: Option<JobStatus>,
-    queue: Option<&str>,
-    limit: u32,
-) -> Result<Vec<JobRecord>, StoreError> {
+/// A page of jobs, the newest first: the order they were inserted in (a replayed job is
+/// inserted again), read backwards along the table's rowid (`seq` on PostgreSQL), so the first
+/// page costs no sort however many finished rows pile up. A page continues after the row whose
+/// place `q.after` names: rows inserted meanwhile come before it, so none is met twice.
+pub(crate) fn jobs(db: Db<'_>, q: &JobQuery) -> Result<JobPage, StoreError> {
     let order = db.pick("rowid", "seq");
-    let sql =
-        format!("SELECT {COLUMNS} FROM jobs WHERE {} ORDER BY {order} DESC LIMIT ?3", filter(db));
-    db.query(&sql, ps![status.map(JobStatus::as_str), queue, limit], from_row)
+    let (status, upper) =
+        (q.status.map(JobStatus::as_str), q.prefix.as_deref().and_then(prefix_upper));
+    let mut w = filters(q, &status, &upper);
+    let after_sql = format!("{order} < ?");
+    if let Some(after) = &q.after {
+        w.add(&after_sql, &[after]);
+    }
+    let limit = w.placeholder(&q.limit);
+    let sql = format!(
+        "SELECT {COLUMNS}, {order} FROM jobs {} ORDER BY {order} DESC LIMIT {limit}",
+        w.sql()
+    );
+    let rows = db.query(&sql, w.params(), |r| Ok((from_row(r)?, r.get::<i64>(10)?)))?;
+    let next = rows.last().filter(|_| rows.len() >= q.limit as usize).map(|(_, at)| *at);
+    Ok(JobPage { jobs: rows.into_iter().map(|(job, _)| job).collect(), next })
 }
 
-/// How many jobs [`jobs`] would list without a limit.
-pub(crate) fn count_jobs(
-    db: Db<'_>,
-    status: Option<JobStatus>,
-    queue: Option<&str>,
-) -> Result<u64, StoreError> {
-    let sql = format!("SELECT count(*) FROM jobs WHERE {}", filter(db));
-    let n: i64 = db.value(&sql, ps![status.map(JobStatus::as_str), queue])?;
+/// How many jobs [`jobs`] would list without a limit or a cursor.
+pub(crate) fn count_jobs(db: Db<'_>, q: &JobQuery) -> Result<u64, StoreError> {
+    let (status, upper) =
+        (q.status.map(JobStatus::as_str), q.prefix.as_deref().and_then(prefix_upper));
+    let w = filters(q, &status, &upper);
+    let n: i64 = db.value(&format!("SELECT count(*) FROM jobs {}", w.sql()), w.params())?;
     Ok(n as u64)
 }
 

@@ -40,21 +40,42 @@ pub fn read(path: &Path, max_payload: usize) -> Result<Vec<LineJob>, Failure> {
             .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
         super::read_limited(file, 1 << 30, &path.display().to_string())?
     };
-    let mut jobs = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let at =
-            |msg: String| Failure::Usage(format!("line {}: {msg}; nothing was enqueued", n + 1));
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let line: Line = serde_json::from_str(raw).map_err(|e| at(e.to_string()))?;
-        let job = line.into_job(max_payload).map_err(|e| at(e.to_string()))?;
-        jobs.push(LineJob { line: n + 1, job });
-    }
+    let jobs = parse(&text, max_payload).map_err(|e| Failure::Usage(e.to_string()))?;
     if jobs.is_empty() {
         return Err(Failure::Usage(format!("{} holds no jobs", path.display())));
     }
     Ok(jobs)
+}
+
+/// The jobs of JSON lines (blank lines skipped), each read as [`Line::into_job`] reads it;
+/// the first bad line refuses them all. (The store checks keys and values when it enqueues.)
+pub fn parse(text: &str, max_payload: usize) -> Result<Vec<LineJob>, BadLine> {
+    let mut jobs = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let at = |error| BadLine { line: n + 1, error };
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: Line =
+            serde_json::from_str(raw).map_err(|e| at(LineError::Unreadable(e.to_string())))?;
+        let job = line.into_job(max_payload).map_err(at)?;
+        jobs.push(LineJob { line: n + 1, job });
+    }
+    Ok(jobs)
+}
+
+/// The line that refused a batch, and why.
+#[derive(Debug)]
+pub struct BadLine {
+    /// 1-based.
+    pub line: usize,
+    pub error: LineError,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}; nothing was enqueued", self.line, self.error)
+    }
 }
 
 /// Why a [`Line`] is not a job.
@@ -62,15 +83,17 @@ pub fn read(path: &Path, max_payload: usize) -> Result<Vec<LineJob>, Failure> {
 pub enum LineError {
     /// The payload is over `[store] max_payload` bytes.
     TooLarge(usize),
-    /// A field's value is wrong (a duration that does not parse).
+    /// A field's value is wrong (a duration that does not parse, a key the store refuses).
     Invalid(String),
+    /// The line is not a job's JSON object.
+    Unreadable(String),
 }
 
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LineError::TooLarge(max) => write!(f, "the payload is over the {max}-byte limit"),
-            LineError::Invalid(why) => f.write_str(why),
+            LineError::Invalid(why) | LineError::Unreadable(why) => f.write_str(why),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::super::fail::Recovery;
 use super::super::retention::PruneBatch;
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
-use crate::job::{JobStatus, NewJob, Selector};
+use crate::job::{DeadQuery, JobQuery, NewJob, Selector};
 
 /// Enqueue one job (idempotent on its key).
 #[derive(Debug)]
@@ -178,19 +178,16 @@ pub(crate) struct JobArgs {
     pub(crate) key: String,
 }
 
-/// Jobs, optionally of one status and queue, newest first.
+/// A page of jobs, newest first.
 #[derive(Debug)]
 pub(crate) struct JobsArgs {
-    pub(crate) status: Option<JobStatus>,
-    pub(crate) queue: Option<String>,
-    pub(crate) limit: u32,
+    pub(crate) query: JobQuery,
 }
 
-/// How many jobs [`JobsArgs`] would list without a limit.
+/// How many jobs [`JobsArgs`] would list without a limit or a cursor.
 #[derive(Debug)]
 pub(crate) struct CountJobsArgs {
-    pub(crate) status: Option<JobStatus>,
-    pub(crate) queue: Option<String>,
+    pub(crate) query: JobQuery,
 }
 
 /// One dead letter by key.
@@ -199,10 +196,10 @@ pub(crate) struct DeadLetterArgs {
     pub(crate) key: String,
 }
 
-/// Dead letters, newest first.
+/// A page of dead letters, newest first.
 #[derive(Debug)]
 pub(crate) struct DeadLettersArgs {
-    pub(crate) limit: u32,
+    pub(crate) query: DeadQuery,
 }
 
 /// The spend ledger of the last `days` UTC days.

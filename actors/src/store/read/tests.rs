@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::{counts, ledger};
 use crate::clock::{Timestamp, utc_day};
+use crate::job::JobQuery;
 use crate::job::{DaySpend, JobStatus, NewJob};
 use crate::store::both::on_both;
 use crate::store::db::{Db, ps};
@@ -58,7 +59,11 @@ fn status_counts_follow_every_change_through_the_counters() {
 }
 
 fn listed(db: Db<'_>, ctx: &crate::store::StoreCtx, args: JobsArgs) -> Vec<String> {
-    op::run(db, ctx, args).unwrap().into_iter().map(|j| j.key).collect()
+    op::run(db, ctx, args).unwrap().jobs.into_iter().map(|j| j.key).collect()
+}
+
+fn query(status: Option<JobStatus>, queue: Option<String>, limit: u32) -> JobsArgs {
+    JobsArgs { query: JobQuery { status, queue, limit, ..JobQuery::default() } }
 }
 
 #[test]
@@ -75,21 +80,21 @@ fn jobs_list_newest_first_filtered_and_counted() {
             // Inserted again (as a replay does): the newest, whatever its key.
             db.exec("DELETE FROM jobs WHERE key = 'a'", ps![]).unwrap();
             op::run(db, ctx, EnqueueArgs { job: NewJob::new("a", "{}"), now: NOW }).unwrap();
-            let all = JobsArgs { status: None, queue: None, limit: 10 };
+            let all = query(None, None, 10);
             assert_eq!(listed(db, ctx, all), ["a", "d", "c", "b"]);
-            let first = JobsArgs { status: None, queue: None, limit: 2 };
+            let first = query(None, None, 2);
             assert_eq!(listed(db, ctx, first), ["a", "d"]);
             let mail = || Some("mail".to_owned());
             let pending = Some(JobStatus::Pending);
-            assert_eq!(
-                listed(db, ctx, JobsArgs { status: None, queue: mail(), limit: 10 }),
-                ["d", "c"]
-            );
-            let pending_mail = JobsArgs { status: pending, queue: mail(), limit: 10 };
+            assert_eq!(listed(db, ctx, query(None, mail(), 10)), ["d", "c"]);
+            let pending_mail = query(pending, mail(), 10);
             assert_eq!(listed(db, ctx, pending_mail), ["d"]);
-            let pending_any = JobsArgs { status: pending, queue: None, limit: 10 };
+            let pending_any = query(pending, None, 10);
             assert_eq!(listed(db, ctx, pending_any), ["a", "d", "b"]);
-            let n = |status, queue| op::run(db, ctx, CountJobsArgs { status, queue }).unwrap();
+            let n = |status, queue| {
+                let query = JobQuery { status, queue, ..JobQuery::default() };
+                op::run(db, ctx, CountJobsArgs { query }).unwrap()
+            };
             assert_eq!(
                 (n(None, None), n(pending, None), n(None, mail()), n(pending, mail())),
                 (4, 3, 2, 1)
@@ -98,6 +103,43 @@ fn jobs_list_newest_first_filtered_and_counted() {
             let c = op::run(db, ctx, JobArgs { key: "c".to_owned() }).unwrap().unwrap();
             assert_eq!((c.queue.as_str(), c.status, c.run_at), ("mail", JobStatus::Done, NOW));
             assert!(op::run(db, ctx, JobArgs { key: "z".to_owned() }).unwrap().is_none());
+        },
+    );
+}
+
+#[test]
+fn pages_continue_after_their_cursor_and_prefixes_are_ranges_not_patterns() {
+    on_both(
+        "read::pages",
+        |_| {},
+        |db, ctx| {
+            for key in ["a%1", "a_2", "ab3", "a%4", "b5"] {
+                op::run(db, ctx, EnqueueArgs { job: NewJob::new(key, "{}"), now: NOW }).unwrap();
+            }
+            let page = |prefix: &str, after, limit| {
+                let prefix = Some(prefix.to_owned()).filter(|p| !p.is_empty());
+                let query = JobQuery { prefix, after, limit, ..JobQuery::default() };
+                op::run(db, ctx, JobsArgs { query }).unwrap()
+            };
+            let first = page("", None, 2);
+            assert_eq!(first.jobs.iter().map(|j| &j.key).collect::<Vec<_>>(), ["b5", "a%4"]);
+            // Inserted between pages: newer than the cursor, so never on a later page.
+            op::run(db, ctx, EnqueueArgs { job: NewJob::new("new", "{}"), now: NOW }).unwrap();
+            let second = page("", first.next, 2);
+            assert_eq!(second.jobs.iter().map(|j| &j.key).collect::<Vec<_>>(), ["ab3", "a_2"]);
+            let last = page("", second.next, 2);
+            assert_eq!(last.jobs.iter().map(|j| &j.key).collect::<Vec<_>>(), ["a%1"]);
+            assert_eq!(last.next, None);
+            let keys =
+                |prefix| page(prefix, None, 10).jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+            assert_eq!(keys("a%"), ["a%4", "a%1"]);
+            assert_eq!(keys("a_"), ["a_2"]);
+            assert_eq!(keys("a"), ["a%4", "ab3", "a_2", "a%1"]);
+            let n = |prefix: &str| {
+                let query = JobQuery { prefix: Some(prefix.to_owned()), ..JobQuery::default() };
+                op::run(db, ctx, CountJobsArgs { query }).unwrap()
+            };
+            assert_eq!((n("a%"), n("a"), n("c")), (2, 4, 0));
         },
     );
 }
