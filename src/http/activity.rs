@@ -118,6 +118,7 @@ impl History {
             ],
             limit: None,
             format: |n| n.to_string(),
+            floor: 2,
         })
     }
 
@@ -142,6 +143,8 @@ impl History {
             series: vec![Series { name: "spent", values: spent }],
             limit: self.cap.map(|cap| ("daily cap".to_owned(), u64::try_from(cap).unwrap_or(0))),
             format: |micros| crate::output::usd(i64::try_from(micros).unwrap_or(i64::MAX)),
+            // A cent, in micro-dollars.
+            floor: 10_000,
         })
     }
 }

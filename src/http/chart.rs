@@ -33,6 +33,9 @@ pub struct Chart<'a> {
     pub limit: Option<(String, u64)>,
     /// A value in words (a count, dollars).
     pub format: fn(u64) -> String,
+    /// The least the axis reaches, so a chart of zeros or of tiny values keeps three distinct
+    /// labels (a count: 2; dollars: a cent).
+    pub floor: u64,
 }
 
 const WIDTH: u32 = 480;
@@ -90,7 +93,7 @@ pub fn svg(chart: &Chart<'_>) -> String {
     let slots = chart.slots.len().max(1);
     let bars = chart.series.len().max(1);
     let max = chart.series.iter().flat_map(|s| s.values.iter().copied()).max().unwrap_or(0);
-    let top = axis_top(max.max(chart.limit.as_ref().map_or(0, |(_, v)| *v)));
+    let top = axis_top(max.max(chart.limit.as_ref().map_or(0, |(_, v)| *v)).max(chart.floor));
     let base = f64::from(TOP + PLOT);
     let slot_width = f64::from(WIDTH - LEFT - RIGHT) / slots as f64;
     let bar_width = slot_width * 0.8 / bars as f64;

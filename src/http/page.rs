@@ -167,7 +167,7 @@ pub fn csrf_refused(viewer: &Viewer) -> Response {
 const CSS: &str = "
 body{font-family:system-ui,sans-serif;margin:0;line-height:1.4;color:#111;background:#fff}
 header{display:flex;justify-content:space-between;align-items:center;flex-wrap:wrap;gap:.3rem;padding:.5rem 1rem;border-bottom:1px solid #888}
-main{max-width:50rem;margin:0 auto;padding:1rem}
+main{max-width:72rem;margin:0 auto;padding:1rem}
 h1{font-size:1.4rem;margin:.2rem 0 1rem}
 h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%}
@@ -188,7 +188,7 @@ button{font-size:1rem;padding:.5rem 1rem;margin-top:.5rem;border:2px solid #111;
 button:focus,input:focus,a:focus{outline:3px solid #000;outline-offset:2px}
 .error{border:2px solid #111;padding:.5rem;font-weight:600}
 figure.chart{margin:0 0 1rem}
-figure.chart svg{display:block;max-width:100%;height:auto}
+figure.chart svg{display:block;max-width:min(100%,40rem);height:auto}
 figcaption{font-size:.9rem}
 details{margin:.3rem 0}
 ";

@@ -24,8 +24,11 @@ impl Dispatcher {
     ) {
         // A Store that is restarting is reported by the Supervisor once per try, not here on
         // every round until it is back.
-        store_call_failed!("round_failed", *e,
-            reason = "the Store did not commit this round; its outcomes are sent again");
+        store_call_failed!(
+            "round_failed",
+            *e,
+            reason = "the Store did not commit this round; its outcomes are sent again"
+        );
         let mut ended = round.ended;
         ended.append(&mut st.ended);
         st.ended = ended;

@@ -16,6 +16,7 @@ fn chart(series: Vec<Series>, limit: Option<(String, u64)>) -> Chart<'static> {
         series,
         limit,
         format: count,
+        floor: 0,
     }
 }
 
@@ -84,6 +85,22 @@ fn no_data_draws_flat_bars_on_an_axis_of_one() {
     assert_eq!(svg.matches("y=\"188.0\">").count(), 6, "{svg}");
     let empty = chart(vec![], None);
     assert!(bars(&super::svg(&empty)).is_empty());
+}
+
+#[test]
+fn the_floor_keeps_three_distinct_labels_on_a_chart_of_zeros() {
+    let c = Chart { floor: 2, ..chart(vec![Series { name: "done", values: vec![0; 3] }], None) };
+    let svg = svg(&c);
+    for label in ["end\">0</text>", "end\">1</text>", "end\">2</text>"] {
+        assert_eq!(svg.matches(label).count(), 1, "{label} in {svg}");
+    }
+    // Values above the floor raise the axis as before.
+    let c = Chart { floor: 2, ..chart(vec![Series { name: "done", values: vec![7] }], None) };
+    assert!(svg_has_top(&super::svg(&c), 10));
+}
+
+fn svg_has_top(svg: &str, top: u64) -> bool {
+    svg.contains(&format!("end\">{top}</text>"))
 }
 
 #[test]
