@@ -19,6 +19,7 @@
 //! - `error`: [`ApiError`], a status code with a JSON `{"error": ...}` body.
 //! - `params`: a key in the path, a page size in the query.
 //! - `cursor`: the listings' next-page cursors and their `Link` header.
+//! - `openapi`: `/api/openapi.json`, derived from the handlers' annotations and types.
 //! - `status` (`/healthz`, `/api/status`, `/metrics`), `jobs`, `jobs_bulk` (JSONL batches),
 //!   `dlq` (also purge and bulk replay/purge), `pause`: the handlers.
 //! - `activity` (`/api/activity`, `/api/spend`, and the overview's charts drawn from them),
@@ -58,6 +59,7 @@ mod jobs_page;
 mod limits;
 mod listener;
 mod login;
+mod openapi;
 mod origin;
 mod overview;
 mod page;
@@ -125,8 +127,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/jobs/{key}", get(jobs::show))
         .route("/api/dlq", get(dlq::list))
         .route("/api/dlq/{key}", get(dlq::show))
-        .route("/api/dlq/replay", get(dlq::show_literal).post(dlq::replay_many))
-        .route("/api/dlq/purge", get(dlq::show_literal).post(dlq::purge_many))
+        .route("/api/dlq/replay", get(dlq::show_replay).post(dlq::replay_many))
+        .route("/api/dlq/purge", get(dlq::show_purge).post(dlq::purge_many))
         .route("/api/dlq/{key}/replay", post(dlq::replay))
         .route("/api/dlq/{key}/purge", post(dlq::purge))
         .route("/api/pause", post(pause::pause))
@@ -136,6 +138,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/schedules", get(schedules::list))
         .route("/api/alerts", get(alerts::list))
         .route("/metrics", get(status::metrics))
+        .route("/api/openapi.json", get(openapi::document))
         // Unknown API paths answer JSON; every other unknown path is the dashboard's 404 page.
         .route("/api", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 /// A point in wall-clock time: milliseconds since the unix epoch, UTC. Stored in SQLite as an
 /// INTEGER of milliseconds and serialized as that plain integer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

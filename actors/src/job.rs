@@ -45,6 +45,7 @@ impl NewJob {
 }
 
 /// The answer to an enqueue.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Enqueued {
@@ -65,6 +66,7 @@ pub enum Enqueued {
 }
 
 /// A job's status in the `jobs` table.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -194,6 +196,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Why a job ended in the dead letter.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadReason {
@@ -262,6 +265,7 @@ impl rusqlite::types::FromSql for DeadReason {
 }
 
 /// A row of `dead_letter`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadJob {
     /// The idempotency key.
@@ -284,6 +288,7 @@ pub struct DeadJob {
 }
 
 /// One failed attempt in a dead-lettered job's history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptError {
     /// The attempt, 1-based (what the handler saw as `NIGHTSHIFT_ATTEMPT`).
@@ -295,6 +300,7 @@ pub struct AttemptError {
 }
 
 /// A row of `jobs`, as `jobs show` and tests read it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRecord {
     /// The idempotency key.
@@ -332,6 +338,7 @@ impl JobRecord {
 }
 
 /// One UTC day of the spend ledger.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DaySpend {
     /// The UTC date, `YYYY-MM-DD`.
@@ -354,6 +361,7 @@ pub enum Selector {
 }
 
 /// What a purge from `jobs` did, key by key.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgedJobs {
     /// Pending or finished jobs deleted for good.
@@ -365,6 +373,7 @@ pub struct PurgedJobs {
 }
 
 /// Counts and gates, as `status` shows them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// Jobs waiting.

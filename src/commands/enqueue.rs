@@ -7,6 +7,7 @@ pub mod jsonl;
 use std::io::{IsTerminal, Read};
 
 use nightshift_actors::{Clock, Enqueued, NewJob, SystemClock, Timestamp};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::Failure;
@@ -56,7 +57,7 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
             };
             let mut v = outcome_json(key, outcome, differs_at);
             if bulk {
-                v["line"] = json!(j.line);
+                v.line = Some(j.line);
             }
             output::print_json(&v)?;
         } else {
@@ -91,13 +92,32 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
 
 /// What `enqueue --json` prints for one job (and `POST /api/jobs` answers): the outcome, the
 /// key, and for a conflict the byte where the payloads differ (`None`: the row went away).
-pub fn outcome_json(key: &str, outcome: &Enqueued, differs_at: Option<usize>) -> serde_json::Value {
-    let mut v = serde_json::to_value(outcome).unwrap_or_default();
-    v["key"] = json!(key);
-    if let Enqueued::Conflict { .. } = outcome {
-        v["differs_at_byte"] = json!(differs_at);
+pub fn outcome_json(key: &str, outcome: &Enqueued, differs_at: Option<usize>) -> EnqueueAnswer {
+    let conflict = matches!(outcome, Enqueued::Conflict { .. });
+    EnqueueAnswer {
+        key: key.to_owned(),
+        outcome: outcome.clone(),
+        differs_at_byte: conflict.then_some(differs_at),
+        line: None,
     }
-    v
+}
+
+/// What `enqueue --json` prints for one job (and `POST /api/jobs` answers).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnqueueAnswer {
+    /// The job's key.
+    pub key: String,
+    /// What happened: `outcome` is `enqueued`, `duplicate`, `conflict` or `dead_lettered`;
+    /// a duplicate and a conflict name the existing job's `status`.
+    #[serde(flatten)]
+    pub outcome: Enqueued,
+    /// A conflict only: the first byte where the stored payload and the one sent differ
+    /// (null when it cannot be told).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differs_at_byte: Option<Option<usize>>,
+    /// A batch (`--jsonl`, JSON lines over HTTP) only: the job's line, 1-based.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// The byte where a stored payload and a given one start to differ.

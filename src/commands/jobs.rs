@@ -3,7 +3,7 @@
 mod purge;
 
 use nightshift_actors::{JobRecord, JobStatus};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::Failure;
 use crate::cli::{JobsArgs, JobsCommand};
@@ -79,8 +79,16 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
 
 /// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
 /// interrupted), plus `attempts_made`, what the text shows.
-pub fn job_json(job: &JobRecord) -> Value {
-    let mut v = serde_json::to_value(job).unwrap_or_default();
-    v["attempts_made"] = json!(job.attempts_made());
-    v
+pub fn job_json(job: &JobRecord) -> JobJson {
+    JobJson { job: job.clone(), attempts_made: job.attempts_made() }
+}
+
+/// A job as `jobs --json` and `jobs show --json` print it (and `/api/jobs` answers): its row,
+/// and the attempts started so far.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobJson {
+    #[serde(flatten)]
+    pub job: JobRecord,
+    /// Attempts started, the one running included (`attempts` counts the failed ones).
+    pub attempts_made: u32,
 }

@@ -3,7 +3,6 @@
 use std::ops::RangeInclusive;
 
 use nightshift_actors::{Admin, DaySpend, StoreError};
-use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::SpendArgs;
@@ -48,6 +47,15 @@ pub fn read(admin: &Admin, days: u32) -> Result<(Vec<DaySpend>, Option<i64>), St
 }
 
 /// What `--json` prints (and `/api/spend` answers).
-pub fn json(days: &[DaySpend], cap: Option<i64>) -> Value {
-    json!({ "daily_cap_micros": cap, "days": days })
+pub fn json(days: &[DaySpend], cap: Option<i64>) -> SpendJson {
+    SpendJson { daily_cap_micros: cap, days: days.to_vec() }
+}
+
+/// The spend ledger as `spend --json` prints it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SpendJson {
+    /// The daily cap in force, micro-dollars; null: no cap.
+    pub daily_cap_micros: Option<i64>,
+    /// The UTC days that recorded a cost, the newest first.
+    pub days: Vec<DaySpend>,
 }

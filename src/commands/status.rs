@@ -2,7 +2,7 @@
 //! switch, and whether a runner holds the database; as text, JSON, or Prometheus metrics.
 
 use nightshift_actors::{Admin, Clock, Gate, Status, StoreError, SystemClock, Timestamp, clock};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::Failure;
 use crate::cli::StatusArgs;
@@ -82,7 +82,7 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
 }
 
 /// What `status --json` prints (and `GET /api/status` answers), read now.
-pub fn json(admin: &Admin, settings: &Settings, now: Timestamp) -> Result<Value, StoreError> {
+pub fn json(admin: &Admin, settings: &Settings, now: Timestamp) -> Result<StatusJson, StoreError> {
     let (st, runner) = read(admin, settings, now)?;
     Ok(to_json(&st, settings, runner))
 }
@@ -116,10 +116,24 @@ fn read(
     Ok((st, (!alive.is_empty()).then(|| alive.join("; "))))
 }
 
-fn to_json(st: &Status, settings: &Settings, runner: Option<String>) -> Value {
-    let mut v = serde_json::to_value(st).unwrap_or_default();
-    v["db"] = json!(settings.db_shown());
-    v["runner"] = json!(runner);
-    v["daily_cap_micros"] = json!(st.cap_micros);
-    v
+fn to_json(st: &Status, settings: &Settings, runner: Option<String>) -> StatusJson {
+    StatusJson {
+        status: st.clone(),
+        db: settings.db_shown(),
+        runner,
+        daily_cap_micros: st.cap_micros,
+    }
+}
+
+/// What `status --json` prints (and `/api/status` answers).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusJson {
+    #[serde(flatten)]
+    pub status: Status,
+    /// The database: a SQLite path, or a PostgreSQL URL with its password masked.
+    pub db: String,
+    /// The runners alive, in one line; null when none is.
+    pub runner: Option<String>,
+    /// The daily cap in force, micro-dollars (as `cap_micros`); null: no cap.
+    pub daily_cap_micros: Option<i64>,
 }

@@ -11,12 +11,13 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use nightshift_actors::clock::utc_day;
 use nightshift_actors::{Admin, DaySpend, HourActivity, StoreError, Timestamp};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::chart::{self, Chart, Series};
+use super::error::ErrorBody;
 use super::{Api, ApiError};
-use crate::commands::spend;
+use crate::commands::spend::{self, SpendJson};
 
 /// Hours `/api/activity` gives when not told, as the overview's chart shows.
 const DEFAULT_HOURS: u32 = 24;
@@ -26,18 +27,33 @@ const MAX_HOURS: u32 = 168;
 const CHART_DAYS: u32 = 30;
 
 /// `?hours=N`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HoursQuery {
+    /// Hours back, 1 to 168 (24).
+    #[param(minimum = 1, maximum = 168)]
     hours: Option<u32>,
+}
+
+/// Jobs done, attempts failed and jobs dead-lettered per UTC hour.
+#[derive(Serialize, ToSchema)]
+pub struct Activity {
+    /// Oldest first; the last is the current hour, so far.
+    hours: Vec<HourActivity>,
 }
 
 /// `{"hours": [{"hour": <unix ms, the hour's start>, "done", "failed", "dead"}, ...]}`, oldest
 /// first, the last hour the one now is in.
+#[utoipa::path(get, operation_id = "activity", path = "/api/activity", tag = "history", params(HoursQuery),
+    responses(
+        (status = 200, description = "One bucket per hour", body = Activity),
+        (status = 400, description = "`hours` out of range", body = ErrorBody),
+    ))]
 pub async fn show(
     State(api): State<Api>,
     query: Result<Query<HoursQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Activity>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let hours = query.hours.unwrap_or(DEFAULT_HOURS);
     if !(1..=MAX_HOURS).contains(&hours) {
@@ -46,22 +62,30 @@ pub async fn show(
         )));
     }
     let buckets = api.database.read(move |admin| admin.activity(hours)).await?;
-    Ok(Json(json!({ "hours": buckets })))
+    Ok(Json(Activity { hours: buckets }))
 }
 
 /// `?days=N`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DaysQuery {
+    /// UTC days back, today included, 1 to 366 (7).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<u32>,
 }
 
 /// What `spend --days N --json` prints: `{"daily_cap_micros", "days": [{"day", "micros",
 /// "attempts"}]}`, with its default (7) and its range (1 to 366).
+#[utoipa::path(get, operation_id = "spend", path = "/api/spend", tag = "history", params(DaysQuery),
+    responses(
+        (status = 200, description = "As `spend --json`", body = SpendJson),
+        (status = 400, description = "`days` out of range", body = ErrorBody),
+    ))]
 pub async fn spend(
     State(api): State<Api>,
     query: Result<Query<DaysQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpendJson>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let days = query.days.unwrap_or(spend::DEFAULT_DAYS);
     if !spend::DAYS.contains(&days) {

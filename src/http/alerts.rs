@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use nightshift_actors::OutboxAlert;
 
+use super::error::ErrorBody;
 use super::page::{self, escape, job_href};
 use super::params::{self, Limit};
 use super::session::Viewer;
@@ -18,6 +19,12 @@ use crate::output;
 
 /// `[{"id", "kind", "key", "created_at", "state", "attempts", "held", "digest",
 /// "delivered_at", "next_attempt_at", "last_error"}]`, newest first (100 unless `limit`).
+/// The alert outbox, the newest first; never the webhook's URL.
+#[utoipa::path(get, operation_id = "alerts", path = "/api/alerts", tag = "alerts", params(Limit),
+    responses(
+        (status = 200, description = "The newest alerts", body = Vec<OutboxAlert>),
+        (status = 400, description = "A bad limit", body = ErrorBody),
+    ))]
 pub async fn list(
     State(api): State<Api>,
     query: Result<Query<Limit>, QueryRejection>,

@@ -58,6 +58,12 @@ pub fn href(path: &str, params: &[(&str, &str)], cursor: &str) -> String {
 }
 
 /// `body` as JSON, with the next page's `Link` and `X-Next-Cursor` when there is one.
+/// The cursor a request gave; an empty one (a form's empty field) is none, as the empty
+/// filters are.
+pub fn given(cursor: Option<&str>) -> Option<&str> {
+    cursor.filter(|c| !c.is_empty())
+}
+
 pub fn page<T: Serialize>(body: T, next: Option<(String, String)>) -> Response {
     let mut response = Json(body).into_response();
     if let Some((href, cursor)) = next {

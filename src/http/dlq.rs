@@ -15,27 +15,43 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nightshift_actors::{DeadFilter, DeadJob, DeadQuery, Selector};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::database::DeadAction;
+use super::error::ErrorBody;
 use super::{Api, ApiError, cursor, limits, params};
 use crate::cli::parse_reason;
 
 /// `?queue=Q&reason=R&limit=N&cursor=C` (limit 100 by default, as `dlq list`).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Listing {
+    /// Dead letters of this queue.
     queue: Option<String>,
+    /// `exhausted`, `permanent` or `crashed`.
+    #[param(pattern = "^(exhausted|permanent|crashed)?$")]
     reason: Option<String>,
+    /// Rows per page, 1 to 1000 (100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Where the last page ended (its `X-Next-Cursor`).
     cursor: Option<String>,
 }
 
 /// The dead letters, the newest first.
+#[utoipa::path(get, operation_id = "list_dead_letters", path = "/api/dlq", tag = "dead letter", params(Listing),
+    responses(
+        (status = 200, description = "A page of dead letters", body = Vec<DeadJob>, headers(
+            ("link" = String, description = "`<...>; rel=\"next\"` when the page is full"),
+            ("x-next-cursor" = String, description = "The next page's cursor when the page is full"),
+        )),
+        (status = 400, description = "A bad filter, limit or cursor", body = ErrorBody),
+    ))]
 pub async fn list(
     State(api): State<Api>,
     query: Result<Query<Listing>, QueryRejection>,
@@ -44,7 +60,7 @@ pub async fn list(
     let limit = params::limit(listing.limit)?;
     let filter = filter(listing.queue.as_deref(), listing.reason.as_deref())
         .map_err(ApiError::bad_request)?;
-    let after = listing.cursor.as_deref().map(cursor::parse_dead).transpose()?;
+    let after = cursor::given(listing.cursor.as_deref()).map(cursor::parse_dead).transpose()?;
     let query = DeadQuery { filter, after, limit };
     let asked = query.clone();
     let dead = api.database.read(move |admin| admin.dead_letters_page(&asked)).await?;
@@ -61,6 +77,12 @@ pub async fn list(
     Ok(cursor::page(dead, next))
 }
 
+#[utoipa::path(get, operation_id = "show_dead_letter", path = "/api/dlq/{key}", tag = "dead letter",
+    params(("key" = String, Path, description = "The job's key, percent-encoded")),
+    responses(
+        (status = 200, description = "The dead letter, with every attempt's error", body = DeadJob),
+        (status = 404, description = "No such key in the dead letter", body = ErrorBody),
+    ))]
 pub async fn show(
     State(api): State<Api>,
     key: Result<Path<String>, PathRejection>,
@@ -73,25 +95,68 @@ pub async fn show(
 
 /// `GET /api/dlq/replay` and `GET /api/dlq/purge`: the dead letters keyed `replay` and
 /// `purge`, whose paths the bulk endpoints' routes take first.
-pub async fn show_literal(state: State<Api>, uri: Uri) -> Result<Json<DeadJob>, ApiError> {
-    let key = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
-    show(state, Ok(Path(key))).await
+#[utoipa::path(get, operation_id = "show_dead_letter_replay", path = "/api/dlq/replay",
+    tag = "dead letter",
+    responses(
+        (status = 200, description = "The dead letter keyed `replay`", body = DeadJob),
+        (status = 404, description = "No key `replay` in the dead letter", body = ErrorBody),
+    ))]
+pub async fn show_replay(state: State<Api>) -> Result<Json<DeadJob>, ApiError> {
+    show(state, Ok(Path("replay".to_owned()))).await
+}
+
+#[utoipa::path(get, operation_id = "show_dead_letter_purge", path = "/api/dlq/purge",
+    tag = "dead letter",
+    responses(
+        (status = 200, description = "The dead letter keyed `purge`", body = DeadJob),
+        (status = 404, description = "No key `purge` in the dead letter", body = ErrorBody),
+    ))]
+pub async fn show_purge(state: State<Api>) -> Result<Json<DeadJob>, ApiError> {
+    show(state, Ok(Path("purge".to_owned()))).await
 }
 
 /// Moves one job back to the queue, due at once; 404 when the key is not in the dead letter.
+#[utoipa::path(post, operation_id = "replay_one", path = "/api/dlq/{key}/replay", tag = "dead letter",
+    params(("key" = String, Path, description = "The job's key, percent-encoded")),
+    responses(
+        (status = 200, description = "Back in the queue, due at once", body = Acted),
+        (status = 404, description = "No such key in the dead letter", body = Acted),
+    ))]
 pub async fn replay(state: State<Api>, key: Result<Path<String>, PathRejection>) -> Response {
     one(state, key, DeadAction::Replay).await
 }
 
 /// Deletes one dead letter for good; 404 when the key is not in the dead letter.
+#[utoipa::path(post, operation_id = "purge_one", path = "/api/dlq/{key}/purge", tag = "dead letter",
+    params(("key" = String, Path, description = "The job's key, percent-encoded")),
+    responses(
+        (status = 200, description = "Deleted for good", body = Acted),
+        (status = 404, description = "No such key in the dead letter", body = Acted),
+    ))]
 pub async fn purge(state: State<Api>, key: Result<Path<String>, PathRejection>) -> Response {
     one(state, key, DeadAction::Purge).await
 }
 
+#[utoipa::path(post, operation_id = "replay", path = "/api/dlq/replay", tag = "dead letter",
+    request_body = Which,
+    responses(
+        (status = 200, description = "Done for every job selected", body = Acted),
+        (status = 404, description = "A key named is not in the dead letter (the others are done)", body = Acted),
+        (status = 400, description = "Not one selection: none, several, or an empty `keys`", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+    ))]
 pub async fn replay_many(state: State<Api>, request: Request) -> Response {
     many(state, request, DeadAction::Replay).await
 }
 
+#[utoipa::path(post, operation_id = "purge", path = "/api/dlq/purge", tag = "dead letter",
+    request_body = Which,
+    responses(
+        (status = 200, description = "Done for every job selected", body = Acted),
+        (status = 404, description = "A key named is not in the dead letter (the others are done)", body = Acted),
+        (status = 400, description = "Not one selection: none, several, or an empty `keys`", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+    ))]
 pub async fn purge_many(state: State<Api>, request: Request) -> Response {
     many(state, request, DeadAction::Purge).await
 }
@@ -128,23 +193,52 @@ pub async fn act(api: &Api, action: DeadAction, which: &Which) -> Result<Respons
     let selector = which.selector().map_err(ApiError::bad_request)?;
     let done = api.database.act_on_dead(action, selector).await?;
     let missing = which.missing(&done);
-    let mut body = json!({ action.done(): done, "missing": missing });
+    let done = match action {
+        DeadAction::Replay => Done::Replayed(done),
+        DeadAction::Purge => Done::Purged(done),
+    };
     if missing.is_empty() {
-        return Ok(Json(body).into_response());
+        return Ok(Json(Acted { done, missing, error: None }).into_response());
     }
     let keys: Vec<String> = missing.iter().map(|k| format!("{k:?}")).collect();
-    body["error"] = json!(format!("not in the dead letter: {}", keys.join(", ")));
-    Ok((StatusCode::NOT_FOUND, Json(body)).into_response())
+    let error = Some(format!("not in the dead letter: {}", keys.join(", ")));
+    Ok((StatusCode::NOT_FOUND, Json(Acted { done, missing, error })).into_response())
+}
+
+/// What a replay or purge did, as `dlq replay --json` / `dlq purge --json` print it.
+#[derive(Serialize, ToSchema)]
+pub struct Acted {
+    #[serde(flatten)]
+    done: Done,
+    /// Keys named that are not in the dead letter.
+    missing: Vec<String>,
+    /// Set when `missing` is not empty (a 404).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The keys acted on, named by the act.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Done {
+    /// Moved back to the queue with attempts reset, due at once.
+    Replayed(Vec<String>),
+    /// Deleted for good.
+    Purged(Vec<String>),
 }
 
 /// Which dead letters a bulk replay or purge takes: keys, all, or a filter.
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Default, Debug, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Which {
+    /// These keys.
     pub keys: Option<Vec<String>>,
+    /// Every dead letter.
     #[serde(default)]
     pub all: bool,
+    /// The dead letters of this queue (with `reason`, of both).
     pub queue: Option<String>,
+    /// The dead letters that died for this reason: `exhausted`, `permanent` or `crashed`.
     pub reason: Option<String>,
 }
 

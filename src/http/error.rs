@@ -4,7 +4,6 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nightshift_actors::StoreError;
-use serde_json::json;
 
 /// A failed request. The message is meant for the client: it holds nothing the client did not
 /// send, apart from the nature of the refusal.
@@ -61,10 +60,18 @@ impl From<StoreError> for ApiError {
 #[derive(Clone, Debug)]
 pub struct ErrorText(pub String);
 
+/// The body of every error the API answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, and where the fix is when the client can make it.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let text = ErrorText(self.message.clone());
-        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        let body = ErrorBody { error: self.message };
+        let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(text);
         response
     }

@@ -8,18 +8,37 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nightshift_actors::{Enqueued, JobQuery, JobStatus, NewJob};
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::IntoParams;
 
+use super::error::ErrorBody;
 use super::{Api, ApiError, cursor, limits, params};
 use crate::commands::enqueue::jsonl::{Line, LineError};
-use crate::commands::enqueue::outcome_json;
-use crate::commands::jobs::job_json;
+use crate::commands::enqueue::{EnqueueAnswer, outcome_json};
+use crate::commands::jobs::{JobJson, job_json};
 
 /// Enqueues one job given as a `--jsonl` line is (`{"key", "payload", "queue",
 /// "max_attempts", "priority", "delay", "timeout"}`): 201 enqueued, 200 duplicate or
 /// dead-lettered (nothing changed), 409 conflict; the body is `enqueue --json`'s line. A body
 /// of JSON lines (`Content-Type: application/x-ndjson` or `application/jsonl`) is a batch:
 /// see [`super::jobs_bulk`].
+/// Adds a job (`enqueue --json`), or a batch as JSON lines (`enqueue --jsonl - --json`).
+#[utoipa::path(post, operation_id = "enqueue", path = "/api/jobs", tag = "jobs",
+    request_body(content(
+        (Line = "application/json"),
+        (String = "application/x-ndjson", example = json!("{\"key\":\"a\"}\n{\"key\":\"b\"}\n")),
+    ), description = "One job, or JSON lines of jobs (every line checked before any is enqueued)"),
+    responses(
+        (status = 201, description = "Enqueued (a batch: at least one)", content(
+            (EnqueueAnswer = "application/json"),
+            (String = "application/x-ndjson"))),
+        (status = 200, description = "A duplicate, or a key in the dead letter: nothing changed",
+            content((EnqueueAnswer = "application/json"), (String = "application/x-ndjson"))),
+        (status = 409, description = "The key holds another payload: nothing changed", content(
+            (EnqueueAnswer = "application/json"), (String = "application/x-ndjson"))),
+        (status = 400, description = "The body is not a job (a batch: names the line)", body = ErrorBody),
+        (status = 413, description = "The body or a payload is too large", body = ErrorBody),
+        (status = 422, description = "A key or value the store refuses", body = ErrorBody),
+    ))]
 pub async fn enqueue(State(api): State<Api>, request: Request) -> Result<Response, ApiError> {
     let lines = super::jobs_bulk::is_lines(request.headers());
     let body = limits::body(request, &api).await?;
@@ -64,10 +83,17 @@ pub fn check_payload(api: &Api, job: &NewJob, whose: &str) -> Result<(), ApiErro
     })
 }
 
+/// One job: `jobs show KEY --json`.
+#[utoipa::path(get, operation_id = "show_job", path = "/api/jobs/{key}", tag = "jobs",
+    params(("key" = String, Path, description = "The job's key, percent-encoded")),
+    responses(
+        (status = 200, description = "The job", body = JobJson),
+        (status = 404, description = "No such key in `jobs`", body = ErrorBody),
+    ))]
 pub async fn show(
     State(api): State<Api>,
     key: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobJson>, ApiError> {
     let key = params::key(key)?;
     let lookup = key.clone();
     let job = api.database.read(move |admin| admin.job(&lookup)).await?;
@@ -77,18 +103,36 @@ pub async fn show(
 
 /// `?status=pending|running|done&queue=Q&prefix=P&limit=N&cursor=C` (limit 100 by default,
 /// as `jobs`).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
+    /// `pending`, `running` or `done`.
+    #[param(pattern = "^(pending|running|done)$")]
     status: Option<String>,
+    /// Jobs of this queue.
     queue: Option<String>,
+    /// Keys that start with this (`%` and `_` are plain characters).
     prefix: Option<String>,
+    /// Rows per page, 1 to 1000 (100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Where the last page ended (its `X-Next-Cursor`).
     cursor: Option<String>,
 }
 
 /// The jobs, the newest first, as `jobs --json` lists them; a full page names the next in
 /// its `Link` header (see [`super::cursor`]).
+/// Jobs, the newest first: `jobs --json`. A full page names the next one in `Link` and
+/// `X-Next-Cursor`.
+#[utoipa::path(get, operation_id = "list_jobs", path = "/api/jobs", tag = "jobs", params(Filter),
+    responses(
+        (status = 200, description = "A page of jobs", body = Vec<JobJson>, headers(
+            ("link" = String, description = "`<...>; rel=\"next\"` when the page is full"),
+            ("x-next-cursor" = String, description = "The next page's cursor when the page is full"),
+        )),
+        (status = 400, description = "A bad filter, limit or cursor", body = ErrorBody),
+    ))]
 pub async fn list(
     State(api): State<Api>,
     filter: Result<Query<Filter>, QueryRejection>,
@@ -106,7 +150,7 @@ pub async fn list(
         }
     };
     let limit = params::limit(filter.limit)?;
-    let after = filter.cursor.as_deref().map(cursor::parse_jobs).transpose()?;
+    let after = cursor::given(filter.cursor.as_deref()).map(cursor::parse_jobs).transpose()?;
     let (queue, prefix) = (filter.queue.clone(), filter.prefix.clone());
     let query = JobQuery { status, queue, prefix, after, limit };
     let page = api.database.read(move |admin| admin.jobs_page(&query)).await?;
@@ -121,5 +165,5 @@ pub async fn list(
         ];
         (cursor::href("/api/jobs", &params, &cursor), cursor)
     });
-    Ok(cursor::page(Value::Array(page.jobs.iter().map(job_json).collect()), next))
+    Ok(cursor::page(page.jobs.iter().map(job_json).collect::<Vec<_>>(), next))
 }

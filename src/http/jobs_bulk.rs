@@ -56,8 +56,8 @@ pub async fn enqueue(api: &Api, body: &[u8]) -> Result<Response, ApiError> {
     let mut out = String::new();
     for ((line, key), (outcome, differs_at)) in numbers.iter().zip(&keys).zip(&outcomes) {
         let mut v = outcome_json(key, outcome, *differs_at);
-        v["line"] = json!(line);
-        out.push_str(&format!("{v}\n"));
+        v.line = Some(*line);
+        out.push_str(&format!("{}\n", serde_json::to_string(&v).unwrap_or_default()));
     }
     let outcomes: Vec<Enqueued> = outcomes.into_iter().map(|(o, _)| o).collect();
     out.push_str(&format!("{}\n", json!({ "summary": Counts::of(&outcomes).json() })));

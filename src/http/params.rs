@@ -18,9 +18,12 @@ pub fn key(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
 }
 
 /// `?limit=N` alone (100 by default, as `dlq list`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Limit {
+    /// Rows, 1 to 1000 (100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -16,10 +16,13 @@ use super::{Api, ApiError};
 use crate::output;
 
 /// One schedule as `/api/schedules` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
+    /// The `[[schedule]]` entry's name.
     pub name: String,
+    /// Its cron expression (UTC).
     pub cron: String,
+    /// The queue its ticks are enqueued in.
     pub queue: String,
     /// The first tick after now, unix ms (none for a cron that never fires again).
     pub next_tick: Option<Timestamp>,
@@ -60,6 +63,8 @@ fn tick_of(key: &str) -> Option<Timestamp> {
 }
 
 /// `[{"name", "cron", "queue", "next_tick", "last_tick", "last_key"}]`, in config order.
+#[utoipa::path(get, operation_id = "schedules", path = "/api/schedules", tag = "schedules",
+    responses((status = 200, description = "The schedules, in config order", body = Vec<ScheduleView>)))]
 pub async fn list(State(api): State<Api>) -> Result<Json<Vec<ScheduleView>>, ApiError> {
     Ok(Json(read(&api, SystemClock.now()).await?))
 }

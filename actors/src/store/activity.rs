@@ -15,6 +15,7 @@ use crate::job::AttemptError;
 const HOUR_MS: i64 = 3_600_000;
 
 /// One UTC hour of activity.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct HourActivity {
     /// The hour's start, unix ms.
@@ -101,12 +102,14 @@ fn add(
 
 /// One row of the alert outbox, as the dashboard shows it. The webhook's URL is not in the
 /// table, and delivery errors are stored without it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxAlert {
     /// The row's id (a digest names its first member's).
     pub id: i64,
     /// `dead_letter`, `dead_letter_digest`, `cap_hit`, `breaker_opened`, `crash_loop`, `test`.
     #[serde(serialize_with = "kind_word")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: AlertKind,
     /// The job it reports, for a dead-letter alert.
     pub key: Option<String>,

@@ -15,6 +15,7 @@ use crate::policy::breaker::{Admit, BreakerState, Transition};
 use crate::policy::budget;
 
 /// Why nothing may be claimed now.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "gate", rename_all = "snake_case")]
 pub enum Gate {

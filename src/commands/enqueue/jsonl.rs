@@ -11,17 +11,25 @@ use crate::Failure;
 use crate::config::parse_duration;
 
 /// One line of `--jsonl` input, and the body of `POST /api/jobs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Line {
+    /// The idempotency key: enqueueing it again changes nothing.
     key: String,
+    /// The handler's stdin: a JSON string is sent as its text, any other JSON value as JSON
+    /// (`{}` when absent).
     #[serde(default)]
     payload: Option<serde_json::Value>,
+    /// The queue (`default` when absent).
     queue: Option<String>,
+    /// Attempts allowed (the config's `[retry] max_attempts` when absent).
     max_attempts: Option<u32>,
+    /// Higher runs first.
     #[serde(default)]
     priority: i64,
+    /// Not before this long from now, e.g. `90s`, `2h`.
     delay: Option<String>,
+    /// This job's handler timeout, e.g. `10m`.
     timeout: Option<String>,
 }
 
