@@ -28,7 +28,7 @@
 //!   (`/login`, `/logout`), `throttle` (the login form's limit on wrong tokens), `page`
 //!   (escaping, the page around a body, the 404 page and failures as pages), `chart` (bar
 //!   charts as inline SVG), `overview` (`/`, its charts, the kill switch's forms), `jobs_page`
-//!   (`/jobs`), `job_page` (`/jobs/{key}`), `dlq_page` (`/dlq` and its replay form),
+//!   (`/jobs`), `job_page` (`/jobs/{key}`, its `attempts` table), `dlq_page` (`/dlq` and its replay form),
 //!   `dlq_confirm` (the confirmation step of every purge and bulk replay).
 //!
 //! # Inside a runner (`run --http`)
@@ -44,6 +44,7 @@
 
 mod activity;
 mod alerts;
+mod attempts;
 mod auth;
 mod chart;
 mod cursor;

@@ -44,10 +44,16 @@ crate::both_stores! {
     assert!(list.body.contains("<a href=\"/jobs/d%2F1\">d/1</a>"), "{}", list.body);
     assert!(list.body.contains("Showing 1 of 1 dead letters"), "{}", list.body);
     let page = seen.keep(server.request("GET", "/jobs/d%2F1", &with, b"")).expect(200);
+    // Each attempt's row: its exit status and the tail of its stderr apart, escaped, and when
+    // it started.
     for e in dead["errors"].as_array().unwrap() {
         let error = e["error"].as_str().unwrap();
-        assert!(error.contains("boom <"), "{dead}");
-        assert!(page.body.contains(&escaped(error)), "{error}: {}", page.body);
+        let (exit, tail) = error.split_once(": ").expect(error);
+        assert_eq!(exit, "exit status 1", "{dead}");
+        assert!(tail.starts_with("boom <"), "{dead}");
+        let row = format!("<td>{exit}</td><td class=\"wide\"><pre>{}</pre></td>", escaped(tail));
+        assert!(page.body.contains(&row), "{row}: {}", page.body);
+        assert!(e["started_at"].as_i64().unwrap() <= e["at"].as_i64().unwrap(), "{dead}");
     }
     assert!(page.body.contains("dead letter (exhausted)"), "{}", page.body);
     assert!(page.body.contains("{&quot;to&quot;:&quot;&lt;b&gt;&quot;}"), "{}", page.body);

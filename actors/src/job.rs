@@ -297,6 +297,12 @@ pub struct AttemptError {
     pub error: String,
     /// When it failed, unix ms.
     pub at: Timestamp,
+    /// When it started, unix ms (absent from attempts recorded before nightshift kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// What it cost, micro-dollars (absent: nothing reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_micros: Option<i64>,
 }
 
 /// A row of `jobs`, as `jobs show` and tests read it.
@@ -323,6 +329,14 @@ pub struct JobRecord {
     pub last_error: Option<String>,
     /// The handler's result, once done.
     pub result: Option<String>,
+    /// When the running or last attempt started, unix ms (none before the first).
+    pub started_at: Option<Timestamp>,
+    /// When the job was done, unix ms.
+    pub finished_at: Option<Timestamp>,
+    /// What the attempt that finished the job cost, micro-dollars (none: nothing reported).
+    pub cost_micros: Option<i64>,
+    /// Every failed or interrupted attempt, oldest first: its error, start, end and cost.
+    pub errors: Vec<AttemptError>,
 }
 
 impl JobRecord {

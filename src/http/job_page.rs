@@ -3,8 +3,8 @@
 //! time as the store kept them) with the form that replays it and the link that purges it
 //! (through a confirmation page). A key in neither: a 404 page.
 //!
-//! What each side records is what is shown: a job in `jobs` keeps its last error only (the
-//! history of every attempt is written when it is dead-lettered), so its page says so.
+//! Both show every attempt (`attempts::table`): when it started, how long it ran, how it
+//! exited, its error and its cost.
 
 use axum::Extension;
 use axum::extract::rejection::PathRejection;
@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use nightshift_actors::{DeadJob, JobRecord};
 
+use super::attempts::{self, Current};
 use super::page::{self, csrf_field, escape, path_segment};
 use super::session::Viewer;
 use super::{Api, ApiError};
@@ -82,36 +83,14 @@ fn live(job: &JobRecord) -> String {
         block("Last error", job.last_error.as_deref()),
         block("Result", job.result.as_deref()),
         block("Payload", Some(&job.payload)),
-        "</dl>\n<p>Only the last failed attempt's error is kept while a job is in the queue; \
-         every attempt's error is kept once it is dead-lettered.</p>\n"
-            .to_owned(),
+        "</dl>\n<h2>Attempts</h2>\n".to_owned(),
+        attempts::table(&job.errors, Current::of(job).as_ref()),
     ]
     .concat()
 }
 
 /// A dead letter: why, every attempt's error, and the replay form.
 fn dead_letter(dead: &DeadJob, viewer: &Viewer) -> String {
-    let errors: String = dead
-        .errors
-        .iter()
-        .map(|e| {
-            format!(
-                "<tr><td class=\"n\">{}</td><td>{}</td><td><pre>{}</pre></td></tr>\n",
-                e.attempt,
-                output::time(e.at),
-                escape(&e.error)
-            )
-        })
-        .collect();
-    let errors = if errors.is_empty() {
-        "<p>No attempt's error was kept.</p>\n".to_owned()
-    } else {
-        format!(
-            "<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\" class=\"n\">Attempt</th>\
-             <th scope=\"col\">Failed at</th><th scope=\"col\">Error</th></tr></thead>\n\
-             <tbody>\n{errors}</tbody></table></div>\n"
-        )
-    };
     [
         "<p><strong>Dead letter</strong>: this job is not run again unless it is replayed.</p>\n\
          <dl>\n"
@@ -125,7 +104,7 @@ fn dead_letter(dead: &DeadJob, viewer: &Viewer) -> String {
         block("Last error", Some(&dead.error)),
         block("Payload", Some(&dead.payload)),
         "</dl>\n<h2>Attempts</h2>\n".to_owned(),
-        errors,
+        attempts::table(&dead.errors, None),
         replay_form(&dead.key, viewer),
         purge_link(&dead.key),
     ]

@@ -85,7 +85,7 @@ pub(crate) fn run(
         },
     )?;
     let take = "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
-                                lease_expires_at = ?4, updated_at = ?5
+                                lease_expires_at = ?4, updated_at = ?5, started_at = ?5
                 WHERE key = ?1";
     let expires = now + *lease;
     let mut claimed = Vec::with_capacity(rows.len());

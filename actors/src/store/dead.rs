@@ -10,10 +10,8 @@ const COLUMNS: &str = "key, queue, payload, error, attempts, died, reason, error
 
 fn from_row(r: &Row<'_>) -> Result<DeadJob, StoreError> {
     let key: String = r.get(0)?;
-    let errors: String = r.get(7)?;
-    let errors = serde_json::from_str(&errors).map_err(|e| {
-        StoreError::Inconsistent(format!("dead letter {key:?}: errors are not a JSON list: {e}"))
-    })?;
+    let errors =
+        super::fail::attempt_errors(&format!("dead letter {key:?}"), &r.get::<String>(7)?)?;
     Ok(DeadJob {
         key,
         queue: r.get(1)?,

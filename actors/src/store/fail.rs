@@ -151,18 +151,26 @@ fn fail_running(
     cost_micros: i64,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
-    let (attempts, max_attempts, errors): (u32, u32, String) = db.one(
-        "SELECT attempts + 1, max_attempts, errors FROM jobs WHERE key = ?1",
-        ps![key],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (attempts, max_attempts, errors, started_at): (u32, u32, String, Option<Timestamp>) = db
+        .one(
+            "SELECT attempts + 1, max_attempts, errors, started_at FROM jobs WHERE key = ?1",
+            ps![key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
     record_spend(db, key, attempts, cost_micros, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
         FailKind::Interrupted => gates::released(db, key)?,
         _ => gates::failed(db, ctx, key, now)?,
     }
-    let errors = push_error(&errors, attempts, error, now);
+    let entry = AttemptError {
+        attempt: attempts,
+        error: error.chars().take(2048).collect(),
+        at: now,
+        started_at,
+        cost_micros: (cost_micros > 0).then_some(cost_micros),
+    };
+    let errors = push_error(&errors, entry);
     let reason = match kind {
         FailKind::Permanent => Some(DeadReason::Permanent),
         _ if attempts < max_attempts => None,
@@ -222,11 +230,17 @@ fn bury(
     Ok(Failed::Dead { job: dead, alert: alerts::HeldAlert { id, at: now } })
 }
 
-/// Appends one attempt's error to the JSON history, keeping errors bounded in size.
-fn push_error(errors: &str, attempt: u32, error: &str, now: Timestamp) -> String {
+/// Reads back an `errors` column: `whose` names the row for the error when it is not the list
+/// nightshift writes.
+pub(crate) fn attempt_errors(whose: &str, json: &str) -> Result<Vec<AttemptError>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Inconsistent(format!("{whose}: errors are not a JSON list: {e}")))
+}
+
+/// Appends one attempt's entry (its error cut to 2 KiB) to the JSON history.
+fn push_error(errors: &str, entry: AttemptError) -> String {
     let mut list: Vec<AttemptError> = serde_json::from_str(errors).unwrap_or_default();
-    let error: String = error.chars().take(2048).collect();
-    list.push(AttemptError { attempt, error, at: now });
+    list.push(entry);
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
 }
 

@@ -43,9 +43,10 @@ pub(crate) fn complete(
     // read only when there is spend to record under it.
     let done = db.exec(
         "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
+                         cost_micros = ?5,
                          lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
          WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        ps![key, token, result, now],
+        ps![key, token, result, now, cost_micros],
     )?;
     if done == 0 {
         return Ok(false);

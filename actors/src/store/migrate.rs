@@ -35,7 +35,7 @@ const TABLES: [(&str, &str, &str); 4] = [
         "jobs",
         "key, queue, payload, status, attempts, max_attempts, priority, run_at, timeout_ms, \
          lease_token, lease_owner, lease_expires_at, last_error, result, errors, created_at, \
-         updated_at, finished_at",
+         updated_at, finished_at, started_at, cost_micros",
         "rowid",
     ),
     (

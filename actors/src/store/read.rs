@@ -49,13 +49,15 @@ pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
     Ok(st)
 }
 
-const COLUMNS: &str =
-    "key, queue, payload, status, attempts, max_attempts, priority, run_at, last_error, result";
+const COLUMNS: &str = "key, queue, payload, status, attempts, max_attempts, priority, run_at, \
+                       last_error, result, started_at, finished_at, cost_micros, errors";
 
 fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     let status: String = r.get(3)?;
+    let key: String = r.get(0)?;
+    let errors = super::fail::attempt_errors(&format!("job {key:?}"), &r.get::<String>(13)?)?;
     Ok(JobRecord {
-        key: r.get(0)?,
+        key,
         queue: r.get(1)?,
         payload: r.get(2)?,
         status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
@@ -65,6 +67,10 @@ fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
         run_at: r.get(7)?,
         last_error: r.get(8)?,
         result: r.get(9)?,
+        started_at: r.get(10)?,
+        finished_at: r.get(11)?,
+        cost_micros: r.get::<Option<i64>>(12)?.filter(|c| *c > 0),
+        errors,
     })
 }
 
@@ -115,7 +121,9 @@ pub(crate) fn jobs(db: Db<'_>, q: &JobQuery) -> Result<JobPage, StoreError> {
         "SELECT {COLUMNS}, {order} FROM jobs {} ORDER BY {order} DESC LIMIT {limit}",
         w.sql()
     );
-    let rows = db.query(&sql, w.params(), |r| Ok((from_row(r)?, r.get::<i64>(10)?)))?;
+    // The row's place comes after every column `from_row` reads.
+    let place = COLUMNS.split(',').count();
+    let rows = db.query(&sql, w.params(), |r| Ok((from_row(r)?, r.get::<i64>(place)?)))?;
     let next = rows.last().filter(|_| rows.len() >= q.limit as usize).map(|(_, at)| *at);
     Ok(JobPage { jobs: rows.into_iter().map(|(job, _)| job).collect(), next })
 }

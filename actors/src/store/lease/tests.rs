@@ -73,6 +73,10 @@ fn complete_and_release_are_fenced_by_the_lease_token() {
                 .unwrap();
             assert_eq!(result, ("done".to_owned(), Some("r".to_owned()), None));
             assert_eq!(spend(db), [("a".to_owned(), 1, 7)], "spent once, under attempt 1");
+            // The finishing attempt's start, end and cost, for the job page.
+            let job = crate::store::read::job(db, "a").unwrap().unwrap();
+            let kept = (job.started_at, job.finished_at, job.cost_micros);
+            assert_eq!(kept, (Some(at(1_000)), Some(at(2_000)), Some(7)));
 
             assert!(!release(db, "b", a, at(3_000)).unwrap(), "other token");
             assert!(release(db, "b", b, at(3_000)).unwrap());
@@ -128,10 +132,16 @@ fn a_failure_retries_then_dead_letters_with_every_error() {
                 (job.reason, job.attempts, job.error.as_str()),
                 (DeadReason::Exhausted, 2, "second")
             );
-            let errors = [
-                AttemptError { attempt: 1, error: "first".to_owned(), at: at(2_000) },
-                AttemptError { attempt: 2, error: "second".to_owned(), at: at(12_000) },
-            ];
+            // Each entry keeps when its attempt was claimed and what it cost.
+            let entry = |attempt, error: &str, started, ended, cost| AttemptError {
+                attempt,
+                error: error.to_owned(),
+                at: at(ended),
+                started_at: Some(at(started)),
+                cost_micros: Some(cost),
+            };
+            let errors =
+                [entry(1, "first", 1_000, 2_000, 3), entry(2, "second", 11_000, 12_000, 4)];
             assert_eq!(job.errors, errors);
             let stored: String =
                 db.value("SELECT errors FROM dead_letter WHERE key = 'a'", ps![]).unwrap();
