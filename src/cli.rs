@@ -73,7 +73,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
     Demo(DemoArgs),
-    /// The spend ledger per UTC day, against the daily cap
+    /// The spend ledger per UTC day against the daily cap, or per model or queue (--by)
     Spend(SpendArgs),
     /// Alerts: `alert test` sends one through the configured webhook now
     Alert {
@@ -143,6 +143,9 @@ pub struct SpendArgs {
         )
     )]
     pub days: u32,
+    /// Group the days' spend by the model each attempt reported, or the job's queue, with tokens
+    #[arg(long, value_enum)]
+    pub by: Option<crate::commands::spend::Group>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,

@@ -21,6 +21,10 @@ mod engine_timers;
 mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
+// Snoozes on paused time: due after their delay, no attempt counted, bounded by max_snoozes.
+mod engine_snooze;
+// Failure classes' effects, and the ledger's model and tokens.
+mod engine_classes;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
 mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.

@@ -20,7 +20,12 @@ use super::db::{Param, Statements};
 use crate::error::StoreError;
 
 /// The schema, one entry per version.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("pg/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("pg/0001_initial.sql"),
+    // 0002 (the `steps` table) comes from another branch and goes here, before 0003: entries
+    // are applied by position.
+    include_str!("pg/0003_snoozes.sql"),
+];
 
 pub(crate) mod scratch;
 pub(crate) mod tls;

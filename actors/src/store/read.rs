@@ -49,8 +49,7 @@ pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
     Ok(st)
 }
 
-const COLUMNS: &str =
-    "key, queue, payload, status, attempts, max_attempts, priority, run_at, last_error, result";
+const COLUMNS: &str = "key, queue, payload, status, attempts, max_attempts, priority, run_at, last_error, result, snoozes";
 
 fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     let status: String = r.get(3)?;
@@ -65,6 +64,7 @@ fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
         run_at: r.get(7)?,
         last_error: r.get(8)?,
         result: r.get(9)?,
+        snoozes: r.get(10)?,
     })
 }
 
@@ -115,7 +115,7 @@ pub(crate) fn jobs(db: Db<'_>, q: &JobQuery) -> Result<JobPage, StoreError> {
         "SELECT {COLUMNS}, {order} FROM jobs {} ORDER BY {order} DESC LIMIT {limit}",
         w.sql()
     );
-    let rows = db.query(&sql, w.params(), |r| Ok((from_row(r)?, r.get::<i64>(10)?)))?;
+    let rows = db.query(&sql, w.params(), |r| Ok((from_row(r)?, r.get::<i64>(11)?)))?;
     let next = rows.last().filter(|_| rows.len() >= q.limit as usize).map(|(_, at)| *at);
     Ok(JobPage { jobs: rows.into_iter().map(|(job, _)| job).collect(), next })
 }
