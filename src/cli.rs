@@ -271,7 +271,7 @@ pub struct RunArgs {
     /// Jobs run at the same time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
-    /// With --once: wait for retries that fall due within this; 0s waits for none
+    /// With --once: wait for retries (and snoozes) that fall due within this; 0s waits for none
     /// [default: [retry] cap]
     #[arg(long, value_name = "DUR")]
     pub wait: Option<String>,
@@ -287,7 +287,9 @@ pub struct RunArgs {
     /// Event format on stdout [default: json when stdout is not a terminal]
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// The handler command and its arguments [default: [handler] command]
+    /// The handler command and its arguments [default: [handler] command]. Exit 0: done;
+    /// 75: snoozed (retry_after_s, no attempt counted); stdout JSON lines: cost_usd,
+    /// retry_after_s, error_class, model, tokens_in, tokens_out (see README)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

@@ -51,6 +51,8 @@ mod cli_rails;
 mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// Exit 75 and retry_after_s snooze, error_class lines, model and tokens, `spend --by`.
+mod cli_snooze;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
