@@ -70,3 +70,36 @@ pub(crate) fn run(
     )?;
     Ok(Snoozed::Due { at, snoozes, delay })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::both::on_both;
+    use crate::store::lease::tests::{at, claimed, job_row};
+
+    #[test]
+    fn a_snooze_is_fenced_on_the_lease_and_counts_no_attempt() {
+        on_both(
+            "snooze::fenced",
+            |_| {},
+            |db, ctx| {
+                let token = claimed(db, ctx, &["a"], at(1_000)).remove(0);
+                let delay = Some(Duration::from_secs(5));
+                let charge = Charge::default();
+                let stale = run(db, ctx, "a", "stale", delay, &charge, at(1_500)).unwrap();
+                assert!(matches!(stale, Snoozed::Counted(Failed::LeaseLost)), "{stale:?}");
+                assert_eq!(job_row(db, "a").0, "running", "a stale snooze changes nothing");
+
+                let due = run(db, ctx, "a", &token, delay, &charge, at(2_000)).unwrap();
+                assert!(matches!(due, Snoozed::Due { snoozes: 1, .. }), "{due:?}");
+                let (status, attempts, run_at, lease) = job_row(db, "a");
+                assert_eq!(
+                    (status.as_str(), attempts, run_at, lease),
+                    ("pending", 0, at(7_000), None)
+                );
+                let again = run(db, ctx, "a", &token, delay, &charge, at(2_500)).unwrap();
+                assert!(matches!(again, Snoozed::Counted(Failed::LeaseLost)), "settled once");
+            },
+        );
+    }
+}
