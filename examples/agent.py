@@ -40,8 +40,10 @@ def main() -> int:
         print(f"the model refused topic {payload.get('topic')!r}: content policy", file=sys.stderr)
         return 1
     if payload.get("flaky") and attempt == 1:
+        # A failed attempt, retried after the backoff. (Exit 75 would snooze the job instead:
+        # due again after {"retry_after_s": N}, no attempt counted, for an upstream's 429.)
         print("upstream timed out (HTTP 504)", file=sys.stderr)
-        return 75
+        return 1
 
     summary = f"summary of {payload.get('topic', key)}"
     with open(effects, "a+", encoding="utf-8") as f:

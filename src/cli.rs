@@ -73,7 +73,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
     Demo(DemoArgs),
-    /// The spend ledger per UTC day, against the daily cap
+    /// The spend ledger per UTC day against the daily cap, or per model or queue (--by)
     Spend(SpendArgs),
     /// Alerts: `alert test` sends one through the configured webhook now
     Alert {
@@ -143,6 +143,9 @@ pub struct SpendArgs {
         )
     )]
     pub days: u32,
+    /// Group the days' spend by the model each attempt reported, or the job's queue, with tokens
+    #[arg(long, value_enum)]
+    pub by: Option<crate::commands::spend::Group>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -268,7 +271,7 @@ pub struct RunArgs {
     /// Jobs run at the same time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
-    /// With --once: wait for retries that fall due within this; 0s waits for none
+    /// With --once: wait for retries (and snoozes) that fall due within this; 0s waits for none
     /// [default: [retry] cap]
     #[arg(long, value_name = "DUR")]
     pub wait: Option<String>,
@@ -284,7 +287,9 @@ pub struct RunArgs {
     /// Event format on stdout [default: json when stdout is not a terminal]
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// The handler command and its arguments [default: [handler] command]
+    /// The handler command and its arguments [default: [handler] command]. Exit 0: done;
+    /// 75: snoozed (retry_after_s, no attempt counted); stdout JSON lines: cost_usd,
+    /// retry_after_s, error_class, model, tokens_in, tokens_out (see README)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

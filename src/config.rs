@@ -91,6 +91,7 @@ struct RetryFile {
     max_attempts: Option<u32>,
     base: Option<String>,
     cap: Option<String>,
+    max_snoozes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +175,7 @@ impl Settings {
             max_attempts: file.retry.max_attempts.unwrap_or(4),
             base: duration("[retry] base", file.retry.base.as_deref(), "1s")?,
             cap: duration("[retry] cap", file.retry.cap.as_deref(), "60s")?,
+            max_snoozes: file.retry.max_snoozes.unwrap_or(20),
         };
         if retry.max_attempts == 0 {
             return Err(bad("[retry] max_attempts must be at least 1"));

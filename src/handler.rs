@@ -19,9 +19,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use nightshift_actors::{Handler, Job, Outcome};
+use nightshift_actors::{ErrorClass, Handler, Job, Outcome};
 
 use self::output::{Head, HintScanner, Hints, STDERR_KEEP, STDOUT_KEEP, Tail};
+
+/// EX_TEMPFAIL: "not now". The job is snoozed: due again after its `retry_after_s` (or the
+/// backoff), no attempt counted.
+const EX_TEMPFAIL: i32 = 75;
 
 /// Variables never passed to the handler: nightshift's own secrets and settings.
 const STRIPPED_VARS: [&str; 5] = [
@@ -42,12 +46,17 @@ const STRIPPED_VARS: [&str; 5] = [
 /// - The child runs in its own process group and dies with the runner. Dropping the `run`
 ///   future (timeout, shutdown) sends SIGTERM to the group, then SIGKILL after the kill grace.
 /// - Exit 0 is success with the first 64 KiB of stdout as the result; an exit code listed as
-///   permanent dead-letters the job; any other exit or a signal is retried, with the last 2 KiB
-///   of stderr in the error.
+///   permanent dead-letters the job; exit 75 (EX_TEMPFAIL) snoozes it ([`Outcome::Snooze`]);
+///   any other exit or a signal is retried, with the last 2 KiB of stderr in the error. A
+///   failure whose stdout names a known `error_class` goes as the class says
+///   ([`ErrorClass`]), whatever the exit status; an unknown word is logged
+///   (`unknown_error_class`) and ignored.
 /// - A stdout line that is a JSON object with a numeric `cost_usd` adds to the attempt's cost
 ///   (every line counts, not only those in the kept head; a line over 64 KiB is skipped); a
 ///   total above [`MAX_ATTEMPT_COST_USD`] is logged as `bad_cost` and charged as that maximum.
-///   A numeric `retry_after_s` sets the delay of a failed attempt (the last one wins).
+///   A numeric `retry_after_s` sets the delay of a failed or snoozed attempt (the last one
+///   wins). `model` (the last one wins), `tokens_in` and `tokens_out` (summed) go to the spend
+///   ledger with the cost.
 ///
 /// [`MAX_ATTEMPT_COST_USD`]: nightshift_actors::policy::budget::MAX_ATTEMPT_COST_USD
 pub struct CommandHandler {
@@ -142,22 +151,34 @@ impl CommandHandler {
             tracing::warn!(target: "nightshift", event = "bad_cost", key = %key,
                 cost_usd = reported, charged_usd = hints.cost_usd);
         }
-        let cost_usd = hints.cost_usd;
+        let Hints { cost_usd, retry_after: delay, error_class, usage, .. } = hints;
         let (error, code) = match status {
             Ok(status) if status.success() => {
-                return Outcome::Success { result: Some(stdout.text()), cost_usd };
+                return Outcome::Success { result: Some(stdout.text()), cost_usd }.usage(usage);
             }
             Ok(status) => (describe(status), status.code()),
             Err(e) => (format!("waiting for the handler failed: {e}"), None),
         };
         let tail = stderr.text();
         let error = if tail.is_empty() { error } else { format!("{error}: {tail}") };
-        match code {
-            Some(code) if self.permanent_exit_codes.contains(&code) => {
+        let class = error_class.and_then(|word| {
+            let class = ErrorClass::parse(&word);
+            if class.is_none() {
+                tracing::warn!(target: "nightshift", event = "unknown_error_class", key = %key,
+                    error_class = %word, known = %ErrorClass::known(),
+                    reason = "not a known error_class: the exit status decides, as without one");
+            }
+            class
+        });
+        let outcome = match (class, code) {
+            (Some(class), _) => Outcome::Failed { class, error, cost_usd, delay },
+            (None, Some(code)) if self.permanent_exit_codes.contains(&code) => {
                 Outcome::Permanent { error, cost_usd }
             }
-            _ => Outcome::Retry { error, cost_usd, delay: hints.retry_after },
-        }
+            (None, Some(EX_TEMPFAIL)) => Outcome::Snooze { delay, cost_usd },
+            (None, _) => Outcome::Retry { error, cost_usd, delay },
+        };
+        outcome.usage(usage)
     }
 }
 

@@ -48,7 +48,7 @@ crate::both_stores! {
         let clock = TokioClock::new();
         let mut cfg = timed_config(&db, clock);
         let base = Duration::from_secs(10);
-        cfg.retry = RetryConfig { max_attempts: 4, base, cap: Duration::from_secs(60) };
+        cfg.retry = RetryConfig { max_attempts: 4, base, cap: Duration::from_secs(60), max_snoozes: 20 };
         // Only the retry's own timer can run it on time: the rescan comes an hour later.
         cfg.poll_interval = Duration::from_secs(3_600);
         let starts = Starts::default();

@@ -21,6 +21,10 @@ mod engine_timers;
 mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
+// Snoozes on paused time: due after their delay, no attempt counted, bounded by max_snoozes.
+mod engine_snooze;
+// Failure classes' effects, and the ledger's model and tokens.
+mod engine_classes;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
 mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
@@ -47,6 +51,8 @@ mod cli_rails;
 mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// Exit 75 and retry_after_s snooze, error_class lines, model and tokens, `spend --by`.
+mod cli_snooze;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.

@@ -82,6 +82,7 @@ pub fn config(db: &Path) -> EngineConfig {
         max_attempts: 4,
         base: Duration::from_millis(50),
         cap: Duration::from_secs(1),
+        max_snoozes: 20,
     };
     c.poll_interval = Duration::from_millis(50);
     c.heartbeat = Duration::from_millis(200);

@@ -213,6 +213,16 @@ impl Admin {
         self.run(SpendArgs { days, now: self.now() })
     }
 
+    /// The spend ledger of the last `days` UTC days, per model or per queue, the costliest
+    /// first.
+    pub fn spend_by(
+        &self,
+        by: crate::SpendBy,
+        days: u32,
+    ) -> Result<Vec<crate::GroupSpend>, StoreError> {
+        self.run(SpendByArgs { by, days, now: self.now() })
+    }
+
     /// Jobs done, attempts failed and jobs dead-lettered in each of the last `hours` UTC
     /// hours, oldest first; the last hour is the one now is in.
     pub fn activity(&self, hours: u32) -> Result<Vec<crate::HourActivity>, StoreError> {

@@ -18,7 +18,7 @@ use crate::config::{EngineConfig, Synchronous};
 use crate::error::StoreError;
 use crate::job::{Enqueued, NewJob};
 use crate::store::op::{self, Args, EnqueueAllArgs, EnqueueArgs, Reply, RoundArgs};
-use crate::store::{Claim, ClaimArgs, Round, RoundOut, Settle, Settled, StoreCtx, open};
+use crate::store::{Charge, Claim, ClaimArgs, Round, RoundOut, Settle, Settled, StoreCtx, open};
 
 /// A database and the Store's context, applying the Store's operations one batch (one
 /// transaction) at a time, as the Store does on one flush.
@@ -91,7 +91,12 @@ impl StoreOps {
     pub fn complete(&self, leases: Vec<(String, String)>) -> Result<usize, StoreError> {
         let settles = leases
             .into_iter()
-            .map(|(key, token)| Settle::Complete { key, token, result: None, cost_micros: 0 })
+            .map(|(key, token)| Settle::Complete {
+                key,
+                token,
+                result: None,
+                charge: Charge::default(),
+            })
             .collect();
         let mut completed = 0;
         for settled in self.round(Round { settles, ..Round::default() })?.settled {

@@ -116,11 +116,19 @@ pub struct RetryConfig {
     pub base: Duration,
     /// The longest delay, before jitter.
     pub cap: Duration,
+    /// Snoozes a job may take (an upstream's "not now", no attempt counted); past them, a
+    /// snooze counts as a failed attempt.
+    pub max_snoozes: u32,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { max_attempts: 4, base: Duration::from_secs(1), cap: Duration::from_secs(60) }
+        Self {
+            max_attempts: 4,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+            max_snoozes: 20,
+        }
     }
 }
 

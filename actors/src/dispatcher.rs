@@ -37,7 +37,7 @@ use crate::events::warn_event;
 use crate::job::{Enqueued, NewJob};
 use crate::links::Notices;
 use crate::shared::Shared;
-use crate::store::{ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
+use crate::store::{Charge, ClaimArgs, Claimed, FailKind, Round, RoundOut, Settle};
 use crate::worker::WorkerMsg;
 
 /// The Dispatcher's mailbox.
@@ -175,8 +175,13 @@ impl Actor for Dispatcher {
                 st.idle.retain(|(i, _)| *i != id);
                 if let Some((key, token)) = st.running.remove(&id) {
                     let error = format!("worker crashed: {reason}");
-                    let settle =
-                        Settle::Fail { key, token, error, kind: FailKind::Crashed, cost_micros: 0 };
+                    let settle = Settle::Fail {
+                        key,
+                        token,
+                        error,
+                        kind: FailKind::Crashed,
+                        charge: Charge::default(),
+                    };
                     st.ended.push(Ended::unreported(settle));
                 }
             }

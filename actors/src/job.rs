@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 
 pub(crate) mod listing;
+mod reason;
+mod usage;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
+pub use reason::DeadReason;
+pub(crate) use usage::ClassEffect;
+pub use usage::{ErrorClass, GroupSpend, SpendBy, Usage};
 
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +152,35 @@ pub enum Outcome {
         /// Money this attempt spent, in US dollars.
         cost_usd: f64,
     },
+    /// Not now, and not the job's fault (an upstream's 429): the job is due again after
+    /// `delay`, no attempt is counted and the breaker counts no failure. Past `[retry]
+    /// max_snoozes` snoozes a snooze counts as a failed attempt. ([`Outcome::snooze`])
+    Snooze {
+        /// How long to wait; `None` waits the backoff of the current attempt.
+        delay: Option<Duration>,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+    },
+    /// A failure the upstream classified: the class decides what happens next (see
+    /// [`ErrorClass`]). Built by [`Outcome::class`].
+    Failed {
+        /// What kind of failure.
+        class: ErrorClass,
+        /// Why, kept in `last_error` and the dead letter's history.
+        error: String,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+        /// Wait this long instead of the backoff (an upstream's Retry-After).
+        delay: Option<Duration>,
+    },
+    /// `outcome`, with what the attempt used of a model, for the spend ledger. Built by
+    /// [`Outcome::usage`].
+    Metered {
+        /// How the attempt ended.
+        outcome: Box<Outcome>,
+        /// The model and tokens it used.
+        usage: Usage,
+    },
     /// The job never ran, for a reason that is the runner's and not the job's (the handler
     /// program is gone). The job goes back to `pending` without counting an attempt, and the
     /// engine stops claiming and fails with `error`, so the host exits non-zero and a person
@@ -178,7 +212,10 @@ impl Outcome {
         match self {
             Outcome::Success { cost_usd, .. }
             | Outcome::Retry { cost_usd, .. }
-            | Outcome::Permanent { cost_usd, .. } => *cost_usd,
+            | Outcome::Permanent { cost_usd, .. }
+            | Outcome::Snooze { cost_usd, .. }
+            | Outcome::Failed { cost_usd, .. } => *cost_usd,
+            Outcome::Metered { outcome, .. } => outcome.cost_usd(),
             Outcome::RunnerFailed { .. } => 0.0,
         }
     }
@@ -193,75 +230,6 @@ impl Outcome {
 pub trait Handler: Send + Sync + 'static {
     /// Runs one attempt.
     async fn run(&self, job: Job) -> Outcome;
-}
-
-/// Why a job ended in the dead letter.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadReason {
-    /// Every allowed attempt failed.
-    Exhausted,
-    /// The handler said retrying cannot help.
-    Permanent,
-    /// The last attempt was cut short by a crash (worker, process or host).
-    Crashed,
-}
-
-impl DeadReason {
-    /// Every reason, for parsing and listing.
-    pub const ALL: [DeadReason; 3] =
-        [DeadReason::Exhausted, DeadReason::Permanent, DeadReason::Crashed];
-
-    /// The word stored in the `reason` column (and shown by `dlq`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadReason::Exhausted => "exhausted",
-            DeadReason::Permanent => "permanent",
-            DeadReason::Crashed => "crashed",
-        }
-    }
-
-    /// The reason a stored word names; `None` for a word no version of nightshift writes.
-    pub fn parse(word: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == word)
-    }
-}
-
-impl std::fmt::Display for DeadReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `pad`, so a column width (`{:<10}` in `dlq`'s table) applies.
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for DeadReason {
-    type Err = String;
-
-    fn from_str(word: &str) -> Result<Self, String> {
-        DeadReason::parse(word).ok_or_else(|| {
-            let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
-            format!("unknown dead-letter reason {word:?} (known: {known})")
-        })
-    }
-}
-
-impl rusqlite::ToSql for DeadReason {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for DeadReason {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let word = value.as_str()?;
-        DeadReason::parse(word).ok_or_else(|| {
-            let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
-            rusqlite::types::FromSqlError::Other(
-                format!("unknown dead-letter reason {word:?} (known: {known})").into(),
-            )
-        })
-    }
 }
 
 /// A row of `dead_letter`.
@@ -321,6 +289,8 @@ pub struct JobRecord {
     pub attempts: u32,
     /// Attempts allowed.
     pub max_attempts: u32,
+    /// Times the job was snoozed (not counted as attempts), against `[retry] max_snoozes`.
+    pub snoozes: u32,
     /// Higher runs first.
     pub priority: i64,
     /// When it may next run, unix ms.

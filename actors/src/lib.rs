@@ -65,8 +65,9 @@ pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;
 pub use job::{
-    DaySpend, DeadFilter, DeadJob, DeadQuery, DeadReason, Enqueued, Handler, Job, JobPage,
-    JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, Status,
+    DaySpend, DeadFilter, DeadJob, DeadQuery, DeadReason, Enqueued, ErrorClass, GroupSpend,
+    Handler, Job, JobPage, JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, SpendBy,
+    Status, Usage,
 };
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;

@@ -26,6 +26,7 @@ pub(crate) mod enqueue;
 mod fail;
 pub(crate) mod gates;
 mod lease;
+pub(crate) mod ledger;
 pub(crate) mod migrate;
 mod notices;
 pub(crate) mod op;
@@ -38,6 +39,7 @@ mod remote;
 pub(crate) mod retention;
 mod round;
 pub(crate) mod runners;
+mod snooze;
 pub(crate) mod tally;
 
 use std::time::{Duration, Instant};
@@ -54,7 +56,9 @@ pub(crate) use alerts::{AlertRow, DELIVERY_LEASE, DeliveryFailed, HeldAlert};
 pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed, Recovery};
 pub(crate) use handle::{StoreHandle, retry_transient};
+pub(crate) use ledger::Charge;
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
+pub(crate) use snooze::Snoozed;
 
 mod calls;
 mod handle;

@@ -15,9 +15,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::dispatcher::{DispatcherMsg, Ended};
 use crate::events::{cost_micros, error_event, event, warn_event};
-use crate::job::Outcome;
+use crate::job::{ClassEffect, Outcome};
 use crate::shared::{RunState, Shared};
-use crate::store::{Claimed, FailKind, Settle};
+use crate::store::{Charge, Claimed, FailKind, Settle};
 
 /// The Worker's mailbox.
 #[derive(Debug)]
@@ -123,40 +123,61 @@ impl Worker {
         // Drop the handler before reporting: a command handler's process group dies here.
         drop(handler);
         let took = started.elapsed();
-        let cost_usd = match &stopped {
-            Stopped::Returned(outcome) => outcome.cost_usd(),
-            _ => 0.0,
+        let (outcome, usage) = match stopped {
+            Stopped::Returned(outcome) => outcome.into_parts(),
+            Stopped::LeaseLost => {
+                warn_event!("lease_lost", key = %key, attempt = attempt,
+                    error = "the lease was taken over; this attempt's outcome is discarded");
+                return None;
+            }
+            Stopped::Aborted => {
+                return Some(Ended::ran(Settle::Release { key, token }, attempt, took, 0.0));
+            }
         };
-        let cost = cost_micros(&key, cost_usd);
-        let settle = match stopped {
-            Stopped::Returned(Outcome::Success { result, .. }) => {
-                Settle::Complete { key, token, result, cost_micros: cost }
-            }
-            Stopped::Returned(Outcome::Retry { error, delay, .. }) => Settle::Fail {
-                key,
-                token,
-                error,
-                kind: FailKind::Retryable { delay },
-                cost_micros: cost,
-            },
-            Stopped::Returned(Outcome::Permanent { error, .. }) => {
-                Settle::Fail { key, token, error, kind: FailKind::Permanent, cost_micros: cost }
-            }
-            Stopped::Returned(Outcome::RunnerFailed { error }) => {
+        let cost_usd = outcome.cost_usd();
+        let charge = Charge { micros: cost_micros(&key, cost_usd), usage };
+        let settle = match outcome {
+            Outcome::RunnerFailed { error } => {
                 // Not the job's fault: give it back uncounted and stop this runner.
                 error_event!("runner_failed", key = %key, attempt = attempt, error = %error,
                     reason = "the job is given back without counting an attempt; the runner stops");
                 shared.fail_runner(error);
                 Settle::Release { key, token }
             }
-            Stopped::LeaseLost => {
-                warn_event!("lease_lost", key = %key, attempt = attempt,
-                    error = "the lease was taken over; this attempt's outcome is discarded");
-                return None;
-            }
-            Stopped::Aborted => Settle::Release { key, token },
+            outcome => settle(key, token, outcome, charge),
         };
         Some(Ended::ran(settle, attempt, took, cost_usd))
+    }
+}
+
+/// What the Store must do with an attempt that returned `outcome` (not a runner failure, which
+/// the worker handles itself). A classified failure goes as its class says ([`ErrorClass`]).
+///
+/// [`ErrorClass`]: crate::ErrorClass
+fn settle(key: String, token: String, outcome: Outcome, charge: Charge) -> Settle {
+    let fail = |error: String, kind: FailKind, charge: Charge| Settle::Fail {
+        key: key.clone(),
+        token: token.clone(),
+        error,
+        kind,
+        charge,
+    };
+    match outcome {
+        Outcome::Success { result, .. } => Settle::Complete { key, token, result, charge },
+        Outcome::Retry { error, delay, .. } => fail(error, FailKind::Retryable { delay }, charge),
+        Outcome::Permanent { error, .. } => fail(error, FailKind::Permanent, charge),
+        Outcome::Snooze { delay, .. } => Settle::Snooze { key, token, delay, charge },
+        Outcome::Failed { class, error, delay, .. } => {
+            let error = format!("error_class {class}: {error}");
+            match class.effect() {
+                ClassEffect::Snooze => Settle::Snooze { key, token, delay, charge },
+                ClassEffect::Retry => fail(error, FailKind::Retryable { delay }, charge),
+                ClassEffect::OpenBreaker => fail(error, FailKind::OpenBreaker { delay }, charge),
+                ClassEffect::DeadLetter => fail(error, FailKind::Permanent, charge),
+            }
+        }
+        Outcome::Metered { outcome, .. } => settle(key, token, *outcome, charge),
+        Outcome::RunnerFailed { .. } => Settle::Release { key, token },
     }
 }
 

@@ -28,6 +28,7 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # max_attempts = 4
 # base = "1s"
 # cap = "60s"
+# max_snoozes = 20                      # exit 75 / rate_limited snoozes before one counts as a failure
 
 [budget]
 # daily_usd = 1.00                      # env DAILY_CAP_USD wins

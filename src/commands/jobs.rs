@@ -33,6 +33,7 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
             job.max_attempts,
             job.attempts
         )?;
+        outln!("snoozes       {}", job.snoozes)?;
         outln!("priority      {}", job.priority)?;
         outln!("run at        {}", output::time(job.run_at))?;
         outln!("last error    {}", job.last_error.as_deref().unwrap_or("-"))?;

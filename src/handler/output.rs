@@ -1,12 +1,13 @@
 //! Bounded capture of the child's output, and what the handler reads out of it: the kept head of
-//! stdout, the tail of stderr, and the `cost_usd` / `retry_after_s` lines, read from every line of
-//! stdout as it streams.
+//! stdout, the tail of stderr, and the hint lines (`cost_usd`, `retry_after_s`, `error_class`,
+//! `model`, `tokens_in`, `tokens_out`), read from every line of stdout as it streams.
 //!
 //! Capture never stops reading: bytes past a cap are read and thrown away, so a child that floods
 //! a pipe never blocks on it and memory stays bounded.
 
 use std::time::Duration;
 
+use nightshift_actors::Usage;
 use nightshift_actors::policy::budget::MAX_ATTEMPT_COST_USD;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,6 +18,8 @@ pub(super) const STDOUT_KEEP: usize = 64 * 1024;
 const LINE_MAX: usize = 64 * 1024;
 /// How much of the end of stderr is kept for the error text.
 pub(super) const STDERR_KEEP: usize = 2 * 1024;
+/// The longest model name kept, in characters.
+const MODEL_MAX: usize = 200;
 /// The longest delay a `retry_after_s` line can ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -75,6 +78,8 @@ pub(super) struct HintScanner {
     overlong: bool,
     reported_usd: f64,
     retry_after: Option<Duration>,
+    error_class: Option<String>,
+    usage: Usage,
 }
 
 impl HintScanner {
@@ -92,7 +97,13 @@ impl HintScanner {
         self.end_line();
         let cost_usd = self.reported_usd.min(MAX_ATTEMPT_COST_USD);
         let over_max = (self.reported_usd > MAX_ATTEMPT_COST_USD).then_some(self.reported_usd);
-        Hints { cost_usd, over_max, retry_after: self.retry_after }
+        Hints {
+            cost_usd,
+            over_max,
+            retry_after: self.retry_after,
+            error_class: self.error_class,
+            usage: self.usage,
+        }
     }
 
     fn extend(&mut self, bytes: &[u8]) {
@@ -135,6 +146,20 @@ impl HintScanner {
             self.retry_after =
                 Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
         }
+        if let Some(class) = obj.get("error_class").and_then(Value::as_str) {
+            self.error_class = Some(class.to_owned());
+        }
+        if let Some(model) = obj.get("model").and_then(Value::as_str) {
+            self.usage.model = Some(model.chars().take(MODEL_MAX).collect());
+        }
+        // Summed over the lines, as costs are: an agent may report each call it makes.
+        let add = |sum: &mut Option<u64>, field: &str| {
+            if let Some(n) = obj.get(field).and_then(Value::as_u64) {
+                *sum = Some(sum.unwrap_or(0).saturating_add(n));
+            }
+        };
+        add(&mut self.usage.tokens_in, "tokens_in");
+        add(&mut self.usage.tokens_out, "tokens_out");
     }
 }
 
@@ -173,6 +198,11 @@ pub(super) struct Hints {
     pub(super) over_max: Option<f64>,
     /// The last valid `retry_after_s`, capped at 24 h.
     pub(super) retry_after: Option<Duration>,
+    /// The last `error_class` word, known or not.
+    pub(super) error_class: Option<String>,
+    /// The last `model` named (its first 200 characters), and the sums of `tokens_in` and
+    /// `tokens_out` (non-negative integers).
+    pub(super) usage: Usage,
 }
 
 #[cfg(test)]
@@ -235,6 +265,17 @@ mod tests {
         let text = "{\"cost_usd\": \"0.5\"}\n{\"cost_usd\": -1}\n[{\"cost_usd\": 1}]\n{\"cost_usd\": 1\n\
                     {\"retry_after_s\": -5}\n{\"retry_after_s\": \"9\"}\n";
         assert_eq!(scan(text, 5), Hints::default());
+    }
+
+    #[test]
+    fn hints_read_the_class_the_model_and_summed_tokens() {
+        let text = "{\"error_class\": \"server\", \"model\": \"small\", \"tokens_in\": 10}\n\
+                    {\"error_class\": \"rate_limited\", \"model\": \"big\", \"tokens_in\": 5, \
+                    \"tokens_out\": 7}\n{\"tokens_out\": -1, \"tokens_in\": 1.5, \"model\": 3}\n";
+        let hints = scan(text, 4);
+        assert_eq!(hints.error_class.as_deref(), Some("rate_limited"), "the last one wins");
+        assert_eq!(hints.usage, Usage::model("big").tokens(15, 7));
+        assert_eq!(scan("{\"error_class\": 7}", 64).error_class, None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nightshift_actors::{Handler, Job, Outcome};
+use nightshift_actors::{ErrorClass, Handler, Job, Outcome, Usage};
 use tempfile::TempDir;
 
 use super::CommandHandler;
@@ -57,6 +57,7 @@ async fn run(handler: &CommandHandler, payload: &str) -> Outcome {
 fn success(outcome: Outcome) -> (String, f64) {
     match outcome {
         Outcome::Success { result, cost_usd } => (result.expect("a result"), cost_usd),
+        Outcome::Metered { outcome, .. } => success(*outcome),
         other => panic!("expected success, got {other:?}"),
     }
 }
@@ -343,9 +344,29 @@ async fn cost_is_charged_on_failure_too() {
 #[tokio::test]
 async fn retry_after_sets_the_delay_of_a_failed_attempt() {
     let dir = TempDir::new().unwrap();
-    let body = "echo '{\"retry_after_s\": 10}'\necho '{\"retry_after_s\": 30}'\nexit 75";
+    let body = "echo '{\"retry_after_s\": 10}'\necho '{\"retry_after_s\": 30}'\nexit 1";
     let (_, _, delay) = retry(run(&handler(vec![script(&dir, "429.sh", body)]), "").await);
     assert_eq!(delay, Some(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn exit_75_snoozes_and_a_class_or_a_model_qualifies_the_outcome() {
+    let dir = TempDir::new().unwrap();
+    let snooze = Outcome::Snooze { delay: Some(Duration::from_secs(3)), cost_usd: 0.0 };
+    assert_eq!(run_script(&dir, "echo '{\"retry_after_s\": 3}'\nexit 75").await, snooze);
+    let classed = run_script(&dir, "echo '{\"error_class\": \"auth\"}'\nexit 75").await;
+    assert!(matches!(classed, Outcome::Failed { class: ErrorClass::Auth, .. }), "{classed:?}");
+    let unknown = run_script(&dir, "echo '{\"error_class\": \"teapot\"}'\nexit 75").await;
+    assert!(matches!(unknown, Outcome::Snooze { delay: None, .. }), "{unknown:?}");
+    let usage = Usage::model("m").tokens(3, 0);
+    let metered =
+        run_script(&dir, "echo '{\"model\": \"m\", \"tokens_in\": 3, \"tokens_out\": 0}'").await;
+    assert!(matches!(metered, Outcome::Metered { usage: u, .. } if u == usage));
+}
+
+async fn run_script(dir: &TempDir, body: &str) -> Outcome {
+    let name = format!("s{}.sh", rand::random::<u32>());
+    run(&handler(vec![script(dir, &name, body)]), "").await
 }
 
 #[tokio::test]

@@ -48,6 +48,15 @@ impl Message {
                     s("day")
                 ),
             ),
+            AlertKind::BreakerOpened if details["cause"] == "auth" => (
+                "nightshift: circuit breaker opened (auth failure)".to_owned(),
+                format!(
+                    "Job {} failed with error_class auth: {}\nEvery job would fail the same way, so no job is claimed for {} ms, then one probe job decides. Check the credentials.",
+                    s("last_key"),
+                    s("error"),
+                    details["cooldown_ms"]
+                ),
+            ),
             AlertKind::BreakerOpened => (
                 "nightshift: circuit breaker opened".to_owned(),
                 format!(

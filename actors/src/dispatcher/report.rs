@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::StoreError;
 use crate::events::{error_event, event, warn_event};
 use crate::links::Notices;
-use crate::store::{Failed, Settle, Settled};
+use crate::store::{Failed, Settle, Settled, Snoozed};
 
 /// An attempt that ended, waiting for its round.
 #[derive(Debug, Clone)]
@@ -72,6 +72,19 @@ pub(crate) fn settled(
                 if e.attempt.is_some() && !matches!(failed, Failed::LeaseLost) {
                     warn_event!("job_failed", key = %key, attempt = e.attempt,
                         duration_ms = duration_ms, error = %error, cost_usd = e.cost_usd);
+                }
+                announce(notices, &key, failed);
+            }
+            (Settle::Snooze { .. }, Settled::Snoozed(Snoozed::Due { at, snoozes, delay })) => {
+                event!("job_snoozed", key = %key, attempt = e.attempt, duration_ms = duration_ms,
+                    delay_ms = delay.as_millis() as u64, snoozes = snoozes, cost_usd = e.cost_usd);
+                notices.retry_due(at);
+            }
+            (Settle::Snooze { .. }, Settled::Snoozed(Snoozed::Counted(failed))) => {
+                if !matches!(failed, Failed::LeaseLost) {
+                    warn_event!("job_failed", key = %key, attempt = e.attempt,
+                        duration_ms = duration_ms, cost_usd = e.cost_usd,
+                        error = "snoozed past [retry] max_snoozes: counted as a failed attempt");
                 }
                 announce(notices, &key, failed);
             }

@@ -116,6 +116,13 @@ impl BreakerState {
         None
     }
 
+    /// Records a failed attempt of `key` that opens it at once (every job would fail the same
+    /// way), unless the breaker is off or already open.
+    pub fn trip(&mut self, key: &str, now: Timestamp, cfg: &BreakerConfig) -> Option<Transition> {
+        let at_once = BreakerConfig { failures: cfg.failures.min(1), ..*cfg };
+        self.on_failure(key, now, &at_once)
+    }
+
     /// Forgets a probe that ended without an outcome (released at shutdown).
     pub fn on_release(&mut self, key: &str) {
         if self.probe.as_deref() == Some(key) {
@@ -202,6 +209,16 @@ mod tests {
             BreakerState { open_until: Some(at(0)), probe: Some("p".into()), ..Default::default() };
         b.on_release("p");
         assert_eq!(b.admit(at(1)), Admit::Probe);
+    }
+
+    #[test]
+    fn a_trip_opens_it_at_once_unless_it_is_off() {
+        let mut b = BreakerState::default();
+        let opened = Some(Transition::Opened { until: at(10_000), reopened: false });
+        assert_eq!(b.trip("a", at(0), &cfg()), opened);
+        assert_eq!(b.trip("b", at(1), &cfg()), None, "already open");
+        let mut b = BreakerState::default();
+        assert_eq!(b.trip("a", at(0), &BreakerConfig { failures: 0, ..cfg() }), None);
     }
 
     #[test]

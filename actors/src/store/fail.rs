@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::db::{Db, Param, ps};
+use super::ledger::{self, Charge};
 use super::{StoreCtx, alerts, gates};
-use crate::clock::{Timestamp, utc_day};
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{AttemptError, DeadJob, DeadReason};
 use crate::policy::backoff::backoff;
@@ -21,6 +22,9 @@ use crate::policy::backoff::backoff;
 pub(crate) enum FailKind {
     /// Retry after the backoff, or after `delay` when the handler asked for one.
     Retryable { delay: Option<Duration> },
+    /// As `Retryable`, and the circuit breaker opens at once: the upstream refused the
+    /// credentials (`error_class` auth), so every job would fail the same way.
+    OpenBreaker { delay: Option<Duration> },
     /// Dead-letter now.
     Permanent,
     /// The worker running it crashed: retry after the backoff.
@@ -49,7 +53,7 @@ pub(crate) fn run(
     token: &str,
     error: &str,
     kind: FailKind,
-    cost_micros: i64,
+    charge: &Charge,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
     let held = db.exists(
@@ -65,7 +69,7 @@ pub(crate) fn run(
     if !held {
         return Ok(Failed::LeaseLost);
     }
-    fail_running(db, ctx, key, error, kind, cost_micros, now)
+    fail_running(db, ctx, key, error, kind, charge, now)
 }
 
 /// Fails every attempt whose lease `owner` holds (a crashed worker incarnation).
@@ -138,17 +142,18 @@ fn fail_each(
 ) -> Result<Vec<(String, Failed)>, StoreError> {
     let keys: Vec<String> = db.query(running, params, |r| r.get(0))?;
     keys.into_iter()
-        .map(|k| Ok((k.clone(), fail_running(db, ctx, &k, error, kind, 0, now)?)))
+        .map(|k| Ok((k.clone(), fail_running(db, ctx, &k, error, kind, &Charge::default(), now)?)))
         .collect()
 }
 
-fn fail_running(
+/// Fails the attempt of `key`, which the caller checked is running under the lease it settles.
+pub(super) fn fail_running(
     db: Db<'_>,
     ctx: &StoreCtx,
     key: &str,
     error: &str,
     kind: FailKind,
-    cost_micros: i64,
+    charge: &Charge,
     now: Timestamp,
 ) -> Result<Failed, StoreError> {
     let (attempts, max_attempts, errors, started_at): (u32, u32, String, Option<Timestamp>) = db
@@ -157,10 +162,11 @@ fn fail_running(
             ps![key],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
-    record_spend(db, key, attempts, cost_micros, now)?;
+    ledger::record(db, key, attempts, charge, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
         FailKind::Interrupted => gates::released(db, key)?,
+        FailKind::OpenBreaker { .. } => gates::open_now(db, ctx, key, error, now)?,
         _ => gates::failed(db, ctx, key, now)?,
     }
     let entry = AttemptError {
@@ -168,20 +174,20 @@ fn fail_running(
         error: error.chars().take(2048).collect(),
         at: now,
         started_at,
-        cost_micros: (cost_micros > 0).then_some(cost_micros),
+        cost_micros: (charge.micros > 0).then_some(charge.micros),
     };
     let errors = push_error(&errors, entry);
     let reason = match kind {
         FailKind::Permanent => Some(DeadReason::Permanent),
         _ if attempts < max_attempts => None,
         FailKind::Crashed | FailKind::Interrupted => Some(DeadReason::Crashed),
-        FailKind::Retryable { .. } => Some(DeadReason::Exhausted),
+        FailKind::Retryable { .. } | FailKind::OpenBreaker { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
         return bury(db, key, error, attempts, &errors, reason, now);
     }
     let delay = match kind {
-        FailKind::Retryable { delay: Some(d) } => d,
+        FailKind::Retryable { delay: Some(d) } | FailKind::OpenBreaker { delay: Some(d) } => d,
         FailKind::Interrupted => Duration::ZERO,
         _ => backoff(ctx.retry.base, ctx.retry.cap, attempts - 1),
     };
@@ -242,22 +248,4 @@ fn push_error(errors: &str, entry: AttemptError) -> String {
     let mut list: Vec<AttemptError> = serde_json::from_str(errors).unwrap_or_default();
     list.push(entry);
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Records one attempt's cost in the ledger (nothing for a free attempt).
-pub(crate) fn record_spend(
-    db: Db<'_>,
-    key: &str,
-    attempt: u32,
-    micros: i64,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    if micros <= 0 {
-        return Ok(());
-    }
-    db.exec(
-        "INSERT INTO spend (day, key, attempt, micros, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        ps![utc_day(now), key, attempt, micros, now],
-    )?;
-    Ok(())
 }

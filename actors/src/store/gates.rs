@@ -205,19 +205,62 @@ pub(crate) fn failed(
     key: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    count_failure(db, ctx, key, now, Trip::AfterThreshold)
+}
+
+/// An attempt of `key` failed in a way every job would (the upstream refused the credentials):
+/// the breaker opens at once, whatever its count, and owes its alert naming `error`. (There is
+/// one breaker today; a breaker per provider limit would open only the limit's own.)
+pub(crate) fn open_now(
+    db: Db<'_>,
+    ctx: &StoreCtx,
+    key: &str,
+    error: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    count_failure(db, ctx, key, now, Trip::AtOnce { cause: "auth", error })
+}
+
+/// When a failure opens the breaker.
+enum Trip<'a> {
+    /// After `[breaker] failures` in a row.
+    AfterThreshold,
+    /// Now, for `cause`, the failure's `error` quoted in the alert.
+    AtOnce { cause: &'static str, error: &'a str },
+}
+
+fn count_failure(
+    db: Db<'_>,
+    ctx: &StoreCtx,
+    key: &str,
+    now: Timestamp,
+    trip: Trip<'_>,
+) -> Result<(), StoreError> {
     let mut state = lock_control(db)?.breaker;
-    let transition = state.on_failure(key, now, &ctx.breaker);
+    let transition = match trip {
+        Trip::AfterThreshold => state.on_failure(key, now, &ctx.breaker),
+        Trip::AtOnce { .. } => state.trip(key, now, &ctx.breaker),
+    };
     save(db, &state)?;
     if let Some(Transition::Opened { until, reopened }) = transition {
         let cooldown_ms = until.millis_since(now);
+        let mut body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
+        let reason = match (&trip, reopened) {
+            (_, true) => "probe failed",
+            (Trip::AfterThreshold, false) => "consecutive failures",
+            (Trip::AtOnce { cause, error }, false) => {
+                body["cause"] = json!(cause);
+                body["error"] = json!(error.chars().take(512).collect::<String>());
+                "auth failure: every job would fail the same way"
+            }
+        };
         if !reopened {
-            let body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
             alerts::owe(db, AlertKind::BreakerOpened, None, &body, now, now)?;
         }
         let failures = state.failures;
         ctx.notices.push(Notice::BreakerOpened {
             key: key.to_owned(),
-            reopened,
+            reason,
             failures,
             cooldown_ms,
         });

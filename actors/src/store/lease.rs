@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::db::{Db, ps};
-use super::fail::record_spend;
+use super::ledger::{self, Charge};
 use super::{StoreCtx, gates};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -35,25 +35,25 @@ pub(crate) fn complete(
     key: &str,
     token: &str,
     result: Option<&str>,
-    cost_micros: i64,
+    charge: &Charge,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     // No RETURNING: SQLite gathers a RETURNING clause's rows in a temporary table, built and
     // dropped per statement, which cost more than the update itself. The attempt number is
-    // read only when there is spend to record under it.
+    // read only when there is spend (or a model's usage) to record under it.
     let done = db.exec(
         "UPDATE jobs SET status = 'done', result = ?3, finished_at = ?4, updated_at = ?4,
                          cost_micros = ?5,
                          lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
          WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
-        ps![key, token, result, now, cost_micros],
+        ps![key, token, result, now, charge.micros],
     )?;
     if done == 0 {
         return Ok(false);
     }
-    if cost_micros > 0 {
+    if charge.micros > 0 || charge.usage.is_some() {
         let attempt: u32 = db.value("SELECT attempts + 1 FROM jobs WHERE key = ?1", ps![key])?;
-        record_spend(db, key, attempt, cost_micros, now)?;
+        ledger::record(db, key, attempt, charge, now)?;
     }
     gates::succeeded(db, ctx, key)?;
     Ok(true)

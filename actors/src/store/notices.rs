@@ -12,8 +12,8 @@ use crate::events::{event, warn_event};
 pub(crate) enum Notice {
     /// The daily cap stopped a claim for the first time this UTC day.
     CapHit { spent_usd: f64, cap_usd: f64, day: String },
-    /// The breaker opened (`reopened`: its probe failed).
-    BreakerOpened { key: String, reopened: bool, failures: u32, cooldown_ms: i64 },
+    /// The breaker opened, for `reason` (consecutive failures, a failed probe, an auth failure).
+    BreakerOpened { key: String, reason: &'static str, failures: u32, cooldown_ms: i64 },
     /// The breaker's probe succeeded.
     BreakerClosed { key: String },
 }
@@ -25,8 +25,7 @@ impl Notice {
                 warn_event!("cap_hit", cost_usd = spent_usd, cap_usd = cap_usd, day = %day,
                     reason = "no job is claimed until the next UTC day, or until the cap is raised");
             }
-            Notice::BreakerOpened { key, reopened, failures, cooldown_ms } => {
-                let reason = if reopened { "probe failed" } else { "consecutive failures" };
+            Notice::BreakerOpened { key, reason, failures, cooldown_ms } => {
                 warn_event!("breaker_opened", key = %key, reason = reason, failures = failures,
                     delay_ms = cooldown_ms);
             }

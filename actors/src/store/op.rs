@@ -32,7 +32,7 @@ use super::round::RoundOut;
 use super::runners::{self, RunnerRow};
 use super::tally::{self, Tallies};
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
-use super::{retention, round};
+use super::{ledger, retention, round};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DaySpend, DeadJob, Enqueued, JobPage, JobRecord, PurgedJobs, Status};
@@ -154,6 +154,8 @@ ops! {
     Read DeadLetters(DeadLettersArgs) -> Vec<DeadJob>;
     /// `spend`.
     Read Spend(SpendArgs) -> Vec<DaySpend>;
+    /// `spend --by`.
+    Read SpendBy(SpendByArgs) -> Vec<crate::job::GroupSpend>;
     /// What a drain waits on.
     Read DrainState(DrainStateArgs) -> read::DrainState;
     /// The Retry scheduler's next wake-up.
@@ -215,6 +217,7 @@ impl Op {
             Op::DeadLetter(call) => call.run(|a| dead::get(c, &a.key)),
             Op::DeadLetters(call) => call.run(|a| dead::list(c, &a.query)),
             Op::Spend(call) => call.run(|a| read::ledger(c, a.days, a.now)),
+            Op::SpendBy(call) => call.run(|a| ledger::by(c, a.by, a.days, a.now)),
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
             Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),

@@ -20,8 +20,13 @@ use super::db::{Param, Statements};
 use crate::error::StoreError;
 
 /// The schema, one entry per version.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[include_str!("pg/0001_initial.sql"), include_str!("pg/0004_attempt_details.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("pg/0001_initial.sql"),
+    // 0002 (the `steps` table) comes from another branch and goes here, before 0003: entries
+    // are applied by position.
+    include_str!("pg/0003_snoozes.sql"),
+    include_str!("pg/0004_attempt_details.sql"),
+];
 
 pub(crate) mod scratch;
 pub(crate) mod tls;

@@ -10,7 +10,11 @@
 
 use super::claim::{self, Claim, ClaimArgs};
 use super::db::{Db, ps};
+use std::time::Duration;
+
 use super::fail::{self, FailKind, Failed};
+use super::ledger::Charge;
+use super::snooze::{self, Snoozed};
 use super::{StoreCtx, enqueue, lease};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -20,9 +24,11 @@ use crate::job::{Enqueued, NewJob};
 #[derive(Debug, Clone)]
 pub(crate) enum Settle {
     /// The attempt succeeded.
-    Complete { key: String, token: String, result: Option<String>, cost_micros: i64 },
+    Complete { key: String, token: String, result: Option<String>, charge: Charge },
     /// The attempt failed; `kind` decides retry or dead letter.
-    Fail { key: String, token: String, error: String, kind: FailKind, cost_micros: i64 },
+    Fail { key: String, token: String, error: String, kind: FailKind, charge: Charge },
+    /// Not now: due again after `delay` (`None`: the backoff), no attempt counted.
+    Snooze { key: String, token: String, delay: Option<Duration>, charge: Charge },
     /// The attempt never ran, or was cut short by shutdown: pending again, nothing counted.
     Release { key: String, token: String },
 }
@@ -32,6 +38,7 @@ impl Settle {
         match self {
             Settle::Complete { key, .. }
             | Settle::Fail { key, .. }
+            | Settle::Snooze { key, .. }
             | Settle::Release { key, .. } => key,
         }
     }
@@ -41,6 +48,7 @@ impl Settle {
         match self {
             Settle::Complete { key, token, .. }
             | Settle::Fail { key, token, .. }
+            | Settle::Snooze { key, token, .. }
             | Settle::Release { key, token } => (key.clone(), token.clone()),
         }
     }
@@ -53,6 +61,8 @@ pub(crate) enum Settled {
     Completed(bool),
     /// What the failure became.
     Failed(Failed),
+    /// What the snooze became.
+    Snoozed(Snoozed),
     /// Released (`false`: the lease was no longer held).
     Released(bool),
 }
@@ -108,11 +118,20 @@ pub(crate) fn run(
 
 fn settle(db: Db<'_>, ctx: &StoreCtx, s: &Settle, now: Timestamp) -> Result<Settled, StoreError> {
     Ok(match s {
-        Settle::Complete { key, token, result, cost_micros } => Settled::Completed(
-            lease::complete(db, ctx, key, token, result.as_deref(), *cost_micros, now)?,
-        ),
-        Settle::Fail { key, token, error, kind, cost_micros } => {
-            Settled::Failed(fail::run(db, ctx, key, token, error, *kind, *cost_micros, now)?)
+        Settle::Complete { key, token, result, charge } => Settled::Completed(lease::complete(
+            db,
+            ctx,
+            key,
+            token,
+            result.as_deref(),
+            charge,
+            now,
+        )?),
+        Settle::Fail { key, token, error, kind, charge } => {
+            Settled::Failed(fail::run(db, ctx, key, token, error, *kind, charge, now)?)
+        }
+        Settle::Snooze { key, token, delay, charge } => {
+            Settled::Snoozed(snooze::run(db, ctx, key, token, *delay, charge, now)?)
         }
         Settle::Release { key, token } => Settled::Released(lease::release(db, key, token, now)?),
     })

@@ -9,8 +9,8 @@ use crate::policy::breaker::BreakerState;
 use crate::store::StoreCtx;
 use crate::store::both::on_both;
 use crate::store::db::{Db, ps};
-use crate::store::fail::record_spend;
 use crate::store::lease::tests::at;
+use crate::store::ledger::{self, Charge};
 
 fn breaker(db: Db<'_>) -> BreakerState {
     super::load_control(db).unwrap().breaker
@@ -90,7 +90,7 @@ fn an_open_breaker_lets_one_probe_through_and_its_success_closes_it() {
 
 /// Records `micros` spent on `day_ms`'s UTC day.
 fn spend(db: Db<'_>, micros: i64, day_ms: i64) {
-    record_spend(db, "k", 1, micros, at(day_ms)).unwrap();
+    ledger::record(db, "k", 1, &Charge::micros(micros), at(day_ms)).unwrap();
 }
 
 const DAY: i64 = 86_400_000;

@@ -6,13 +6,13 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{AttemptError, DeadReason, NewJob};
-use crate::store::StoreCtx;
 use crate::store::both::on_both;
 use crate::store::claim::{self, Claim, ClaimArgs};
 use crate::store::db::{Db, ps};
 use crate::store::fail::{self, FailKind, Failed, Recovery};
 use crate::store::lease::{complete, heartbeat, release};
 use crate::store::op::{self, EnqueueArgs};
+use crate::store::{Charge, StoreCtx};
 
 /// Runs `test` on SQLite only, for a path that owes an alert or reads a dead letter: `alerts`
 /// and `dead` are not on PostgreSQL in this change (they convert apart; then this is `on_both`).
@@ -63,9 +63,15 @@ fn complete_and_release_are_fenced_by_the_lease_token() {
         |db, ctx| {
             let tokens = claimed(db, ctx, &["a", "b"], at(1_000));
             let (a, b) = (&tokens[0], &tokens[1]);
-            assert!(!complete(db, ctx, "a", b, Some("r"), 7, at(2_000)).unwrap(), "other token");
-            assert!(complete(db, ctx, "a", a, Some("r"), 7, at(2_000)).unwrap());
-            assert!(!complete(db, ctx, "a", a, Some("r"), 7, at(2_500)).unwrap(), "settled");
+            assert!(
+                !complete(db, ctx, "a", b, Some("r"), &Charge::micros(7), at(2_000)).unwrap(),
+                "other token"
+            );
+            assert!(complete(db, ctx, "a", a, Some("r"), &Charge::micros(7), at(2_000)).unwrap());
+            assert!(
+                !complete(db, ctx, "a", a, Some("r"), &Charge::micros(7), at(2_500)).unwrap(),
+                "settled"
+            );
             let result: (String, Option<String>, Option<Timestamp>) = db
                 .one("SELECT status, result, lease_token FROM jobs WHERE key = 'a'", ps![], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -115,18 +121,31 @@ fn a_failure_retries_then_dead_letters_with_every_error() {
         },
         |db, ctx| {
             let token = claimed(db, ctx, &["a"], at(1_000)).remove(0);
-            let lost = fail::run(db, ctx, "a", "stale", "x", FailKind::Permanent, 0, at(1_500));
+            let lost = fail::run(
+                db,
+                ctx,
+                "a",
+                "stale",
+                "x",
+                FailKind::Permanent,
+                &Charge::default(),
+                at(1_500),
+            );
             assert!(matches!(lost.unwrap(), Failed::LeaseLost));
             let delay = Some(Duration::from_secs(9));
             let kind = FailKind::Retryable { delay };
-            let failed = fail::run(db, ctx, "a", &token, "first", kind, 3, at(2_000)).unwrap();
+            let failed =
+                fail::run(db, ctx, "a", &token, "first", kind, &Charge::micros(3), at(2_000))
+                    .unwrap();
             let Failed::Retry { at: due, attempts, .. } = failed else { panic!("{failed:?}") };
             assert_eq!((due, attempts), (at(11_000), 1));
             assert_eq!(job_row(db, "a"), ("pending".to_owned(), 1, at(11_000), None));
 
             assert!(claimed(db, ctx, &[], at(10_999)).is_empty(), "not due yet");
             let token = claimed(db, ctx, &[], at(11_000)).remove(0);
-            let failed = fail::run(db, ctx, "a", &token, "second", kind, 4, at(12_000)).unwrap();
+            let failed =
+                fail::run(db, ctx, "a", &token, "second", kind, &Charge::micros(4), at(12_000))
+                    .unwrap();
             let Failed::Dead { job, .. } = failed else { panic!("{failed:?}") };
             assert_eq!(
                 (job.reason, job.attempts, job.error.as_str()),

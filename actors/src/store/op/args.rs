@@ -209,6 +209,14 @@ pub(crate) struct SpendArgs {
     pub(crate) now: Timestamp,
 }
 
+/// The spend ledger of the last `days` UTC days, grouped `by`.
+#[derive(Debug)]
+pub(crate) struct SpendByArgs {
+    pub(crate) by: crate::job::SpendBy,
+    pub(crate) days: u32,
+    pub(crate) now: Timestamp,
+}
+
 /// What a drain waits on.
 #[derive(Debug)]
 pub(crate) struct DrainStateArgs {
