@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 
 pub(crate) mod listing;
+pub(crate) mod step;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
+pub use step::{MAX_STEP_NAME, StepAnswer, StepError, StepOutput, StepRecord, Steps};
 
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,8 @@ pub struct Job {
     pub max_attempts: u32,
     /// The handler timeout for this attempt.
     pub timeout: Duration,
+    /// This attempt's memoized steps ([`Job::step`]); `Steps::default()` is detached.
+    pub steps: Steps,
 }
 
 /// What a handler returns for one attempt.
@@ -239,24 +243,6 @@ impl std::str::FromStr for DeadReason {
         DeadReason::parse(word).ok_or_else(|| {
             let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
             format!("unknown dead-letter reason {word:?} (known: {known})")
-        })
-    }
-}
-
-impl rusqlite::ToSql for DeadReason {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for DeadReason {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let word = value.as_str()?;
-        DeadReason::parse(word).ok_or_else(|| {
-            let known = DeadReason::ALL.map(DeadReason::as_str).join(", ");
-            rusqlite::types::FromSqlError::Other(
-                format!("unknown dead-letter reason {word:?} (known: {known})").into(),
-            )
         })
     }
 }

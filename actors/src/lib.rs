@@ -68,6 +68,7 @@ pub use job::{
     DaySpend, DeadFilter, DeadJob, DeadQuery, DeadReason, Enqueued, Handler, Job, JobPage,
     JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, Status,
 };
+pub use job::{StepAnswer, StepError, StepOutput, StepRecord, Steps};
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;

@@ -38,6 +38,7 @@ mod remote;
 pub(crate) mod retention;
 mod round;
 pub(crate) mod runners;
+pub(crate) mod steps;
 pub(crate) mod tally;
 
 use std::time::{Duration, Instant};
@@ -55,6 +56,7 @@ pub(crate) use claim::{Claim, ClaimArgs, Claimed};
 pub(crate) use fail::{FailKind, Failed, Recovery};
 pub(crate) use handle::{StoreHandle, retry_transient};
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
+pub(crate) use steps::{StepRead, StepWrite};
 
 mod calls;
 mod handle;

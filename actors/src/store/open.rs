@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_retention.sql"),
     include_str!("migrations/0005_alert_digests.sql"),
     include_str!("migrations/0006_status_check.sql"),
+    include_str!("migrations/0007_steps.sql"),
 ];
 
 /// The first bytes of every SQLite database file.

@@ -20,7 +20,8 @@ use super::db::{Param, Statements};
 use crate::error::StoreError;
 
 /// The schema, one entry per version.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("pg/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[include_str!("pg/0001_initial.sql"), include_str!("pg/0002_steps.sql")];
 
 pub(crate) mod scratch;
 pub(crate) mod tls;
