@@ -10,7 +10,7 @@ mod parse;
 mod purge;
 mod step;
 
-pub use dlq::{DeadFilterArgs, Selection, parse_reason};
+pub use dlq::{DeadFilterArgs, DlqReplayArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 pub use step::StepArgs;
@@ -373,8 +373,9 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move jobs back to the queue with attempts reset, due at once
-    Replay(Selection),
+    /// Move jobs back to the queue with attempts reset, due at once, their recorded steps kept
+    /// (--fresh deletes them)
+    Replay(DlqReplayArgs),
     /// Delete dead-lettered jobs for good
     Purge(DlqPurgeArgs),
 }

@@ -21,8 +21,11 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
                 "no job {key:?} in jobs (see `nightshift dlq show` for dead letters)"
             ))
         })?;
+        let steps = admin.steps(key)?;
         if *json {
-            return output::print_json(&job_json(&job));
+            let mut shown = job_json(&job);
+            shown["steps"] = json!(steps);
+            return output::print_json(&shown);
         }
         outln!("key           {}", job.key)?;
         outln!("queue         {}", job.queue)?;
@@ -38,6 +41,14 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         outln!("last error    {}", job.last_error.as_deref().unwrap_or("-"))?;
         outln!("result        {}", job.result.as_deref().unwrap_or("-"))?;
         outln!("payload       {}", job.payload)?;
+        if !steps.is_empty() {
+            outln!("steps         {} recorded, the oldest first", steps.len())?;
+            for step in &steps {
+                let cost = step.cost_micros as f64 / 1e6;
+                let output = output::one_line(&step.output, 60);
+                outln!("  {:<24} ${cost:<10.6} {output}", step.name)?;
+            }
+        }
         return Ok(());
     }
     let status = args.status.as_deref().map(|s| match s {
