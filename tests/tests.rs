@@ -21,6 +21,8 @@ mod engine_timers;
 mod engine_dispatch;
 // The per-attempt cost bound for an embedded handler.
 mod engine_cost;
+// Memoized steps through `Job::step`: run once, paid once, counted names, stale attempts refused.
+mod engine_steps;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
 mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
