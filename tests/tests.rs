@@ -49,6 +49,10 @@ mod cli_rails;
 mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
+// Memoized steps: the Python helper and `nightshift step` under `run`, jobs show, replay, purge;
+// the step socket's refusals, and a runner SIGKILLed between steps.
+mod cli_step_socket;
+mod cli_steps;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.
