@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::cli_steps::ns;
-use crate::util::cli::{Workdir, wait_exit, wait_until};
+use crate::util::cli::{wait_exit, wait_until};
 
 const CONFIG: &str = "[retry]\nmax_attempts = 4\nbase = \"10ms\"\ncap = \"50ms\"\n\
                       [breaker]\nfailures = 1000\n[store]\nlease = \"3s\"\n";
