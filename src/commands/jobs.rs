@@ -2,7 +2,7 @@
 
 mod purge;
 
-use nightshift_actors::{JobRecord, JobStatus};
+use nightshift_actors::{JobRecord, JobStatus, StepRecord};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -23,9 +23,7 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         })?;
         let steps = admin.steps(key)?;
         if *json {
-            let mut shown = job_json(&job);
-            shown["steps"] = json!(steps);
-            return output::print_json(&shown);
+            return output::print_json(&shown_json(&job, &steps));
         }
         outln!("key           {}", job.key)?;
         outln!("queue         {}", job.queue)?;
@@ -86,6 +84,14 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+/// One job as `jobs show --json` (and `GET /api/jobs/KEY`) show it: [`job_json`] and its
+/// recorded steps.
+pub fn shown_json(job: &JobRecord, steps: &[StepRecord]) -> Value {
+    let mut v = job_json(job);
+    v["steps"] = json!(steps);
+    v
 }
 
 /// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
