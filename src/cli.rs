@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod dlq;
 mod parse;
 mod purge;
+mod step;
 
-pub use dlq::{DeadFilterArgs, Selection, parse_reason};
+pub use dlq::{DeadFilterArgs, DlqReplayArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
+pub use step::StepArgs;
 
 /// nightshift: a durable job runner for unattended agents.
 ///
@@ -75,6 +77,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// The spend ledger per UTC day against the daily cap, or per model or queue (--by)
     Spend(SpendArgs),
+    /// Inside a handler: run CMD as the memoized step NAME of the running job (its recorded
+    /// output is printed instead when an earlier attempt recorded it)
+    Step(StepArgs),
     /// Alerts: `alert test` sends one through the configured webhook now
     Alert {
         #[command(subcommand)]
@@ -373,8 +378,9 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move jobs back to the queue with attempts reset, due at once
-    Replay(Selection),
+    /// Move jobs back to the queue with attempts reset, due at once, their recorded steps kept
+    /// (--fresh deletes them)
+    Replay(DlqReplayArgs),
     /// Delete dead-lettered jobs for good
     Purge(DlqPurgeArgs),
 }

@@ -17,6 +17,7 @@ mod run;
 mod serve;
 pub mod spend;
 pub mod status;
+mod step;
 
 use nightshift_actors::Admin;
 
@@ -39,6 +40,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             return bench::run(args);
         }
         Command::Migrate(args) => return migrate::run(args),
+        // Talks to the runner of the job it runs in, never to the database.
+        Command::Step(args) => return step::run(args),
         Command::BenchRunner => return bench::runner(),
         _ => {}
     }
@@ -78,8 +81,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Deploy(args) => deploy::run(&settings, &args),
         Command::Bench(args) => bench::run(&args),
         Command::Migrate(_) | Command::BenchRunner => unreachable!("handled above"),
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Step(_) => unreachable!("handled above"),
     }
+}
+
+/// The runner's step socket (see `handler::socket`), served from here until the runner stops.
+fn step_socket() -> Result<crate::handler::StepSocket, Failure> {
+    crate::handler::StepSocket::bind().map_err(|e| {
+        Failure::Failed(format!(
+            "cannot create the step socket in the temp directory ({}): {e}; set TMPDIR to a \
+             writable directory",
+            std::env::temp_dir().display()
+        ))
+    })
 }
 
 /// Opens the existing database for a command that runs beside a runner.

@@ -4,12 +4,14 @@
 //! turned into an [`Outcome`]. `process` owns spawning and killing the process group; `output`
 //! owns bounded capture of stdout/stderr and the cost / retry-after lines.
 
-mod output;
+pub(crate) mod output;
 mod process;
 pub mod program;
 mod registry;
+pub mod socket;
 
 pub use registry::Registry;
+pub use socket::StepSocket;
 #[cfg(test)]
 mod tests;
 
@@ -36,13 +38,18 @@ const STRIPPED_VARS: [&str; 5] = [
     "NIGHTSHIFT_TOKEN",
 ];
 
+/// The step socket's variables: set for an attempt this runner serves, never inherited (a
+/// runner started from inside a handler must not hand its own handlers the outer attempt's).
+const STEP_VARS: [&str; 2] = ["NIGHTSHIFT_SOCKET", "NIGHTSHIFT_LEASE"];
+
 /// Runs a job by spawning `argv` directly (never through a shell), with the payload on stdin.
 ///
 /// - Environment: the runner's (or [`with_base_env`](Self::with_base_env)'s), minus
 ///   `ALERT_WEBHOOK`, `NIGHTSHIFT_ALERT_WEBHOOK`, `HEARTBEAT_URL`, `DAILY_CAP_USD`,
 ///   `NIGHTSHIFT_TOKEN` and any variable whose trimmed value is one of the secrets, plus
 ///   `NIGHTSHIFT_KEY`, `NIGHTSHIFT_QUEUE`, `NIGHTSHIFT_ATTEMPT` (1-based) and
-///   `NIGHTSHIFT_MAX_ATTEMPTS`.
+///   `NIGHTSHIFT_MAX_ATTEMPTS`; with a [`StepSocket`], `NIGHTSHIFT_SOCKET` (its path) and
+///   `NIGHTSHIFT_LEASE` (the attempt's lease token) for memoized steps.
 /// - The child runs in its own process group and dies with the runner. Dropping the `run`
 ///   future (timeout, shutdown) sends SIGTERM to the group, then SIGKILL after the kill grace.
 /// - Exit 0 is success with the first 64 KiB of stdout as the result; an exit code listed as
@@ -66,6 +73,7 @@ pub struct CommandHandler {
     kill_grace: Duration,
     base_env: Option<Vec<(OsString, OsString)>>,
     registry: Option<Registry>,
+    steps: Option<StepSocket>,
 }
 
 impl CommandHandler {
@@ -82,7 +90,14 @@ impl CommandHandler {
             kill_grace: Duration::from_secs(5),
             base_env: None,
             registry: None,
+            steps: None,
         }
+    }
+
+    /// Serves each attempt's memoized steps on `socket` while its program runs.
+    pub fn with_step_socket(mut self, socket: StepSocket) -> Self {
+        self.steps = Some(socket);
+        self
     }
 
     /// How long the process group gets between SIGTERM and SIGKILL (default 5 s).
@@ -113,6 +128,12 @@ impl CommandHandler {
             ("NIGHTSHIFT_ATTEMPT", job.attempt.to_string()),
             ("NIGHTSHIFT_MAX_ATTEMPTS", job.max_attempts.to_string()),
         ];
+        let step_vars = self.steps.as_ref().zip(job.steps.lease_token()).map(|(socket, token)| {
+            [
+                ("NIGHTSHIFT_SOCKET", socket.path().as_os_str().to_owned()),
+                ("NIGHTSHIFT_LEASE", token.into()),
+            ]
+        });
         let base = match &self.base_env {
             Some(env) => env.clone(),
             None => std::env::vars_os().collect(),
@@ -120,13 +141,15 @@ impl CommandHandler {
         let mut env: Vec<(OsString, OsString)> = base
             .into_iter()
             .filter(|(name, value)| {
-                let reserved = STRIPPED_VARS.iter().chain(job_vars.iter().map(|(n, _)| n));
+                let reserved =
+                    STRIPPED_VARS.iter().chain(&STEP_VARS).chain(job_vars.iter().map(|(n, _)| n));
                 let secret =
                     value.to_str().is_some_and(|v| self.secrets.iter().any(|s| s == v.trim()));
                 !secret && !reserved.into_iter().any(|n| name.as_os_str() == *n)
             })
             .collect();
         env.extend(job_vars.map(|(name, value)| (name.into(), value.into())));
+        env.extend(step_vars.into_iter().flatten().map(|(name, value)| (name.into(), value)));
         env
     }
 
@@ -193,6 +216,8 @@ impl Handler for CommandHandler {
             };
         // Dropped after `group` below (or with the future): the record outlives the kill.
         let _entry = self.registry.as_ref().and_then(|r| r.enter(group.pgid()));
+        // Steps are served while the program runs, and refused from the moment it is gone.
+        let _steps = self.steps.as_ref().and_then(|socket| socket.enter(&job.steps));
         let mut out = Head::new(STDOUT_KEEP);
         let mut hints = HintScanner::default();
         let mut err = Tail::new(STDERR_KEEP);

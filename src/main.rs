@@ -40,6 +40,8 @@ pub enum Failure {
     /// 1: the command's output could not be written to stdout; a closed pipe ends the command
     /// quietly instead (see [`Failure::is_closed_stdout`]).
     Output(std::io::Error),
+    /// This exit code, nothing printed: another program's, passed on (`step`'s command).
+    Exit(u8),
 }
 
 impl Failure {
@@ -48,6 +50,7 @@ impl Failure {
             Failure::Failed(_) | Failure::Output(_) => 1,
             Failure::Usage(_) => 2,
             Failure::Locked(_) => 3,
+            Failure::Exit(code) => *code,
         }
     }
 
@@ -79,6 +82,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Failed(m) | Failure::Usage(m) | Failure::Locked(m) => f.write_str(m),
             Failure::Output(e) => write!(f, "cannot write the output to stdout: {e}"),
+            Failure::Exit(code) => write!(f, "exit status {code}"),
         }
     }
 }
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         // The reader went away (`| head`): nobody is left to read a message, and the command
         // did what it was asked up to that point. Quiet success, as cat and ripgrep do.
         Err(failure) if failure.is_closed_stdout() => ExitCode::SUCCESS,
+        Err(Failure::Exit(code)) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("nightshift: {failure}");
             ExitCode::from(failure.code())

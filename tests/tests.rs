@@ -25,6 +25,8 @@ mod engine_cost;
 mod engine_snooze;
 // Failure classes' effects, and the ledger's model and tokens.
 mod engine_classes;
+// Memoized steps through `Job::step`: run once, paid once, counted names, stale attempts refused.
+mod engine_steps;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
 mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
@@ -53,6 +55,10 @@ mod cli_heartbeat;
 mod cli_cost;
 // Exit 75 and retry_after_s snooze, error_class lines, model and tokens, `spend --by`.
 mod cli_snooze;
+// Memoized steps: the Python helper and `nightshift step` under `run`, jobs show, replay, purge;
+// the step socket's refusals, and a runner SIGKILLed between steps.
+mod cli_step_socket;
+mod cli_steps;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.

@@ -16,7 +16,7 @@ use crate::config::EngineConfig;
 use crate::error::StoreError;
 use crate::job::{
     DaySpend, DeadJob, DeadQuery, Enqueued, JobPage, JobQuery, JobRecord, JobStatus, NewJob,
-    PurgedJobs, Selector, Status,
+    PurgedJobs, Selector, Status, StepRecord,
 };
 use crate::store::db::Db;
 use crate::store::op::{self, *};
@@ -175,7 +175,18 @@ impl Admin {
 
     /// Moves dead-lettered jobs back to the queue, due at once; returns the keys moved.
     pub fn replay(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
-        self.run(ReplayArgs { which: which.clone(), now: self.now() })
+        self.run(ReplayArgs { which: which.clone(), now: self.now(), steps: ReplaySteps::Keep })
+    }
+
+    /// Like [`Admin::replay`], but the replayed jobs start over: their recorded steps are
+    /// deleted in the same transaction (`dlq replay --fresh`).
+    pub fn replay_fresh(&mut self, which: &Selector) -> Result<Vec<String>, StoreError> {
+        self.run(ReplayArgs { which: which.clone(), now: self.now(), steps: ReplaySteps::Forget })
+    }
+
+    /// The steps recorded for the job `key`, oldest first (`jobs show`).
+    pub fn steps(&self, key: &str) -> Result<Vec<StepRecord>, StoreError> {
+        self.run(StepsArgs { key: key.to_owned() })
     }
 
     /// Deletes dead-lettered jobs for good; returns the keys deleted.

@@ -9,9 +9,11 @@ use crate::clock::Timestamp;
 
 pub(crate) mod listing;
 mod reason;
+pub(crate) mod step;
 mod usage;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
 pub use reason::DeadReason;
+pub use step::{MAX_STEP_NAME, StepAnswer, StepError, StepOutput, StepRecord, Steps};
 pub(crate) use usage::ClassEffect;
 pub use usage::{ErrorClass, GroupSpend, SpendBy, Usage};
 
@@ -124,6 +126,8 @@ pub struct Job {
     pub max_attempts: u32,
     /// The handler timeout for this attempt.
     pub timeout: Duration,
+    /// This attempt's memoized steps ([`Job::step`]); `Steps::default()` is detached.
+    pub steps: Steps,
 }
 
 /// What a handler returns for one attempt.

@@ -69,6 +69,7 @@ pub use job::{
     Handler, Job, JobPage, JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, SpendBy,
     Status, Usage,
 };
+pub use job::{StepAnswer, StepError, StepOutput, StepRecord, Steps};
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;

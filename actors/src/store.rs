@@ -40,6 +40,7 @@ pub(crate) mod retention;
 mod round;
 pub(crate) mod runners;
 mod snooze;
+pub(crate) mod steps;
 pub(crate) mod tally;
 
 use std::time::{Duration, Instant};
@@ -59,6 +60,7 @@ pub(crate) use handle::{StoreHandle, retry_transient};
 pub(crate) use ledger::Charge;
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
 pub(crate) use snooze::Snoozed;
+pub(crate) use steps::{StepRead, StepWrite};
 
 mod calls;
 mod handle;

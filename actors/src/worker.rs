@@ -15,7 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::dispatcher::{DispatcherMsg, Ended};
 use crate::events::{cost_micros, error_event, event, warn_event};
-use crate::job::{ClassEffect, Outcome};
+use crate::job::{ClassEffect, Outcome, Steps};
 use crate::shared::{RunState, Shared};
 use crate::store::{Charge, Claimed, FailKind, Settle};
 
@@ -88,8 +88,10 @@ impl Worker {
     /// Runs one attempt; what the Dispatcher must settle (`None`: the lease was taken over).
     async fn run(&self, claimed: Claimed) -> Option<Ended> {
         let shared = &self.shared;
-        let Claimed { job, token } = claimed;
+        let Claimed { mut job, token } = claimed;
         let key = job.key.clone();
+        // The attempt's steps are fenced on its lease, like its outcome.
+        job.steps = Steps::attached(shared.clone(), key.clone(), token.clone());
         event!("job_started", key = %key, queue = %job.queue, attempt = job.attempt);
         let started = Instant::now();
         let timeout = job.timeout;

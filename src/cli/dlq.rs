@@ -22,6 +22,17 @@ pub struct Selection {
     pub json: bool,
 }
 
+/// `dlq replay`: the selection, and whether the jobs keep their recorded steps.
+#[derive(Debug, Args)]
+pub struct DlqReplayArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Start over: delete the jobs' recorded steps (by default a replayed job resumes after its
+    /// last recorded step)
+    #[arg(long)]
+    pub fresh: bool,
+}
+
 /// `--queue` and `--reason`: dead letters by their columns.
 #[derive(Debug, Args, Default, Clone)]
 pub struct DeadFilterArgs {

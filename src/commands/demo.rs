@@ -83,6 +83,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
     let undelivered = runtime.block_on(async {
+        let handler = handler.with_step_socket(super::step_socket()?);
         let engine = Engine::start(config, handler).await?;
         engine.drain(Duration::from_secs(10)).await?;
         let undelivered = engine.flush_alerts(Duration::from_secs(10)).await;

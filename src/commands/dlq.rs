@@ -53,7 +53,12 @@ pub fn run(settings: &Settings, command: &DlqCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        DlqCommand::Replay(sel) => act(sel, "replayed", |which| Ok(admin.replay(which)?)),
+        DlqCommand::Replay(args) if args.fresh => {
+            act(&args.selection, "replayed", |which| Ok(admin.replay_fresh(which)?))
+        }
+        DlqCommand::Replay(args) => {
+            act(&args.selection, "replayed", |which| Ok(admin.replay(which)?))
+        }
         DlqCommand::Purge(args) => match &args.older_than {
             Some(age) => super::older_than::purge(settings, PruneKind::Dead, age, args.json),
             None => act(&args.selection(), "purged", |which| Ok(admin.purge(which)?)),

@@ -2,7 +2,7 @@
 
 mod purge;
 
-use nightshift_actors::{JobRecord, JobStatus};
+use nightshift_actors::{JobRecord, JobStatus, StepRecord};
 use serde::Serialize;
 
 use crate::Failure;
@@ -21,8 +21,9 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
                 "no job {key:?} in jobs (see `nightshift dlq show` for dead letters)"
             ))
         })?;
+        let steps = admin.steps(key)?;
         if *json {
-            return output::print_json(&job_json(&job));
+            return output::print_json(&shown_json(&job, &steps));
         }
         outln!("key           {}", job.key)?;
         outln!("queue         {}", job.queue)?;
@@ -39,6 +40,14 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         outln!("last error    {}", job.last_error.as_deref().unwrap_or("-"))?;
         outln!("result        {}", job.result.as_deref().unwrap_or("-"))?;
         outln!("payload       {}", job.payload)?;
+        if !steps.is_empty() {
+            outln!("steps         {} recorded, the oldest first", steps.len())?;
+            for step in &steps {
+                let cost = step.cost_micros as f64 / 1e6;
+                let output = output::one_line(&step.output, 60);
+                outln!("  {:<24} ${cost:<10.6} {output}", step.name)?;
+            }
+        }
         return Ok(());
     }
     let status = args.status.as_deref().map(|s| match s {
@@ -78,10 +87,16 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// One job as `jobs show --json` (and `GET /api/jobs/KEY`) show it: [`job_json`] and its
+/// recorded steps.
+pub fn shown_json(job: &JobRecord, steps: &[StepRecord]) -> JobJson {
+    JobJson { steps: Some(steps.to_vec()), ..job_json(job) }
+}
+
 /// A job as JSON: the row's fields, `attempts` as the column counts them (failed or
 /// interrupted), plus `attempts_made`, what the text shows.
 pub fn job_json(job: &JobRecord) -> JobJson {
-    JobJson { job: job.clone(), attempts_made: job.attempts_made() }
+    JobJson { job: job.clone(), attempts_made: job.attempts_made(), steps: None }
 }
 
 /// A job as `jobs --json` and `jobs show --json` print it (and `/api/jobs` answers): its row,
@@ -92,4 +107,7 @@ pub struct JobJson {
     pub job: JobRecord,
     /// Attempts started, the one running included (`attempts` counts the failed ones).
     pub attempts_made: u32,
+    /// One job (`jobs show`, `/api/jobs/{key}`) only: its recorded steps, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepRecord>>,
 }

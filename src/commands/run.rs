@@ -119,6 +119,7 @@ fn work(
             Some(plan) => Some(plan.bind().await?),
             None => None,
         };
+        let handler = handler.with_step_socket(super::step_socket()?);
         let mut engine = Engine::start(config.clone(), handler).await?;
         let serving = match bound {
             Some(bound) => {

@@ -73,7 +73,7 @@ impl Head {
 /// wherever it comes, not only inside the kept head. Memory is bounded: only the line being
 /// assembled is held, and a line longer than [`LINE_MAX`] is skipped, never buffered whole.
 #[derive(Debug, Default)]
-pub(super) struct HintScanner {
+pub(crate) struct HintScanner {
     line: Vec<u8>,
     overlong: bool,
     reported_usd: f64,
@@ -83,7 +83,7 @@ pub(super) struct HintScanner {
 }
 
 impl HintScanner {
-    pub(super) fn push(&mut self, mut chunk: &[u8]) {
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) {
         while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
             self.extend(&chunk[..end]);
             self.end_line();
@@ -93,7 +93,7 @@ impl HintScanner {
     }
 
     /// The hints of every line, the last one included even without a final newline.
-    pub(super) fn finish(mut self) -> Hints {
+    pub(crate) fn finish(mut self) -> Hints {
         self.end_line();
         let cost_usd = self.reported_usd.min(MAX_ATTEMPT_COST_USD);
         let over_max = (self.reported_usd > MAX_ATTEMPT_COST_USD).then_some(self.reported_usd);
@@ -191,9 +191,9 @@ impl Tail {
 
 /// What the child's stdout told us about the attempt.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct Hints {
+pub(crate) struct Hints {
     /// The sum of every valid `cost_usd`, at most [`MAX_ATTEMPT_COST_USD`].
-    pub(super) cost_usd: f64,
+    pub(crate) cost_usd: f64,
     /// The sum as reported when it went past [`MAX_ATTEMPT_COST_USD`]: a protocol error.
     pub(super) over_max: Option<f64>,
     /// The last valid `retry_after_s`, capped at 24 h.

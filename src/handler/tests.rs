@@ -47,6 +47,7 @@ fn job(payload: &str) -> Job {
         attempt: 2,
         max_attempts: 7,
         timeout: Duration::from_secs(60),
+        steps: Default::default(),
     }
 }
 

@@ -14,7 +14,7 @@ use super::error::ErrorBody;
 use super::{Api, ApiError, cursor, limits, params};
 use crate::commands::enqueue::jsonl::{Line, LineError};
 use crate::commands::enqueue::{EnqueueAnswer, outcome_json};
-use crate::commands::jobs::{JobJson, job_json};
+use crate::commands::jobs::{JobJson, job_json, shown_json};
 
 /// Enqueues one job given as a `--jsonl` line is (`{"key", "payload", "queue",
 /// "max_attempts", "priority", "delay", "timeout"}`): 201 enqueued, 200 duplicate or
@@ -96,9 +96,10 @@ pub async fn show(
 ) -> Result<Json<JobJson>, ApiError> {
     let key = params::key(key)?;
     let lookup = key.clone();
-    let job = api.database.read(move |admin| admin.job(&lookup)).await?;
+    let (job, steps) =
+        api.database.read(move |admin| Ok((admin.job(&lookup)?, admin.steps(&lookup)?))).await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("no job {key:?} in jobs")))?;
-    Ok(Json(job_json(&job)))
+    Ok(Json(shown_json(&job, &steps)))
 }
 
 /// `?status=pending|running|done&queue=Q&prefix=P&limit=N&cursor=C` (limit 100 by default,

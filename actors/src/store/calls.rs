@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::fail::Recovery;
 use super::op::*;
 use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreHandle, read};
+use super::{StepRead, StepWrite};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -84,7 +85,34 @@ impl StoreHandle {
         which: Selector,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        self.call(ReplayArgs { which, now }).await
+        self.call(ReplayArgs { which, now, steps: ReplaySteps::Keep }).await
+    }
+
+    /// Reads a running job's step, extending its lease.
+    pub(crate) async fn step_get(
+        &self,
+        key: String,
+        token: String,
+        name: String,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<StepRead, StoreError> {
+        self.call(StepGetArgs { key, token, name, lease, now }).await
+    }
+
+    /// Records a running job's step and charges its cost, extending its lease.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn step_put(
+        &self,
+        key: String,
+        token: String,
+        name: String,
+        output: String,
+        cost_micros: i64,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<StepWrite, StoreError> {
+        self.call(StepPutArgs { key, token, name, output, cost_micros, lease, now }).await
     }
 
     pub(crate) async fn purge(&self, which: Selector) -> Result<Vec<String>, StoreError> {

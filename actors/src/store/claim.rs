@@ -96,7 +96,9 @@ pub(crate) fn run(
             gates::start_probe(db, &key)?;
         }
         let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
-        let job = Job { key, queue, payload, attempt: attempts + 1, max_attempts, timeout };
+        let attempt = attempts + 1;
+        let steps = Default::default();
+        let job = Job { key, queue, payload, attempt, max_attempts, timeout, steps };
         claimed.push(Claimed { job, token });
     }
     Ok(Claim::Jobs(claimed))

@@ -2,6 +2,7 @@
 //! Each moves or deletes rows in one transaction, so a key is never in both tables nor lost.
 
 use super::db::{Clauses, Db, Row, ps};
+use super::op::ReplaySteps;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DeadFilter, DeadJob, DeadQuery, Selector};
@@ -63,9 +64,15 @@ pub(crate) fn list(db: Db<'_>, q: &DeadQuery) -> Result<Vec<DeadJob>, StoreError
 pub(crate) fn replay(
     db: Db<'_>,
     which: &Selector,
+    steps: ReplaySteps,
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
     let keys = revive(db, which, now)?;
+    if steps == ReplaySteps::Forget {
+        for key in &keys {
+            super::steps::forget(db, key)?;
+        }
+    }
     if !keys.is_empty() {
         // A replay is an operator saying the cause is fixed: failures counted before the fix
         // must not open (or keep open) the breaker on the replayed jobs' first new failure.
@@ -96,6 +103,7 @@ pub(crate) fn purge(db: Db<'_>, which: &Selector) -> Result<Vec<String>, StoreEr
     let keys = selected(db, which)?;
     for key in &keys {
         db.exec("DELETE FROM dead_letter WHERE key = ?1", ps![key])?;
+        super::steps::forget(db, key)?;
     }
     Ok(keys)
 }
@@ -296,7 +304,9 @@ mod tests {
         bury(db, "k", "exhausted", 0);
         db.exec("UPDATE control SET breaker_failures = 3 WHERE id = 1", ps![]).unwrap();
         let now = Timestamp::from_millis(1_000);
-        let replayed = op::run(db, &ctx, ReplayArgs { which: sel(&["k"]), now }).unwrap();
+        let replayed =
+            op::run(db, &ctx, ReplayArgs { which: sel(&["k"]), now, steps: ReplaySteps::Keep })
+                .unwrap();
         assert_eq!(replayed, ["k"]);
         let failures: u32 =
             db.value("SELECT breaker_failures FROM control WHERE id = 1", ps![]).unwrap();

@@ -4,7 +4,7 @@
 //! the source is opened read-only and never changed. A target that already holds jobs or dead
 //! letters is refused: merging two queues is not a copy. Rows go in their insertion order, so
 //! the target's `seq` keeps the order `jobs` lists and claims by. The alert outbox goes too (an
-//! alert owed is a promise), and the control row (kill switch, breaker, cap).
+//! alert owed is a promise), the recorded steps, and the control row (kill switch, breaker, cap).
 
 use std::path::Path;
 
@@ -27,10 +27,12 @@ pub struct Copied {
     pub spend: u64,
     /// Rows of the alert outbox.
     pub alerts: u64,
+    /// Recorded steps.
+    pub steps: u64,
 }
 
 /// The tables copied: name, columns (the same on both stores), order of insertion.
-const TABLES: [(&str, &str, &str); 4] = [
+const TABLES: [(&str, &str, &str); 5] = [
     (
         "jobs",
         "key, queue, payload, status, attempts, max_attempts, priority, run_at, timeout_ms, \
@@ -51,6 +53,7 @@ const TABLES: [(&str, &str, &str); 4] = [
          last_error, held, digest",
         "id",
     ),
+    ("steps", "job_key, name, output, cost_micros, created_at", "job_key, name"),
 ];
 
 const CONTROL: &str = "paused, pause_reason, paused_at, breaker_failures, breaker_open_until, \
@@ -165,6 +168,7 @@ fn copy_rows(source: &Connection, link: &Link) -> Result<Copied, StoreError> {
             "jobs" => copied.jobs = offset,
             "dead_letter" => copied.dead_letters = offset,
             "spend" => copied.spend = offset,
+            "steps" => copied.steps = offset,
             _ => copied.alerts = offset,
         }
     }

@@ -30,12 +30,13 @@ use super::db::{Db, ps};
 use super::fail::Failed;
 use super::round::RoundOut;
 use super::runners::{self, RunnerRow};
+use super::steps::{self, StepRead, StepWrite};
 use super::tally::{self, Tallies};
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
 use super::{ledger, retention, round};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{DaySpend, DeadJob, Enqueued, JobPage, JobRecord, PurgedJobs, Status};
+use crate::job::{DaySpend, DeadJob, Enqueued, JobPage, JobRecord, PurgedJobs, Status, StepRecord};
 
 /// Whether an operation writes (buffered, in a transaction) or only reads (answered at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,12 @@ ops! {
     Write Recover(RecoverArgs) -> Vec<(String, Failed)>;
     /// Dead letters replayed.
     Write Replay(ReplayArgs) -> Vec<String>;
+    /// A running job's step read (its lease extended).
+    Write StepGet(StepGetArgs) -> StepRead;
+    /// A running job's step recorded (its lease extended).
+    Write StepPut(StepPutArgs) -> StepWrite;
+    /// `jobs show`'s steps.
+    Read Steps(StepsArgs) -> Vec<StepRecord>;
     /// Dead letters purged.
     Write PurgeDead(PurgeDeadArgs) -> Vec<String>;
     /// Jobs purged.
@@ -185,7 +192,14 @@ impl Op {
                 call.run(|a| fail::fail_owner(c, ctx, &a.owner, &a.error, a.now))
             }
             Op::Recover(call) => call.run(|a| fail::recover(c, ctx, a.which, a.now)),
-            Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.now)),
+            Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.steps, a.now)),
+            Op::StepGet(call) => {
+                call.run(|a| steps::get(c, &a.key, &a.token, &a.name, a.lease, a.now))
+            }
+            Op::StepPut(call) => call.run(|a| {
+                steps::put(c, &a.key, &a.token, &a.name, &a.output, a.cost_micros, a.lease, a.now)
+            }),
+            Op::Steps(call) => call.run(|a| steps::list(c, &a.key)),
             Op::PurgeDead(call) => call.run(|a| dead::purge(c, &a.which)),
             Op::PurgeJobs(call) => call.run(|a| purge::jobs(c, &a.keys)),
             Op::Prune(call) => call.run(|a| retention::run_batch(c, &a.batch, a.now)),

@@ -20,8 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_retention.sql"),
     include_str!("migrations/0005_alert_digests.sql"),
     include_str!("migrations/0006_status_check.sql"),
-    // 0007 (the `steps` table) comes from another branch and goes here, before 0008: entries
-    // are applied by position, so a file's number is its place only once every branch is in.
+    include_str!("migrations/0007_steps.sql"),
     include_str!("migrations/0008_snoozes.sql"),
     include_str!("migrations/0009_attempt_details.sql"),
 ];

@@ -22,8 +22,7 @@ use crate::error::StoreError;
 /// The schema, one entry per version.
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("pg/0001_initial.sql"),
-    // 0002 (the `steps` table) comes from another branch and goes here, before 0003: entries
-    // are applied by position.
+    include_str!("pg/0002_steps.sql"),
     include_str!("pg/0003_snoozes.sql"),
     include_str!("pg/0004_attempt_details.sql"),
 ];

@@ -32,6 +32,7 @@ pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError
             Some(JobStatus::Running) => out.running.push(key.clone()),
             Some(JobStatus::Pending | JobStatus::Done) => {
                 db.exec("DELETE FROM jobs WHERE key = ?1", ps![key])?;
+                super::steps::forget(db, key)?;
                 out.purged.push(key.clone());
             }
         }

@@ -71,37 +71,46 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
     }
     let before = now - args.older_than;
     match args.kind {
-        PruneKind::Done => db.exec(
-            db.pick(
-                "DELETE FROM jobs WHERE rowid IN (
+        // The jobs' recorded steps go with them (`steps::forget`), by the keys deleted.
+        PruneKind::Done => with_steps(
+            db.query(
+                db.pick(
+                    "DELETE FROM jobs WHERE rowid IN (
                      SELECT rowid FROM jobs
                      WHERE status = 'done' AND finished_at < ?1
                        AND key NOT IN (SELECT value FROM json_each(?2))
-                     ORDER BY finished_at LIMIT ?3)",
-                "DELETE FROM jobs WHERE key IN (
+                     ORDER BY finished_at LIMIT ?3) RETURNING key",
+                    "DELETE FROM jobs WHERE key IN (
                      SELECT key FROM jobs
                      WHERE status = 'done' AND finished_at < ?1
                        AND key NOT IN (SELECT jsonb_array_elements_text(
                                            CAST(CAST(?2 AS TEXT) AS jsonb)))
-                     ORDER BY finished_at LIMIT ?3)",
+                     ORDER BY finished_at LIMIT ?3) RETURNING key",
+                ),
+                ps![before, newest_ticks(db, &args.schedules)?, args.limit],
+                |r| r.get(0),
             ),
-            ps![before, newest_ticks(db, &args.schedules)?, args.limit],
+            db,
         ),
-        PruneKind::Dead => db.exec(
-            db.pick(
-                "DELETE FROM dead_letter WHERE rowid IN (
+        PruneKind::Dead => with_steps(
+            db.query(
+                db.pick(
+                    "DELETE FROM dead_letter WHERE rowid IN (
                      SELECT rowid FROM dead_letter
                      WHERE died < ?1 AND key NOT IN (SELECT value FROM json_each(?2))
-                     ORDER BY died LIMIT ?3)",
-                "DELETE FROM dead_letter WHERE key IN (
+                     ORDER BY died LIMIT ?3) RETURNING key",
+                    "DELETE FROM dead_letter WHERE key IN (
                      SELECT key FROM dead_letter
                      WHERE died < ?1
                        AND key NOT IN (SELECT jsonb_array_elements_text(
                                            CAST(CAST(?2 AS TEXT) AS jsonb)))
-                     ORDER BY died LIMIT ?3)",
+                     ORDER BY died LIMIT ?3) RETURNING key",
+                ),
+                // `died` is in unix seconds.
+                ps![before.as_secs(), newest_ticks(db, &args.schedules)?, args.limit],
+                |r| r.get(0),
             ),
-            // `died` is in unix seconds.
-            ps![before.as_secs(), newest_ticks(db, &args.schedules)?, args.limit],
+            db,
         ),
         // Whole days older than the age, so never the current one (`before` <= `now`).
         PruneKind::Spend => db.exec(
@@ -116,6 +125,15 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
             ps![before, args.limit],
         ),
     }
+}
+
+/// Deletes the recorded steps of the jobs a batch deleted; how many jobs that was.
+fn with_steps(deleted: Result<Vec<String>, StoreError>, db: Db<'_>) -> Result<u64, StoreError> {
+    let keys = deleted?;
+    for key in &keys {
+        super::steps::forget(db, key)?;
+    }
+    Ok(keys.len() as u64)
 }
 
 /// One batch of a pruning round: at most `limit` rows in all, the kinds taken in the order

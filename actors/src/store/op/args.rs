@@ -59,6 +59,45 @@ pub(crate) struct RecoverArgs {
 pub(crate) struct ReplayArgs {
     pub(crate) which: Selector,
     pub(crate) now: Timestamp,
+    /// Whether the replayed jobs keep their recorded steps.
+    pub(crate) steps: ReplaySteps,
+}
+
+/// What a replay does with the replayed jobs' recorded steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplaySteps {
+    /// Kept: the job resumes after its last recorded step (`dlq replay`).
+    Keep,
+    /// Deleted: the job starts over (`dlq replay --fresh`).
+    Forget,
+}
+
+/// Read a running job's step, extending its lease `(key, token)`.
+#[derive(Debug)]
+pub(crate) struct StepGetArgs {
+    pub(crate) key: String,
+    pub(crate) token: String,
+    pub(crate) name: String,
+    pub(crate) lease: Duration,
+    pub(crate) now: Timestamp,
+}
+
+/// Record a running job's step and charge its cost, extending its lease `(key, token)`.
+#[derive(Debug)]
+pub(crate) struct StepPutArgs {
+    pub(crate) key: String,
+    pub(crate) token: String,
+    pub(crate) name: String,
+    pub(crate) output: String,
+    pub(crate) cost_micros: i64,
+    pub(crate) lease: Duration,
+    pub(crate) now: Timestamp,
+}
+
+/// The steps recorded for a job.
+#[derive(Debug)]
+pub(crate) struct StepsArgs {
+    pub(crate) key: String,
 }
 
 /// Delete dead letters for good.
