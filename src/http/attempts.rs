@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nightshift_actors::{AttemptError, JobRecord, JobStatus, Timestamp};
+use nightshift_actors::{AttemptError, JobRecord, JobStatus, StepRecord, Timestamp};
 
 use super::page::escape;
 use crate::output;
@@ -68,6 +68,34 @@ pub fn table(failed: &[AttemptError], current: Option<&Current>) -> String {
          <th scope=\"col\">Exit</th><th scope=\"col\">Error</th>\
          <th scope=\"col\" class=\"n\">Cost</th></tr></thead>\n<tbody>\n{rows}</tbody></table>\
          </div>\n"
+    )
+}
+
+/// The memoized steps recorded for a job, oldest first: name, when, cost, and the start of the
+/// output (a replay resumes after the last of them).
+pub fn steps(steps: &[StepRecord]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    let rows: String = steps
+        .iter()
+        .map(|s| {
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"n\">{}</td>\
+                 <td class=\"wide\"><pre>{}</pre></td></tr>\n",
+                escape(&s.name),
+                output::time(s.recorded_at),
+                output::usd(s.cost_micros),
+                escape(&output::one_line(&s.output, 200)),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Steps</h2>\n<p>Recorded outputs a new attempt reads back instead of running the step \
+         again (a replay keeps them; <code>dlq replay --fresh</code> drops them).</p>\n\
+         <div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Step</th>\
+         <th scope=\"col\">Recorded</th><th scope=\"col\" class=\"n\">Cost</th>\
+         <th scope=\"col\">Output</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n"
     )
 }
 
@@ -158,6 +186,17 @@ mod tests {
             assert!(html.contains(text), "{text} in {html}");
         }
         assert!(!html.contains("<boom>"), "escaped: {html}");
+        let step = StepRecord {
+            name: "draft:2".to_owned(),
+            output: "<summary>".to_owned(),
+            cost_micros: 2_500,
+            recorded_at: at(1_500_000),
+        };
+        let html = steps(&[step]);
+        for text in ["draft:2", "&lt;summary&gt;", "$0.0025"] {
+            assert!(html.contains(text), "{text} in {html}");
+        }
+        assert_eq!(steps(&[]), "");
         let running = Current { finished_at: None, ..done };
         assert!(table(&[], Some(&running)).contains("running"));
         assert!(table(&[], None).contains("No attempt has run yet"));

@@ -4,7 +4,8 @@
 //! (through a confirmation page). A key in neither: a 404 page.
 //!
 //! Both show every attempt (`attempts::table`): when it started, how long it ran, how it
-//! exited, its error and its cost.
+//! exited, its error and its cost; and the steps recorded for the key (`attempts::steps`),
+//! which a replay keeps.
 
 use axum::Extension;
 use axum::extract::rejection::PathRejection;
@@ -29,13 +30,15 @@ pub async fn show(
         return Ok(page::message(StatusCode::BAD_REQUEST, "Job", &viewer, text));
     };
     let lookup = key.clone();
-    let (job, dead) = api
+    let (job, dead, steps) = api
         .database
-        .read(move |admin| Ok((admin.job(&lookup)?, admin.dead_letter(&lookup)?)))
+        .read(move |admin| {
+            Ok((admin.job(&lookup)?, admin.dead_letter(&lookup)?, admin.steps(&lookup)?))
+        })
         .await?;
     let body = match (job, dead) {
-        (Some(job), _) => live(&job),
-        (None, Some(dead)) => dead_letter(&dead, &viewer),
+        (Some(job), _) => live(&job) + &attempts::steps(&steps),
+        (None, Some(dead)) => dead_letter(&dead, &viewer) + &attempts::steps(&steps),
         (None, None) => {
             let text = format!("No job {key:?} in jobs or in the dead letter.");
             return Ok(page::message(StatusCode::NOT_FOUND, "No such job", &viewer, &text));
