@@ -34,6 +34,8 @@ pub struct NewJob {
     pub run_at: Option<Timestamp>,
     /// Per-job handler timeout; `None` takes the engine's.
     pub timeout: Option<Duration>,
+    /// The `[[limit]]` the job counts against, if any.
+    pub limit: Option<String>,
 }
 
 impl NewJob {
@@ -47,6 +49,7 @@ impl NewJob {
             priority: 0,
             run_at: None,
             timeout: None,
+            limit: None,
         }
     }
 }
