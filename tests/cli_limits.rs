@@ -97,3 +97,21 @@ crate::both_stores! {
     assert_eq!(w.count("SELECT breaker_failures FROM control"), 0, "the global breaker is untouched");
     }
 }
+
+crate::both_stores! {
+    #[test]
+    fn a_rate_of_2_per_second_spaces_the_claims(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", "[[limit]]\nname = \"slow\"\nrate = \"2/s\"\n");
+    let agent = w.script("agent.sh", &format!("{MARK}mark start\necho '{{\"cost_usd\": 0.01}}'"));
+    for key in ["r1", "r2", "r3", "r4"] {
+        w.run(&["enqueue", key, "{}", "--limit", "slow"]).expect(0);
+    }
+    w.run(&["run", "--once", "--workers", "4", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    let starts: Vec<u64> = marks(&w).into_iter().map(|m| m.2).collect();
+    assert_eq!(starts.len(), 4, "{starts:?}");
+    assert!(starts[2] >= starts[0] + 950, "a third claim inside the first second: {starts:?}");
+    let spend = w.run(&["spend", "--by", "limit", "--json"]).expect(0).stdout;
+    assert!(spend.contains("\"limit\":\"slow\""), "{spend}");
+    }
+}

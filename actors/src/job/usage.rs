@@ -145,6 +145,8 @@ pub enum SpendBy {
     Model,
     /// The job's queue.
     Queue,
+    /// The job's provider limit (`[[limit]]`).
+    Limit,
 }
 
 impl SpendBy {
@@ -153,6 +155,15 @@ impl SpendBy {
         match self {
             SpendBy::Model => "model",
             SpendBy::Queue => "queue",
+            SpendBy::Limit => "limit",
+        }
+    }
+
+    /// The `spend` column grouped by.
+    pub const fn column(self) -> &'static str {
+        match self {
+            SpendBy::Limit => "limit_name",
+            other => other.as_str(),
         }
     }
 }

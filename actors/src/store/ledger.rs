@@ -60,7 +60,7 @@ pub(crate) fn by(
 ) -> Result<Vec<GroupSpend>, StoreError> {
     let back = std::time::Duration::from_secs(86_400) * days.saturating_sub(1);
     let since = utc_day(now - back);
-    let column = by.as_str();
+    let column = by.column();
     // SQLite's total() is a float, which CAST saturates; PostgreSQL's sum() is numeric, which
     // a CAST past bigint's range refuses: saturate first.
     let sum = |c: &str| match db.is_pg() {
