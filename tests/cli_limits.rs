@@ -69,6 +69,8 @@ crate::both_stores! {
     let held_at = at("end", "o1");
     assert!(at("start", "o2") >= held_at + 1_900, "o2 ran during the hold: {marks:?}");
     assert!(at("start", "a1") < held_at + 1_500, "anthropic was held too: {marks:?}");
+    let held = w.count("SELECT count(*) FROM limits WHERE name = 'openai' AND held_until IS NOT NULL");
+    assert_eq!(held, 1, "the hold is recorded on the limit's row");
     }
 }
 
@@ -95,6 +97,21 @@ crate::both_stores! {
     assert!(!marks(&w).iter().any(|m| m.1 == "o2"), "o2 never started");
     assert_eq!(w.count("SELECT count(*) FROM limits WHERE breaker_open_until IS NOT NULL"), 1);
     assert_eq!(w.count("SELECT breaker_failures FROM control"), 0, "the global breaker is untouched");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
+    let limits = json["limits"].as_array().unwrap();
+    let openai = limits.iter().find(|l| l["name"] == "openai").unwrap();
+    assert_eq!((openai["breaker"].as_str(), openai["running"].as_u64()), (Some("open"), Some(0)));
+    assert_eq!(openai["concurrency"], 1);
+    assert!(openai["breaker_open_until"].is_number(), "{openai}");
+    let anthropic = limits.iter().find(|l| l["name"] == "anthropic").unwrap();
+    assert_eq!(anthropic["breaker"], "closed");
+    let text = w.run(&["status"]).expect(0).stdout;
+    assert!(text.contains("limit        openai: 0/1 running, breaker open until"), "{text}");
+    let prom = w.run(&["status", "--prom"]).expect(0).stdout;
+    assert!(prom.contains("limit_breaker_open{limit=\"openai\"} 1"), "{prom}");
+    assert!(prom.contains("limit_breaker_open{limit=\"anthropic\"} 0"), "{prom}");
     }
 }
 

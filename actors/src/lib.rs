@@ -71,7 +71,7 @@ pub use job::{
     Status, Usage,
 };
 pub use job::{StepAnswer, StepError, StepOutput, StepRecord, Steps};
-pub use limit::{LimitConfig, Rate};
+pub use limit::{LimitConfig, LimitStatus, Rate};
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;

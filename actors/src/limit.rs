@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 
 /// One `[[limit]]`, as a runner's config defines it.
@@ -69,6 +72,30 @@ impl Rate {
         }
         Ok(Rate { count, per: Duration::from_secs(n * secs) })
     }
+}
+
+/// One limit's state, for `status`, `--json` and `/metrics`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitStatus {
+    /// The `[[limit]]` name.
+    pub name: String,
+    /// Its jobs running now.
+    pub running: u64,
+    /// As configured.
+    pub concurrency: Option<u32>,
+    /// Claims in the current rate window.
+    pub rate_used: u64,
+    /// As configured, such as `50/60s`.
+    pub rate: Option<String>,
+    /// A 429's hold, while it lasts.
+    pub held_until: Option<Timestamp>,
+    /// `open` (until `breaker_open_until`) or `closed`.
+    pub breaker: String,
+    /// When its breaker's cooldown ends, while open.
+    pub breaker_open_until: Option<Timestamp>,
+    /// Spend charged to the limit today (UTC), micro-dollars.
+    pub spent_today_micros: i64,
 }
 
 /// Whether `name` is a valid limit name.

@@ -5,8 +5,6 @@
 //! Jobs that name no limit pay none of this: the claim takes its usual path when no limit is
 //! configured, and skips only the limits that are full when some are.
 
-use serde::Serialize;
-
 use serde_json::json;
 
 use super::db::{Db, ps};
@@ -15,7 +13,7 @@ use super::{StoreCtx, alerts};
 use crate::alerts::AlertKind;
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
-use crate::limit::LimitConfig;
+use crate::limit::{LimitConfig, LimitStatus};
 use crate::policy::budget;
 
 /// How many more claims a limit admits now.
@@ -28,28 +26,6 @@ pub(crate) struct Room {
     /// cooldown, the next UTC day); `None` while only a running job's end frees it.
     pub(crate) lifts_at: Option<Timestamp>,
     rate: bool,
-}
-
-/// One limit's state, for `status`, `--json` and `/metrics`.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(dead_code)] // shown by status next (see the commit message)
-pub(crate) struct LimitStatus {
-    pub name: String,
-    /// Its jobs running now.
-    pub running: u64,
-    pub concurrency: Option<u32>,
-    /// Claims in the current rate window.
-    pub rate_used: u64,
-    /// As configured, such as `50/60s`.
-    pub rate: Option<String>,
-    /// A 429's hold, while it lasts.
-    pub held_until: Option<Timestamp>,
-    /// `open` (until `breaker_open_until`) or `closed`.
-    pub breaker: &'static str,
-    pub breaker_open_until: Option<Timestamp>,
-    /// Spend charged to the limit today, USD.
-    pub spent_today_usd: f64,
 }
 
 /// Each configured limit's room, in name order, its row locked on PostgreSQL.
@@ -203,7 +179,6 @@ pub(crate) fn breaker_succeeded(db: Db<'_>, limit: &LimitConfig) -> Result<(), S
 }
 
 /// Each configured limit's state, without locks or writes.
-#[allow(dead_code)]
 pub(crate) fn statuses(
     db: Db<'_>,
     ctx: &StoreCtx,
@@ -232,9 +207,9 @@ pub(crate) fn statuses(
             rate_used: rate_used as u64,
             rate: limit.rate.map(|r| format!("{}/{}s", r.count, r.per.as_secs())),
             held_until: held.filter(|t| *t > now),
-            breaker: if open.is_some() { "open" } else { "closed" },
+            breaker: if open.is_some() { "open" } else { "closed" }.to_owned(),
             breaker_open_until: open,
-            spent_today_usd: spent_today(db, &limit.name, now)? as f64 / 1e6,
+            spent_today_micros: spent_today(db, &limit.name, now)?,
         });
     }
     Ok(out)
