@@ -60,6 +60,9 @@ impl Collector for Families {
     }
 }
 
+/// One gauge's value for a limit.
+type LimitGauge = dyn Fn(&LimitStatus) -> i64;
+
 /// The gauges of each `[[limit]]`, labelled `limit`.
 fn per_limit(out: &mut DescriptorEncoder<'_>, limits: &[LimitStatus]) -> Encoded {
     if limits.is_empty() {
@@ -67,7 +70,7 @@ fn per_limit(out: &mut DescriptorEncoder<'_>, limits: &[LimitStatus]) -> Encoded
     }
     let held = |l: &LimitStatus| i64::from(l.held_until.is_some());
     let open = |l: &LimitStatus| i64::from(l.breaker_open_until.is_some());
-    let families: [(&str, &str, &dyn Fn(&LimitStatus) -> i64); 4] = [
+    let families: [(&str, &str, &LimitGauge); 4] = [
         ("limit_running", LIMIT_RUNNING, &|l| l.running as i64),
         ("limit_rate_used", LIMIT_RATE, &|l| l.rate_used as i64),
         ("limit_held", LIMIT_HELD, &held),
