@@ -98,6 +98,7 @@ mod chaos_actors;
 mod chaos_clients;
 mod chaos_kill;
 // Runners sharing one PostgreSQL database: SIGKILLs, cut connections.
+mod chaos_limits;
 mod chaos_runners;
 mod chaos_storage;
 // Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.
