@@ -216,23 +216,30 @@ fn check_payloads(
 /// Every limit a job names must be a `[[limit]]` of the config: a typo would otherwise run
 /// the job unlimited.
 fn check_limits(settings: &Settings, jobs: &[LineJob]) -> Result<(), Failure> {
-    let known = |name: &str| settings.limits.iter().any(|l| l.name == name);
-    let Some((j, name)) =
-        jobs.iter().find_map(|j| j.job.limit.as_deref().filter(|n| !known(n)).map(|n| (j, n)))
-    else {
-        return Ok(());
-    };
+    for j in jobs {
+        if let Some(why) = unknown_limit(settings, &j.job) {
+            let at = if j.line > 0 { format!("line {}: ", j.line) } else { String::new() };
+            return Err(Failure::Usage(format!("{at}{why}; nothing was enqueued")));
+        }
+    }
+    Ok(())
+}
+
+/// Why `job`'s limit is refused, when it names one the config does not define.
+pub fn unknown_limit(settings: &Settings, job: &NewJob) -> Option<String> {
+    let name = job.limit.as_deref()?;
     let names: Vec<&str> = settings.limits.iter().map(|l| l.name.as_str()).collect();
-    let known = if names.is_empty() {
-        "no [[limit]] is configured".to_owned()
-    } else {
-        format!("the configured limits are {}", names.join(", "))
+    if names.contains(&name) {
+        return None;
+    }
+    let known = match names.is_empty() {
+        true => "no [[limit]] is configured".to_owned(),
+        false => format!("the configured limits are {}", names.join(", ")),
     };
-    let at = if j.line > 0 { format!("line {}: ", j.line) } else { String::new() };
-    Err(Failure::Usage(format!(
-        "{at}unknown limit {name:?}: {known}; nothing was enqueued. Add a [[limit]] with \
-         name = {name:?} to the config, or fix the name"
-    )))
+    Some(format!(
+        "unknown limit {name:?}: {known}. Add a [[limit]] with name = {name:?} to the config, \
+         or fix the name"
+    ))
 }
 
 fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> {
