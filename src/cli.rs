@@ -232,7 +232,7 @@ pub struct EnqueueArgs {
     /// The payload text; `-` reads it from stdin [default: "{}"]
     pub payload: Option<String>,
     /// Bulk: one JSON object per line ({"key", "payload", "queue", "max_attempts", "priority",
-    /// "delay", "timeout"}) from FILE, or `-` for stdin; all lines are checked before any is written
+    /// "delay", "timeout", "limit"}) from FILE, or `-` for stdin; all lines are checked before any is written
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
     /// The queue name
@@ -253,6 +253,10 @@ pub struct EnqueueArgs {
     /// Handler timeout for this job [default: [handler] timeout]
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
+    /// The provider limit ([[limit]] name) the job counts against: its concurrency, rate,
+    /// 429 holds, cost cap and breaker
+    #[arg(long, value_name = "NAME")]
+    pub limit: Option<String>,
     /// Refuse a payload that is not JSON, naming where it stops parsing, and write nothing (as
     /// [store] payload = "json" does for every enqueue)
     #[arg(long)]

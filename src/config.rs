@@ -14,8 +14,12 @@ use crate::schedule::Schedule;
 mod db;
 mod heartbeat;
 mod http;
+mod limits;
 pub mod payload;
 mod retention;
+mod webhook;
+
+use webhook::check_webhook;
 
 pub use heartbeat::HeartbeatSettings;
 pub use http::HttpSettings;
@@ -60,6 +64,8 @@ struct File {
     store: StoreFile,
     #[serde(default)]
     schedule: Vec<ScheduleFile>,
+    #[serde(default)] // [[limit]]
+    limit: Vec<limits::LimitFile>,
     #[serde(default)]
     retention: retention::RetentionFile,
     #[serde(default)]
@@ -147,6 +153,7 @@ pub struct Settings {
     /// `[store] payload`: whether payloads must be JSON.
     pub payload: PayloadFormat,
     pub schedules: Vec<Schedule>,
+    pub limits: Vec<nightshift_actors::LimitConfig>,
     pub retention: nightshift_actors::RetentionConfig,
     /// `[heartbeat]`: the dead-man's switch `run` pings, if a URL is set.
     pub heartbeat: Option<HeartbeatSettings>,
@@ -282,6 +289,7 @@ impl Settings {
             payload,
             retention: file.retention.parse(&schedules)?,
             schedules,
+            limits: limits::parse(file.limit)?,
             heartbeat,
             http: file.http.parse()?,
             warnings,
@@ -306,6 +314,7 @@ impl Settings {
         c.daily_cap_set_by = self.daily_cap_set_by.clone();
         c.breaker = self.breaker;
         c.retention = self.retention.clone();
+        c.limits = self.limits.clone();
         c
     }
 }
@@ -375,22 +384,6 @@ fn money_value(what: &str, v: f64) -> Result<i64, ConfigError> {
         )));
     }
     Ok((v * 1_000_000.0).round() as i64)
-}
-
-/// Refuses webhook URLs that cannot work, without ever echoing the URL (it holds a token).
-fn check_webhook(url: &str) -> Result<String, ConfigError> {
-    let trimmed = url.trim();
-    if trimmed.is_empty() {
-        return Err(bad(
-            "the alert webhook (ALERT_WEBHOOK / [alert] webhook) is empty; unset it or give a URL",
-        ));
-    }
-    if !(trimmed.starts_with("https://") || trimmed.starts_with("http://")) {
-        return Err(bad(
-            "the alert webhook (ALERT_WEBHOOK / [alert] webhook) is not an http(s) URL",
-        ));
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]

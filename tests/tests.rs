@@ -54,6 +54,7 @@ mod cli_heartbeat;
 // The cost protocol: cost lines anywhere in stdout, the per-attempt bound, saturating sums.
 mod cli_cost;
 // Exit 75 and retry_after_s snooze, error_class lines, model and tokens, `spend --by`.
+mod cli_limits;
 mod cli_snooze;
 // Memoized steps: the Python helper and `nightshift step` under `run`, jobs show, replay, purge;
 // the step socket's refusals, and a runner SIGKILLed between steps.
@@ -97,6 +98,7 @@ mod chaos_actors;
 mod chaos_clients;
 mod chaos_kill;
 // Runners sharing one PostgreSQL database: SIGKILLs, cut connections.
+mod chaos_limits;
 mod chaos_runners;
 mod chaos_storage;
 // Deployment: `deploy cron|systemd|fly`, the root fly.toml and Dockerfile, `doctor`.

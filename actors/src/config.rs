@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub daily_cap_set_by: Option<String>,
     /// The circuit breaker.
     pub breaker: BreakerConfig,
+    /// Provider limits (`[[limit]]`) the claim honours for jobs that name them.
+    pub limits: Vec<crate::limit::LimitConfig>,
     /// How long finished rows are kept, and how often the runner prunes them.
     pub retention: RetentionConfig,
     /// Wall-clock time for everything persisted.
@@ -82,6 +84,7 @@ impl EngineConfig {
             daily_cap_micros: None,
             daily_cap_set_by: None,
             breaker: BreakerConfig::default(),
+            limits: Vec::new(),
             retention: RetentionConfig::default(),
             clock: Arc::new(SystemClock),
             on_locked: None,
@@ -102,6 +105,7 @@ impl fmt::Debug for EngineConfig {
             .field("daily_cap_micros", &self.daily_cap_micros)
             .field("daily_cap_set_by", &self.daily_cap_set_by)
             .field("breaker", &self.breaker)
+            .field("limits", &self.limits)
             .field("retention", &self.retention)
             .finish_non_exhaustive()
     }

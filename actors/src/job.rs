@@ -9,10 +9,12 @@ use crate::clock::Timestamp;
 
 pub(crate) mod listing;
 mod reason;
+mod status;
 pub(crate) mod step;
 mod usage;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
 pub use reason::DeadReason;
+pub use status::Status;
 pub use step::{MAX_STEP_NAME, StepAnswer, StepError, StepOutput, StepRecord, Steps};
 pub(crate) use usage::ClassEffect;
 pub use usage::{ErrorClass, GroupSpend, SpendBy, Usage};
@@ -34,6 +36,8 @@ pub struct NewJob {
     pub run_at: Option<Timestamp>,
     /// Per-job handler timeout; `None` takes the engine's.
     pub timeout: Option<Duration>,
+    /// The `[[limit]]` the job counts against, if any.
+    pub limit: Option<String>,
 }
 
 impl NewJob {
@@ -47,6 +51,7 @@ impl NewJob {
             priority: 0,
             run_at: None,
             timeout: None,
+            limit: None,
         }
     }
 }
@@ -358,39 +363,4 @@ pub struct PurgedJobs {
     pub running: Vec<String>,
     /// Keys not in `jobs`.
     pub missing: Vec<String>,
-}
-
-/// Counts and gates, as `status` shows them.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Status {
-    /// Jobs waiting.
-    pub pending: u64,
-    /// Jobs claimed by a worker.
-    pub running: u64,
-    /// Jobs finished.
-    pub done: u64,
-    /// Rows in `dead_letter`.
-    pub dead: u64,
-    /// Age of the oldest due pending job, ms.
-    pub oldest_pending_ms: Option<i64>,
-    /// The earliest `run_at` among pending jobs.
-    pub next_due: Option<Timestamp>,
-    /// Whether the kill switch is on.
-    pub paused: bool,
-    /// Why it was paused.
-    pub pause_reason: Option<String>,
-    /// Alerts in the outbox not yet delivered.
-    pub alerts_undelivered: u64,
-    /// Cost recorded today (UTC), micro-dollars.
-    pub spend_today_micros: i64,
-    /// The daily cap in force, micro-dollars: the one the last runner started with (before any
-    /// runner started, the reading process's own); `None`: no cap.
-    pub cap_micros: Option<i64>,
-    /// Where the cap in force was set (`DAILY_CAP_USD`, `[budget] daily_usd in FILE`), if known.
-    pub cap_set_by: Option<String>,
-    /// The gate holding every claim now (kill switch, daily cap, open breaker), if any.
-    pub gate: Option<crate::Gate>,
-    /// Consecutive failed attempts the breaker has counted.
-    pub breaker_failures: u32,
 }

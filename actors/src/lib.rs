@@ -44,6 +44,7 @@ pub mod error;
 mod events;
 pub mod fields;
 pub mod job;
+pub mod limit;
 mod links;
 mod lock;
 pub mod policy;
@@ -70,6 +71,7 @@ pub use job::{
     Status, Usage,
 };
 pub use job::{StepAnswer, StepError, StepOutput, StepRecord, Steps};
+pub use limit::{LimitConfig, LimitStatus, Rate};
 pub use lock::runner_holder;
 pub use policy::breaker::BreakerConfig;
 pub use shared::RunState;

@@ -27,6 +27,7 @@ mod fail;
 pub(crate) mod gates;
 mod lease;
 pub(crate) mod ledger;
+pub(crate) mod limits;
 pub(crate) mod migrate;
 mod notices;
 pub(crate) mod op;
@@ -76,6 +77,8 @@ pub(crate) struct StoreCtx {
     pub(crate) max_payload: usize,
     pub(crate) daily_cap_micros: Option<i64>,
     pub(crate) breaker: BreakerConfig,
+    /// The provider limits this runner knows, by name.
+    pub(crate) limits: std::sync::Arc<[crate::limit::LimitConfig]>,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
     /// Whether the operation being applied runs guarded: in a savepoint of its own, its
@@ -91,6 +94,7 @@ impl StoreCtx {
             max_payload: config.max_payload,
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
+            limits: config.limits.clone().into(),
             notices: notices::Notices::default(),
             guarded: std::cell::Cell::new(true),
         }

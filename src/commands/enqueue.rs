@@ -25,6 +25,7 @@ pub fn run(settings: &Settings, args: &EnqueueArgs) -> Result<(), Failure> {
         Some(path) => jsonl::read(path, settings.max_payload)?,
         None => vec![LineJob { line: 0, job: from_args(args, settings.max_payload)? }],
     };
+    check_limits(settings, &jobs)?;
     for warning in check_payloads(settings, args, &jobs)? {
         eprintln!("nightshift: warning: {warning}");
     }
@@ -212,6 +213,35 @@ fn check_payloads(
     Ok(warnings)
 }
 
+/// Every limit a job names must be a `[[limit]]` of the config: a typo would otherwise run
+/// the job unlimited.
+fn check_limits(settings: &Settings, jobs: &[LineJob]) -> Result<(), Failure> {
+    for j in jobs {
+        if let Some(why) = unknown_limit(settings, &j.job) {
+            let at = if j.line > 0 { format!("line {}: ", j.line) } else { String::new() };
+            return Err(Failure::Usage(format!("{at}{why}; nothing was enqueued")));
+        }
+    }
+    Ok(())
+}
+
+/// Why `job`'s limit is refused, when it names one the config does not define.
+pub fn unknown_limit(settings: &Settings, job: &NewJob) -> Option<String> {
+    let name = job.limit.as_deref()?;
+    let names: Vec<&str> = settings.limits.iter().map(|l| l.name.as_str()).collect();
+    if names.contains(&name) {
+        return None;
+    }
+    let known = match names.is_empty() {
+        true => "no [[limit]] is configured".to_owned(),
+        false => format!("the configured limits are {}", names.join(", ")),
+    };
+    Some(format!(
+        "unknown limit {name:?}: {known}. Add a [[limit]] with name = {name:?} to the config, \
+         or fix the name"
+    ))
+}
+
 fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> {
     let key = args.key.clone().unwrap_or_default();
     let payload = match args.payload.as_deref() {
@@ -232,6 +262,7 @@ fn from_args(args: &EnqueueArgs, max_payload: usize) -> Result<NewJob, Failure> 
         priority: args.priority,
         run_at,
         timeout: args.timeout.as_deref().map(|t| parse_duration("--timeout", t)).transpose()?,
+        limit: args.limit.clone(),
     })
 }
 

@@ -23,7 +23,7 @@ pub enum Group {
     Model,
     /// The job's queue
     Queue,
-    /// The provider limit (`[[limit]]`), once provider limits exist
+    /// The provider limit (`[[limit]]`) of each job
     Limit,
 }
 
@@ -32,15 +32,7 @@ pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
         None => None,
         Some(Group::Model) => Some(SpendBy::Model),
         Some(Group::Queue) => Some(SpendBy::Queue),
-        // Refused rather than grouped under one empty name, so no script learns a shape that
-        // changes when limits come.
-        Some(Group::Limit) => {
-            return Err(Failure::Usage(
-                "spend --by limit: no [[limit]] is configured yet (provider limits are not \
-                 built in this version); use --by model or --by queue"
-                    .to_owned(),
-            ));
-        }
+        Some(Group::Limit) => Some(SpendBy::Limit),
     };
     let admin = super::admin(settings)?;
     if let Some(by) = by {

@@ -78,6 +78,9 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
     let cap =
         st.cap_micros.map_or("no cap".to_owned(), |c| format!("cap {}{set_by}", output::usd(c)));
     outln!("spend today  {} ({cap})", output::usd(st.spend_today_micros))?;
+    for l in &st.limits {
+        outln!("limit        {}", limit_line(l, now))?;
+    }
     Ok(())
 }
 
@@ -85,6 +88,25 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
 pub fn json(admin: &Admin, settings: &Settings, now: Timestamp) -> Result<StatusJson, StoreError> {
     let (st, runner) = read(admin, settings, now)?;
     Ok(to_json(&st, settings, runner))
+}
+
+/// A `[[limit]]`'s state in one line: running, rate used, hold, breaker.
+pub fn limit_line(l: &nightshift_actors::LimitStatus, now: Timestamp) -> String {
+    let cap = l.concurrency.map(|c| format!("/{c}")).unwrap_or_default();
+    let mut line = format!("{}: {}{cap} running", l.name, l.running);
+    if let Some(rate) = &l.rate {
+        line += &format!(", {} claimed of {rate}", l.rate_used);
+    }
+    if let Some(at) = l.held_until {
+        line += &format!(", held for {} (a 429)", output::span(at - now));
+    }
+    if let Some(at) = l.breaker_open_until {
+        line += &format!(", breaker open until {}", output::time(at));
+    }
+    if l.spent_today_micros > 0 {
+        line += &format!(", {} today", output::usd(l.spent_today_micros));
+    }
+    line
 }
 
 /// What holds claims now, in words (`status` and the dashboard's overview).

@@ -146,6 +146,9 @@ impl HintScanner {
             self.retry_after =
                 Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
         }
+        if let Some(limit) = obj.get("limit").and_then(Value::as_str) {
+            self.usage.limit = Some(limit.chars().take(64).collect());
+        }
         if let Some(class) = obj.get("error_class").and_then(Value::as_str) {
             self.error_class = Some(class.to_owned());
         }

@@ -49,6 +49,9 @@ pub async fn enqueue(State(api): State<Api>, request: Request) -> Result<Respons
         .map_err(|e| ApiError::bad_request(format!("the body is not a job: {e}")))?;
     let job = line.into_job(api.settings.max_payload).map_err(|e| line_error(&e, e.to_string()))?;
     check_payload(&api, &job, "the payload")?;
+    if let Some(why) = crate::commands::enqueue::unknown_limit(&api.settings, &job) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why));
+    }
     let key = job.key.clone();
     let (outcome, differs_at) = api.database.enqueue(job).await?;
     let code = match outcome {

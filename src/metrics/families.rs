@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use nightshift_actors::{DURATION_BUCKETS_MS, QueueTally};
+use nightshift_actors::{DURATION_BUCKETS_MS, LimitStatus, QueueTally};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -56,9 +56,39 @@ impl Collector for Families {
             let secs = at.as_millis() as f64 / 1000.0;
             gauge(&mut out, "runner_last_heartbeat_timestamp_seconds", HEARTBEAT, secs)?;
         }
-        Ok(())
+        per_limit(&mut out, &st.limits)
     }
 }
+
+/// One gauge's value for a limit.
+type LimitGauge = dyn Fn(&LimitStatus) -> i64;
+
+/// The gauges of each `[[limit]]`, labelled `limit`.
+fn per_limit(out: &mut DescriptorEncoder<'_>, limits: &[LimitStatus]) -> Encoded {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let held = |l: &LimitStatus| i64::from(l.held_until.is_some());
+    let open = |l: &LimitStatus| i64::from(l.breaker_open_until.is_some());
+    let families: [(&str, &str, &LimitGauge); 4] = [
+        ("limit_running", LIMIT_RUNNING, &|l| l.running as i64),
+        ("limit_rate_used", LIMIT_RATE, &|l| l.rate_used as i64),
+        ("limit_held", LIMIT_HELD, &held),
+        ("limit_breaker_open", LIMIT_BREAKER, &open),
+    ];
+    for (name, help, value) in families {
+        let mut family = out.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for l in limits {
+            family.encode_family(&[("limit", l.name.as_str())])?.encode_gauge(&value(l))?;
+        }
+    }
+    Ok(())
+}
+
+const LIMIT_RUNNING: &str = "Jobs of each [[limit]] running now.";
+const LIMIT_RATE: &str = "Claims of each [[limit]] in its current rate window.";
+const LIMIT_HELD: &str = "1 while a handler's retry_after_s holds the [[limit]] (a 429), else 0.";
+const LIMIT_BREAKER: &str = "1 while the [[limit]]'s own circuit breaker is open, else 0.";
 
 const JOBS: &str = "Jobs held in the database, by queue and status (pending, running, done).";
 const DEAD: &str = "Dead letters held, by queue.";

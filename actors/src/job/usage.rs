@@ -114,6 +114,10 @@ pub struct Usage {
     pub tokens_in: Option<u64>,
     /// Completion tokens.
     pub tokens_out: Option<u64>,
+    /// The `[[limit]]` a `retry_after_s` holds whole (a 429 from its provider): not spend,
+    /// so not recorded in the ledger.
+    #[serde(skip)]
+    pub limit: Option<String>,
 }
 
 impl Usage {
@@ -141,6 +145,8 @@ pub enum SpendBy {
     Model,
     /// The job's queue.
     Queue,
+    /// The job's provider limit (`[[limit]]`).
+    Limit,
 }
 
 impl SpendBy {
@@ -149,6 +155,15 @@ impl SpendBy {
         match self {
             SpendBy::Model => "model",
             SpendBy::Queue => "queue",
+            SpendBy::Limit => "limit",
+        }
+    }
+
+    /// The `spend` column grouped by.
+    pub const fn column(self) -> &'static str {
+        match self {
+            SpendBy::Limit => "limit_name",
+            other => other.as_str(),
         }
     }
 }
@@ -195,7 +210,7 @@ impl Outcome {
     /// This outcome, with what the attempt used of a model (recorded in the spend ledger with
     /// its cost). An empty `usage` changes nothing.
     pub fn usage(self, usage: Usage) -> Self {
-        if usage.is_empty() {
+        if usage.is_empty() && usage.limit.is_none() {
             return self;
         }
         match self {

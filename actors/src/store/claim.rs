@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::StoreCtx;
 use super::db::{Db, ps};
 use super::gates::{self, Admission};
+use super::limits;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::Job;
@@ -55,12 +56,14 @@ pub(crate) fn run(
             None => Claim::Jobs(Vec::new()),
         });
     }
-    let ClaimArgs { owner, lease, timeout: default_timeout } = args;
     let probe = match gates::admit(db, ctx, now)? {
         Admission::Gated { until } => return Ok(Claim::Gated { until }),
         Admission::Go { probe } => probe,
     };
     let limit = if probe { 1 } else { want };
+    if !ctx.limits.is_empty() {
+        return limited(db, ctx, args, limit, probe, now);
+    }
     let rows = db.query(
         db.pick(
             // INDEXED BY: left to itself the planner range-scans jobs_next_due and sorts every
@@ -79,27 +82,107 @@ pub(crate) fn run(
         ),
         ps![now, limit],
         |r| {
-            let row: (String, String, String, u32, u32, Option<i64>) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+            let row: DueRow = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
             Ok(row)
         },
     )?;
-    let take = "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
-                                lease_expires_at = ?4, updated_at = ?5, started_at = ?5
-                WHERE key = ?1";
-    let expires = now + *lease;
     let mut claimed = Vec::with_capacity(rows.len());
-    for (key, queue, payload, attempts, max_attempts, timeout_ms) in rows {
-        let token = new_token();
-        db.exec(take, ps![key, token, owner, expires, now])?;
-        if probe {
-            gates::start_probe(db, &key)?;
+    for row in rows {
+        claimed.push(take(db, args, row, probe, now)?);
+    }
+    Ok(Claim::Jobs(claimed))
+}
+
+/// A due row as the claim reads it.
+type DueRow = (String, String, String, u32, u32, Option<i64>);
+
+/// Makes `row` running under a fresh lease.
+fn take(
+    db: Db<'_>,
+    args: &ClaimArgs,
+    row: DueRow,
+    probe: bool,
+    now: Timestamp,
+) -> Result<Claimed, StoreError> {
+    let ClaimArgs { owner, lease, timeout: default_timeout } = args;
+    let (key, queue, payload, attempts, max_attempts, timeout_ms) = row;
+    let token = new_token();
+    db.exec(
+        "UPDATE jobs SET status = 'running', lease_token = ?2, lease_owner = ?3,
+                         lease_expires_at = ?4, updated_at = ?5, started_at = ?5
+         WHERE key = ?1",
+        ps![key, token, owner, now + *lease, now],
+    )?;
+    if probe {
+        gates::start_probe(db, &key)?;
+    }
+    let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
+    let attempt = attempts + 1;
+    let steps = Default::default();
+    let job = Job { key, queue, payload, attempt, max_attempts, timeout, steps };
+    Ok(Claimed { job, token })
+}
+
+/// The claim when `[[limit]]`s are configured: due jobs in claim order, skipping those whose
+/// limit admits no more (and reading again without them, so a full limit cannot starve the
+/// jobs behind it). Jobs of a full limit that lifts by itself are postponed to then.
+fn limited(
+    db: Db<'_>,
+    ctx: &StoreCtx,
+    args: &ClaimArgs,
+    want: usize,
+    probe: bool,
+    now: Timestamp,
+) -> Result<Claim, StoreError> {
+    let mut rooms = limits::rooms(db, ctx, now)?;
+    for room in rooms.iter().filter(|r| r.left == 0) {
+        if let Some(until) = room.lifts_at {
+            limits::postpone(db, &room.name, until)?;
         }
-        let timeout = timeout_ms.map(crate::clock::duration).unwrap_or(*default_timeout);
-        let attempt = attempts + 1;
-        let steps = Default::default();
-        let job = Job { key, queue, payload, attempt, max_attempts, timeout, steps };
-        claimed.push(Claimed { job, token });
+    }
+    let mut claimed = Vec::new();
+    for _ in 0..=rooms.len() {
+        // Limit names are checked on enqueue and in the config (letters, digits, `-_.`), so
+        // they can stand in the statement as literals.
+        let full: Vec<String> =
+            rooms.iter().filter(|r| r.left == 0).map(|r| format!("'{}'", r.name)).collect();
+        let skip = if full.is_empty() {
+            String::new()
+        } else {
+            format!(" AND (limit_name IS NULL OR limit_name NOT IN ({}))", full.join(", "))
+        };
+        let sql = db.pick(
+            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms, limit_name
+             FROM jobs INDEXED BY jobs_claim WHERE status = 'pending' AND run_at <= ?1",
+            "SELECT key, queue, payload, attempts, max_attempts, timeout_ms, limit_name
+             FROM jobs WHERE status = 'pending' AND run_at <= ?1",
+        );
+        let order = db.pick(
+            " ORDER BY priority DESC, run_at, rowid LIMIT ?2",
+            " ORDER BY priority DESC, run_at, seq LIMIT ?2 FOR UPDATE SKIP LOCKED",
+        );
+        let rows =
+            db.query(&format!("{sql}{skip}{order}"), ps![now, want - claimed.len()], |r| {
+                let row: (DueRow, Option<String>) =
+                    ((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?), r.get(6)?);
+                Ok(row)
+            })?;
+        let read = rows.len();
+        let mut skipped = false;
+        for (row, limit) in rows {
+            let room = limit.and_then(|l| rooms.iter_mut().find(|r| r.name == l));
+            if let Some(room) = room {
+                if room.left == 0 {
+                    skipped = true;
+                    continue;
+                }
+                limits::took(db, room, now)?;
+            }
+            claimed.push(take(db, args, row, probe, now)?);
+        }
+        if !skipped || claimed.len() >= want || read == 0 {
+            break;
+        }
     }
     Ok(Claim::Jobs(claimed))
 }

@@ -41,6 +41,11 @@ pub(crate) fn validate(job: &NewJob, max_payload: usize) -> Result<(), StoreErro
     if job.max_attempts == Some(0) {
         return Err(StoreError::InvalidValue("max_attempts must be at least 1".to_owned()));
     }
+    if job.limit.as_deref().is_some_and(|l| !crate::limit::valid_name(l)) {
+        return Err(StoreError::InvalidValue(
+            "limit names are 1 to 64 letters, digits, '-', '_' or '.'".to_owned(),
+        ));
+    }
     if job.timeout.is_some_and(|t| t.is_zero()) {
         return Err(StoreError::InvalidValue("the timeout must be above zero".to_owned()));
     }
@@ -84,8 +89,8 @@ pub(crate) fn run(
     }
     let inserted = db.exec(
         "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
-                           timeout_ms, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8)
+                           timeout_ms, created_at, updated_at, limit_name)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?8, ?9)
          ON CONFLICT (key) DO NOTHING",
         ps![
             job.key,
@@ -96,6 +101,7 @@ pub(crate) fn run(
             job.run_at.unwrap_or(now),
             job.timeout.map(crate::clock::millis),
             now,
+            job.limit,
         ],
     )?;
     if inserted == 1 {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::db::{Db, Param, ps};
 use super::ledger::{self, Charge};
+use super::limits::{self, held};
 use super::{StoreCtx, alerts, gates};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -166,8 +167,20 @@ pub(super) fn fail_running(
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
         FailKind::Interrupted => gates::released(db, key)?,
-        FailKind::OpenBreaker { .. } => gates::open_now(db, ctx, key, error, now)?,
-        _ => gates::failed(db, ctx, key, now)?,
+        kind => match limits::breaker_of(db, ctx, key)? {
+            // The job's limit has a breaker of its own: only that provider's jobs stop.
+            Some(limit) => {
+                let at_once = matches!(kind, FailKind::OpenBreaker { .. });
+                limits::breaker_failed(db, ctx, limit, key, error, now, at_once)?;
+            }
+            None if matches!(kind, FailKind::OpenBreaker { .. }) => {
+                gates::open_now(db, ctx, key, error, now)?
+            }
+            None => gates::failed(db, ctx, key, now)?,
+        },
+    }
+    if let (FailKind::Retryable { delay: Some(d) }, Some(limit)) = (&kind, held(charge)) {
+        limits::hold(db, limit, now + *d)?;
     }
     let entry = AttemptError {
         attempt: attempts,

@@ -56,6 +56,9 @@ pub(crate) fn complete(
         ledger::record(db, key, attempt, charge, now)?;
     }
     gates::succeeded(db, ctx, key)?;
+    if let Some(limit) = super::limits::breaker_of(db, ctx, key)? {
+        super::limits::breaker_succeeded(db, limit)?;
+    }
     Ok(true)
 }
 

@@ -41,8 +41,10 @@ pub(crate) fn record(
     let tokens_in = tokens(usage.and_then(|u| u.tokens_in));
     let tokens_out = tokens(usage.and_then(|u| u.tokens_out));
     db.exec(
-        "INSERT INTO spend (day, key, attempt, micros, at, queue, model, tokens_in, tokens_out)
-         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT queue FROM jobs WHERE key = ?2), ?6, ?7, ?8)",
+        "INSERT INTO spend (day, key, attempt, micros, at, queue, model, tokens_in, tokens_out,
+                            limit_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT queue FROM jobs WHERE key = ?2), ?6, ?7, ?8,
+                 (SELECT limit_name FROM jobs WHERE key = ?2))",
         ps![utc_day(now), key, attempt, charge.micros.max(0), now, model, tokens_in, tokens_out],
     )?;
     Ok(())
@@ -58,7 +60,7 @@ pub(crate) fn by(
 ) -> Result<Vec<GroupSpend>, StoreError> {
     let back = std::time::Duration::from_secs(86_400) * days.saturating_sub(1);
     let since = utc_day(now - back);
-    let column = by.as_str();
+    let column = by.column();
     // SQLite's total() is a float, which CAST saturates; PostgreSQL's sum() is numeric, which
     // a CAST past bigint's range refuses: saturate first.
     let sum = |c: &str| match db.is_pg() {

@@ -29,6 +29,7 @@ pub(crate) fn status(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Statu
     st.pause_reason = control.pause_reason;
     st.spend_today_micros = super::gates::spent_today(db, now)?;
     st.gate = super::gates::current(db, ctx, now)?;
+    st.limits = super::limits::statuses(db, ctx, now)?;
     Ok(st)
 }
 

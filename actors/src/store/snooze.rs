@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::db::{Db, ps};
 use super::fail::{self, FailKind, Failed};
 use super::ledger::{self, Charge};
-use super::{StoreCtx, gates};
+use super::{StoreCtx, gates, limits};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::policy::backoff::backoff;
@@ -59,8 +59,13 @@ pub(crate) fn run(
     ledger::record(db, key, attempts + 1, charge, now)?;
     // Neither a success nor a failure: a breaker probe that snoozed frees the probe's slot.
     gates::released(db, key)?;
+    let held = delay.and(limits::held(charge));
     let delay = delay.unwrap_or_else(|| backoff(ctx.retry.base, ctx.retry.cap, attempts));
     let at = now + delay;
+    if let Some(limit) = held {
+        // A 429 naming its limit: the provider's other jobs wait too.
+        limits::hold(db, limit, at)?;
+    }
     let snoozes = snoozes + 1;
     db.exec(
         "UPDATE jobs SET status = 'pending', snoozes = ?2, run_at = ?3, updated_at = ?4,

@@ -31,6 +31,8 @@ pub struct Line {
     delay: Option<String>,
     /// This job's handler timeout, e.g. `10m`.
     timeout: Option<String>,
+    /// The `[[limit]]` the job counts against.
+    limit: Option<String>,
 }
 
 /// A job read from a line, with that line's number (1-based).
@@ -134,6 +136,7 @@ impl Line {
             priority: self.priority,
             run_at: delay.map(|d: Duration| super::now() + d),
             timeout,
+            limit: self.limit,
         })
     }
 }

@@ -1,0 +1,134 @@
+//! Provider limits through the binary: `[[limit]]` concurrency across workers, a 429's hold on
+//! the whole limit (and not on another), the per-limit breaker, `enqueue --limit` checks.
+
+use crate::util::cli::Workdir;
+
+const LIMITS: &str = "[[limit]]\nname = \"openai\"\nconcurrency = 1\nbreaker = true\n\n\
+                      [[limit]]\nname = \"anthropic\"\nconcurrency = 4\n";
+
+/// The handler's marks, `(what, key, millis)`, in the order written.
+fn marks(w: &Workdir) -> Vec<(String, String, u64)> {
+    let text = std::fs::read_to_string(w.path().join("marks.txt")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[1].to_owned(), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+const MARK: &str = "mark() { echo \"$1 $NIGHTSHIFT_KEY $(date +%s%3N)\" >> marks.txt; }\n";
+
+crate::both_stores! {
+    #[test]
+    fn a_limit_with_concurrency_1_never_runs_two_of_its_jobs_at_once(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", LIMITS);
+    let agent = w.script("agent.sh", &format!("{MARK}mark start\nsleep 0.2\nmark end"));
+    for key in ["o1", "o2", "o3", "o4"] {
+        w.run(&["enqueue", key, "{}", "--limit", "openai"]).expect(0);
+    }
+    w.run(&["enqueue", "free", "{}"]).expect(0);
+    w.run(&["run", "--once", "--workers", "4", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 5);
+    let openai: Vec<String> =
+        marks(&w).into_iter().filter(|m| m.1 != "free").map(|m| m.0).collect();
+    assert_eq!(openai.len(), 8, "{openai:?}");
+    for pair in openai.chunks(2) {
+        assert_eq!(pair, ["start", "end"], "two openai jobs overlapped: {openai:?}");
+    }
+    let refused = w.run(&["enqueue", "x", "{}", "--limit", "nope"]).expect(2);
+    assert!(refused.stderr.contains("unknown limit \"nope\""), "{}", refused.stderr);
+    assert!(refused.stderr.contains("openai, anthropic"), "{}", refused.stderr);
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn a_429_naming_its_limit_holds_the_limit_and_not_another(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", LIMITS);
+    let agent = w.script(
+        "agent.sh",
+        &format!(
+            "{MARK}mark start\n\
+             if [ \"$NIGHTSHIFT_KEY\" = o1 ] && [ ! -e held ]; then touch held; mark end\n\
+             echo '{{\"retry_after_s\": 2, \"limit\": \"openai\"}}'; exit 75; fi\n\
+             mark end"
+        ),
+    );
+    w.run(&["enqueue", "o1", "{}", "--limit", "openai", "--priority", "9"]).expect(0);
+    w.run(&["enqueue", "o2", "{}", "--limit", "openai"]).expect(0);
+    w.run(&["enqueue", "a1", "{}", "--limit", "anthropic"]).expect(0);
+    w.run(&["run", "--once", "--workers", "2", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 3);
+    let marks = marks(&w);
+    let at = |what: &str, key: &str| {
+        marks.iter().find(|m| m.0 == what && m.1 == key).map(|m| m.2).unwrap()
+    };
+    let held_at = at("end", "o1");
+    assert!(at("start", "o2") >= held_at + 1_900, "o2 ran during the hold: {marks:?}");
+    assert!(at("start", "a1") < held_at + 1_500, "anthropic was held too: {marks:?}");
+    let held = w.count("SELECT count(*) FROM limits WHERE name = 'openai' AND held_until IS NOT NULL");
+    assert_eq!(held, 1, "the hold is recorded on the limit's row");
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn an_auth_failure_opens_its_limits_breaker_and_not_the_global_one(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", &format!("{LIMITS}\n[breaker]\ncooldown = \"1h\"\n"));
+    let agent = w.script(
+        "agent.sh",
+        &format!(
+            "{MARK}mark start\n\
+             if [ \"$NIGHTSHIFT_KEY\" = o1 ]; then echo '{{\"error_class\": \"auth\"}}'; exit 1; fi"
+        ),
+    );
+    w.run(&["enqueue", "o1", "{}", "--limit", "openai", "--priority", "9"]).expect(0);
+    w.run(&["enqueue", "o2", "{}", "--limit", "openai"]).expect(0);
+    w.run(&["enqueue", "a1", "{}", "--limit", "anthropic"]).expect(0);
+    w.run(&["enqueue", "free", "{}"]).expect(0);
+    w.run(&["run", "--once", "--workers", "1", "--wait", "0s", "--", agent.to_str().unwrap()]).expect(0);
+    let done = w.rows("SELECT key FROM jobs WHERE status = 'done' ORDER BY key");
+    assert_eq!(done, [["a1"], ["free"]], "the other limit and unlimited jobs ran");
+    assert_eq!(w.text("SELECT status FROM jobs WHERE key = 'o2'"), "pending", "openai is held");
+    assert!(!marks(&w).iter().any(|m| m.1 == "o2"), "o2 never started");
+    assert_eq!(w.count("SELECT count(*) FROM limits WHERE breaker_open_until IS NOT NULL"), 1);
+    assert_eq!(w.count("SELECT breaker_failures FROM control"), 0, "the global breaker is untouched");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
+    let limits = json["limits"].as_array().unwrap();
+    let openai = limits.iter().find(|l| l["name"] == "openai").unwrap();
+    assert_eq!((openai["breaker"].as_str(), openai["running"].as_u64()), (Some("open"), Some(0)));
+    assert_eq!(openai["concurrency"], 1);
+    assert!(openai["breaker_open_until"].is_number(), "{openai}");
+    let anthropic = limits.iter().find(|l| l["name"] == "anthropic").unwrap();
+    assert_eq!(anthropic["breaker"], "closed");
+    let text = w.run(&["status"]).expect(0).stdout;
+    assert!(text.contains("limit        openai: 0/1 running, breaker open until"), "{text}");
+    let prom = w.run(&["status", "--prom"]).expect(0).stdout;
+    assert!(prom.contains("limit_breaker_open{limit=\"openai\"} 1"), "{prom}");
+    assert!(prom.contains("limit_breaker_open{limit=\"anthropic\"} 0"), "{prom}");
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn a_rate_of_2_per_second_spaces_the_claims(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", "[[limit]]\nname = \"slow\"\nrate = \"2/s\"\n");
+    let agent = w.script("agent.sh", &format!("{MARK}mark start\necho '{{\"cost_usd\": 0.01}}'"));
+    for key in ["r1", "r2", "r3", "r4"] {
+        w.run(&["enqueue", key, "{}", "--limit", "slow"]).expect(0);
+    }
+    w.run(&["run", "--once", "--workers", "4", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    let starts: Vec<u64> = marks(&w).into_iter().map(|m| m.2).collect();
+    assert_eq!(starts.len(), 4, "{starts:?}");
+    assert!(starts[2] >= starts[0] + 950, "a third claim inside the first second: {starts:?}");
+    let spend = w.run(&["spend", "--by", "limit", "--json"]).expect(0).stdout;
+    assert!(spend.contains("\"limit\":\"slow\""), "{spend}");
+    }
+}
