@@ -37,7 +37,7 @@ const TABLES: [(&str, &str, &str); 5] = [
         "jobs",
         "key, queue, payload, status, attempts, max_attempts, priority, run_at, timeout_ms, \
          lease_token, lease_owner, lease_expires_at, last_error, result, errors, created_at, \
-         updated_at, finished_at, started_at, cost_micros, snoozes",
+         updated_at, finished_at, started_at, cost_micros, snoozes, limit_name",
         "rowid",
     ),
     (
@@ -46,7 +46,11 @@ const TABLES: [(&str, &str, &str); 5] = [
          reason",
         "died, key",
     ),
-    ("spend", "id, day, key, attempt, micros, at, queue, model, tokens_in, tokens_out", "id"),
+    (
+        "spend",
+        "id, day, key, attempt, micros, at, queue, model, tokens_in, tokens_out, limit_name",
+        "id",
+    ),
     (
         "alerts",
         "id, kind, key, body, created_at, state, attempts, next_attempt_at, delivered_at, \
