@@ -9,11 +9,13 @@ mod dlq;
 mod parse;
 mod purge;
 mod step;
+mod waits;
 
 pub use dlq::{DeadFilterArgs, DlqReplayArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 pub use step::StepArgs;
+pub use waits::{CancelArgs, SignalArgs};
 
 /// nightshift: a durable job runner for unattended agents.
 ///
@@ -80,6 +82,11 @@ pub enum Command {
     /// Inside a handler: run CMD as the memoized step NAME of the running job (its recorded
     /// output is printed instead when an earlier attempt recorded it)
     Step(StepArgs),
+    /// Continue a job waiting for the signal NAME: PAYLOAD (`-`: stdin) becomes its step NAME
+    Signal(SignalArgs),
+    /// Cancel jobs: a pending or waiting one becomes `cancelled`; a running one's handler is
+    /// stopped (SIGTERM to its process group, SIGKILL after the grace) and its outcome dropped
+    Cancel(CancelArgs),
     /// Alerts: `alert test` sends one through the configured webhook now
     Alert {
         #[command(subcommand)]

@@ -59,6 +59,7 @@ mod cli_snooze;
 // the step socket's refusals, and a runner SIGKILLed between steps.
 mod cli_step_socket;
 mod cli_steps;
+mod cli_waits;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.

@@ -42,6 +42,7 @@ pub(crate) mod runners;
 mod snooze;
 pub(crate) mod steps;
 pub(crate) mod tally;
+pub(crate) mod wait;
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,7 @@ pub(crate) use ledger::Charge;
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
 pub(crate) use snooze::Snoozed;
 pub(crate) use steps::{StepRead, StepWrite};
+pub(crate) use wait::{CancelWhich, WaitSpec, Waited};
 
 mod calls;
 mod handle;
@@ -76,6 +78,8 @@ pub(crate) struct StoreCtx {
     pub(crate) max_payload: usize,
     pub(crate) daily_cap_micros: Option<i64>,
     pub(crate) breaker: BreakerConfig,
+    /// Whether a webhook is configured: a `waiting` alert is owed only then.
+    pub(crate) alerting: bool,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
     /// Whether the operation being applied runs guarded: in a savepoint of its own, its
@@ -91,6 +95,7 @@ impl StoreCtx {
             max_payload: config.max_payload,
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
+            alerting: config.alert.webhook.is_some(),
             notices: notices::Notices::default(),
             guarded: std::cell::Cell::new(true),
         }

@@ -132,6 +132,7 @@ pub struct Counts {
     enqueued: usize,
     duplicate: usize,
     dead_lettered: usize,
+    cancelled: usize,
     conflict: usize,
 }
 
@@ -143,6 +144,7 @@ impl Counts {
                 Enqueued::Enqueued => c.enqueued += 1,
                 Enqueued::Duplicate { .. } => c.duplicate += 1,
                 Enqueued::DeadLettered => c.dead_lettered += 1,
+                Enqueued::Cancelled => c.cancelled += 1,
                 Enqueued::Conflict { .. } => c.conflict += 1,
             }
         }
@@ -150,8 +152,12 @@ impl Counts {
     }
 
     fn text(&self) -> String {
+        let cancelled = match self.cancelled {
+            0 => String::new(),
+            n => format!(", {n} cancelled"),
+        };
         format!(
-            "{} lines: {} enqueued, {} duplicate, {} dead_lettered, {} conflict",
+            "{} lines: {} enqueued, {} duplicate, {} dead_lettered, {} conflict{cancelled}",
             self.lines, self.enqueued, self.duplicate, self.dead_lettered, self.conflict
         )
     }
@@ -164,6 +170,7 @@ impl Counts {
             "duplicate": self.duplicate,
             "dead_lettered": self.dead_lettered,
             "conflict": self.conflict,
+            "cancelled": self.cancelled,
         })
     }
 }

@@ -31,6 +31,9 @@ pub(crate) enum FailKind {
     Crashed,
     /// The process or lease died under it: due again at once.
     Interrupted,
+    /// A wait's deadline passed with no signal: retried after the backoff, or dead-lettered
+    /// at once when `dead`. No evidence against the upstream: the breaker counts nothing.
+    WaitTimedOut { dead: bool },
 }
 
 /// What became of a failed attempt.
@@ -122,7 +125,10 @@ pub(crate) fn recover(
                 "SELECT key FROM jobs WHERE status = 'running' AND lease_expires_at < ?1
                  FOR UPDATE SKIP LOCKED",
             );
-            fail_each(db, ctx, expired, ps![now], error, interrupted, now)
+            let mut failed = fail_each(db, ctx, expired, ps![now], error, interrupted, now)?;
+            // Waits past their deadline are swept with them.
+            failed.extend(super::wait::expire(db, ctx, now)?);
+            Ok(failed)
         }
     }
 }
@@ -165,7 +171,7 @@ pub(super) fn fail_running(
     ledger::record(db, key, attempts, charge, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
-        FailKind::Interrupted => gates::released(db, key)?,
+        FailKind::Interrupted | FailKind::WaitTimedOut { .. } => gates::released(db, key)?,
         FailKind::OpenBreaker { .. } => gates::open_now(db, ctx, key, error, now)?,
         _ => gates::failed(db, ctx, key, now)?,
     }
@@ -178,10 +184,12 @@ pub(super) fn fail_running(
     };
     let errors = push_error(&errors, entry);
     let reason = match kind {
-        FailKind::Permanent => Some(DeadReason::Permanent),
+        FailKind::Permanent | FailKind::WaitTimedOut { dead: true } => Some(DeadReason::Permanent),
         _ if attempts < max_attempts => None,
         FailKind::Crashed | FailKind::Interrupted => Some(DeadReason::Crashed),
-        FailKind::Retryable { .. } | FailKind::OpenBreaker { .. } => Some(DeadReason::Exhausted),
+        FailKind::Retryable { .. }
+        | FailKind::OpenBreaker { .. }
+        | FailKind::WaitTimedOut { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
         return bury(db, key, error, attempts, &errors, reason, now);

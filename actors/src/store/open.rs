@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_steps.sql"),
     include_str!("migrations/0008_snoozes.sql"),
     include_str!("migrations/0009_attempt_details.sql"),
+    include_str!("migrations/0010_waits_cancel.sql"),
 ];
 
 /// The first bytes of every SQLite database file.

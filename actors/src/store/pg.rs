@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("pg/0002_steps.sql"),
     include_str!("pg/0003_snoozes.sql"),
     include_str!("pg/0004_attempt_details.sql"),
+    include_str!("pg/0005_waits_cancel.sql"),
 ];
 
 pub(crate) mod scratch;

@@ -107,6 +107,8 @@ impl Supervisor {
                     if let Some(shared) = weak.upgrade() {
                         // Say so when the kill switch was flipped from another shell.
                         shared.saw_pause(paused, reason);
+                        // Another process may have cancelled a job running here.
+                        shared.cancelled();
                         if paused {
                             dispatcher.cast(DispatcherMsg::Paused(None));
                         } else {

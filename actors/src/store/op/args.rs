@@ -54,6 +54,22 @@ pub(crate) struct RecoverArgs {
     pub(crate) now: Timestamp,
 }
 
+/// Store a signal's payload for the job waiting for it.
+#[derive(Debug)]
+pub(crate) struct SignalArgs {
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) payload: String,
+    pub(crate) now: Timestamp,
+}
+
+/// Cancel jobs.
+#[derive(Debug)]
+pub(crate) struct CancelArgs {
+    pub(crate) which: super::super::CancelWhich,
+    pub(crate) now: Timestamp,
+}
+
 /// Move dead letters back to the queue, due at once.
 #[derive(Debug)]
 pub(crate) struct ReplayArgs {
