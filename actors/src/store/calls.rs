@@ -237,4 +237,9 @@ impl StoreHandle {
     pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.call(NextDueArgs).await
     }
+
+    /// The earliest deadline of a waiting job.
+    pub(crate) async fn next_wait(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.call(NextWaitArgs).await
+    }
 }

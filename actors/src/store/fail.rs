@@ -97,8 +97,11 @@ pub(crate) enum Recovery {
     /// SQLite's single runner may claim that: on PostgreSQL other runners share the queue and
     /// their jobs run, so a runner starting there recovers [`Recovery::ExpiredLeases`] instead.
     AllRunning,
-    /// The running jobs whose lease expired before now (the Rescuer's sweep).
+    /// The running jobs whose lease expired before now (the Rescuer's sweep), and the waits
+    /// past their deadline.
     ExpiredLeases,
+    /// Only the waits past their deadline (the Retry scheduler, at the earliest deadline).
+    ExpiredWaits,
 }
 
 /// Counts an interrupted attempt for the running jobs `which` selects.
@@ -130,6 +133,7 @@ pub(crate) fn recover(
             failed.extend(super::wait::expire(db, ctx, now)?);
             Ok(failed)
         }
+        Recovery::ExpiredWaits => super::wait::expire(db, ctx, now),
     }
 }
 

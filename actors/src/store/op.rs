@@ -171,6 +171,8 @@ ops! {
     Read DrainState(DrainStateArgs) -> read::DrainState;
     /// The Retry scheduler's next wake-up.
     Read NextDue(NextDueArgs) -> Option<Timestamp>;
+    /// The earliest deadline of a waiting job.
+    Read NextWait(NextWaitArgs) -> Option<Timestamp>;
     /// A runner's row written or refreshed.
     Write RunnerBeat(RunnerBeatArgs) -> ();
     /// A runner's row removed.
@@ -240,6 +242,7 @@ impl Op {
             Op::SpendBy(call) => call.run(|a| ledger::by(c, a.by, a.days, a.now)),
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
+            Op::NextWait(call) => call.run(|_| wait::next_deadline(c)),
             Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),
             Op::RunnerGone(call) => call.run(|a| runners::gone(c, &a.instance)),
             Op::Runners(call) => call.run(|a| runners::alive(c, a.since)),

@@ -104,7 +104,13 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-/// Fails the waits whose deadline passed (the Rescuer's sweep).
+/// The earliest deadline of a waiting job (from the partial index of waiting rows).
+pub(crate) fn next_deadline(db: Db<'_>) -> Result<Option<Timestamp>, StoreError> {
+    db.value("SELECT min(wait_until) FROM jobs WHERE status = 'waiting'", ps![])
+}
+
+/// Fails the waits whose deadline passed (the Retry scheduler at the deadline, and the
+/// Rescuer's sweep).
 pub(crate) fn expire(
     db: Db<'_>,
     ctx: &StoreCtx,

@@ -137,7 +137,11 @@ impl Supervisor {
                 d.get_cell()
             }
             Role::Retry => {
-                let actor = Retry { shared: shared.clone(), dispatcher: slots.dispatcher.clone() };
+                let actor = Retry {
+                    shared: shared.clone(),
+                    dispatcher: slots.dispatcher.clone(),
+                    notices: slots.notices(),
+                };
                 let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
                 slots.retry.set(r.clone());
                 r.get_cell()

@@ -282,6 +282,10 @@ pub(crate) struct DrainStateArgs {
 #[derive(Debug)]
 pub(crate) struct NextDueArgs;
 
+/// The earliest deadline of a waiting job.
+#[derive(Debug)]
+pub(crate) struct NextWaitArgs;
+
 /// This runner's row written or its heartbeat refreshed (PostgreSQL).
 #[derive(Debug)]
 pub(crate) struct RunnerBeatArgs {
