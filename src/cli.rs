@@ -322,7 +322,7 @@ pub struct JobsArgs {
     #[command(subcommand)]
     pub show: Option<JobsCommand>,
     /// Only jobs with this status
-    #[arg(long, value_parser = ["pending", "running", "done"])]
+    #[arg(long, value_parser = ["pending", "running", "done", "waiting", "cancelled"])]
     pub status: Option<String>,
     /// Only jobs on this queue
     #[arg(long)]

@@ -59,6 +59,8 @@ crate::both_stores! {
         // A 1 s timeout would fail it before the test signals: give it an hour instead.
         wait_until(limit, "review waits", || w.count("SELECT count(*) FROM jobs WHERE key = 'review' AND status = 'waiting'") == 1);
         w.execute("UPDATE jobs SET wait_until = wait_until + 3600000 WHERE key = 'review'");
+        let listed = w.run(&["jobs", "--status", "waiting"]).expect(0).stdout;
+        assert!(listed.contains("review"), "{listed}");
         let show: Value = serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
         assert_eq!((show["waiting"].as_u64(), show["done"].as_u64()), (Some(1), Some(0)), "{show}");
 
