@@ -194,3 +194,27 @@ crate::both_stores! {
         assert!(text.contains("nightshift signal 'needs review' approval -"), "{text}");
     }
 }
+
+crate::both_stores! {
+    #[test]
+    fn the_api_signals_and_cancels_as_the_commands_do(w: Workdir) {
+        use crate::util::http::Server;
+        w.run(&["init"]).expect(0);
+        w.run(&["enqueue", "a", "{}"]).expect(0);
+        w.run(&["enqueue", "parked", "{}"]).expect(0);
+        w.execute("UPDATE jobs SET status = 'waiting', wait_name = 'ok', wait_until = 9000000000000 WHERE key = 'parked'");
+        let server = Server::start(&w, &[]);
+        let post = |path: &str, body: &[u8]| server.request("POST", path, &[], body);
+        let r = post("/api/jobs/a/signal/ok", b"x").expect(409);
+        assert_eq!(r.json()["outcome"], "not_waiting", "{r:?}");
+        let r = post("/api/jobs/parked/signal/ok", b"yes").expect(200);
+        assert_eq!(r.json()["outcome"], "resumed");
+        assert_eq!(w.text("SELECT output FROM steps WHERE job_key = 'parked' AND name = 'ok'"), "yes");
+        assert_eq!(status(&w, "parked"), "pending");
+        let r = post("/api/jobs/a/cancel", b"").expect(200);
+        assert_eq!(r.json(), serde_json::json!({"key": "a", "was": "pending"}));
+        post("/api/jobs/a/cancel", b"").expect(409);
+        post("/api/jobs/nope/cancel", b"").expect(404);
+        server.stop();
+    }
+}

@@ -183,8 +183,7 @@ impl EngineHandle {
     }
 
     /// Stores `payload` as the step `name` of the job `key`, which must be waiting for the
-    /// signal `name` ([`Outcome::Wait`]), and makes it due now. A job that does not wait for
-    /// it is answered [`Signalled::NotWaiting`] and left as it was.
+    /// signal `name` ([`Outcome::Wait`]), and makes it due now; see [`Operator::signal`].
     ///
     /// [`Outcome::Wait`]: crate::Outcome::Wait
     pub async fn signal(
@@ -193,26 +192,12 @@ impl EngineHandle {
         name: &str,
         payload: &str,
     ) -> Result<crate::Signalled, EngineError> {
-        let args = crate::store::op::SignalArgs {
-            key: key.to_owned(),
-            name: name.to_owned(),
-            payload: payload.to_owned(),
-            now: self.shared.now(),
-        };
-        let answer = self.shared.store.call(args).await?;
-        self.enqueuer.dispatcher.wake();
-        Ok(answer)
+        self.operator().signal(key, name, payload).await
     }
 
-    /// Cancels the jobs `keys`: a pending or waiting one becomes `cancelled`; a running one
-    /// too, its handler stopped (a command handler's process group gets SIGTERM, then
-    /// SIGKILL after the grace) and its outcome discarded. Other jobs are left as they are.
+    /// Cancels the jobs `keys`; see [`Operator::cancel`].
     pub async fn cancel(&self, keys: &[&str]) -> Result<Vec<crate::Cancelled>, EngineError> {
-        let which = crate::store::CancelWhich::Keys(keys.iter().map(|k| (*k).to_owned()).collect());
-        let args = crate::store::op::CancelArgs { which, now: self.shared.now() };
-        let answer = self.shared.store.call(args).await?;
-        self.shared.cancelled();
-        Ok(answer)
+        self.operator().cancel(keys).await
     }
 
     /// Deletes dead-lettered jobs for good. Returns the keys purged.

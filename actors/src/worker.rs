@@ -113,13 +113,15 @@ impl Worker {
                 _ = &mut deadline => break Stopped::Returned(Outcome::retry(format!(
                     "timeout: the handler ran longer than {}", humantime_secs(timeout)
                 ))),
-                // A beat, or a cancel somewhere: is the lease still held? (A cancel clears it.)
-                _ = async {
-                    tokio::select! {
-                        _ = beat.tick() => {}
-                        Ok(()) = cancels.changed() => {}
+                // A cancel may have come (from any process): is the lease still held? A read,
+                // not a heartbeat: no commit for each commit another process makes.
+                Ok(()) = cancels.changed() => {
+                    let held = shared.store.lease_held(key.clone(), token.clone()).await;
+                    if matches!(held, Ok(false)) {
+                        break Stopped::LeaseLost;
                     }
-                } => {
+                }
+                _ = beat.tick() => {
                     let lease = vec![(key.clone(), token.clone())];
                     let held = shared.store.heartbeat(lease, shared.config.lease, shared.now());
                     if let Ok(held) = held.await && held == [false] {

@@ -91,7 +91,7 @@ pub(crate) fn settled(
             (Settle::Wait { wait, .. }, Settled::Waited(Waited::Waiting { until })) => {
                 event!("job_waiting", key = %key, attempt = e.attempt, duration_ms = duration_ms,
                     name = %wait.name, until = until.as_millis(), cost_usd = e.cost_usd);
-                // The Rescuer fails the wait once it is past; the Retry timer is a wake-up.
+                // At `until` the Retry scheduler fails the wait (the Rescuer's sweep too).
                 notices.retry_due(until);
             }
             (Settle::Wait { wait, .. }, Settled::Waited(Waited::Signalled)) => {

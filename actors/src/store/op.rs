@@ -173,6 +173,8 @@ ops! {
     Read NextDue(NextDueArgs) -> Option<Timestamp>;
     /// The earliest deadline of a waiting job.
     Read NextWait(NextWaitArgs) -> Option<Timestamp>;
+    /// Whether a running attempt's lease is still held (not cancelled, not taken over).
+    Read LeaseHeld(LeaseHeldArgs) -> bool;
     /// A runner's row written or refreshed.
     Write RunnerBeat(RunnerBeatArgs) -> ();
     /// A runner's row removed.
@@ -243,6 +245,7 @@ impl Op {
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
             Op::NextWait(call) => call.run(|_| wait::next_deadline(c)),
+            Op::LeaseHeld(call) => call.run(|a| wait::lease_held(c, &a.key, &a.token)),
             Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),
             Op::RunnerGone(call) => call.run(|a| runners::gone(c, &a.instance)),
             Op::Runners(call) => call.run(|a| runners::alive(c, a.since)),

@@ -104,6 +104,14 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// Whether the attempt running under `(key, token)` still holds its lease.
+pub(crate) fn lease_held(db: Db<'_>, key: &str, token: &str) -> Result<bool, StoreError> {
+    db.exists(
+        "SELECT 1 FROM jobs WHERE key = ?1 AND lease_token = ?2 AND status = 'running'",
+        ps![key, token],
+    )
+}
+
 /// The earliest deadline of a waiting job (from the partial index of waiting rows).
 pub(crate) fn next_deadline(db: Db<'_>) -> Result<Option<Timestamp>, StoreError> {
     db.value("SELECT min(wait_until) FROM jobs WHERE status = 'waiting'", ps![])

@@ -282,6 +282,13 @@ pub(crate) struct DrainStateArgs {
 #[derive(Debug)]
 pub(crate) struct NextDueArgs;
 
+/// Whether a running attempt's lease is still held.
+#[derive(Debug)]
+pub(crate) struct LeaseHeldArgs {
+    pub(crate) key: String,
+    pub(crate) token: String,
+}
+
 /// The earliest deadline of a waiting job.
 #[derive(Debug)]
 pub(crate) struct NextWaitArgs;
