@@ -300,8 +300,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
     /// The handler command and its arguments [default: [handler] command]. Exit 0: done;
-    /// 75: snoozed (retry_after_s, no attempt counted); stdout JSON lines: cost_usd,
-    /// retry_after_s, error_class, model, tokens_in, tokens_out (see README)
+    /// 75: snoozed (retry_after_s, no attempt counted), or waiting with a wait line; stdout
+    /// JSON lines: cost_usd, retry_after_s, error_class, wait, model, tokens_in, tokens_out
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

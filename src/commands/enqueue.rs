@@ -164,14 +164,18 @@ impl Counts {
 
     /// The `summary` line of `enqueue --jsonl --json`.
     pub fn json(&self) -> serde_json::Value {
-        json!({
+        let mut summary = json!({
             "lines": self.lines,
             "enqueued": self.enqueued,
             "duplicate": self.duplicate,
             "dead_lettered": self.dead_lettered,
             "conflict": self.conflict,
-            "cancelled": self.cancelled,
-        })
+        });
+        // Only when a line named a cancelled key: the summary stays as it was otherwise.
+        if self.cancelled > 0 {
+            summary["cancelled"] = json!(self.cancelled);
+        }
+        summary
     }
 }
 
