@@ -9,11 +9,13 @@ mod dlq;
 mod parse;
 mod purge;
 mod step;
+mod waits;
 
 pub use dlq::{DeadFilterArgs, DlqReplayArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 pub use step::StepArgs;
+pub use waits::{CancelArgs, SignalArgs};
 
 /// nightshift: a durable job runner for unattended agents.
 ///
@@ -80,6 +82,11 @@ pub enum Command {
     /// Inside a handler: run CMD as the memoized step NAME of the running job (its recorded
     /// output is printed instead when an earlier attempt recorded it)
     Step(StepArgs),
+    /// Continue a job waiting for the signal NAME: PAYLOAD (`-`: stdin) becomes its step NAME
+    Signal(SignalArgs),
+    /// Cancel jobs: a pending or waiting one becomes `cancelled`; a running one's handler is
+    /// stopped (SIGTERM to its process group, SIGKILL after the grace) and its outcome dropped
+    Cancel(CancelArgs),
     /// Alerts: `alert test` sends one through the configured webhook now
     Alert {
         #[command(subcommand)]
@@ -297,8 +304,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
     /// The handler command and its arguments [default: [handler] command]. Exit 0: done;
-    /// 75: snoozed (retry_after_s, no attempt counted); stdout JSON lines: cost_usd,
-    /// retry_after_s, error_class, model, tokens_in, tokens_out (see README)
+    /// 75: snoozed (retry_after_s, no attempt counted), or waiting with a wait line; stdout
+    /// JSON lines: cost_usd, retry_after_s, error_class, wait, model, tokens_in, tokens_out
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -319,7 +326,7 @@ pub struct JobsArgs {
     #[command(subcommand)]
     pub show: Option<JobsCommand>,
     /// Only jobs with this status
-    #[arg(long, value_parser = ["pending", "running", "done"])]
+    #[arg(long, value_parser = ["pending", "running", "done", "waiting", "cancelled"])]
     pub status: Option<String>,
     /// Only jobs on this queue
     #[arg(long)]

@@ -18,6 +18,7 @@ mod serve;
 pub mod spend;
 pub mod status;
 mod step;
+mod waits;
 
 use nightshift_actors::Admin;
 
@@ -77,6 +78,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve::run(settings, &args),
         Command::Spend(args) => spend::run(&settings, &args),
         Command::Alert { command } => alert::run(&settings, &command),
+        Command::Signal(args) => waits::signal(&settings, &args),
+        Command::Cancel(args) => waits::cancel(&settings, &args),
         Command::Doctor(args) => doctor::run(&settings, &args),
         Command::Deploy(args) => deploy::run(&settings, &args),
         Command::Bench(args) => bench::run(&args),

@@ -174,7 +174,7 @@ impl CommandHandler {
             tracing::warn!(target: "nightshift", event = "bad_cost", key = %key,
                 cost_usd = reported, charged_usd = hints.cost_usd);
         }
-        let Hints { cost_usd, retry_after: delay, error_class, usage, .. } = hints;
+        let Hints { cost_usd, retry_after: delay, error_class, usage, wait, .. } = hints;
         let (error, code) = match status {
             Ok(status) if status.success() => {
                 return Outcome::Success { result: Some(stdout.text()), cost_usd }.usage(usage);
@@ -198,7 +198,12 @@ impl CommandHandler {
             (None, Some(code)) if self.permanent_exit_codes.contains(&code) => {
                 Outcome::Permanent { error, cost_usd }
             }
-            (None, Some(EX_TEMPFAIL)) => Outcome::Snooze { delay, cost_usd },
+            (None, Some(EX_TEMPFAIL)) => match wait {
+                Some(output::Wait { name, timeout, dead_on_timeout }) => {
+                    Outcome::Wait { name, timeout, dead_on_timeout, cost_usd }
+                }
+                None => Outcome::Snooze { delay, cost_usd },
+            },
             (None, _) => Outcome::Retry { error, cost_usd, delay },
         };
         outcome.usage(usage)

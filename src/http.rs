@@ -70,6 +70,7 @@ mod schedules;
 mod session;
 mod status;
 mod throttle;
+mod waits;
 
 use std::sync::Arc;
 
@@ -126,6 +127,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/status", get(status::show))
         .route("/api/jobs", get(jobs::list).post(jobs::enqueue))
         .route("/api/jobs/{key}", get(jobs::show))
+        .route("/api/jobs/{key}/signal/{name}", post(waits::signal))
+        .route("/api/jobs/{key}/cancel", post(waits::cancel))
         .route("/api/dlq", get(dlq::list))
         .route("/api/dlq/{key}", get(dlq::show))
         .route("/api/dlq/replay", get(dlq::show_replay).post(dlq::replay_many))

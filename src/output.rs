@@ -43,6 +43,7 @@ pub fn enqueued(key: &str, outcome: &Enqueued) -> String {
         Enqueued::Enqueued => format!("enqueued {key}"),
         Enqueued::Duplicate { status } => format!("duplicate {key} ({status})"),
         Enqueued::DeadLettered => format!("dead_lettered {key}"),
+        Enqueued::Cancelled => format!("cancelled {key}"),
         Enqueued::Conflict { status } => format!("conflict {key} ({status})"),
     }
 }

@@ -27,6 +27,7 @@ mod engine_snooze;
 mod engine_classes;
 // Memoized steps through `Job::step`: run once, paid once, counted names, stale attempts refused.
 mod engine_steps;
+mod engine_waits;
 // Retention: the Pruner at start, what it keeps, status counts kept by triggers.
 mod engine_retention;
 // The binary: every command's output and exit codes, bad input, `run` end to end.
@@ -60,6 +61,7 @@ mod cli_snooze;
 // the step socket's refusals, and a runner SIGKILLed between steps.
 mod cli_step_socket;
 mod cli_steps;
+mod cli_waits;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
 // Bounded growth: `[retention]`, pruning at start, `--older-than`, status counts.

@@ -184,6 +184,34 @@ impl Admin {
         self.run(ReplayArgs { which: which.clone(), now: self.now(), steps: ReplaySteps::Forget })
     }
 
+    /// Stores `payload` as the step `name` of the job `key` waiting for the signal `name`,
+    /// and makes it due now (`nightshift signal`); a job that does not wait for it is left as
+    /// it was. A runner notices at its next look at the database.
+    pub fn signal(
+        &mut self,
+        key: &str,
+        name: &str,
+        payload: &str,
+    ) -> Result<crate::Signalled, StoreError> {
+        let (key, name, payload) = (key.to_owned(), name.to_owned(), payload.to_owned());
+        self.run(SignalArgs { key, name, payload, now: self.now() })
+    }
+
+    /// Cancels the jobs `keys`, or (with `queue`) every pending, waiting or running job of
+    /// that queue (`nightshift cancel`). A running one's runner stops its handler when it
+    /// notices (within its watch interval).
+    pub fn cancel(
+        &mut self,
+        keys: &[String],
+        queue: Option<&str>,
+    ) -> Result<Vec<crate::Cancelled>, StoreError> {
+        let which = match queue {
+            Some(q) => crate::store::CancelWhich::Queue(q.to_owned()),
+            None => crate::store::CancelWhich::Keys(keys.to_vec()),
+        };
+        self.run(CancelArgs { which, now: self.now() })
+    }
+
     /// The steps recorded for the job `key`, oldest first (`jobs show`).
     pub fn steps(&self, key: &str) -> Result<Vec<StepRecord>, StoreError> {
         self.run(StepsArgs { key: key.to_owned() })

@@ -27,17 +27,20 @@ pub enum AlertKind {
     CrashLoop,
     /// `nightshift alert test`.
     Test,
+    /// A job waits for a signal (`nightshift signal KEY NAME -` continues it).
+    Waiting,
 }
 
 impl AlertKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::DeadLetter,
         AlertKind::Digest,
         AlertKind::CapHit,
         AlertKind::BreakerOpened,
         AlertKind::CrashLoop,
         AlertKind::Test,
+        AlertKind::Waiting,
     ];
 
     /// The stored and posted word.
@@ -49,6 +52,7 @@ impl AlertKind {
             AlertKind::BreakerOpened => "breaker_opened",
             AlertKind::CrashLoop => "crash_loop",
             AlertKind::Test => "test",
+            AlertKind::Waiting => "waiting",
         }
     }
 }

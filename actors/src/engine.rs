@@ -182,6 +182,24 @@ impl EngineHandle {
         self.operator().replay(which).await
     }
 
+    /// Stores `payload` as the step `name` of the job `key`, which must be waiting for the
+    /// signal `name` ([`Outcome::Wait`]), and makes it due now; see [`Operator::signal`].
+    ///
+    /// [`Outcome::Wait`]: crate::Outcome::Wait
+    pub async fn signal(
+        &self,
+        key: &str,
+        name: &str,
+        payload: &str,
+    ) -> Result<crate::Signalled, EngineError> {
+        self.operator().signal(key, name, payload).await
+    }
+
+    /// Cancels the jobs `keys`; see [`Operator::cancel`].
+    pub async fn cancel(&self, keys: &[&str]) -> Result<Vec<crate::Cancelled>, EngineError> {
+        self.operator().cancel(keys).await
+    }
+
     /// Deletes dead-lettered jobs for good. Returns the keys purged.
     pub async fn purge(&self, which: Selector) -> Result<Vec<String>, EngineError> {
         self.operator().purge(which).await

@@ -11,13 +11,17 @@ pub(crate) mod listing;
 mod reason;
 mod status;
 pub(crate) mod step;
+mod summary;
 mod usage;
+mod wait;
 pub use listing::{DeadFilter, DeadQuery, JobPage, JobQuery};
 pub use reason::DeadReason;
-pub use status::Status;
+pub use status::JobStatus;
 pub use step::{MAX_STEP_NAME, StepAnswer, StepError, StepOutput, StepRecord, Steps};
+pub use summary::Status;
 pub(crate) use usage::ClassEffect;
 pub use usage::{ErrorClass, GroupSpend, SpendBy, Usage};
+pub use wait::{Cancelled, Signalled};
 
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,45 +79,8 @@ pub enum Enqueued {
     },
     /// The key is in the dead letter; nothing changed (`replay` brings it back).
     DeadLettered,
-}
-
-/// A job's status in the `jobs` table.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Waiting for its `run_at`, or for a worker.
-    Pending,
-    /// Claimed by a worker holding its lease.
-    Running,
-    /// Finished successfully.
-    Done,
-}
-
-impl JobStatus {
-    /// The word stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(JobStatus::Pending),
-            "running" => Some(JobStatus::Running),
-            "done" => Some(JobStatus::Done),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+    /// The key was cancelled (`nightshift cancel`); nothing changed.
+    Cancelled,
 }
 
 /// What a handler is given: one claimed attempt of a job.
@@ -170,6 +137,22 @@ pub enum Outcome {
         /// Money this attempt spent, in US dollars.
         cost_usd: f64,
     },
+    /// Park the job until `nightshift signal KEY NAME` (or [`EngineHandle::signal`]) stores
+    /// a payload as its step `name`, or until `timeout` passes: it holds no worker meanwhile.
+    /// The next attempt finds the signal with `step.get` ([`Job::step`]). A wait that times
+    /// out is a failed attempt, or a dead letter when `dead_on_timeout`. ([`Outcome::wait`])
+    ///
+    /// [`EngineHandle::signal`]: crate::EngineHandle::signal
+    Wait {
+        /// The signal's name, and the step its payload is stored as.
+        name: String,
+        /// How long to wait for it.
+        timeout: Duration,
+        /// Dead-letter the job when the wait times out (else: a failed attempt).
+        dead_on_timeout: bool,
+        /// Money this attempt spent, in US dollars.
+        cost_usd: f64,
+    },
     /// A failure the upstream classified: the class decides what happens next (see
     /// [`ErrorClass`]). Built by [`Outcome::class`].
     Failed {
@@ -223,6 +206,7 @@ impl Outcome {
             | Outcome::Retry { cost_usd, .. }
             | Outcome::Permanent { cost_usd, .. }
             | Outcome::Snooze { cost_usd, .. }
+            | Outcome::Wait { cost_usd, .. }
             | Outcome::Failed { cost_usd, .. } => *cost_usd,
             Outcome::Metered { outcome, .. } => outcome.cost_usd(),
             Outcome::RunnerFailed { .. } => 0.0,
@@ -324,8 +308,11 @@ impl JobRecord {
     /// with `NIGHTSHIFT_ATTEMPT=1`).
     pub fn attempts_made(&self) -> u32 {
         match self.status {
-            JobStatus::Pending => self.attempts,
-            JobStatus::Running | JobStatus::Done => self.attempts.saturating_add(1),
+            JobStatus::Pending | JobStatus::Cancelled => self.attempts,
+            // A waiting job's attempt ran, uncounted (the next runs under the same number).
+            JobStatus::Running | JobStatus::Done | JobStatus::Waiting => {
+                self.attempts.saturating_add(1)
+            }
         }
     }
 }

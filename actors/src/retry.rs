@@ -11,10 +11,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::dispatcher::DispatcherMsg;
+use crate::dispatcher::{DispatcherMsg, announce};
 use crate::events::store_call_failed;
-use crate::links::Slot;
+use crate::links::{Notices, Slot};
 use crate::shared::Shared;
+use crate::store::Recovery;
 use crate::wakeup::Wakeup;
 
 /// The Retry actor's mailbox.
@@ -35,6 +36,8 @@ pub(crate) struct Retry {
     pub(crate) shared: Arc<Shared>,
     /// Whom it tells that jobs are due.
     pub(crate) dispatcher: Slot<DispatcherMsg>,
+    /// Who hears what a wait that timed out became (a retry, a burial).
+    pub(crate) notices: Notices,
 }
 
 pub(crate) struct RetryState {
@@ -95,6 +98,20 @@ impl Retry {
         let shared = &self.shared;
         match shared.store.next_due().await {
             Ok(Some(at)) if at <= shared.now() => self.dispatcher.wake(),
+            Ok(Some(at)) => self.arm(myself, st, at),
+            Ok(None) => {}
+            Err(e) => store_call_failed!("rescan_failed", e),
+        }
+        // A wait's deadline is a due time too: at it, the wait fails (a retry or a burial).
+        match shared.store.next_wait().await {
+            Ok(Some(at)) if at <= shared.now() => {
+                match shared.store.recover(Recovery::ExpiredWaits, shared.now()).await {
+                    Ok(failed) => failed
+                        .into_iter()
+                        .for_each(|(key, failed)| announce(&self.notices, &key, failed)),
+                    Err(e) => store_call_failed!("rescan_failed", e),
+                }
+            }
             Ok(Some(at)) => self.arm(myself, st, at),
             Ok(None) => {}
             Err(e) => store_call_failed!("rescan_failed", e),

@@ -57,6 +57,11 @@ pub(crate) struct Shared {
     /// here, not in the actor, so what a killed Alert actor had taken is given back by its
     /// successor instead of waiting out the lease.
     pub(crate) alert_leases: std::sync::Mutex<Vec<crate::clock::Timestamp>>,
+    /// Bumped when a job may have been cancelled (by this process, or by another one whose
+    /// commit the Store saw): each worker running a job checks its lease at once, so a
+    /// cancelled attempt's handler is stopped within the Store's watch interval, not at the
+    /// next heartbeat.
+    pub(crate) cancels: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -93,7 +98,13 @@ impl Shared {
             pause_seen: std::sync::Mutex::new(None),
             started: config_now,
             alert_leases: std::sync::Mutex::new(Vec::new()),
+            cancels: watch::channel(0).0,
         }
+    }
+
+    /// A job may have been cancelled: the workers check their leases now.
+    pub(crate) fn cancelled(&self) {
+        self.cancels.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub(crate) fn now(&self) -> crate::clock::Timestamp {

@@ -43,6 +43,7 @@ pub(crate) mod runners;
 mod snooze;
 pub(crate) mod steps;
 pub(crate) mod tally;
+pub(crate) mod wait;
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,7 @@ pub(crate) use ledger::Charge;
 pub(crate) use round::{Round, RoundOut, Settle, Settled};
 pub(crate) use snooze::Snoozed;
 pub(crate) use steps::{StepRead, StepWrite};
+pub(crate) use wait::{CancelWhich, WaitSpec, Waited};
 
 mod calls;
 mod handle;
@@ -79,6 +81,8 @@ pub(crate) struct StoreCtx {
     pub(crate) breaker: BreakerConfig,
     /// The provider limits this runner knows, by name.
     pub(crate) limits: std::sync::Arc<[crate::limit::LimitConfig]>,
+    /// Whether a webhook is configured: a `waiting` alert is owed only then.
+    pub(crate) alerting: bool,
     /// Events raised inside the transaction in progress, emitted only once it commits.
     pub(crate) notices: notices::Notices,
     /// Whether the operation being applied runs guarded: in a savepoint of its own, its
@@ -95,6 +99,7 @@ impl StoreCtx {
             daily_cap_micros: config.daily_cap_micros,
             breaker: config.breaker,
             limits: config.limits.clone().into(),
+            alerting: config.alert.webhook.is_some(),
             notices: notices::Notices::default(),
             guarded: std::cell::Cell::new(true),
         }

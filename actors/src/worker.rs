@@ -104,6 +104,7 @@ impl Worker {
         let every = shared.config.heartbeat;
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut run_state = shared.run_state.subscribe();
+        let mut cancels = shared.cancels.subscribe();
         let stopped = loop {
             tokio::select! {
                 out = &mut handler => break Stopped::Returned(out.unwrap_or_else(|panic| {
@@ -112,6 +113,14 @@ impl Worker {
                 _ = &mut deadline => break Stopped::Returned(Outcome::retry(format!(
                     "timeout: the handler ran longer than {}", humantime_secs(timeout)
                 ))),
+                // A cancel may have come (from any process): is the lease still held? A read,
+                // not a heartbeat: no commit for each commit another process makes.
+                Ok(()) = cancels.changed() => {
+                    let held = shared.store.lease_held(key.clone(), token.clone()).await;
+                    if matches!(held, Ok(false)) {
+                        break Stopped::LeaseLost;
+                    }
+                }
                 _ = beat.tick() => {
                     let lease = vec![(key.clone(), token.clone())];
                     let held = shared.store.heartbeat(lease, shared.config.lease, shared.now());
@@ -129,7 +138,7 @@ impl Worker {
             Stopped::Returned(outcome) => outcome.into_parts(),
             Stopped::LeaseLost => {
                 warn_event!("lease_lost", key = %key, attempt = attempt,
-                    error = "the lease was taken over; this attempt's outcome is discarded");
+                    error = "the lease was taken over or the job cancelled; this attempt's outcome is discarded");
                 return None;
             }
             Stopped::Aborted => {
@@ -169,6 +178,10 @@ fn settle(key: String, token: String, outcome: Outcome, charge: Charge) -> Settl
         Outcome::Retry { error, delay, .. } => fail(error, FailKind::Retryable { delay }, charge),
         Outcome::Permanent { error, .. } => fail(error, FailKind::Permanent, charge),
         Outcome::Snooze { delay, .. } => Settle::Snooze { key, token, delay, charge },
+        Outcome::Wait { name, timeout, dead_on_timeout, .. } => {
+            let wait = crate::store::WaitSpec { name, timeout, dead: dead_on_timeout };
+            Settle::Wait { key, token, wait, charge }
+        }
         Outcome::Failed { class, error, delay, .. } => {
             let error = format!("error_class {class}: {error}");
             match class.effect() {

@@ -133,6 +133,7 @@ pub struct Counts {
     enqueued: usize,
     duplicate: usize,
     dead_lettered: usize,
+    cancelled: usize,
     conflict: usize,
 }
 
@@ -144,6 +145,7 @@ impl Counts {
                 Enqueued::Enqueued => c.enqueued += 1,
                 Enqueued::Duplicate { .. } => c.duplicate += 1,
                 Enqueued::DeadLettered => c.dead_lettered += 1,
+                Enqueued::Cancelled => c.cancelled += 1,
                 Enqueued::Conflict { .. } => c.conflict += 1,
             }
         }
@@ -151,21 +153,30 @@ impl Counts {
     }
 
     fn text(&self) -> String {
+        let cancelled = match self.cancelled {
+            0 => String::new(),
+            n => format!(", {n} cancelled"),
+        };
         format!(
-            "{} lines: {} enqueued, {} duplicate, {} dead_lettered, {} conflict",
+            "{} lines: {} enqueued, {} duplicate, {} dead_lettered, {} conflict{cancelled}",
             self.lines, self.enqueued, self.duplicate, self.dead_lettered, self.conflict
         )
     }
 
     /// The `summary` line of `enqueue --jsonl --json`.
     pub fn json(&self) -> serde_json::Value {
-        json!({
+        let mut summary = json!({
             "lines": self.lines,
             "enqueued": self.enqueued,
             "duplicate": self.duplicate,
             "dead_lettered": self.dead_lettered,
             "conflict": self.conflict,
-        })
+        });
+        // Only when a line named a cancelled key: the summary stays as it was otherwise.
+        if self.cancelled > 0 {
+            summary["cancelled"] = json!(self.cancelled);
+        }
+        summary
     }
 }
 

@@ -53,6 +53,8 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
     let status = args.status.as_deref().map(|s| match s {
         "pending" => JobStatus::Pending,
         "running" => JobStatus::Running,
+        "waiting" => JobStatus::Waiting,
+        "cancelled" => JobStatus::Cancelled,
         _ => JobStatus::Done,
     });
     let jobs = admin.jobs(status, args.queue.as_deref(), args.limit)?;

@@ -57,11 +57,13 @@ pub fn run(settings: &Settings, format: Format) -> Result<(), Failure> {
         .oldest_pending_ms
         .map(|ms| format!(", oldest due {} ago", output::span(clock::duration(ms))));
     outln!(
-        "jobs         {} pending{}, {} running, {} done",
+        "jobs         {} pending{}, {} running, {} done, {} waiting, {} cancelled",
         st.pending,
         oldest.unwrap_or_default(),
         st.running,
-        st.done
+        st.done,
+        st.waiting,
+        st.cancelled
     )?;
     if let Some(at) = st.next_due.filter(|at| *at > now) {
         outln!("next due     in {} ({})", output::span(at - now), output::time(at))?;

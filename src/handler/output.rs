@@ -79,6 +79,7 @@ pub(crate) struct HintScanner {
     reported_usd: f64,
     retry_after: Option<Duration>,
     error_class: Option<String>,
+    wait: Option<Wait>,
     usage: Usage,
 }
 
@@ -102,6 +103,7 @@ impl HintScanner {
             over_max,
             retry_after: self.retry_after,
             error_class: self.error_class,
+            wait: self.wait,
             usage: self.usage,
         }
     }
@@ -151,6 +153,9 @@ impl HintScanner {
         }
         if let Some(class) = obj.get("error_class").and_then(Value::as_str) {
             self.error_class = Some(class.to_owned());
+        }
+        if let Some(wait) = obj.get("wait") {
+            self.wait = Wait::parse(wait);
         }
         if let Some(model) = obj.get("model").and_then(Value::as_str) {
             self.usage.model = Some(model.chars().take(MODEL_MAX).collect());
@@ -206,6 +211,47 @@ pub(crate) struct Hints {
     /// The last `model` named (its first 200 characters), and the sums of `tokens_in` and
     /// `tokens_out` (non-negative integers).
     pub(super) usage: Usage,
+    /// The last valid `wait` object.
+    pub(super) wait: Option<Wait>,
+}
+
+/// The wait a `{"wait": {"name": N, "timeout": "24h", "on_timeout": "retry" | "dead"}}` line
+/// asks for (with exit 75).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wait {
+    pub(crate) name: String,
+    pub(crate) timeout: Duration,
+    pub(crate) dead_on_timeout: bool,
+}
+
+/// A wait with no `timeout` waits this long.
+pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// The longest wait.
+const MAX_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+impl Wait {
+    /// A valid wait: a name of 1 to 200 characters with no control character; `timeout` a
+    /// duration (`"24h"`) or seconds, above zero; `on_timeout` `retry` (the default) or `dead`.
+    fn parse(v: &Value) -> Option<Wait> {
+        let name = v.get("name")?.as_str()?;
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return None;
+        }
+        let timeout = match v.get("timeout") {
+            None | Some(Value::Null) => DEFAULT_WAIT,
+            Some(Value::String(s)) => humantime::parse_duration(s).ok()?,
+            Some(n) => Duration::try_from_secs_f64(n.as_f64()?).ok()?,
+        };
+        if timeout.is_zero() {
+            return None;
+        }
+        let dead_on_timeout = match v.get("on_timeout").and_then(Value::as_str) {
+            None | Some("retry") => false,
+            Some("dead") => true,
+            Some(_) => return None,
+        };
+        Some(Wait { name: name.to_owned(), timeout: timeout.min(MAX_WAIT), dead_on_timeout })
+    }
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ impl Current {
     /// A running job's attempt, or the one that finished it; none for a pending job.
     pub fn of(job: &JobRecord) -> Option<Self> {
         let finished_at = match job.status {
-            JobStatus::Pending => return None,
-            JobStatus::Running => None,
+            JobStatus::Pending | JobStatus::Cancelled => return None,
+            JobStatus::Running | JobStatus::Waiting => None,
             JobStatus::Done => job.finished_at,
         };
         Some(Self {

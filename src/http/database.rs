@@ -163,6 +163,30 @@ impl Database {
         }
     }
 
+    /// Signals the job `key` waiting for `name` (`nightshift signal`).
+    pub async fn signal(
+        &self,
+        key: String,
+        name: String,
+        payload: String,
+    ) -> Result<nightshift_actors::Signalled, ApiError> {
+        match &self.writer {
+            Writer::Admin => self.call(move |admin| admin.signal(&key, &name, &payload)).await,
+            Writer::Engine(engine) => {
+                engine.signal(&key, &name, &payload).await.map_err(engine_error)
+            }
+        }
+    }
+
+    /// Cancels the job `key` (`nightshift cancel`).
+    pub async fn cancel(&self, key: String) -> Result<nightshift_actors::Cancelled, ApiError> {
+        let mut answers = match &self.writer {
+            Writer::Admin => self.call(move |admin| admin.cancel(&[key], None)).await?,
+            Writer::Engine(engine) => engine.cancel(&[&key]).await.map_err(engine_error)?,
+        };
+        answers.pop().ok_or_else(|| ApiError::internal(&"the cancel answered nothing"))
+    }
+
     /// Turns the kill switch on or off; returns whether it changed.
     pub async fn set_paused(&self, paused: bool, reason: Option<String>) -> Result<bool, ApiError> {
         match &self.writer {

@@ -56,7 +56,7 @@ pub async fn enqueue(State(api): State<Api>, request: Request) -> Result<Respons
     let (outcome, differs_at) = api.database.enqueue(job).await?;
     let code = match outcome {
         Enqueued::Enqueued => StatusCode::CREATED,
-        Enqueued::Duplicate { .. } | Enqueued::DeadLettered => StatusCode::OK,
+        Enqueued::Duplicate { .. } | Enqueued::DeadLettered | Enqueued::Cancelled => StatusCode::OK,
         Enqueued::Conflict { .. } => StatusCode::CONFLICT,
     };
     Ok((code, Json(outcome_json(&key, &outcome, differs_at))).into_response())

@@ -31,6 +31,8 @@ use super::error::ErrorBody;
         super::jobs::enqueue,
         super::jobs::list,
         super::jobs::show,
+        super::waits::signal,
+        super::waits::cancel,
         super::dlq::list,
         super::dlq::show,
         super::dlq::replay,

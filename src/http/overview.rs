@@ -98,6 +98,8 @@ fn counts(snapshot: &Snapshot) -> String {
         term("Pending", "pending", &st.pending.to_string()),
         term("Running", "running", &st.running.to_string()),
         term("Done", "done", &st.done.to_string()),
+        term("Waiting", "waiting", &st.waiting.to_string()),
+        term("Cancelled", "cancelled", &st.cancelled.to_string()),
         term("Dead letters", "dead", &st.dead.to_string()),
         term("Oldest pending", "oldest_pending", &oldest),
         term("Runner", "runner", &runner),

@@ -28,7 +28,13 @@ impl Collector for Families {
         let flag = |on: bool| i64::from(on);
 
         per_queue(&mut out, "jobs", JOBS, MetricType::Gauge, queues, &|q| {
-            vec![("pending", q.pending), ("running", q.running), ("done", q.done)]
+            vec![
+                ("pending", q.pending),
+                ("running", q.running),
+                ("done", q.done),
+                ("waiting", q.waiting),
+                ("cancelled", q.cancelled),
+            ]
         })?;
         per_queue(&mut out, "dead_letters", DEAD, MetricType::Gauge, queues, &|q| {
             vec![("", q.dead)]
@@ -90,7 +96,8 @@ const LIMIT_RATE: &str = "Claims of each [[limit]] in its current rate window.";
 const LIMIT_HELD: &str = "1 while a handler's retry_after_s holds the [[limit]] (a 429), else 0.";
 const LIMIT_BREAKER: &str = "1 while the [[limit]]'s own circuit breaker is open, else 0.";
 
-const JOBS: &str = "Jobs held in the database, by queue and status (pending, running, done).";
+const JOBS: &str =
+    "Jobs held in the database, by queue and status (pending, running, done, waiting, cancelled).";
 const DEAD: &str = "Dead letters held, by queue.";
 const ATTEMPTS: &str = "Attempts that ended (succeeded, failed or interrupted), counted over \
     the jobs and dead letters the database holds, by queue. Retention pruning, jobs purge, \

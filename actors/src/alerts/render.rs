@@ -66,6 +66,17 @@ impl Message {
                     details["cooldown_ms"]
                 ),
             ),
+            AlertKind::Waiting => (
+                format!("nightshift: {} waits for {}", s("key"), s("name")),
+                format!(
+                    "Job {} waits for the signal {} (until {} unix ms, then {}).\nContinue it with `{}`, the payload on stdin.",
+                    s("key"),
+                    s("name"),
+                    details["until"],
+                    s("on_timeout"),
+                    s("command")
+                ),
+            ),
             AlertKind::CrashLoop => (
                 "nightshift: runner stopped in a crash loop".to_owned(),
                 format!("The runner gave up restarting: {}", s("reason")),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::StoreError;
 use crate::events::{error_event, event, warn_event};
 use crate::links::Notices;
-use crate::store::{Failed, Settle, Settled, Snoozed};
+use crate::store::{Failed, Settle, Settled, Snoozed, Waited};
 
 /// An attempt that ended, waiting for its round.
 #[derive(Debug, Clone)]
@@ -87,6 +87,17 @@ pub(crate) fn settled(
                         error = "snoozed past [retry] max_snoozes: counted as a failed attempt");
                 }
                 announce(notices, &key, failed);
+            }
+            (Settle::Wait { wait, .. }, Settled::Waited(Waited::Waiting { until })) => {
+                event!("job_waiting", key = %key, attempt = e.attempt, duration_ms = duration_ms,
+                    name = %wait.name, until = until.as_millis(), cost_usd = e.cost_usd);
+                // At `until` the Retry scheduler fails the wait (the Rescuer's sweep too).
+                notices.retry_due(until);
+            }
+            (Settle::Wait { wait, .. }, Settled::Waited(Waited::Signalled)) => {
+                event!("job_signalled", key = %key, name = %wait.name,
+                    reason = "the signal was already recorded: due again now");
+                notices.retry_due(crate::clock::Timestamp::from_millis(0));
             }
             (Settle::Release { .. }, Settled::Released(released)) if e.attempt.is_some() => {
                 event!("job_interrupted", key = %key, attempt = e.attempt,

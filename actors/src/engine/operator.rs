@@ -47,6 +47,39 @@ impl Operator {
         self.dead_letter_call(|reply| DeadLetterMsg::Replay(which, reply)).await
     }
 
+    /// Stores `payload` as the step `name` of the job `key`, which must be waiting for the
+    /// signal `name`, and makes it due now. A job that does not wait for it is answered
+    /// [`Signalled::NotWaiting`](crate::Signalled::NotWaiting) and left as it was.
+    pub async fn signal(
+        &self,
+        key: &str,
+        name: &str,
+        payload: &str,
+    ) -> Result<crate::Signalled, EngineError> {
+        let shared = &self.enqueuer.shared;
+        let args = crate::store::op::SignalArgs {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            payload: payload.to_owned(),
+            now: shared.now(),
+        };
+        let answer = shared.store.call(args).await?;
+        self.enqueuer.dispatcher.wake();
+        Ok(answer)
+    }
+
+    /// Cancels the jobs `keys`: a pending or waiting one becomes `cancelled`; a running one
+    /// too, its handler stopped at once (a command handler's process group gets SIGTERM, then
+    /// SIGKILL after the grace) and its outcome discarded. Other jobs are left as they are.
+    pub async fn cancel(&self, keys: &[&str]) -> Result<Vec<crate::Cancelled>, EngineError> {
+        let shared = &self.enqueuer.shared;
+        let which = crate::store::CancelWhich::Keys(keys.iter().map(|k| (*k).to_owned()).collect());
+        let args = crate::store::op::CancelArgs { which, now: shared.now() };
+        let answer = shared.store.call(args).await?;
+        shared.cancelled();
+        Ok(answer)
+    }
+
     /// Deletes dead-lettered jobs for good. Returns the keys purged.
     pub async fn purge(&self, which: Selector) -> Result<Vec<String>, EngineError> {
         self.dead_letter_call(|reply| DeadLetterMsg::Purge(which, reply)).await

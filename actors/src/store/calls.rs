@@ -63,6 +63,12 @@ impl StoreHandle {
         self.call(HeartbeatArgs { leases, lease, now }).await
     }
 
+    /// Whether the lease `(key, token)` is still held: a read, answered at once (a cancel
+    /// clears the lease).
+    pub(crate) async fn lease_held(&self, key: String, token: String) -> Result<bool, StoreError> {
+        self.call(LeaseHeldArgs { key, token }).await
+    }
+
     pub(crate) async fn fail_owner(
         &self,
         owner: String,
@@ -236,5 +242,10 @@ impl StoreHandle {
 
     pub(crate) async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.call(NextDueArgs).await
+    }
+
+    /// The earliest deadline of a waiting job.
+    pub(crate) async fn next_wait(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.call(NextWaitArgs).await
     }
 }

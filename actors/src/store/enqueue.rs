@@ -116,6 +116,9 @@ pub(crate) fn run(
         return Err(StoreError::Inconsistent(format!("key {:?} vanished during enqueue", job.key)));
     };
     let status = JobStatus::parse(&status).unwrap_or(JobStatus::Pending);
+    if status == JobStatus::Cancelled {
+        return Ok(Enqueued::Cancelled);
+    }
     Ok(if payload == job.payload {
         Enqueued::Duplicate { status }
     } else {

@@ -32,6 +32,9 @@ pub(crate) enum FailKind {
     Crashed,
     /// The process or lease died under it: due again at once.
     Interrupted,
+    /// A wait's deadline passed with no signal: retried after the backoff, or dead-lettered
+    /// at once when `dead`. No evidence against the upstream: the breaker counts nothing.
+    WaitTimedOut { dead: bool },
 }
 
 /// What became of a failed attempt.
@@ -95,8 +98,11 @@ pub(crate) enum Recovery {
     /// SQLite's single runner may claim that: on PostgreSQL other runners share the queue and
     /// their jobs run, so a runner starting there recovers [`Recovery::ExpiredLeases`] instead.
     AllRunning,
-    /// The running jobs whose lease expired before now (the Rescuer's sweep).
+    /// The running jobs whose lease expired before now (the Rescuer's sweep), and the waits
+    /// past their deadline.
     ExpiredLeases,
+    /// Only the waits past their deadline (the Retry scheduler, at the earliest deadline).
+    ExpiredWaits,
 }
 
 /// Counts an interrupted attempt for the running jobs `which` selects.
@@ -123,8 +129,12 @@ pub(crate) fn recover(
                 "SELECT key FROM jobs WHERE status = 'running' AND lease_expires_at < ?1
                  FOR UPDATE SKIP LOCKED",
             );
-            fail_each(db, ctx, expired, ps![now], error, interrupted, now)
+            let mut failed = fail_each(db, ctx, expired, ps![now], error, interrupted, now)?;
+            // Waits past their deadline are swept with them.
+            failed.extend(super::wait::expire(db, ctx, now)?);
+            Ok(failed)
         }
+        Recovery::ExpiredWaits => super::wait::expire(db, ctx, now),
     }
 }
 
@@ -166,7 +176,7 @@ pub(super) fn fail_running(
     ledger::record(db, key, attempts, charge, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
-        FailKind::Interrupted => gates::released(db, key)?,
+        FailKind::Interrupted | FailKind::WaitTimedOut { .. } => gates::released(db, key)?,
         kind => match limits::breaker_of(db, ctx, key)? {
             // The job's limit has a breaker of its own: only that provider's jobs stop.
             Some(limit) => {
@@ -191,10 +201,12 @@ pub(super) fn fail_running(
     };
     let errors = push_error(&errors, entry);
     let reason = match kind {
-        FailKind::Permanent => Some(DeadReason::Permanent),
+        FailKind::Permanent | FailKind::WaitTimedOut { dead: true } => Some(DeadReason::Permanent),
         _ if attempts < max_attempts => None,
         FailKind::Crashed | FailKind::Interrupted => Some(DeadReason::Crashed),
-        FailKind::Retryable { .. } | FailKind::OpenBreaker { .. } => Some(DeadReason::Exhausted),
+        FailKind::Retryable { .. }
+        | FailKind::OpenBreaker { .. }
+        | FailKind::WaitTimedOut { .. } => Some(DeadReason::Exhausted),
     };
     if let Some(reason) = reason {
         return bury(db, key, error, attempts, &errors, reason, now);

@@ -37,7 +37,8 @@ const TABLES: [(&str, &str, &str); 5] = [
         "jobs",
         "key, queue, payload, status, attempts, max_attempts, priority, run_at, timeout_ms, \
          lease_token, lease_owner, lease_expires_at, last_error, result, errors, created_at, \
-         updated_at, finished_at, started_at, cost_micros, snoozes, limit_name",
+         updated_at, finished_at, started_at, cost_micros, snoozes, limit_name, wait_name, \
+         wait_until, wait_dead",
         "rowid",
     ),
     (

@@ -33,7 +33,7 @@ use super::runners::{self, RunnerRow};
 use super::steps::{self, StepRead, StepWrite};
 use super::tally::{self, Tallies};
 use super::{StoreCtx, alerts, claim, control, dead, enqueue, fail, gates, lease, purge, read};
-use super::{ledger, retention, round};
+use super::{ledger, retention, round, wait};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{DaySpend, DeadJob, Enqueued, JobPage, JobRecord, PurgedJobs, Status, StepRecord};
@@ -107,6 +107,10 @@ ops! {
     Write Recover(RecoverArgs) -> Vec<(String, Failed)>;
     /// Dead letters replayed.
     Write Replay(ReplayArgs) -> Vec<String>;
+    /// A waiting job signalled.
+    Write Signal(SignalArgs) -> crate::job::Signalled;
+    /// Jobs cancelled.
+    Write Cancel(CancelArgs) -> Vec<crate::job::Cancelled>;
     /// A running job's step read (its lease extended).
     Write StepGet(StepGetArgs) -> StepRead;
     /// A running job's step recorded (its lease extended).
@@ -167,6 +171,10 @@ ops! {
     Read DrainState(DrainStateArgs) -> read::DrainState;
     /// The Retry scheduler's next wake-up.
     Read NextDue(NextDueArgs) -> Option<Timestamp>;
+    /// The earliest deadline of a waiting job.
+    Read NextWait(NextWaitArgs) -> Option<Timestamp>;
+    /// Whether a running attempt's lease is still held (not cancelled, not taken over).
+    Read LeaseHeld(LeaseHeldArgs) -> bool;
     /// A runner's row written or refreshed.
     Write RunnerBeat(RunnerBeatArgs) -> ();
     /// A runner's row removed.
@@ -193,6 +201,8 @@ impl Op {
             }
             Op::Recover(call) => call.run(|a| fail::recover(c, ctx, a.which, a.now)),
             Op::Replay(call) => call.run(|a| dead::replay(c, &a.which, a.steps, a.now)),
+            Op::Signal(call) => call.run(|a| wait::signal(c, &a.key, &a.name, &a.payload, a.now)),
+            Op::Cancel(call) => call.run(|a| wait::cancel(c, &a.which, a.now)),
             Op::StepGet(call) => {
                 call.run(|a| steps::get(c, &a.key, &a.token, &a.name, a.lease, a.now))
             }
@@ -234,6 +244,8 @@ impl Op {
             Op::SpendBy(call) => call.run(|a| ledger::by(c, a.by, a.days, a.now)),
             Op::DrainState(call) => call.run(|a| read::drain_state(c, ctx, a.now)),
             Op::NextDue(call) => call.run(|_| claim::next_due(c)),
+            Op::NextWait(call) => call.run(|_| wait::next_deadline(c)),
+            Op::LeaseHeld(call) => call.run(|a| wait::lease_held(c, &a.key, &a.token)),
             Op::RunnerBeat(call) => call.run(|a| runners::beat(c, &a.me)),
             Op::RunnerGone(call) => call.run(|a| runners::gone(c, &a.instance)),
             Op::Runners(call) => call.run(|a| runners::alive(c, a.since)),

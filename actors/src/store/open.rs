@@ -23,8 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_steps.sql"),
     include_str!("migrations/0008_snoozes.sql"),
     include_str!("migrations/0009_attempt_details.sql"),
-    // 0010 (statuses waiting and cancelled, a rebuild of `jobs`) comes from a parallel branch
-    // and goes here, before 0011, when the branches are merged.
+    include_str!("migrations/0010_waits_cancel.sql"),
     include_str!("migrations/0011_limits.sql"),
 ];
 

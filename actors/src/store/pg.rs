@@ -25,8 +25,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("pg/0002_steps.sql"),
     include_str!("pg/0003_snoozes.sql"),
     include_str!("pg/0004_attempt_details.sql"),
-    // pg/0005 (statuses waiting and cancelled) comes from a parallel branch and goes here,
-    // before 0006, when the branches are merged.
+    include_str!("pg/0005_waits_cancel.sql"),
     include_str!("pg/0006_limits.sql"),
 ];
 

@@ -30,7 +30,9 @@ pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError
         match found.as_deref().and_then(JobStatus::parse) {
             None => out.missing.push(key.clone()),
             Some(JobStatus::Running) => out.running.push(key.clone()),
-            Some(JobStatus::Pending | JobStatus::Done) => {
+            Some(
+                JobStatus::Pending | JobStatus::Done | JobStatus::Waiting | JobStatus::Cancelled,
+            ) => {
                 db.exec("DELETE FROM jobs WHERE key = ?1", ps![key])?;
                 super::steps::forget(db, key)?;
                 out.purged.push(key.clone());

@@ -12,7 +12,9 @@ use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, Status};
 /// reads a finished row, however many pile up.
 pub(crate) const COUNTS: &str = "SELECT (SELECT count(*) FROM jobs WHERE status = 'pending'),
                                         (SELECT count(*) FROM jobs WHERE status = 'running'),
-                                        jobs, dead
+                                        jobs, dead,
+                                        (SELECT count(*) FROM jobs WHERE status = 'waiting'),
+                                        (SELECT count(*) FROM jobs WHERE status = 'cancelled')
                                  FROM row_counts WHERE id = 1";
 
 /// Alerts not delivered (pending or given up), counted from their partial index alone.
@@ -39,10 +41,13 @@ pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
     let mut st = Status::default();
     let n = |r: &Row<'_>, i: usize| r.get::<i64>(i).map(|n| n.max(0) as u64);
     let all;
-    (st.pending, st.running, all, st.dead) =
-        db.one(COUNTS, ps![], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?)))?;
-    // Every status but pending and running is done (DESIGN.md section 4).
-    st.done = all.saturating_sub(st.pending + st.running);
+    (st.pending, st.running, all, st.dead, st.waiting, st.cancelled) =
+        db.one(COUNTS, ps![], |r| {
+            Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?, n(r, 3)?, n(r, 4)?, n(r, 5)?))
+        })?;
+    // Every other status is done (DESIGN.md section 4); waiting and cancelled have their own
+    // partial indexes.
+    st.done = all.saturating_sub(st.pending + st.running + st.waiting + st.cancelled);
     st.next_due = super::claim::next_due(db)?;
     st.oldest_pending_ms = st.next_due.filter(|t| *t <= now).map(|t| now.millis_since(t));
     st.alerts_undelivered = count(db, UNDELIVERED)?;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::fail::{self, FailKind, Failed};
 use super::ledger::Charge;
 use super::snooze::{self, Snoozed};
+use super::wait::{self, WaitSpec, Waited};
 use super::{StoreCtx, enqueue, lease};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -29,6 +30,8 @@ pub(crate) enum Settle {
     Fail { key: String, token: String, error: String, kind: FailKind, charge: Charge },
     /// Not now: due again after `delay` (`None`: the backoff), no attempt counted.
     Snooze { key: String, token: String, delay: Option<Duration>, charge: Charge },
+    /// Parked until a signal or its deadline, no attempt counted.
+    Wait { key: String, token: String, wait: WaitSpec, charge: Charge },
     /// The attempt never ran, or was cut short by shutdown: pending again, nothing counted.
     Release { key: String, token: String },
 }
@@ -39,6 +42,7 @@ impl Settle {
             Settle::Complete { key, .. }
             | Settle::Fail { key, .. }
             | Settle::Snooze { key, .. }
+            | Settle::Wait { key, .. }
             | Settle::Release { key, .. } => key,
         }
     }
@@ -49,6 +53,7 @@ impl Settle {
             Settle::Complete { key, token, .. }
             | Settle::Fail { key, token, .. }
             | Settle::Snooze { key, token, .. }
+            | Settle::Wait { key, token, .. }
             | Settle::Release { key, token } => (key.clone(), token.clone()),
         }
     }
@@ -63,6 +68,8 @@ pub(crate) enum Settled {
     Failed(Failed),
     /// What the snooze became.
     Snoozed(Snoozed),
+    /// What the wait became.
+    Waited(Waited),
     /// Released (`false`: the lease was no longer held).
     Released(bool),
 }
@@ -132,6 +139,9 @@ fn settle(db: Db<'_>, ctx: &StoreCtx, s: &Settle, now: Timestamp) -> Result<Sett
         }
         Settle::Snooze { key, token, delay, charge } => {
             Settled::Snoozed(snooze::run(db, ctx, key, token, *delay, charge, now)?)
+        }
+        Settle::Wait { key, token, wait: spec, charge } => {
+            Settled::Waited(wait::run(db, ctx, key, token, spec, charge, now)?)
         }
         Settle::Release { key, token } => Settled::Released(lease::release(db, key, token, now)?),
     })

@@ -43,6 +43,10 @@ pub struct QueueTally {
     pub running: u64,
     /// Jobs done.
     pub done: u64,
+    /// Jobs waiting for a signal.
+    pub waiting: u64,
+    /// Jobs cancelled.
+    pub cancelled: u64,
     /// Dead letters.
     pub dead: u64,
     /// Failed or interrupted attempts recorded on the jobs and dead letters held.
@@ -95,6 +99,8 @@ pub(crate) fn queues(db: Db<'_>) -> Result<Vec<QueueTally>, StoreError> {
         match status.as_str() {
             "pending" => t.pending += count,
             "running" => t.running += count,
+            "waiting" => t.waiting += count,
+            "cancelled" => t.cancelled += count,
             _ => t.done += count,
         }
     }

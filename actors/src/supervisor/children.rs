@@ -107,6 +107,8 @@ impl Supervisor {
                     if let Some(shared) = weak.upgrade() {
                         // Say so when the kill switch was flipped from another shell.
                         shared.saw_pause(paused, reason);
+                        // Another process may have cancelled a job running here.
+                        shared.cancelled();
                         if paused {
                             dispatcher.cast(DispatcherMsg::Paused(None));
                         } else {
@@ -135,7 +137,11 @@ impl Supervisor {
                 d.get_cell()
             }
             Role::Retry => {
-                let actor = Retry { shared: shared.clone(), dispatcher: slots.dispatcher.clone() };
+                let actor = Retry {
+                    shared: shared.clone(),
+                    dispatcher: slots.dispatcher.clone(),
+                    notices: slots.notices(),
+                };
                 let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
                 slots.retry.set(r.clone());
                 r.get_cell()

@@ -77,7 +77,14 @@ pub fn what_frees(key: &str, status: JobStatus) -> String {
         JobStatus::Pending => {
             format!("`{purge}` deletes the job (it has not run yet) to free the key")
         }
-        JobStatus::Done => format!("`{purge}` deletes the finished job to free the key"),
+        JobStatus::Done | JobStatus::Cancelled => {
+            format!("`{purge}` deletes the finished job to free the key")
+        }
+        JobStatus::Waiting => format!(
+            "the job waits for a signal (`{}`); `nightshift cancel {key}`, then `{purge}` frees \
+             the key",
+            command("show", key)
+        ),
         JobStatus::Running => format!(
             "wait: the job is running (`{}`); once it is done, `{purge}` frees the key",
             command("show", key)

@@ -54,6 +54,22 @@ pub(crate) struct RecoverArgs {
     pub(crate) now: Timestamp,
 }
 
+/// Store a signal's payload for the job waiting for it.
+#[derive(Debug)]
+pub(crate) struct SignalArgs {
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) payload: String,
+    pub(crate) now: Timestamp,
+}
+
+/// Cancel jobs.
+#[derive(Debug)]
+pub(crate) struct CancelArgs {
+    pub(crate) which: super::super::CancelWhich,
+    pub(crate) now: Timestamp,
+}
+
 /// Move dead letters back to the queue, due at once.
 #[derive(Debug)]
 pub(crate) struct ReplayArgs {
@@ -265,6 +281,17 @@ pub(crate) struct DrainStateArgs {
 /// When the next pending job falls due.
 #[derive(Debug)]
 pub(crate) struct NextDueArgs;
+
+/// Whether a running attempt's lease is still held.
+#[derive(Debug)]
+pub(crate) struct LeaseHeldArgs {
+    pub(crate) key: String,
+    pub(crate) token: String,
+}
+
+/// The earliest deadline of a waiting job.
+#[derive(Debug)]
+pub(crate) struct NextWaitArgs;
 
 /// This runner's row written or its heartbeat refreshed (PostgreSQL).
 #[derive(Debug)]
