@@ -9,12 +9,14 @@ mod dlq;
 mod parse;
 mod purge;
 mod step;
+mod tools;
 mod waits;
 
 pub use dlq::{DeadFilterArgs, DlqReplayArgs, Selection, parse_reason};
 pub use parse::{BENCH_DB, parse};
 pub use purge::DlqPurgeArgs;
 pub use step::StepArgs;
+pub use tools::{BenchArgs, MigrateArgs};
 pub use waits::{CancelArgs, SignalArgs};
 
 /// nightshift: a durable job runner for unattended agents.
@@ -77,7 +79,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// A first run in a fresh folder: a demo queue, an example agent, retries and the DLQ
     Demo(DemoArgs),
-    /// The spend ledger per UTC day against the daily cap, or per model or queue (--by)
+    /// The spend ledger per UTC day against the daily cap, or per model, queue or limit (--by)
     Spend(SpendArgs),
     /// Inside a handler: run CMD as the memoized step NAME of the running job (its recorded
     /// output is printed instead when an earlier attempt recorded it)
@@ -107,43 +109,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct MigrateArgs {
-    /// The SQLite database to copy (opened read-only)
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
-    /// The PostgreSQL database to copy into: postgres://user:password@host:5432/dbname (its
-    /// schema is created if missing; it must hold no jobs yet)
-    #[arg(long, value_name = "URL")]
-    pub to: String,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Jobs in every run (each run starts on a fresh database)
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
-    pub jobs: u32,
-    /// Workers in the end-to-end runs (drains at 4 and at 32 workers are measured beside)
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub workers: u32,
-    /// SQLite synchronous setting
-    #[arg(long, value_parser = ["full", "normal"], default_value = "full")]
-    pub synchronous: String,
-    /// Run every measurement at synchronous=full and again at normal, side by side
-    #[arg(long, conflicts_with = "synchronous")]
-    pub compare_sync: bool,
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
-    /// Measure PostgreSQL too, on the server this URL names: each run in a scratch database
-    /// created there and dropped after it (the URL's own database is left alone; its role needs
-    /// CREATEDB), with drains by 1 and by 3 runner processes beside
-    // The global --db's type: clap copies this value up into it.
-    #[arg(long, value_name = "POSTGRES_URL",
-          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
-    pub db: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
 pub struct SpendArgs {
     /// Days to show, today included
     #[arg(
@@ -155,7 +120,8 @@ pub struct SpendArgs {
         )
     )]
     pub days: u32,
-    /// Group the days' spend by the model each attempt reported, or the job's queue, with tokens
+    /// Group the days' spend by the model each attempt reported, the job's queue or its
+    /// [[limit]], with tokens
     #[arg(long, value_enum)]
     pub by: Option<crate::commands::spend::Group>,
     /// Print JSON instead of text
