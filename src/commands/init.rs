@@ -56,7 +56,7 @@ pub const TEMPLATE: &str = r#"# nightshift configuration. Flags beat environment
 # lease = "60s"                         # a dead runner's jobs wait this long for another
 
 [retention]                             # each also takes "forever"
-# done = "7d"                           # done jobs; a pruned job's key can be enqueued again
+# done = "7d"                           # done and cancelled jobs; a pruned job's key can be enqueued again
 # dead = "30d"
 # spend = "90d"                         # by UTC day, at least "7d"
 # alerts = "30d"                        # delivered ones

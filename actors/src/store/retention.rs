@@ -71,27 +71,19 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
     }
     let before = now - args.older_than;
     match args.kind {
-        // The jobs' recorded steps go with them (`steps::forget`), by the keys deleted.
-        PruneKind::Done => with_steps(
-            db.query(
-                db.pick(
-                    "DELETE FROM jobs WHERE rowid IN (
-                     SELECT rowid FROM jobs
-                     WHERE status = 'done' AND finished_at < ?1
-                       AND key NOT IN (SELECT value FROM json_each(?2))
-                     ORDER BY finished_at LIMIT ?3) RETURNING key",
-                    "DELETE FROM jobs WHERE key IN (
-                     SELECT key FROM jobs
-                     WHERE status = 'done' AND finished_at < ?1
-                       AND key NOT IN (SELECT jsonb_array_elements_text(
-                                           CAST(CAST(?2 AS TEXT) AS jsonb)))
-                     ORDER BY finished_at LIMIT ?3) RETURNING key",
-                ),
-                ps![before, newest_ticks(db, &args.schedules)?, args.limit],
-                |r| r.get(0),
-            ),
-            db,
-        ),
+        // Finished jobs: `done` ones, then, with what is left of the batch, `cancelled` ones
+        // (each along its own partial index). The jobs' recorded steps go with them
+        // (`steps::forget`), by the keys deleted.
+        PruneKind::Done => {
+            let ticks = newest_ticks(db, &args.schedules)?;
+            let done = with_steps(finished(db, "done", before, &ticks, args.limit), db)?;
+            let room = u64::from(args.limit).saturating_sub(done);
+            if room == 0 {
+                return Ok(done);
+            }
+            let room = u32::try_from(room).unwrap_or(args.limit);
+            Ok(done + with_steps(finished(db, "cancelled", before, &ticks, room), db)?)
+        }
         PruneKind::Dead => with_steps(
             db.query(
                 db.pick(
@@ -125,6 +117,33 @@ pub(crate) fn run(db: Db<'_>, args: &PruneArgs, now: Timestamp) -> Result<u64, S
             ps![before, args.limit],
         ),
     }
+}
+
+/// Deletes up to `limit` jobs of `status` (`done` or `cancelled`) that finished before
+/// `before`, the oldest first, but not the schedules' newest ticks; returns their keys. The
+/// status is written into the SQL, not bound, so SQLite can read along that status's partial
+/// index (`jobs_finished`, `jobs_cancelled`).
+fn finished(
+    db: Db<'_>,
+    status: &'static str,
+    before: Timestamp,
+    ticks: &str,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let sql = db.pick(
+        "DELETE FROM jobs WHERE rowid IN (
+         SELECT rowid FROM jobs
+         WHERE status = 'STATUS' AND finished_at < ?1
+           AND key NOT IN (SELECT value FROM json_each(?2))
+         ORDER BY finished_at LIMIT ?3) RETURNING key",
+        "DELETE FROM jobs WHERE key IN (
+         SELECT key FROM jobs
+         WHERE status = 'STATUS' AND finished_at < ?1
+           AND key NOT IN (SELECT jsonb_array_elements_text(
+                               CAST(CAST(?2 AS TEXT) AS jsonb)))
+         ORDER BY finished_at LIMIT ?3) RETURNING key",
+    );
+    db.query(&sql.replace("STATUS", status), ps![before, ticks, limit], |r| r.get(0))
 }
 
 /// Deletes the recorded steps of the jobs a batch deleted; how many jobs that was.

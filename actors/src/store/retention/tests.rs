@@ -78,6 +78,28 @@ fn done_jobs_go_oldest_first_a_batch_at_a_time_and_live_jobs_never() {
 }
 
 #[test]
+fn cancelled_jobs_go_with_the_done_ones_in_what_is_left_of_a_batch() {
+    on_both(
+        "retention::cancelled_jobs",
+        |_| {},
+        |db, _| {
+            job(db, "done-old", "done", Some(NOW - DAY * 20));
+            job(db, "cancelled-old", "cancelled", Some(NOW - DAY * 20));
+            job(db, "cancelled-older", "cancelled", Some(NOW - DAY * 30));
+            job(db, "cancelled-young", "cancelled", Some(NOW - DAY));
+            let batch = args(PruneKind::Done, 7, 2, &[]);
+            // The done row first, then the oldest cancelled one in the batch's other place.
+            assert_eq!(run(db, &batch, NOW).unwrap(), 2);
+            let left = keys(db, "SELECT key FROM jobs ORDER BY key");
+            assert_eq!(left, ["cancelled-old", "cancelled-young"]);
+            assert_eq!(run(db, &batch, NOW).unwrap(), 1);
+            assert_eq!(run(db, &batch, NOW).unwrap(), 0);
+            assert_eq!(keys(db, "SELECT key FROM jobs"), ["cancelled-young"]);
+        },
+    );
+}
+
+#[test]
 fn the_newest_tick_of_each_schedule_is_kept_however_old() {
     on_both(
         "retention::newest_tick",
@@ -210,6 +232,7 @@ fn each_batch_reads_its_rows_along_an_index() {
     let conn = db(&dir);
     let selects = [
         "SELECT rowid FROM jobs WHERE status = 'done' AND finished_at < 1 ORDER BY finished_at LIMIT 5",
+        "SELECT rowid FROM jobs WHERE status = 'cancelled' AND finished_at < 1 ORDER BY finished_at LIMIT 5",
         "SELECT rowid FROM dead_letter WHERE died < 1 ORDER BY died LIMIT 5",
         "SELECT id FROM spend WHERE day < '2026-01-01' ORDER BY day LIMIT 5",
         "SELECT id FROM alerts WHERE state = 'delivered' AND delivered_at < 1
