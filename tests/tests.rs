@@ -69,6 +69,8 @@ mod cli_retention;
 // `serve`: the HTTP API against the CLI's JSON, its limits, no secret shown; who may use it.
 mod http_api;
 mod http_guards;
+// Every operation in the OpenAPI document refuses a request without the right token.
+mod http_openapi;
 // The dashboard's pages: login, session, overview, the kill switch's forms and CSRF.
 mod http_pages;
 // The jobs list, the job page, the dead letters and their replay form.
