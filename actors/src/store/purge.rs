@@ -19,15 +19,7 @@ pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError
         }
         // On PostgreSQL the row stays locked to the end of the transaction, so a claim by
         // another runner waits for this purge instead of running what is being deleted.
-        let found: Option<String> = db.opt(
-            db.pick(
-                "SELECT status FROM jobs WHERE key = ?1",
-                "SELECT status FROM jobs WHERE key = ?1 FOR UPDATE",
-            ),
-            ps![key],
-            |r| r.get(0),
-        )?;
-        match found.as_deref().and_then(JobStatus::parse) {
+        match locked_status(db, key)? {
             None => out.missing.push(key.clone()),
             Some(JobStatus::Running) => out.running.push(key.clone()),
             Some(
@@ -40,6 +32,20 @@ pub(crate) fn jobs(db: Db<'_>, keys: &[String]) -> Result<PurgedJobs, StoreError
         }
     }
     Ok(out)
+}
+
+/// A job's status, its row locked to the end of the transaction on PostgreSQL (so no other
+/// runner claims or settles it meanwhile); `None` when the key is not in `jobs`.
+pub(crate) fn locked_status(db: Db<'_>, key: &str) -> Result<Option<JobStatus>, StoreError> {
+    let status: Option<String> = db.opt(
+        db.pick(
+            "SELECT status FROM jobs WHERE key = ?1",
+            "SELECT status FROM jobs WHERE key = ?1 FOR UPDATE",
+        ),
+        ps![key],
+        |r| r.get(0),
+    )?;
+    Ok(status.as_deref().and_then(JobStatus::parse))
 }
 
 #[cfg(test)]

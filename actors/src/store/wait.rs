@@ -213,15 +213,7 @@ pub(crate) fn cancel(
     };
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        let status: Option<String> = db.opt(
-            db.pick(
-                "SELECT status FROM jobs WHERE key = ?1",
-                "SELECT status FROM jobs WHERE key = ?1 FOR UPDATE",
-            ),
-            ps![key],
-            |r| r.get(0),
-        )?;
-        let was = status.as_deref().and_then(JobStatus::parse);
+        let was = super::purge::locked_status(db, &key)?;
         let done = Cancelled { key, was };
         if done.changed() {
             if was == Some(JobStatus::Running) {
