@@ -3,12 +3,11 @@
 //! `doctor` and `deploy` take a handler after `--` exactly as `run` does.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::cli_doctor::{fstype, on_disk};
-use crate::util::cli::{Run, Workdir};
+use crate::util::cli::{Run, Workdir, user_shell};
 
 /// The shell lines of the first ```sh block under "## Quick start" in README.md.
 fn quick_start_lines() -> Vec<String> {
@@ -50,23 +49,8 @@ fn the_readme_quick_start_runs_as_written() {
         ));
     }
     assert!(script.contains("nightshift init -- python3 agent.py"), "{script}");
-    let bin = Path::new(env!("CARGO_BIN_EXE_nightshift")).parent().unwrap();
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", &script])
-        .current_dir(&checkout)
-        .env("HOME", &home)
-        .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()))
-        .env_remove("FLY_APP_NAME");
-    for var in ["NIGHTSHIFT_DB", "NIGHTSHIFT_CONFIG", "ALERT_WEBHOOK", "DAILY_CAP_USD"] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-    .expect(0);
+    let out = user_shell(&script, &checkout, &home).output().unwrap();
+    let run = Run::from(out).expect(0);
 
     let dir = home.join("agent");
     let db = rusqlite::Connection::open(dir.join("nightshift.db")).unwrap();

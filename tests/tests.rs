@@ -112,3 +112,4 @@ mod cli_doctor;
 // The first hour: `demo`, and the README's Quick start run verbatim.
 mod cli_demo;
 mod cli_quick_start;
+mod cli_review_agent;

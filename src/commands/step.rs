@@ -3,10 +3,11 @@
 //! It asks the runner (`NIGHTSHIFT_SOCKET`, naming the attempt by `NIGHTSHIFT_LEASE`) for the
 //! step NAME. Recorded: it prints the output exactly as recorded and exits 0 without running
 //! CMD. Not recorded: it runs CMD directly (stdin and stderr inherited, stdout captured),
-//! records its stdout and prints it. A stdout line that is a JSON object with `cost_usd` is
-//! the step's cost (summed by the command handler's own rules) and is left out of the output,
-//! so it is charged once, when the step is recorded, and never again by the attempt that
-//! prints it, nor by a later one that prints the recorded output.
+//! records its stdout and prints it. A stdout line that is a JSON object with `cost_usd`,
+//! `model`, `tokens_in` or `tokens_out` is the step's usage (summed by the command handler's
+//! own rules) and is left out of the output, so it is charged once, when the step is recorded,
+//! and never again by the attempt that prints it, nor by a later one that prints the recorded
+//! output.
 //!
 //! CMD failing records nothing: its stdout is passed on as it is (its cost lines included, so
 //! the attempt is charged for them) and its exit code becomes this command's (128 + N for a
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::cli::StepArgs;
-use crate::handler::output::HintScanner;
+use crate::handler::output::{HintScanner, Hints};
 
 /// How long an answer may take: the Store retries a busy database for up to 30 s.
 const ANSWER_LIMIT: Duration = Duration::from_secs(120);
@@ -59,28 +60,33 @@ pub fn run(args: &StepArgs) -> Result<(), Failure> {
         };
         return Err(Failure::Exit(u8::try_from(code).unwrap_or(1).max(1)));
     }
-    let (output, cost_usd) = split_cost(&ran.stdout);
+    let (output, used) = split_usage(&ran.stdout);
     let put = json!({
-        "op": "step.put", "lease": lease, "name": args.name, "output": output, "cost_usd": cost_usd
+        "op": "step.put", "lease": lease, "name": args.name, "output": output,
+        "cost_usd": used.cost_usd, "model": used.usage.model,
+        "tokens_in": used.usage.tokens_in, "tokens_out": used.usage.tokens_out,
     });
     let recorded = runner.ask(&put)?;
     print(recorded["output"].as_str().unwrap_or(&output).as_bytes())
 }
 
-/// The output without its cost lines, and the cost they add up to.
-fn split_cost(stdout: &[u8]) -> (String, f64) {
+/// The output without its usage lines, and the cost and usage they add up to.
+fn split_usage(stdout: &[u8]) -> (String, Hints) {
     let mut hints = HintScanner::default();
     hints.push(stdout);
     let text = String::from_utf8_lossy(stdout);
-    let output: String = text.split_inclusive('\n').filter(|line| !is_cost_line(line)).collect();
-    (output, hints.finish().cost_usd)
+    let output: String = text.split_inclusive('\n').filter(|line| !is_usage_line(line)).collect();
+    (output, hints.finish())
 }
 
-fn is_cost_line(line: &str) -> bool {
+/// The fields of a line that reports what the step used rather than what it produced.
+const USAGE_FIELDS: [&str; 4] = ["cost_usd", "model", "tokens_in", "tokens_out"];
+
+fn is_usage_line(line: &str) -> bool {
     let line = line.trim();
     line.starts_with('{')
         && serde_json::from_str::<serde_json::Map<String, Value>>(line)
-            .is_ok_and(|object| object.contains_key("cost_usd"))
+            .is_ok_and(|object| USAGE_FIELDS.iter().any(|f| object.contains_key(*f)))
 }
 
 fn print(bytes: &[u8]) -> Result<(), Failure> {
@@ -130,14 +136,18 @@ impl Runner {
 
 #[cfg(test)]
 mod tests {
-    use super::split_cost;
+    use nightshift_actors::Usage;
+
+    use super::split_usage;
 
     #[test]
-    fn cost_lines_are_summed_and_left_out_of_the_output() {
+    fn usage_lines_are_summed_and_left_out_of_the_output() {
         let stdout =
-            b"first\n{\"cost_usd\": 0.25}\n{\"other\": 1}\n {\"cost_usd\": 0.5, \"x\": 2}\nlast";
-        let (output, cost) = split_cost(stdout);
+            b"first\n{\"cost_usd\": 0.25}\n{\"other\": 1}\n {\"cost_usd\": 0.5, \"x\": 2}\n\
+                       {\"model\": \"small\", \"tokens_in\": 7}\n{\"tokens_out\": 3}\nlast";
+        let (output, used) = split_usage(stdout);
         assert_eq!(output, "first\n{\"other\": 1}\nlast");
-        assert_eq!(cost, 0.75);
+        assert_eq!(used.cost_usd, 0.75);
+        assert_eq!(used.usage, Usage::model("small").tokens(7, 3));
     }
 }

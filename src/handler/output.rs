@@ -19,7 +19,7 @@ const LINE_MAX: usize = 64 * 1024;
 /// How much of the end of stderr is kept for the error text.
 pub(super) const STDERR_KEEP: usize = 2 * 1024;
 /// The longest model name kept, in characters.
-const MODEL_MAX: usize = 200;
+pub(crate) const MODEL_MAX: usize = 200;
 /// The longest delay a `retry_after_s` line can ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -210,7 +210,7 @@ pub(crate) struct Hints {
     pub(super) error_class: Option<String>,
     /// The last `model` named (its first 200 characters), and the sums of `tokens_in` and
     /// `tokens_out` (non-negative integers).
-    pub(super) usage: Usage,
+    pub(crate) usage: Usage,
     /// The last valid `wait` object.
     pub(super) wait: Option<Wait>,
 }

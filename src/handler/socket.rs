@@ -178,8 +178,9 @@ async fn handle(request: Request, attempts: &Attempts) -> Value {
     };
     let answered = match request {
         Request::Get { name, .. } => steps.get(&name).await,
-        Request::Put { name, output, cost_usd, .. } => {
-            steps.put(&name, protocol::recorded(output, cost_usd)).await
+        Request::Put { name, output, cost_usd, model, tokens_in, tokens_out, .. } => {
+            let output = protocol::recorded(output, cost_usd, model, tokens_in, tokens_out);
+            steps.put(&name, output).await
         }
     };
     match answered {

@@ -22,7 +22,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Self {
+    /// What a finished process printed and how it exited.
+    pub fn from(out: Output) -> Self {
         Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -41,6 +42,22 @@ impl Run {
         );
         self
     }
+}
+
+/// `sh -c script` as a new user would run README's commands: in `dir`, with `home` as HOME, the
+/// built binary first on a minimal PATH, and none of nightshift's variables set.
+pub fn user_shell(script: &str, dir: &Path, home: &Path) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_nightshift")).parent().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script])
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()))
+        .env_remove("FLY_APP_NAME");
+    for var in ["NIGHTSHIFT_DB", "NIGHTSHIFT_CONFIG", "ALERT_WEBHOOK", "DAILY_CAP_USD"] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 impl Workdir {

@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::Job;
+use super::{Job, Usage};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::shared::Shared;
-use crate::store::{StepRead, StepWrite, retry_transient};
+use crate::store::{Charge, StepRead, StepWrite, retry_transient};
 
 /// The longest step name, in bytes (before a `:N` suffix).
 pub const MAX_STEP_NAME: usize = 200;
@@ -50,25 +50,33 @@ pub struct StepRecord {
     pub recorded_at: Timestamp,
 }
 
-/// What a step's work produced: its output and what it cost.
+/// What a step's work produced: its output, what it cost, and the model and tokens it used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepOutput {
     /// Kept as the step's output and returned to every later attempt.
     pub output: String,
     /// Money the work spent, in US dollars, charged once when the step is recorded.
     pub cost_usd: f64,
+    /// The model and tokens the work used, recorded in the spend ledger with its cost (for
+    /// `spend --by model`); empty when unknown.
+    pub usage: Usage,
 }
 
 impl StepOutput {
     /// An output and its cost.
     pub fn new(output: impl Into<String>, cost_usd: f64) -> Self {
-        Self { output: output.into(), cost_usd }
+        Self { output: output.into(), cost_usd, usage: Usage::default() }
+    }
+
+    /// With the model and tokens the work used.
+    pub fn usage(self, usage: Usage) -> Self {
+        Self { usage, ..self }
     }
 }
 
 impl From<String> for StepOutput {
     fn from(output: String) -> Self {
-        Self { output, cost_usd: 0.0 }
+        Self::new(output, 0.0)
     }
 }
 
@@ -205,13 +213,16 @@ impl Steps {
     async fn record(&self, name: &str, output: StepOutput) -> Result<String, StepError> {
         let Some(lease) = &self.lease else { return Ok(output.output) };
         let shared = &lease.shared;
-        let cost = crate::events::cost_micros(&lease.key, output.cost_usd);
+        let micros = crate::events::cost_micros(&lease.key, output.cost_usd);
+        let usage =
+            (!output.usage.is_empty()).then(|| Usage { limit: None, ..output.usage.clone() });
+        let charge = Charge { micros, usage };
         // Safe to repeat: a record already made inserts nothing and charges nothing again.
         let written = retry_transient(|| {
             let (key, token) = (lease.key.clone(), lease.token.clone());
             let text = output.output.clone();
             let (lease_for, now) = (shared.config.lease, shared.now());
-            shared.store.step_put(key, token, name.to_owned(), text, cost, lease_for, now)
+            shared.store.step_put(key, token, name.to_owned(), text, charge.clone(), lease_for, now)
         })
         .await?;
         match written {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::fail::Recovery;
 use super::op::*;
 use super::{AlertRow, DeliveryFailed, Failed, HeldAlert, Round, RoundOut, StoreHandle, read};
-use super::{StepRead, StepWrite};
+use super::{Charge, StepRead, StepWrite};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -114,11 +114,11 @@ impl StoreHandle {
         token: String,
         name: String,
         output: String,
-        cost_micros: i64,
+        charge: Charge,
         lease: Duration,
         now: Timestamp,
     ) -> Result<StepWrite, StoreError> {
-        self.call(StepPutArgs { key, token, name, output, cost_micros, lease, now }).await
+        self.call(StepPutArgs { key, token, name, output, charge, lease, now }).await
     }
 
     pub(crate) async fn purge(&self, which: Selector) -> Result<Vec<String>, StoreError> {

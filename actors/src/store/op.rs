@@ -207,7 +207,7 @@ impl Op {
                 call.run(|a| steps::get(c, &a.key, &a.token, &a.name, a.lease, a.now))
             }
             Op::StepPut(call) => call.run(|a| {
-                steps::put(c, &a.key, &a.token, &a.name, &a.output, a.cost_micros, a.lease, a.now)
+                steps::put(c, &a.key, &a.token, &a.name, &a.output, &a.charge, a.lease, a.now)
             }),
             Op::Steps(call) => call.run(|a| steps::list(c, &a.key)),
             Op::PurgeDead(call) => call.run(|a| dead::purge(c, &a.which)),

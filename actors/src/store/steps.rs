@@ -58,7 +58,8 @@ pub(crate) fn get(
 }
 
 /// Extends the lease `(key, token)` and records the step `name` with its output and cost,
-/// charging the cost to the attempt running now; a step already recorded is kept as it is.
+/// charging the cost (with the model and tokens it used) to the attempt running now; a step
+/// already recorded is kept as it is.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn put(
     db: Db<'_>,
@@ -66,7 +67,7 @@ pub(crate) fn put(
     token: &str,
     name: &str,
     output: &str,
-    cost_micros: i64,
+    charge: &Charge,
     lease: Duration,
     now: Timestamp,
 ) -> Result<StepWrite, StoreError> {
@@ -76,15 +77,15 @@ pub(crate) fn put(
     let inserted = db.exec(
         "INSERT INTO steps (job_key, name, output, cost_micros, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_key, name) DO NOTHING",
-        ps![key, name, output, cost_micros.max(0), now],
+        ps![key, name, output, charge.micros.max(0), now],
     )?;
     if inserted == 0 {
         let kept = recorded(db, key, name)?.unwrap_or_default();
         return Ok(StepWrite::Kept(kept));
     }
-    if cost_micros > 0 {
+    if charge.micros > 0 || charge.usage.is_some() {
         let attempt: u32 = db.value("SELECT attempts + 1 FROM jobs WHERE key = ?1", ps![key])?;
-        ledger::record(db, key, attempt, &Charge { micros: cost_micros, usage: None }, now)?;
+        ledger::record(db, key, attempt, charge, now)?;
     }
     Ok(StepWrite::Recorded)
 }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! {"op": "step.get", "lease": "…", "name": "fetch"}
-//! {"op": "step.put", "lease": "…", "name": "fetch", "output": "…", "cost_usd": 0.002}
+//! {"op": "step.put", "lease": "…", "name": "fetch", "output": "…", "cost_usd": 0.002,
+//!  "model": "gpt-4o-mini", "tokens_in": 812, "tokens_out": 96}
 //! ```
 //!
 //! Answers:
@@ -19,9 +20,10 @@
 //!
 //! `name` in an answer is the name as counted in the attempt (`fetch:2` for the second use).
 //! `output` is text (a client that keeps structured values encodes them, as JSON for one);
-//! `cost_usd` is optional, a number of US dollars at least 0.
+//! `cost_usd` is optional, a number of US dollars at least 0; so are `model` (its first 200
+//! characters kept) and the token counts, recorded in the spend ledger with the cost.
 
-use nightshift_actors::{StepAnswer, StepOutput};
+use nightshift_actors::{StepAnswer, StepOutput, Usage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -43,6 +45,13 @@ pub(crate) enum Request {
         output: String,
         #[serde(default)]
         cost_usd: f64,
+        /// The model the step's work used, for the spend ledger.
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        tokens_in: Option<u64>,
+        #[serde(default)]
+        tokens_out: Option<u64>,
     },
 }
 
@@ -75,8 +84,15 @@ pub(crate) fn parse(line: &[u8]) -> Result<Request, String> {
 }
 
 /// What a put records.
-pub(crate) fn recorded(output: String, cost_usd: f64) -> StepOutput {
-    StepOutput::new(output, cost_usd)
+pub(crate) fn recorded(
+    output: String,
+    cost_usd: f64,
+    model: Option<String>,
+    tokens_in: Option<u64>,
+    tokens_out: Option<u64>,
+) -> StepOutput {
+    let model = model.map(|m| m.chars().take(crate::handler::output::MODEL_MAX).collect());
+    StepOutput::new(output, cost_usd).usage(Usage { model, tokens_in, tokens_out, limit: None })
 }
 
 /// The answer to a request that succeeded.

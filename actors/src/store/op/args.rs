@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::super::Round;
 use super::super::fail::Recovery;
 use super::super::retention::PruneBatch;
+use super::super::{Charge, Round};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::job::{DeadQuery, JobQuery, NewJob, Selector};
@@ -105,7 +105,7 @@ pub(crate) struct StepPutArgs {
     pub(crate) token: String,
     pub(crate) name: String,
     pub(crate) output: String,
-    pub(crate) cost_micros: i64,
+    pub(crate) charge: Charge,
     pub(crate) lease: Duration,
     pub(crate) now: Timestamp,
 }

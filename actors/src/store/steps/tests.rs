@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{StepRead, StepWrite, get, list, put};
-use crate::job::Selector;
+use crate::job::{Selector, Usage};
+use crate::store::Charge;
 use crate::store::both::on_both;
 use crate::store::db::{Db, ps};
 use crate::store::lease::tests::{at, claimed, job_row};
@@ -43,13 +44,22 @@ fn a_step_is_recorded_once_charged_once_and_read_back() {
         |db, ctx| {
             let token = claimed(db, ctx, &["k"], at(1_000)).remove(0);
             assert_eq!(get(db, "k", &token, "fetch", LEASE, at(2_000)).unwrap(), StepRead::Missing);
-            let first = put(db, "k", &token, "fetch", "page", 250_000, LEASE, at(3_000)).unwrap();
+            let used = Charge { micros: 250_000, usage: Some(Usage::model("small").tokens(40, 9)) };
+            let first = put(db, "k", &token, "fetch", "page", &used, LEASE, at(3_000)).unwrap();
             assert_eq!(first, StepWrite::Recorded);
-            let again = put(db, "k", &token, "fetch", "other", 250_000, LEASE, at(4_000)).unwrap();
+            let again =
+                put(db, "k", &token, "fetch", "other", &Charge::micros(250_000), LEASE, at(4_000))
+                    .unwrap();
             assert_eq!(again, StepWrite::Kept("page".to_owned()), "the first output stays");
             let read = get(db, "k", &token, "fetch", LEASE, at(5_000)).unwrap();
             assert_eq!(read, StepRead::Recorded("page".to_owned()));
             assert_eq!(spend(db), [("k".to_owned(), 1, 250_000)], "charged once, to attempt 1");
+            let usage: (String, i64, i64) = db
+                .one("SELECT model, tokens_in, tokens_out FROM spend", ps![], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap();
+            assert_eq!(usage, ("small".to_owned(), 40, 9), "with the model and tokens it used");
             assert_eq!(
                 job_row(db, "k").3,
                 Some(at(5_000) + LEASE),
@@ -67,8 +77,17 @@ fn a_stale_lease_is_refused_and_records_nothing() {
         |_| {},
         |db, ctx| {
             claimed(db, ctx, &["k"], at(1_000));
-            let stale =
-                put(db, "k", "an-old-token", "fetch", "x", 1_000, LEASE, at(2_000)).unwrap();
+            let stale = put(
+                db,
+                "k",
+                "an-old-token",
+                "fetch",
+                "x",
+                &Charge::micros(1_000),
+                LEASE,
+                at(2_000),
+            )
+            .unwrap();
             assert_eq!(stale, StepWrite::LeaseLost);
             assert_eq!(
                 get(db, "k", "an-old-token", "fetch", LEASE, at(2_000)).unwrap(),
@@ -88,7 +107,7 @@ fn steps_go_with_their_job_and_a_fresh_replay_only() {
         |db, ctx| {
             let tokens = claimed(db, ctx, &["dead", "gone", "purged"], at(1_000));
             for (key, token) in ["dead", "gone", "purged"].iter().zip(&tokens) {
-                put(db, key, token, "a", "1", 0, LEASE, at(2_000)).unwrap();
+                put(db, key, token, "a", "1", &Charge::micros(0), LEASE, at(2_000)).unwrap();
             }
             // `purged` is purged from jobs; `dead` and `gone` are buried.
             db.exec(
@@ -128,7 +147,7 @@ fn retention_deletes_the_steps_of_the_jobs_it_prunes() {
         |db, ctx| {
             let tokens = claimed(db, ctx, &["old", "dead"], at(1_000));
             for (key, token) in ["old", "dead"].iter().zip(&tokens) {
-                put(db, key, token, "a", "1", 0, LEASE, at(2_000)).unwrap();
+                put(db, key, token, "a", "1", &Charge::micros(0), LEASE, at(2_000)).unwrap();
             }
             db.exec(
                 "UPDATE jobs SET status = 'done', lease_token = NULL, finished_at = 2000
