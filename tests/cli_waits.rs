@@ -218,3 +218,79 @@ crate::both_stores! {
         server.stop();
     }
 }
+
+/// `at` (unix ms) as the commands print times: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(at: i64) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(at).unwrap();
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Runs `line` in a POSIX shell that finds this `nightshift` on its PATH, with the workdir's
+/// database, `input` on stdin; returns its exit code and stderr.
+fn shell(w: &Workdir, line: &str, input: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let like = w.cmd(&[]);
+    let mut sh = Command::new("sh");
+    sh.args(["-c", line]).current_dir(w.path());
+    for (name, value) in like.get_envs() {
+        match value {
+            Some(value) => sh.env(name, value),
+            None => sh.env_remove(name),
+        };
+    }
+    let bin = std::path::Path::new(ns()).parent().unwrap().display().to_string();
+    sh.env("PATH", format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()));
+    let mut child =
+        sh.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+crate::both_stores! {
+    #[test]
+    fn jobs_show_says_what_a_waiting_job_waits_for_and_its_command_continues_it(w: Workdir) {
+        w.run(&["init"]).expect(0);
+        w.write("nightshift.toml", &format!("{CONFIG}[[limit]]\nname = \"openai\"\n"));
+        // Waits an hour for `approval`, what its timeout does taken from the payload.
+        let agent = w.script("agent.sh", &format!(
+            "if answer=$({} step approval -- false); then echo \"approved: $answer\"; exit 0; fi\n\
+             echo \"{{\\\"wait\\\": {{\\\"name\\\": \\\"approval\\\", \\\"timeout\\\": \\\"1h\\\", \\\"on_timeout\\\": \\\"$(cat)\\\"}}}}\"\n\
+             exit 75", ns()));
+        w.run(&["enqueue", "needs review", "dead", "--limit", "openai"]).expect(0);
+        w.run(&["enqueue", "plain", "retry"]).expect(0);
+        let child = runner(&w, agent.to_str().unwrap());
+        wait_until(Duration::from_secs(20), "both wait", || {
+            w.count("SELECT count(*) FROM jobs WHERE status = 'waiting'") == 2
+        });
+        stop(child);
+
+        let until = w.count("SELECT wait_until FROM jobs WHERE key = 'needs review'");
+        let show = w.run(&["jobs", "show", "needs review"]).expect(0).stdout;
+        let command = "nightshift signal 'needs review' approval -";
+        for line in [
+            "limit         openai".to_owned(),
+            "waits for     approval".to_owned(),
+            format!("deadline      {}, then dead (dead-lettered at once)", rfc3339(until)),
+            format!("continue with {command}"),
+        ] {
+            assert!(show.lines().any(|l| l == line), "{line:?} in:\n{show}");
+        }
+        let json: Value = serde_json::from_str(&w.run(&["jobs", "show", "needs review", "--json"]).expect(0).stdout).unwrap();
+        assert_eq!(json["wait"], serde_json::json!({"name": "approval", "until": until, "on_timeout": "dead"}), "{json}");
+        assert_eq!(json["limit"], "openai");
+        let plain: Value = serde_json::from_str(&w.run(&["jobs", "show", "plain", "--json"]).expect(0).stdout).unwrap();
+        assert_eq!((plain["wait"]["on_timeout"].as_str(), &plain["limit"]), (Some("retry"), &Value::Null), "{plain}");
+
+        // The command shown, pasted into a shell as it is, continues the job; then no wait is
+        // shown any more.
+        let (code, stderr) = shell(&w, command, b"yes");
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(w.text("SELECT output FROM steps WHERE job_key = 'needs review'"), "yes");
+        let json: Value = serde_json::from_str(&w.run(&["jobs", "show", "needs review", "--json"]).expect(0).stdout).unwrap();
+        assert_eq!((json["status"].as_str(), &json["wait"]), (Some("pending"), &Value::Null), "{json}");
+        let show = w.run(&["jobs", "show", "needs review"]).expect(0).stdout;
+        assert!(!show.contains("waits for") && !show.contains("continue with"), "{show}");
+    }
+}

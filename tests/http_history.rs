@@ -1,5 +1,6 @@
 //! What happened over time: `/api/activity` and the overview's hourly chart against rows seeded
-//! with known times, `/api/spend` against `spend --json`, and the spend chart with its cap line.
+//! with known times, `/api/spend` against `spend --json` (and `--by`), and the spend chart with
+//! its cap line.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -174,5 +175,54 @@ crate::both_stores! {
     // The axis ends at the cap: $2 of $5 is 64 of the plot's 160 units.
     assert!(svg.contains("height=\"64.0\""), "{svg}");
     assert_no_secret("spend and overview", &seen.0);
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn spend_by_model_queue_or_limit_answers_as_spend_by_json_and_refuses_another_word(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    let now = now_ms();
+    let today = utc_day(Timestamp::from_millis(now));
+    for (key, micros, model, queue, limit) in [
+        ("a", 1_500_000, "'big'", "mail", "'openai'"),
+        ("b", 500_000, "'small'", "mail", "NULL"),
+        ("c", 250_000, "NULL", "triage", "'openai'"),
+    ] {
+        w.execute(&format!(
+            "INSERT INTO spend (day, key, attempt, micros, at, model, queue, limit_name, tokens_in,
+                                tokens_out)
+             VALUES ('{today}', '{key}', 1, {micros}, {now}, {model}, '{queue}', {limit}, 10, 3)"
+        ));
+    }
+    let env = secret_env(&w);
+    let server = start(&w, &env);
+    let mut seen = Seen::default();
+    let mut get = |path: &str| seen.keep(server.request("GET", path, &[AUTH], b""));
+
+    for by in ["model", "queue", "limit"] {
+        let answer = get(&format!("/api/spend?by={by}")).expect(200).json();
+        assert_eq!(answer, cli_json(&w, &["spend", "--by", by, "--json"]), "{by}");
+        assert_eq!(answer["by"], by);
+        let two = get(&format!("/api/spend?by={by}&days=2")).expect(200).json();
+        assert_eq!(two, cli_json(&w, &["spend", "--by", by, "--days", "2", "--json"]), "{by}");
+    }
+    let limit = get("/api/spend?by=limit").json();
+    assert_eq!(
+        limit["groups"][0],
+        serde_json::json!({"limit": "openai", "micros": 1_750_000, "attempts": 2, "tokens_in": 20, "tokens_out": 6})
+    );
+    assert_eq!(limit["groups"][1]["limit"], Value::Null, "{limit}");
+    // Without `by`, per day as before.
+    assert_eq!(get("/api/spend").expect(200).json(), cli_json(&w, &["spend", "--json"]));
+
+    // Another word: 400 naming the three, as `spend --by` refuses it (exit 2).
+    for bad in ["day", "Model", ""] {
+        let r = get(&format!("/api/spend?by={bad}")).expect(400).json();
+        let error = r["error"].as_str().unwrap();
+        assert!(error.contains("model, queue, limit"), "{error}");
+        w.run(&["spend", "--by", bad, "--json"]).expect(2);
+    }
+    assert_no_secret("spend by", &seen.0);
     }
 }

@@ -8,7 +8,7 @@ use crate::http_pages::{FORM, csrf, form, log_in};
 use crate::util::http::{Seen, Server, assert_no_secret, cli_json, secret_env, start};
 
 /// `s` escaped as the pages escape text.
-fn escaped(s: &str) -> String {
+pub fn escaped(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -61,6 +61,7 @@ mod cli_snooze;
 // the step socket's refusals, and a runner SIGKILLed between steps.
 mod cli_step_socket;
 mod cli_steps;
+// Waits and signals: a handler parks its job, `jobs show` says what for, `signal` continues it.
 mod cli_waits;
 // `status --prom`: Prometheus metrics parsed strictly and matched against `status --json`.
 mod cli_metrics;
@@ -77,8 +78,11 @@ mod http_pages;
 mod http_pages_jobs;
 // The dashboard in headless Chromium: login, a dead letter replayed, the kill switch.
 mod browser_dashboard;
-// The overview's charts and `/api/activity` against seeded times; `/api/spend` as `spend --json`.
+// The overview's charts and `/api/activity` against seeded times; `/api/spend` as `spend --json`
+// and `spend --by X --json`.
 mod http_history;
+// The overview's `[[limit]]` table; a waiting job's wait, limit and continuing command.
+mod http_waits_limits;
 // Schedules and the alert outbox as JSON and pages, the login limit, 404 pages beside JSON.
 mod http_outbox;
 // The dead letter's writes over the API: purge, bulk replay, filters, paging.

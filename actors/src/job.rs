@@ -21,7 +21,7 @@ pub use step::{MAX_STEP_NAME, StepAnswer, StepError, StepOutput, StepRecord, Ste
 pub use summary::Status;
 pub(crate) use usage::ClassEffect;
 pub use usage::{ErrorClass, GroupSpend, SpendBy, Usage};
-pub use wait::{Cancelled, Signalled};
+pub use wait::{Cancelled, JobWait, OnTimeout, Signalled, signal_command};
 
 /// A job to enqueue. Only `key` and `payload` are required; the rest default from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +300,10 @@ pub struct JobRecord {
     pub cost_micros: Option<i64>,
     /// Every failed or interrupted attempt, oldest first: its error, start, end and cost.
     pub errors: Vec<AttemptError>,
+    /// The `[[limit]]` it counts against (null: none).
+    pub limit: Option<String>,
+    /// What it waits for, while it is `waiting` (null otherwise).
+    pub wait: Option<JobWait>,
 }
 
 impl JobRecord {

@@ -65,7 +65,7 @@ pub use engine::{ChaosHandle, Engine, EngineHandle, Enqueuer, Operator};
 pub use error::{EngineError, StoreError};
 pub use job::AttemptError;
 pub use job::PurgedJobs;
-pub use job::{Cancelled, Signalled};
+pub use job::{Cancelled, JobWait, OnTimeout, Signalled, signal_command};
 pub use job::{
     DaySpend, DeadFilter, DeadJob, DeadQuery, DeadReason, Enqueued, ErrorClass, GroupSpend,
     Handler, Job, JobPage, JobQuery, JobRecord, JobStatus, NewJob, Outcome, Selector, SpendBy,

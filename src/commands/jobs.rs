@@ -2,7 +2,7 @@
 
 mod purge;
 
-use nightshift_actors::{JobRecord, JobStatus, StepRecord};
+use nightshift_actors::{JobRecord, JobStatus, JobWait, OnTimeout, StepRecord};
 use serde::Serialize;
 
 use crate::Failure;
@@ -40,6 +40,14 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         outln!("last error    {}", job.last_error.as_deref().unwrap_or("-"))?;
         outln!("result        {}", job.result.as_deref().unwrap_or("-"))?;
         outln!("payload       {}", job.payload)?;
+        if let Some(limit) = &job.limit {
+            outln!("limit         {limit}")?;
+        }
+        if let Some(wait) = &job.wait {
+            outln!("waits for     {}", wait.name)?;
+            outln!("deadline      {}", deadline(wait))?;
+            outln!("continue with {}", wait.command(&job.key))?;
+        }
         if !steps.is_empty() {
             outln!("steps         {} recorded, the oldest first", steps.len())?;
             for step in &steps {
@@ -87,6 +95,15 @@ pub fn run(settings: &Settings, args: &JobsArgs) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+/// A wait's deadline and what it does then, in words (`jobs show` and the job's page).
+pub fn deadline(wait: &JobWait) -> String {
+    let then = match wait.on_timeout {
+        OnTimeout::Retry => "then retry (a failed attempt)",
+        OnTimeout::Dead => "then dead (dead-lettered at once)",
+    };
+    format!("{}, {then}", output::time(wait.until))
 }
 
 /// One job as `jobs show --json` (and `GET /api/jobs/KEY`) show it: [`job_json`] and its

@@ -1,10 +1,11 @@
-//! `nightshift spend`: the cost ledger per UTC day against the daily cap, or (`--by`) per model
-//! or queue with the tokens reported.
+//! `nightshift spend`: the cost ledger per UTC day against the daily cap, or (`--by`) per model,
+//! queue or provider limit with the tokens reported; `/api/spend` answers the same JSON.
 
 use std::ops::RangeInclusive;
 
-use nightshift_actors::{Admin, DaySpend, GroupSpend, SpendBy, StoreError};
-use serde_json::{Value, json};
+use clap::ValueEnum;
+use nightshift_actors::{Admin, DaySpend, SpendBy, StoreError};
+use serde::Serialize;
 
 use crate::Failure;
 use crate::cli::SpendArgs;
@@ -16,8 +17,9 @@ pub const DEFAULT_DAYS: u32 = 7;
 /// What `--days` accepts.
 pub const DAYS: RangeInclusive<u32> = 1..=366;
 
-/// What `--by` groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// What `--by` groups by (and `/api/spend?by=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Group {
     /// The model each attempt reported (`model` on a handler's JSON line)
     Model,
@@ -27,15 +29,33 @@ pub enum Group {
     Limit,
 }
 
+impl Group {
+    /// The group `word` names (`model`, `queue` or `limit`), or why not, naming those words.
+    pub fn parse(word: &str) -> Result<Self, String> {
+        Self::from_str(word, false).map_err(|_| {
+            let words: Vec<String> = Self::value_variants()
+                .iter()
+                .filter_map(|g| g.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            format!("by {word:?} is not one of {}", words.join(", "))
+        })
+    }
+}
+
+impl From<Group> for SpendBy {
+    fn from(group: Group) -> Self {
+        match group {
+            Group::Model => SpendBy::Model,
+            Group::Queue => SpendBy::Queue,
+            Group::Limit => SpendBy::Limit,
+        }
+    }
+}
+
 pub fn run(settings: &Settings, args: &SpendArgs) -> Result<(), Failure> {
-    let by = match args.by {
-        None => None,
-        Some(Group::Model) => Some(SpendBy::Model),
-        Some(Group::Queue) => Some(SpendBy::Queue),
-        Some(Group::Limit) => Some(SpendBy::Limit),
-    };
     let admin = super::admin(settings)?;
-    if let Some(by) = by {
+    if let Some(by) = args.by {
         return run_by(&admin, by, args);
     }
     let (days, cap) = read(&admin, args.days)?;
@@ -74,7 +94,7 @@ pub fn json(days: &[DaySpend], cap: Option<i64>) -> SpendJson {
 }
 
 /// The spend ledger as `spend --json` prints it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SpendJson {
     /// The daily cap in force, micro-dollars; null: no cap.
     pub daily_cap_micros: Option<i64>,
@@ -82,52 +102,107 @@ pub struct SpendJson {
     pub days: Vec<DaySpend>,
 }
 
-/// `spend --by model|queue`.
-fn run_by(admin: &Admin, by: SpendBy, args: &SpendArgs) -> Result<(), Failure> {
-    let groups = admin.spend_by(by, args.days)?;
+/// `spend --by model|queue|limit`.
+fn run_by(admin: &Admin, by: Group, args: &SpendArgs) -> Result<(), Failure> {
+    let answer = read_by(admin, by, args.days)?;
     if args.json {
-        return output::print_json(&json_by(by, args.days, &groups));
+        return output::print_json(&answer);
     }
-    let title = by.as_str().to_uppercase();
-    outln!("the last {} UTC day(s), by {}, the costliest first", args.days, by.as_str())?;
+    let by = SpendBy::from(by).as_str();
+    outln!("the last {} UTC day(s), by {by}, the costliest first", args.days)?;
     outln!(
         "{:<32} {:>12} {:>9} {:>12} {:>12}",
-        title,
+        by.to_uppercase(),
         "SPENT",
         "ATTEMPTS",
         "TOKENS IN",
         "TOKENS OUT"
     )?;
-    for g in &groups {
+    for g in &answer.groups {
         outln!(
             "{:<32} {:>12} {:>9} {:>12} {:>12}",
-            g.name.as_deref().unwrap_or("(none)"),
+            g.name.name().unwrap_or("(none)"),
             output::usd(g.micros),
             g.attempts,
             g.tokens_in,
             g.tokens_out
         )?;
     }
-    if groups.is_empty() {
+    if answer.groups.is_empty() {
         outln!("(nothing recorded in the last {} day(s))", args.days)?;
     }
     Ok(())
 }
 
-/// What `spend --by X --json` prints: each group named under the key `X` (`null` for attempts
-/// that named no model).
-pub fn json_by(by: SpendBy, days: u32, groups: &[GroupSpend]) -> Value {
-    let rows: Vec<Value> = groups
-        .iter()
-        .map(|g| {
-            json!({
-                by.as_str(): g.name,
-                "micros": g.micros,
-                "attempts": g.attempts,
-                "tokens_in": g.tokens_in,
-                "tokens_out": g.tokens_out,
-            })
+/// What `spend --by X --days N --json` prints (and `/api/spend?by=X&days=N` answers), read now.
+pub fn read_by(admin: &Admin, by: Group, days: u32) -> Result<SpendByJson, StoreError> {
+    let groups = admin.spend_by(by.into(), days)?;
+    let groups = groups
+        .into_iter()
+        .map(|g| GroupJson {
+            name: GroupName::of(by, g.name),
+            micros: g.micros,
+            attempts: g.attempts,
+            tokens_in: g.tokens_in,
+            tokens_out: g.tokens_out,
         })
         .collect();
-    json!({ "by": by.as_str(), "days": days, "groups": rows })
+    Ok(SpendByJson { by, days, groups })
+}
+
+/// The spend by model, queue or limit, as `spend --by X --json` prints it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SpendByJson {
+    /// What the groups are.
+    pub by: Group,
+    /// The UTC days summed, today included.
+    pub days: u32,
+    /// The costliest first.
+    pub groups: Vec<GroupJson>,
+}
+
+/// One group's spend and tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GroupJson {
+    /// The group's name, under the key `by` names.
+    #[serde(flatten)]
+    pub name: GroupName,
+    /// Cost recorded, micro-dollars.
+    pub micros: i64,
+    /// Ledger rows: attempts that recorded a cost or a usage.
+    pub attempts: u64,
+    /// Prompt tokens reported.
+    pub tokens_in: i64,
+    /// Completion tokens reported.
+    pub tokens_out: i64,
+}
+
+/// A group's name under its own key: `{"model": "..."}`, `{"queue": "..."}` or
+/// `{"limit": "..."}`; null for the attempts that named none.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupName {
+    /// The model the attempts reported.
+    Model(Option<String>),
+    /// The jobs' queue.
+    Queue(Option<String>),
+    /// The jobs' `[[limit]]`.
+    Limit(Option<String>),
+}
+
+impl GroupName {
+    fn of(by: Group, name: Option<String>) -> Self {
+        match by {
+            Group::Model => GroupName::Model(name),
+            Group::Queue => GroupName::Queue(name),
+            Group::Limit => GroupName::Limit(name),
+        }
+    }
+
+    /// The name, whatever the key.
+    fn name(&self) -> Option<&str> {
+        match self {
+            GroupName::Model(n) | GroupName::Queue(n) | GroupName::Limit(n) => n.as_deref(),
+        }
+    }
 }

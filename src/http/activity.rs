@@ -1,7 +1,8 @@
 //! What happened over time: `GET /api/activity?hours=N` (jobs done, attempts failed and jobs
-//! dead-lettered per UTC hour), `GET /api/spend?days=N` (what `spend --json` prints), and the
-//! overview's two charts drawn from the same reads (the last 24 hours; spend per UTC day over
-//! the last 30 days against the daily cap).
+//! dead-lettered per UTC hour), `GET /api/spend?days=N&by=X` (what `spend --json` prints, or
+//! with `by` what `spend --by X --json` prints), and the overview's two charts drawn from the
+//! same reads (the last 24 hours; spend per UTC day over the last 30 days against the daily
+//! cap).
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::chart::{self, Chart, Series};
 use super::error::ErrorBody;
 use super::{Api, ApiError};
-use crate::commands::spend::{self, SpendJson};
+use crate::commands::spend::{self, SpendByJson, SpendJson};
 
 /// Hours `/api/activity` gives when not told, as the overview's chart shows.
 const DEFAULT_HOURS: u32 = 24;
@@ -65,27 +66,45 @@ pub async fn show(
     Ok(Json(Activity { hours: buckets }))
 }
 
-/// `?days=N`.
+/// `?days=N&by=model|queue|limit`.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct DaysQuery {
+pub struct SpendQuery {
     /// UTC days back, today included, 1 to 366 (7).
     #[param(minimum = 1, maximum = 366)]
     days: Option<u32>,
+    /// Sum the days by the model each attempt reported, the job's queue or its `[[limit]]`
+    /// (as `spend --by`); without it, per UTC day.
+    #[param(value_type = Option<spend::Group>)]
+    by: Option<String>,
+}
+
+/// What `/api/spend` answers: per UTC day, or with `by`, per group.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SpendAnswer {
+    /// `spend --days N --json`.
+    Days(SpendJson),
+    /// `spend --by X --days N --json`.
+    By(SpendByJson),
 }
 
 /// What `spend --days N --json` prints: `{"daily_cap_micros", "days": [{"day", "micros",
-/// "attempts"}]}`, with its default (7) and its range (1 to 366).
-#[utoipa::path(get, operation_id = "spend", path = "/api/spend", tag = "history", params(DaysQuery),
+/// "attempts"}]}`, with its default (7) and its range (1 to 366); with `by`, what
+/// `spend --by X --days N --json` prints: `{"by", "days", "groups": [{X, "micros", "attempts",
+/// "tokens_in", "tokens_out"}]}`, the costliest first.
+#[utoipa::path(get, operation_id = "spend", path = "/api/spend", tag = "history", params(SpendQuery),
     responses(
-        (status = 200, description = "As `spend --json`", body = SpendJson),
-        (status = 400, description = "`days` out of range", body = ErrorBody),
+        (status = 200, description = "As `spend --json`, or with `by` as `spend --by X --json`",
+            body = SpendAnswer),
+        (status = 400, description = "`days` out of range, or `by` not `model`, `queue` or \
+            `limit`", body = ErrorBody),
     ))]
 pub async fn spend(
     State(api): State<Api>,
-    query: Result<Query<DaysQuery>, QueryRejection>,
-) -> Result<Json<SpendJson>, ApiError> {
+    query: Result<Query<SpendQuery>, QueryRejection>,
+) -> Result<Json<SpendAnswer>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let days = query.days.unwrap_or(spend::DEFAULT_DAYS);
     if !spend::DAYS.contains(&days) {
@@ -95,8 +114,17 @@ pub async fn spend(
             spend::DAYS.end()
         )));
     }
-    let (ledger, cap) = api.database.read(move |admin| spend::read(admin, days)).await?;
-    Ok(Json(spend::json(&ledger, cap)))
+    let by = query.by.as_deref().map(spend::Group::parse).transpose();
+    match by.map_err(ApiError::bad_request)? {
+        Some(by) => {
+            let answer = api.database.read(move |admin| spend::read_by(admin, by, days)).await?;
+            Ok(Json(SpendAnswer::By(answer)))
+        }
+        None => {
+            let (ledger, cap) = api.database.read(move |admin| spend::read(admin, days)).await?;
+            Ok(Json(SpendAnswer::Days(spend::json(&ledger, cap))))
+        }
+    }
 }
 
 /// What the overview's charts are drawn from.

@@ -1,7 +1,8 @@
-//! `GET /jobs/{key}`: one job as `jobs show KEY --json` reads it, or, for a dead-lettered key,
-//! the dead letter as `dlq show KEY --json` reads it (its reason, and every attempt's error and
-//! time as the store kept them) with the form that replays it and the link that purges it
-//! (through a confirmation page). A key in neither: a 404 page.
+//! `GET /jobs/{key}`: one job as `jobs show KEY --json` reads it (its limit, and while it
+//! waits, what for, until when and the command that continues it), or, for a dead-lettered
+//! key, the dead letter as `dlq show KEY --json` reads it (its reason, and every attempt's
+//! error and time as the store kept them) with the form that replays it and the link that
+//! purges it (through a confirmation page). A key in neither: a 404 page.
 //!
 //! Both show every attempt (`attempts::table`): when it started, how long it ran, how it
 //! exited, its error and its cost; and the steps recorded for the key (`attempts::steps`),
@@ -18,6 +19,7 @@ use super::attempts::{self, Current};
 use super::page::{self, csrf_field, escape, path_segment};
 use super::session::Viewer;
 use super::{Api, ApiError};
+use crate::commands::jobs;
 use crate::output;
 
 pub async fn show(
@@ -83,11 +85,28 @@ fn live(job: &JobRecord) -> String {
         ),
         term("Priority", &job.priority.to_string()),
         term("Run at", &output::time(job.run_at)),
+        job.limit.as_deref().map(|limit| term("Limit", limit)).unwrap_or_default(),
+        waiting(job),
         block("Last error", job.last_error.as_deref()),
         block("Result", job.result.as_deref()),
         block("Payload", Some(&job.payload)),
         "</dl>\n<h2>Attempts</h2>\n".to_owned(),
         attempts::table(&job.errors, Current::of(job).as_ref()),
+    ]
+    .concat()
+}
+
+/// What a waiting job waits for, until when, and the command that continues it (the one its
+/// `waiting` alert gives); nothing for a job not waiting.
+fn waiting(job: &JobRecord) -> String {
+    let Some(wait) = &job.wait else { return String::new() };
+    [
+        term("Waits for", &wait.name),
+        term("Deadline", &jobs::deadline(wait)),
+        format!(
+            "<dt>Continue with</dt><dd><pre data-command>{}</pre>the payload on its stdin</dd>\n",
+            escape(&wait.command(&job.key))
+        ),
     ]
     .concat()
 }

@@ -145,5 +145,17 @@ mod tests {
         // The answers are the handlers' types: a job carries its attempts made.
         let job = &doc["components"]["schemas"]["JobJson"];
         assert!(job.to_string().contains("attempts_made"), "{job}");
+        // A job names its limit and, while it waits, what for, until when and what then.
+        let record = &doc["components"]["schemas"]["JobRecord"]["properties"];
+        assert!(record["limit"].is_object() && record["wait"].is_object(), "{record}");
+        let wait = &doc["components"]["schemas"]["JobWait"]["properties"];
+        assert!(["name", "until", "on_timeout"].iter().all(|p| wait[p].is_object()), "{wait}");
+        // `/api/spend` takes `by` as `spend --by` does, and answers either shape.
+        let spend = &paths["/api/spend"]["get"];
+        assert!(spend["parameters"].to_string().contains("\"by\""), "{spend}");
+        assert_eq!(
+            doc["components"]["schemas"]["Group"]["enum"],
+            serde_json::json!(["model", "queue", "limit"])
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! `GET /`: the overview page (counts by status and queue, the dead letter, the oldest pending
-//! job's age, the runners alive, the gate holding claims, today's spend against the cap, and
-//! two charts: the last 24 hours' jobs done, failed and dead-lettered, and 30 days' spend), and
-//! the kill switch's forms, `POST /pause` (with a reason) and `POST /resume`.
+//! job's age, the runners alive, the gate holding claims, today's spend against the cap, each
+//! `[[limit]]`'s state, and two charts: the last 24 hours' jobs done, failed and
+//! dead-lettered, and 30 days' spend), and the kill switch's forms, `POST /pause` (with a
+//! reason) and `POST /resume`.
 //!
-//! The page reads what `/metrics` reads ([`Snapshot`]: `status`'s counts and gates, the tallies
-//! by queue, the runners); the forms write through [`super::Database::set_paused`], as
+//! The page reads what `/metrics` reads ([`Snapshot`]: `status`'s counts, gates and limits,
+//! the tallies by queue, the runners); the forms write through [`super::Database::set_paused`], as
 //! `/api/pause` does. Each form carries the viewer's CSRF token; one without it is refused (403)
 //! before anything is written.
 
@@ -14,7 +15,7 @@ use axum::Extension;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use nightshift_actors::{Clock, SystemClock};
+use nightshift_actors::{Clock, LimitStatus, SystemClock};
 use serde::Deserialize;
 
 use super::activity::History;
@@ -37,9 +38,14 @@ pub async fn show(
             Ok((Snapshot::read(admin, &settings, now)?, History::read(admin, now)?))
         })
         .await?;
-    let body =
-        [counts(&snapshot), history.charts(), queues(&snapshot), kill_switch(&snapshot, &viewer)]
-            .concat();
+    let body = [
+        counts(&snapshot),
+        limits(&snapshot.tallies.status.limits),
+        history.charts(),
+        queues(&snapshot),
+        kill_switch(&snapshot, &viewer),
+    ]
+    .concat();
     Ok(page::render(StatusCode::OK, "Overview", Some(&viewer), &body))
 }
 
@@ -137,6 +143,46 @@ fn queues(snapshot: &Snapshot) -> String {
          <th scope=\"col\" class=\"n\">Pending</th><th scope=\"col\" class=\"n\">Running</th>\
          <th scope=\"col\" class=\"n\">Done</th><th scope=\"col\" class=\"n\">Dead</th></tr>\
          </thead>\n<tbody>\n{rows}</tbody></table></div>\n"
+    )
+}
+
+/// One row per `[[limit]]`, as `status --json`'s `limits` holds them; nothing when none is
+/// configured.
+fn limits(limits: &[LimitStatus]) -> String {
+    if limits.is_empty() {
+        return String::new();
+    }
+    let rows: String = limits
+        .iter()
+        .map(|l| {
+            let running = match l.concurrency {
+                Some(c) => format!("{} / {c}", l.running),
+                None => format!("{} / no bound", l.running),
+            };
+            let rate = match &l.rate {
+                Some(rate) => format!("{} / {rate}", l.rate_used),
+                None => "no rate".to_owned(),
+            };
+            let held = l.held_until.map_or_else(|| "not held".to_owned(), output::time);
+            let breaker = match l.breaker_open_until {
+                Some(until) => format!("open until {}", output::time(until)),
+                None => l.breaker.clone(),
+            };
+            let cells: String = [running, rate, held, breaker, output::usd(l.spent_today_micros)]
+                .iter()
+                .map(|cell| format!("<td>{}</td>", escape(cell)))
+                .collect();
+            format!(
+                "<tr data-limit=\"{name}\"><th scope=\"row\">{name}</th>{cells}</tr>\n",
+                name = escape(&l.name)
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Limits</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Limit</th>\
+         <th scope=\"col\">Running</th><th scope=\"col\">Rate used</th>\
+         <th scope=\"col\">Held until</th><th scope=\"col\">Breaker</th>\
+         <th scope=\"col\">Spent today</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n"
     )
 }
 

@@ -5,7 +5,7 @@ use super::db::{Clauses, Db, Row, ps};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::listing::prefix_upper;
-use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, Status};
+use crate::job::{DaySpend, JobPage, JobQuery, JobRecord, JobStatus, JobWait, OnTimeout, Status};
 
 /// Pending and running jobs from their partial indexes (live rows only), and every row of
 /// `jobs` and `dead_letter` from the counts the triggers of migration 0004 keep: `status` never
@@ -56,17 +56,27 @@ pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
 }
 
 const COLUMNS: &str = "key, queue, payload, status, attempts, max_attempts, priority, run_at, \
-                       last_error, result, started_at, finished_at, cost_micros, errors, snoozes";
+                       last_error, result, started_at, finished_at, cost_micros, errors, snoozes, \
+                       limit_name, wait_name, wait_until, wait_dead";
 
 fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     let status: String = r.get(3)?;
     let key: String = r.get(0)?;
     let errors = super::fail::attempt_errors(&format!("job {key:?}"), &r.get::<String>(13)?)?;
+    let status = JobStatus::parse(&status).unwrap_or(JobStatus::Pending);
+    // The wait's columns are cleared whenever a job leaves `waiting`; reading them only for a
+    // waiting row keeps a stale one from ever being shown.
+    let wait = match (status, r.get::<Option<String>>(16)?, r.get::<Option<Timestamp>>(17)?) {
+        (JobStatus::Waiting, Some(name), Some(until)) => {
+            Some(JobWait { name, until, on_timeout: OnTimeout::of_dead(r.get::<i64>(18)? != 0) })
+        }
+        _ => None,
+    };
     Ok(JobRecord {
         key,
         queue: r.get(1)?,
         payload: r.get(2)?,
-        status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
+        status,
         attempts: r.get(4)?,
         max_attempts: r.get(5)?,
         priority: r.get(6)?,
@@ -78,6 +88,8 @@ fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
         cost_micros: r.get::<Option<i64>>(12)?.filter(|c| *c > 0),
         errors,
         snoozes: r.get(14)?,
+        limit: r.get(15)?,
+        wait,
     })
 }
 

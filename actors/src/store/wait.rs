@@ -18,7 +18,7 @@ use super::{StoreCtx, alerts, gates};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::job::{Cancelled, JobStatus, Signalled};
+use crate::job::{Cancelled, JobStatus, OnTimeout, Signalled, signal_command};
 
 /// What a handler asked to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,22 +86,12 @@ pub(crate) fn run(
             "key": key,
             "name": wait.name,
             "until": until,
-            "on_timeout": if wait.dead { "dead" } else { "retry" },
-            "command": format!("nightshift signal {} {} -", shell_word(key), shell_word(&wait.name)),
+            "on_timeout": OnTimeout::of_dead(wait.dead),
+            "command": signal_command(key, &wait.name),
         });
         alerts::owe(db, AlertKind::Waiting, Some(key), &body, now, now)?;
     }
     Ok(Waited::Waiting { until })
-}
-
-/// `word` as one shell word: as it is when it needs no quoting, else single-quoted.
-fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 /// Whether the attempt running under `(key, token)` still holds its lease.
