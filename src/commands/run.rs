@@ -82,11 +82,19 @@ fn work(
     };
     // Refuse a missing, empty or foreign file before anything could create or change it.
     Admin::check(&settings.db)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
+    // `--once` lives for milliseconds when nothing is due: one thread runs its actors, so
+    // their messages never wait on another thread's wake-up (the Store keeps its own thread).
+    // A continuous runner spreads them over two.
+    let runtime = if args.once {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))?;
     let mut config = settings.engine_config();
     config.workers = args.workers as usize;
     // The webhook, the heartbeat's URL and a database URL (its password) never reach a
