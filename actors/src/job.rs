@@ -300,6 +300,8 @@ pub struct JobRecord {
     pub cost_micros: Option<i64>,
     /// Every failed or interrupted attempt, oldest first: its error, start, end and cost.
     pub errors: Vec<AttemptError>,
+    /// The `[[limit]]` it counts against: the one it named, or the one listing its queue.
+    pub limit: Option<String>,
 }
 
 impl JobRecord {

@@ -56,7 +56,8 @@ pub(crate) fn counts(db: Db<'_>, now: Timestamp) -> Result<Status, StoreError> {
 }
 
 const COLUMNS: &str = "key, queue, payload, status, attempts, max_attempts, priority, run_at, \
-                       last_error, result, started_at, finished_at, cost_micros, errors, snoozes";
+                       last_error, result, started_at, finished_at, cost_micros, errors, snoozes, \
+                       limit_name";
 
 fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     let status: String = r.get(3)?;
@@ -78,6 +79,7 @@ fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
         cost_micros: r.get::<Option<i64>>(12)?.filter(|c| *c > 0),
         errors,
         snoozes: r.get(14)?,
+        limit: r.get(15)?,
     })
 }
 
