@@ -227,7 +227,8 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
     /// The provider limit ([[limit]] name) the job counts against: its concurrency, rate,
-    /// 429 holds, cost cap and breaker
+    /// 429 holds, cost cap and breaker [default: the [[limit]] whose queues list the job's
+    /// queue, if one does]
     #[arg(long, value_name = "NAME")]
     pub limit: Option<String>,
     /// Refuse a payload that is not JSON, naming where it stops parsing, and write nothing (as

@@ -1,5 +1,6 @@
 //! Provider limits through the binary: `[[limit]]` concurrency across workers, a 429's hold on
-//! the whole limit (and not on another), the per-limit breaker, `enqueue --limit` checks.
+//! the whole limit (and not on another), the per-limit breaker and its half-open probe, a limit
+//! taking the jobs of the queues it lists, `enqueue --limit` checks.
 
 use crate::util::cli::Workdir;
 
@@ -130,5 +131,98 @@ crate::both_stores! {
     assert!(starts[2] >= starts[0] + 950, "a third claim inside the first second: {starts:?}");
     let spend = w.run(&["spend", "--by", "limit", "--json"]).expect(0).stdout;
     assert!(spend.contains("\"limit\":\"slow\""), "{spend}");
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn jobs_of_a_queue_a_limit_lists_count_against_it_unless_they_name_another(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write(
+        "nightshift.toml",
+        "[[limit]]\nname = \"openai\"\nconcurrency = 1\nqueues = [\"digest\"]\n\n\
+         [[limit]]\nname = \"anthropic\"\nconcurrency = 4\n",
+    );
+    let agent = w.script("agent.sh", &format!("{MARK}mark start\nsleep 0.2\nmark end"));
+    for key in ["d1", "d2"] {
+        w.run(&["enqueue", key, "{}", "--queue", "digest"]).expect(0);
+    }
+    w.write("more.jsonl", "{\"key\":\"d3\",\"queue\":\"digest\"}\n");
+    w.run(&["enqueue", "--jsonl", "more.jsonl"]).expect(0);
+    w.run(&["enqueue", "own", "{}", "--queue", "digest", "--limit", "anthropic"]).expect(0);
+    w.run(&["enqueue", "mail", "{}", "--queue", "mail"]).expect(0);
+    let limit = |key: &str| -> serde_json::Value {
+        let shown = w.run(&["jobs", "show", key, "--json"]).expect(0).stdout;
+        serde_json::from_str::<serde_json::Value>(&shown).unwrap()["limit"].clone()
+    };
+    assert_eq!((limit("d1"), limit("d3")), ("openai".into(), "openai".into()));
+    assert_eq!((limit("own"), limit("mail")), ("anthropic".into(), serde_json::Value::Null));
+
+    w.run(&["run", "--once", "--workers", "4", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 5);
+    let digest: Vec<String> = marks(&w)
+        .into_iter()
+        .filter(|m| m.1.starts_with('d'))
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(digest.len(), 6, "{digest:?}");
+    for pair in digest.chunks(2) {
+        assert_eq!(pair, ["start", "end"], "two digest jobs overlapped: {digest:?}");
+    }
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn a_limits_breaker_runs_one_probe_after_its_cooldown_then_the_others(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write(
+        "nightshift.toml",
+        "[[limit]]\nname = \"openai\"\nbreaker = true\n\n\
+         [breaker]\nfailures = 1\ncooldown = \"1s\"\n",
+    );
+    // o1 fails once; every other attempt takes a while, so a second job claimed beside the
+    // probe would start before the probe ends.
+    let agent = w.script(
+        "agent.sh",
+        &format!(
+            "{MARK}mark start\n\
+             if [ \"$NIGHTSHIFT_KEY\" = o1 ] && [ ! -e failed ]; then touch failed; mark end; \
+             exit 1; fi\nsleep 0.3\nmark end"
+        ),
+    );
+    w.run(&["enqueue", "o1", "{}", "--limit", "openai"]).expect(0);
+    let first = w.run(&["run", "--once", "--workers", "1", "--wait", "0s", "--", agent.to_str().unwrap()]).expect(0);
+    assert!(
+        first.stdout.lines().any(|l| l.contains("\"breaker_opened\"") && l.contains("\"limit\":\"openai\"")),
+        "{}", first.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
+    let openai = &json["limits"][0];
+    let open_until = openai["breaker_open_until"].as_u64();
+    assert!(open_until.is_some() || openai["breaker"] == "half_open", "{openai}");
+
+    for key in ["o2", "o3"] {
+        w.run(&["enqueue", key, "{}", "--limit", "openai"]).expect(0);
+    }
+    let before = marks(&w).len();
+    let second = w.run(&["run", "--once", "--workers", "3", "--wait", "20s", "--", agent.to_str().unwrap()]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs WHERE status = 'done'"), 3);
+    let mut marks: Vec<_> = marks(&w).split_off(before);
+    marks.sort_by_key(|m| m.2);
+    assert_eq!(marks.len(), 6, "{marks:?}");
+    let probe = &marks[0];
+    let alone = [("start", &probe.1), ("end", &probe.1)];
+    assert_eq!([(marks[0].0.as_str(), &marks[0].1), (marks[1].0.as_str(), &marks[1].1)], alone,
+        "the probe ran alone: {marks:?}");
+    assert!(probe.2 >= open_until.unwrap_or(0), "the probe waited for the cooldown: {marks:?}");
+    assert!(
+        second.stdout.lines().any(|l| l.contains("\"breaker_closed\"") && l.contains("\"limit\":\"openai\"")),
+        "{}", second.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
+    assert_eq!(json["limits"][0]["breaker"], "closed");
     }
 }

@@ -1,6 +1,7 @@
 //! Jobs over the API in bulk: a JSONL batch enqueued as `enqueue --jsonl --json` does (a bad
-//! line refuses it all, naming the line), the listing walked page by page by its cursor while
-//! jobs are inserted, and the key-prefix search, where `%` and `_` are plain characters.
+//! line refuses it all, naming the line, a limit the config does not define included), the
+//! listing walked page by page by its cursor while jobs are inserted, and the key-prefix
+//! search, where `%` and `_` are plain characters.
 
 use serde_json::Value;
 
@@ -72,6 +73,31 @@ crate::both_stores! {
     let stopped = server.stop();
     assert_no_secret("a response", &seen.0);
     assert_no_secret("the server's stdout", &stopped.stdout);
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn a_line_naming_an_unknown_limit_refuses_the_batch_and_a_queues_limit_applies(w: Workdir) {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", "[[limit]]\nname = \"openai\"\nqueues = [\"digest\"]\n");
+    let server = start(&w, &secret_env(&w));
+    let typo = "{\"key\":\"k1\"}\n{\"key\":\"k2\",\"limit\":\"opnai\"}\n";
+    let r = server.request("POST", "/api/jobs", &[AUTH, NDJSON], typo.as_bytes()).expect(422);
+    let error = r.json()["error"].as_str().unwrap().to_owned();
+    for needle in ["line 2", "unknown limit \"opnai\"", "the configured limits are openai", "nothing was enqueued"] {
+        assert!(error.contains(needle), "{needle}: {error}");
+    }
+    assert_eq!(job_count(&w), 0, "nothing enqueued");
+
+    // A job of a queue a limit lists counts against it, unless it names a limit itself.
+    let batch = "{\"key\":\"d1\",\"queue\":\"digest\"}\n{\"key\":\"m1\",\"queue\":\"mail\"}\n";
+    server.request("POST", "/api/jobs", &[AUTH, NDJSON], batch.as_bytes()).expect(201);
+    let one = b"{\"key\":\"d2\",\"queue\":\"digest\"}";
+    server.request("POST", "/api/jobs", &[AUTH, ("Content-Type", "application/json")], one).expect(201);
+    let limit = |key: &str| server.request("GET", &format!("/api/jobs/{key}"), &[AUTH], b"").expect(200).json()["limit"].clone();
+    assert_eq!((limit("d1"), limit("d2"), limit("m1")), ("openai".into(), "openai".into(), Value::Null));
+    server.stop();
     }
 }
 

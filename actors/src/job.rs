@@ -300,7 +300,8 @@ pub struct JobRecord {
     pub cost_micros: Option<i64>,
     /// Every failed or interrupted attempt, oldest first: its error, start, end and cost.
     pub errors: Vec<AttemptError>,
-    /// The `[[limit]]` it counts against (null: none).
+    /// The `[[limit]]` it counts against: the one it named, or the one listing its queue (null:
+    /// none).
     pub limit: Option<String>,
     /// What it waits for, while it is `waiting` (null otherwise).
     pub wait: Option<JobWait>,

@@ -23,6 +23,10 @@ pub struct LimitConfig {
     /// The limit has its own breaker: an `auth` failure of one of its jobs opens it (and not
     /// the global one), and its `server` failures count toward it.
     pub breaker: bool,
+    /// Jobs enqueued onto these queues count against this limit unless they name one
+    /// themselves. A queue belongs to one limit at most (the config refuses a queue listed by
+    /// two; given two here, the first listed wins).
+    pub queues: Vec<String>,
 }
 
 impl LimitConfig {
@@ -34,8 +38,16 @@ impl LimitConfig {
             rate: None,
             cost_micros_per_day: None,
             breaker: false,
+            queues: Vec::new(),
         }
     }
+}
+
+/// The limit jobs of `queue` count against when they name none: the first of `limits` that
+/// lists the queue.
+pub(crate) fn of_queue<'a>(limits: &'a [LimitConfig], queue: &str) -> Option<&'a str> {
+    let listed = |l: &&LimitConfig| l.queues.iter().any(|q| q == queue);
+    limits.iter().find(listed).map(|l| l.name.as_str())
 }
 
 /// `count` claims per `per`.
@@ -90,10 +102,14 @@ pub struct LimitStatus {
     pub rate: Option<String>,
     /// A 429's hold, while it lasts.
     pub held_until: Option<Timestamp>,
-    /// `open` (until `breaker_open_until`) or `closed`.
+    /// `open` (until `breaker_open_until`), `half_open` (its cooldown over: one job is claimed
+    /// as the probe, or runs as the probe now, and its outcome closes or re-opens the breaker)
+    /// or `closed`.
     pub breaker: String,
     /// When its breaker's cooldown ends, while open.
     pub breaker_open_until: Option<Timestamp>,
+    /// The key of the probe job running, while half-open.
+    pub breaker_probe: Option<String>,
     /// Spend charged to the limit today (UTC), micro-dollars.
     pub spent_today_micros: i64,
 }

@@ -18,6 +18,7 @@ pub(crate) mod activity;
 pub(crate) mod alerts;
 #[cfg(test)]
 pub(crate) mod both;
+mod breaker;
 mod claim;
 pub(crate) mod control;
 pub(crate) mod db;

@@ -105,6 +105,11 @@ pub fn limit_line(l: &nightshift_actors::LimitStatus, now: Timestamp) -> String 
     if let Some(at) = l.breaker_open_until {
         line += &format!(", breaker open until {}", output::time(at));
     }
+    match &l.breaker_probe {
+        Some(key) => line += &format!(", breaker half-open, probe {key:?} running"),
+        None if l.breaker == "half_open" => line += ", breaker half-open, next job the probe",
+        None => {}
+    }
     if l.spent_today_micros > 0 {
         line += &format!(", {} today", output::usd(l.spent_today_micros));
     }

@@ -102,3 +102,19 @@ fn a_postgres_url_is_the_database_and_is_shown_without_its_password() {
     assert_eq!(s.db_shown(), "postgres://agent:***@db.example:5432/q");
     assert!(!load("", &[]).unwrap().is_postgres(), "a path is SQLite");
 }
+
+#[test]
+fn a_limit_lists_queues_and_a_queue_listed_by_two_limits_is_refused_naming_both() {
+    let s = load("[[limit]]\nname = \"openai\"\nqueues = [\"digest\", \"triage\"]\n", &[]).unwrap();
+    assert_eq!(s.engine_config().limits[0].queues, ["digest", "triage"]);
+    let two = "[[limit]]\nname = \"openai\"\nqueues = [\"digest\"]\n\n\
+               [[limit]]\nname = \"anthropic\"\nqueues = [\"triage\", \"digest\"]\n";
+    let err = load(two, &[]).err().unwrap();
+    for needle in ["\"digest\"", "[[limit]] \"openai\"", "[[limit]] \"anthropic\"", "Remove it"] {
+        assert!(err.0.contains(needle), "{needle}: {err}");
+    }
+    let twice = load("[[limit]]\nname = \"a\"\nqueues = [\"q\", \"q\"]\n", &[]).err().unwrap();
+    assert!(twice.0.contains("appears twice"), "{twice}");
+    let empty = load("[[limit]]\nname = \"a\"\nqueues = [\"\"]\n", &[]).err().unwrap();
+    assert!(empty.0.contains("not a queue name"), "{empty}");
+}

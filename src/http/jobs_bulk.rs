@@ -3,8 +3,9 @@
 //! of the single form; blank lines are skipped.
 //!
 //! Every line is read and checked (its JSON, its durations, its payload's size and format,
-//! its key, queue and attempts) before any is enqueued: the first bad line refuses the whole
-//! batch, naming its number (400 not a job, 422 a bad value, 413 a payload too large). Then
+//! its key, queue, attempts and limit) before any is enqueued: the first bad line refuses the
+//! whole batch, naming its number (400 not a job, 422 a bad value or a limit the config does
+//! not define, 413 a payload too large). Then
 //! the jobs go to [`super::Database::enqueue_all`], and the answer is `enqueue --jsonl
 //! --json`'s lines, in the same `application/x-ndjson`: one per job, in order, with its
 //! `line`, then `{"summary": ...}`. Its status: 409 when a line conflicted (the others were
@@ -18,7 +19,7 @@ use serde_json::json;
 use super::jobs::{check_payload, line_error};
 use super::{Api, ApiError};
 use crate::commands::enqueue::jsonl::{self, BadLine, LineError};
-use crate::commands::enqueue::{Counts, outcome_json};
+use crate::commands::enqueue::{Counts, outcome_json, unknown_limit};
 
 /// The content types of a batch.
 const LINES: [&str; 3] = ["application/x-ndjson", "application/jsonl", "application/x-jsonlines"];
@@ -45,9 +46,9 @@ pub async fn enqueue(api: &Api, body: &[u8]) -> Result<Response, ApiError> {
     }
     for j in &jobs {
         check_payload(api, &j.job, &format!("line {}: the payload of {:?}", j.line, j.job.key))?;
-        if let Err(e) = j.job.validate(max) {
-            let error = LineError::Invalid(e.to_string());
-            return Err(refused(BadLine { line: j.line, error }));
+        let invalid = j.job.validate(max).err().map(|e| e.to_string());
+        if let Some(why) = invalid.or_else(|| unknown_limit(&api.settings, &j.job)) {
+            return Err(refused(BadLine { line: j.line, error: LineError::Invalid(why) }));
         }
     }
     let numbers: Vec<usize> = jobs.iter().map(|j| j.line).collect();

@@ -75,7 +75,8 @@ fn per_limit(out: &mut DescriptorEncoder<'_>, limits: &[LimitStatus]) -> Encoded
         return Ok(());
     }
     let held = |l: &LimitStatus| i64::from(l.held_until.is_some());
-    let open = |l: &LimitStatus| i64::from(l.breaker_open_until.is_some());
+    let open =
+        |l: &LimitStatus| i64::from(l.breaker_open_until.is_some() || l.breaker_probe.is_some());
     let families: [(&str, &str, &LimitGauge); 4] = [
         ("limit_running", LIMIT_RUNNING, &|l| l.running as i64),
         ("limit_rate_used", LIMIT_RATE, &|l| l.rate_used as i64),
@@ -94,7 +95,8 @@ fn per_limit(out: &mut DescriptorEncoder<'_>, limits: &[LimitStatus]) -> Encoded
 const LIMIT_RUNNING: &str = "Jobs of each [[limit]] running now.";
 const LIMIT_RATE: &str = "Claims of each [[limit]] in its current rate window.";
 const LIMIT_HELD: &str = "1 while a handler's retry_after_s holds the [[limit]] (a 429), else 0.";
-const LIMIT_BREAKER: &str = "1 while the [[limit]]'s own circuit breaker is open, else 0.";
+const LIMIT_BREAKER: &str = "1 while the [[limit]]'s own circuit breaker holds its jobs (open, or \
+    half-open with its probe running), else 0.";
 
 const JOBS: &str =
     "Jobs held in the database, by queue and status (pending, running, done, waiting, cancelled).";

@@ -27,6 +27,13 @@ impl Message {
     /// The message for one outbox row.
     pub fn from_outbox(id: i64, kind: AlertKind, key: Option<&str>, details: Value) -> Message {
         let s = |f: &str| details[f].as_str().unwrap_or("?").to_owned();
+        // A `[[limit]]`'s own breaker holds that limit's jobs only.
+        let (breaker, held) = match details["limit"].as_str() {
+            Some(limit) => {
+                (format!("circuit breaker of [[limit]] {limit}"), format!("job of {limit}"))
+            }
+            None => ("circuit breaker".to_owned(), "job".to_owned()),
+        };
         let (title, text) = match kind {
             AlertKind::DeadLetter => (
                 format!("nightshift: {} dead-lettered", s("key")),
@@ -49,18 +56,18 @@ impl Message {
                 ),
             ),
             AlertKind::BreakerOpened if details["cause"] == "auth" => (
-                "nightshift: circuit breaker opened (auth failure)".to_owned(),
+                format!("nightshift: {breaker} opened (auth failure)"),
                 format!(
-                    "Job {} failed with error_class auth: {}\nEvery job would fail the same way, so no job is claimed for {} ms, then one probe job decides. Check the credentials.",
+                    "Job {} failed with error_class auth: {}\nEvery {held} would fail the same way, so no {held} is claimed for {} ms, then one probe job decides. Check the credentials.",
                     s("last_key"),
                     s("error"),
                     details["cooldown_ms"]
                 ),
             ),
             AlertKind::BreakerOpened => (
-                "nightshift: circuit breaker opened".to_owned(),
+                format!("nightshift: {breaker} opened"),
                 format!(
-                    "{} attempts failed in a row (last: {}). No job is claimed for {} ms, then one probe job decides.",
+                    "{} attempts failed in a row (last: {}). No {held} is claimed for {} ms, then one probe job decides.",
                     details["failures"],
                     s("last_key"),
                     details["cooldown_ms"]
@@ -208,6 +215,18 @@ mod tests {
         assert_eq!(u.query(), Some("wait=true"));
         assert_eq!(body["allowed_mentions"]["parse"], json!([]));
         assert!(body["content"].as_str().unwrap().contains("job-1"));
+    }
+
+    #[test]
+    fn a_limits_breaker_alert_names_the_limit_whose_jobs_it_holds() {
+        let body =
+            json!({"failures": 5, "cooldown_ms": 60000, "last_key": "o9", "limit": "openai"});
+        let m = Message::from_outbox(1, AlertKind::BreakerOpened, None, body);
+        assert_eq!(m.title, "nightshift: circuit breaker of [[limit]] openai opened");
+        assert!(m.text.contains("No job of openai is claimed for 60000 ms"), "{}", m.text);
+        let global = json!({"failures": 5, "cooldown_ms": 60000, "last_key": "k"});
+        let m = Message::from_outbox(1, AlertKind::BreakerOpened, None, global);
+        assert_eq!(m.title, "nightshift: circuit breaker opened");
     }
 
     #[test]

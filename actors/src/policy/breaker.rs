@@ -1,7 +1,8 @@
 //! The circuit breaker: after `failures` consecutive failed attempts it opens for a cooldown
 //! (no claims), then lets exactly one probe job through; the probe's success closes it, its
 //! failure re-opens it with the cooldown doubled, up to a ceiling. Pure: the Store persists
-//! the state in the `control` row, so a cron `run --once` honours an open breaker.
+//! the state, the global breaker's in the `control` row and each `[[limit]]`'s own in its
+//! `limits` row, so a cron `run --once` honours an open breaker.
 
 use std::time::Duration;
 

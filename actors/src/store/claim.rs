@@ -176,7 +176,7 @@ fn limited(
                     skipped = true;
                     continue;
                 }
-                limits::took(db, room, now)?;
+                limits::took(db, room, &row.0, now)?;
             }
             claimed.push(take(db, args, row, probe, now)?);
         }

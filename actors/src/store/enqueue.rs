@@ -76,7 +76,9 @@ pub(crate) fn run_all(
     jobs.iter().map(|job| run(db, ctx, job, now)).collect()
 }
 
-/// Enqueues one job, idempotently on its key.
+/// Enqueues one job, idempotently on its key. A job that names no limit counts against the
+/// `[[limit]]` that lists its queue, if one does: every enqueue (the CLI, JSON lines, the HTTP
+/// API, schedules, the embedding API) passes here, with the limits of the process's config.
 pub(crate) fn run(
     db: Db<'_>,
     ctx: &StoreCtx,
@@ -87,6 +89,7 @@ pub(crate) fn run(
     if db.exists("SELECT 1 FROM dead_letter WHERE key = ?1", ps![job.key])? {
         return Ok(Enqueued::DeadLettered);
     }
+    let limit = job.limit.as_deref().or_else(|| crate::limit::of_queue(&ctx.limits, &job.queue));
     let inserted = db.exec(
         "INSERT INTO jobs (key, queue, payload, status, max_attempts, priority, run_at,
                            timeout_ms, created_at, updated_at, limit_name)
@@ -101,7 +104,7 @@ pub(crate) fn run(
             job.run_at.unwrap_or(now),
             job.timeout.map(crate::clock::millis),
             now,
-            job.limit,
+            limit,
         ],
     )?;
     if inserted == 1 {

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::breaker::{self, Trip};
 use super::db::{Db, Param, ps};
 use super::ledger::{self, Charge};
 use super::limits::{self, held};
-use super::{StoreCtx, alerts, gates};
+use super::{StoreCtx, alerts};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::job::{AttemptError, DeadJob, DeadReason};
@@ -176,18 +177,12 @@ pub(super) fn fail_running(
     ledger::record(db, key, attempts, charge, now)?;
     match kind {
         // The process or a lease died, not the handler: no evidence against the upstream.
-        FailKind::Interrupted | FailKind::WaitTimedOut { .. } => gates::released(db, key)?,
-        kind => match limits::breaker_of(db, ctx, key)? {
-            // The job's limit has a breaker of its own: only that provider's jobs stop.
-            Some(limit) => {
-                let at_once = matches!(kind, FailKind::OpenBreaker { .. });
-                limits::breaker_failed(db, ctx, limit, key, error, now, at_once)?;
-            }
-            None if matches!(kind, FailKind::OpenBreaker { .. }) => {
-                gates::open_now(db, ctx, key, error, now)?
-            }
-            None => gates::failed(db, ctx, key, now)?,
-        },
+        FailKind::Interrupted | FailKind::WaitTimedOut { .. } => breaker::released(db, key)?,
+        // The upstream refused the credentials: every job would fail the same way.
+        FailKind::OpenBreaker { .. } => {
+            breaker::failed(db, ctx, key, Trip::AtOnce { cause: "auth", error }, now)?
+        }
+        _ => breaker::failed(db, ctx, key, Trip::AfterThreshold, now)?,
     }
     if let (FailKind::Retryable { delay: Some(d) }, Some(limit)) = (&kind, held(charge)) {
         limits::hold(db, limit, now + *d)?;

@@ -1,6 +1,6 @@
 //! The gates a claim passes, evaluated inside the claim's transaction so a gate change cannot
-//! race it: the kill switch, the daily cap and the circuit breaker. Also the breaker's
-//! bookkeeping after each outcome, and the alerts the cap and the breaker owe.
+//! race it: the kill switch, the daily cap and the circuit breaker, and the alert the cap owes.
+//! The breaker's bookkeeping after each outcome is `breaker`'s.
 
 use serde::Serialize;
 use serde_json::json;
@@ -11,7 +11,7 @@ use super::{StoreCtx, alerts};
 use crate::alerts::AlertKind;
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
-use crate::policy::breaker::{Admit, BreakerState, Transition};
+use crate::policy::breaker::{Admit, BreakerState};
 use crate::policy::budget;
 
 /// Why nothing may be claimed now.
@@ -186,117 +186,10 @@ pub(crate) fn start_probe(db: Db<'_>, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Breaker bookkeeping after an attempt of `key` succeeded.
-pub(crate) fn succeeded(db: Db<'_>, ctx: &StoreCtx, key: &str) -> Result<(), StoreError> {
-    let quiet = |s: &BreakerState| s.failures == 0 && s.open_until.is_none();
-    let Some(mut state) = breaker_to_change(db, |s| !quiet(s))? else { return Ok(()) };
-    let closed = matches!(state.on_success(key), Some(Transition::Closed));
-    save(db, &state)?;
-    if closed {
-        ctx.notices.push(Notice::BreakerClosed { key: key.to_owned() });
-    }
-    Ok(())
-}
-
-/// Breaker bookkeeping after an attempt of `key` failed; owes the alert of a first opening.
-pub(crate) fn failed(
-    db: Db<'_>,
-    ctx: &StoreCtx,
-    key: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    count_failure(db, ctx, key, now, Trip::AfterThreshold)
-}
-
-/// An attempt of `key` failed in a way every job would (the upstream refused the credentials):
-/// the breaker opens at once, whatever its count, and owes its alert naming `error`. (There is
-/// one breaker today; a breaker per provider limit would open only the limit's own.)
-pub(crate) fn open_now(
-    db: Db<'_>,
-    ctx: &StoreCtx,
-    key: &str,
-    error: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    count_failure(db, ctx, key, now, Trip::AtOnce { cause: "auth", error })
-}
-
-/// When a failure opens the breaker.
-enum Trip<'a> {
-    /// After `[breaker] failures` in a row.
-    AfterThreshold,
-    /// Now, for `cause`, the failure's `error` quoted in the alert.
-    AtOnce { cause: &'static str, error: &'a str },
-}
-
-fn count_failure(
-    db: Db<'_>,
-    ctx: &StoreCtx,
-    key: &str,
-    now: Timestamp,
-    trip: Trip<'_>,
-) -> Result<(), StoreError> {
-    let mut state = lock_control(db)?.breaker;
-    let transition = match trip {
-        Trip::AfterThreshold => state.on_failure(key, now, &ctx.breaker),
-        Trip::AtOnce { .. } => state.trip(key, now, &ctx.breaker),
-    };
-    save(db, &state)?;
-    if let Some(Transition::Opened { until, reopened }) = transition {
-        let cooldown_ms = until.millis_since(now);
-        let mut body = json!({ "failures": state.failures, "cooldown_ms": cooldown_ms, "until": until, "last_key": key });
-        let reason = match (&trip, reopened) {
-            (_, true) => "probe failed",
-            (Trip::AfterThreshold, false) => "consecutive failures",
-            (Trip::AtOnce { cause, error }, false) => {
-                body["cause"] = json!(cause);
-                body["error"] = json!(error.chars().take(512).collect::<String>());
-                "auth failure: every job would fail the same way"
-            }
-        };
-        if !reopened {
-            alerts::owe(db, AlertKind::BreakerOpened, None, &body, now, now)?;
-        }
-        let failures = state.failures;
-        ctx.notices.push(Notice::BreakerOpened {
-            key: key.to_owned(),
-            reason,
-            failures,
-            cooldown_ms,
-        });
-    }
-    Ok(())
-}
-
 /// Closes the breaker and forgets its count and cooldown (an operator replayed jobs). Writes
 /// constants, so it needs no lock.
 pub(crate) fn reset_breaker(db: Db<'_>) -> Result<(), StoreError> {
     save(db, &BreakerState::default())
-}
-
-/// Frees the probe slot when the probe job was released without an outcome.
-pub(crate) fn released(db: Db<'_>, key: &str) -> Result<(), StoreError> {
-    if let Some(mut state) = breaker_to_change(db, |s| s.probe.as_deref() == Some(key))? {
-        state.on_release(key);
-        save(db, &state)?;
-    }
-    Ok(())
-}
-
-/// The breaker's state, locked, when `changes` says an outcome changes it; `None` otherwise.
-/// On PostgreSQL an unlocked read decides first: an outcome that changes nothing writes nothing,
-/// so it cannot lose another runner's update, and the common case (a success while the breaker
-/// is closed) does not queue every runner's transaction on the control row. SQLite's write
-/// transaction holds the database's lock already, so it reads once.
-fn breaker_to_change(
-    db: Db<'_>,
-    changes: impl Fn(&BreakerState) -> bool,
-) -> Result<Option<BreakerState>, StoreError> {
-    if db.is_pg() && !changes(&load_control(db)?.breaker) {
-        return Ok(None);
-    }
-    let state = lock_control(db)?.breaker;
-    Ok(changes(&state).then_some(state))
 }
 
 /// The daily cap that holds claims, and who set it.
@@ -313,7 +206,7 @@ pub(crate) struct Control {
     pub(crate) paused: bool,
     pub(crate) pause_reason: Option<String>,
     cap_alerted_day: Option<String>,
-    breaker: BreakerState,
+    pub(super) breaker: BreakerState,
     /// The cap the last runner started with, once one has recorded it.
     recorded_cap: Option<CapInForce>,
 }
@@ -355,7 +248,7 @@ pub(crate) fn load_control(db: Db<'_>) -> Result<Control, StoreError> {
 /// transaction ends, so runners sharing the database take turns: none reads a breaker count or
 /// a probe another is about to change and overwrites that change. (SQLite's `BEGIN IMMEDIATE`
 /// already holds the database's one write lock.)
-fn lock_control(db: Db<'_>) -> Result<Control, StoreError> {
+pub(super) fn lock_control(db: Db<'_>) -> Result<Control, StoreError> {
     read_control(db, db.pick(control_row!(""), control_row!(" FOR UPDATE")))
 }
 
@@ -381,7 +274,8 @@ fn read_control(db: Db<'_>, sql: &str) -> Result<Control, StoreError> {
     })
 }
 
-fn save(db: Db<'_>, s: &BreakerState) -> Result<(), StoreError> {
+/// Writes the global breaker's state.
+pub(super) fn save(db: Db<'_>, s: &BreakerState) -> Result<(), StoreError> {
     db.exec(
         "UPDATE control SET breaker_failures = ?1, breaker_open_until = ?2,
                             breaker_cooldown_ms = ?3, breaker_probe = ?4

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use super::StoreCtx;
 use super::db::{Db, ps};
 use super::ledger::{self, Charge};
-use super::{StoreCtx, gates};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
@@ -55,10 +55,7 @@ pub(crate) fn complete(
         let attempt: u32 = db.value("SELECT attempts + 1 FROM jobs WHERE key = ?1", ps![key])?;
         ledger::record(db, key, attempt, charge, now)?;
     }
-    gates::succeeded(db, ctx, key)?;
-    if let Some(limit) = super::limits::breaker_of(db, ctx, key)? {
-        super::limits::breaker_succeeded(db, limit)?;
-    }
+    super::breaker::succeeded(db, ctx, key)?;
     Ok(true)
 }
 
@@ -77,7 +74,7 @@ pub(crate) fn release(
         ps![key, token, now],
     )?;
     if n == 1 {
-        gates::released(db, key)?;
+        super::breaker::released(db, key)?;
     }
     Ok(n == 1)
 }

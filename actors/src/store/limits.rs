@@ -1,19 +1,19 @@
 //! Provider limits inside the claim's transaction: each `[[limit]]` this runner knows admits
 //! as many more claims as its concurrency, its rate window, its hold (a 429's `retry_after_s`),
 //! its own breaker and its daily cost cap leave. The shared state lives in the `limits` row,
-//! locked FOR UPDATE on PostgreSQL so runners sharing the database count one at a time.
+//! locked FOR UPDATE on PostgreSQL so runners sharing the database count one at a time. A
+//! breaker whose cooldown ended admits one job, its half-open probe, recorded as it is claimed
+//! (the outcomes that close or re-open it are `breaker`'s).
 //! Jobs that name no limit pay none of this: the claim takes its usual path when no limit is
 //! configured, and skips only the limits that are full when some are.
 
-use serde_json::json;
-
-use super::db::{Db, ps};
+use super::StoreCtx;
+use super::db::{Db, Row, ps};
 use super::ledger::Charge;
-use super::{StoreCtx, alerts};
-use crate::alerts::AlertKind;
 use crate::clock::{Timestamp, utc_day};
 use crate::error::StoreError;
 use crate::limit::{LimitConfig, LimitStatus};
+use crate::policy::breaker::{Admit, BreakerState};
 use crate::policy::budget;
 
 /// How many more claims a limit admits now.
@@ -23,9 +23,12 @@ pub(crate) struct Room {
     /// `u32::MAX` when nothing bounds it.
     pub(crate) left: u32,
     /// When a limit that admits none lifts by itself (a hold, its rate window, its breaker's
-    /// cooldown, the next UTC day); `None` while only a running job's end frees it.
+    /// cooldown, the next UTC day); `None` while only a running job's end (or its breaker's
+    /// probe's outcome) frees it.
     pub(crate) lifts_at: Option<Timestamp>,
     rate: bool,
+    /// Its breaker is half-open: the job claimed next is its probe, and the only one.
+    probe: bool,
 }
 
 /// Each configured limit's room, in name order, its row locked on PostgreSQL.
@@ -34,16 +37,27 @@ pub(crate) fn rooms(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Vec<Ro
     limits.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = Vec::with_capacity(limits.len());
     for limit in limits {
-        let (held, open) = lock_row(db, &limit.name)?;
-        let mut room =
-            Room { name: limit.name.clone(), left: u32::MAX, lifts_at: None, rate: false };
-        let blocked_until = [held, open].into_iter().flatten().filter(|t| *t > now).max();
-        if let Some(until) = blocked_until {
+        let row = lock_row(db, &limit.name)?;
+        let mut room = Room {
+            name: limit.name.clone(),
+            left: u32::MAX,
+            lifts_at: None,
+            rate: false,
+            probe: false,
+        };
+        let held = row.held_until.filter(|t| *t > now);
+        let breaker = row.breaker.admit(now);
+        let open = match breaker {
+            Admit::Open { until } => Some(until),
+            _ => None,
+        };
+        if held.is_some() || open.is_some() || breaker == Admit::Probing {
             room.left = 0;
-            room.lifts_at = Some(until);
+            room.lifts_at = held.max(open);
             out.push(room);
             continue;
         }
+        room.probe = breaker == Admit::Probe;
         if let Some(cap) = limit.cost_micros_per_day
             && budget::exhausted(spent_today(db, &limit.name, now)?, cap)
         {
@@ -74,16 +88,29 @@ pub(crate) fn rooms(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Result<Vec<Ro
             }
             room.left = room.left.min(left);
         }
+        if room.probe {
+            room.left = room.left.min(1);
+        }
         out.push(room);
     }
     Ok(out)
 }
 
-/// A claim of one of `room`'s jobs at `now`: one less room, and one more in its rate window.
-pub(crate) fn took(db: Db<'_>, room: &mut Room, now: Timestamp) -> Result<(), StoreError> {
+/// A claim of `key`, one of `room`'s jobs, at `now`: one less room, one more in its rate
+/// window, and the breaker's probe when it is half-open (under the lock [`rooms`] took).
+pub(crate) fn took(
+    db: Db<'_>,
+    room: &mut Room,
+    key: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     room.left = room.left.saturating_sub(1);
     if room.rate {
         db.exec("INSERT INTO limit_claims (name, at) VALUES (?1, ?2)", ps![room.name, now])?;
+    }
+    if room.probe {
+        room.probe = false;
+        db.exec("UPDATE limits SET breaker_probe = ?2 WHERE name = ?1", ps![room.name, key])?;
     }
     Ok(())
 }
@@ -115,69 +142,6 @@ pub(crate) fn held(charge: &Charge) -> Option<&str> {
     charge.usage.as_ref().and_then(|u| u.limit.as_deref())
 }
 
-/// The limit `key` counts against, if it is one this runner knows and has a breaker.
-pub(crate) fn breaker_of<'a>(
-    db: Db<'_>,
-    ctx: &'a StoreCtx,
-    key: &str,
-) -> Result<Option<&'a LimitConfig>, StoreError> {
-    if !ctx.limits.iter().any(|l| l.breaker) {
-        return Ok(None);
-    }
-    let name: Option<Option<String>> =
-        db.opt("SELECT limit_name FROM jobs WHERE key = ?1", ps![key], |r| r.get(0))?;
-    let Some(name) = name.flatten() else { return Ok(None) };
-    Ok(ctx.limits.iter().find(|l| l.breaker && l.name == name))
-}
-
-/// Counts a failure toward `limit`'s breaker (or opens it `at_once`); `Some(until)` when this
-/// failure opened it.
-pub(crate) fn breaker_failed(
-    db: Db<'_>,
-    ctx: &StoreCtx,
-    limit: &LimitConfig,
-    key: &str,
-    error: &str,
-    now: Timestamp,
-    at_once: bool,
-) -> Result<Option<Timestamp>, StoreError> {
-    let (_, open) = lock_row(db, &limit.name)?;
-    if open.is_some_and(|t| t > now) {
-        return Ok(None);
-    }
-    let failures: u32 = db.value(
-        "UPDATE limits SET breaker_failures = breaker_failures + 1 WHERE name = ?1
-         RETURNING breaker_failures",
-        ps![limit.name],
-    )?;
-    if !at_once && failures < ctx.breaker.failures {
-        return Ok(None);
-    }
-    let until = now + ctx.breaker.cooldown;
-    db.exec(
-        "UPDATE limits SET breaker_open_until = ?2, breaker_failures = 0 WHERE name = ?1",
-        ps![limit.name, until],
-    )?;
-    postpone(db, &limit.name, until)?;
-    let cause = if at_once { "auth" } else { "consecutive failures" };
-    let body = json!({
-        "limit": limit.name, "cause": cause, "until": until, "last_key": key,
-        "cooldown_ms": until.millis_since(now),
-        "error": error.chars().take(512).collect::<String>(),
-    });
-    alerts::owe(db, AlertKind::BreakerOpened, None, &body, now, now)?;
-    Ok(Some(until))
-}
-
-/// A success of one of `limit`'s jobs resets its breaker's count.
-pub(crate) fn breaker_succeeded(db: Db<'_>, limit: &LimitConfig) -> Result<(), StoreError> {
-    db.exec(
-        "UPDATE limits SET breaker_failures = 0 WHERE name = ?1 AND breaker_failures <> 0",
-        ps![limit.name],
-    )?;
-    Ok(())
-}
-
 /// Each configured limit's state, without locks or writes.
 pub(crate) fn statuses(
     db: Db<'_>,
@@ -186,12 +150,7 @@ pub(crate) fn statuses(
 ) -> Result<Vec<LimitStatus>, StoreError> {
     let mut out = Vec::new();
     for limit in ctx.limits.iter() {
-        let row: Option<(Option<Timestamp>, Option<Timestamp>)> = db.opt(
-            "SELECT held_until, breaker_open_until FROM limits WHERE name = ?1",
-            ps![limit.name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let (held, open) = row.unwrap_or_default();
+        let row = load_row(db, &limit.name)?;
         let rate_used: i64 = match limit.rate {
             Some(rate) => db.value(
                 "SELECT count(*) FROM limit_claims WHERE name = ?1 AND at > ?2",
@@ -199,16 +158,21 @@ pub(crate) fn statuses(
             )?,
             None => 0,
         };
-        let open = open.filter(|t| *t > now);
+        let (breaker, open) = match row.breaker.admit(now) {
+            Admit::Closed => ("closed", None),
+            Admit::Open { until } => ("open", Some(until)),
+            Admit::Probe | Admit::Probing => ("half_open", None),
+        };
         out.push(LimitStatus {
             name: limit.name.clone(),
             running: running(db, &limit.name)? as u64,
             concurrency: limit.concurrency,
             rate_used: rate_used as u64,
             rate: limit.rate.map(|r| format!("{}/{}s", r.count, r.per.as_secs())),
-            held_until: held.filter(|t| *t > now),
-            breaker: if open.is_some() { "open" } else { "closed" }.to_owned(),
+            held_until: row.held_until.filter(|t| *t > now),
+            breaker: breaker.to_owned(),
             breaker_open_until: open,
+            breaker_probe: row.breaker.probe,
             spent_today_micros: spent_today(db, &limit.name, now)?,
         });
     }
@@ -230,17 +194,61 @@ fn spent_today(db: Db<'_>, name: &str, now: Timestamp) -> Result<i64, StoreError
     )
 }
 
-/// The limit's row (created on first use), locked until the transaction ends on PostgreSQL:
-/// its hold and its breaker's cooldown.
-fn lock_row(db: Db<'_>, name: &str) -> Result<(Option<Timestamp>, Option<Timestamp>), StoreError> {
-    let sql = db.pick(
-        "SELECT held_until, breaker_open_until FROM limits WHERE name = ?1",
-        "SELECT held_until, breaker_open_until FROM limits WHERE name = ?1 FOR UPDATE",
-    );
-    let read = |r: &super::db::Row<'_>| Ok((r.get(0)?, r.get(1)?));
-    if let Some(row) = db.opt(sql, ps![name], read)? {
+/// A limit's row: its hold and its breaker.
+#[derive(Debug, Default)]
+pub(crate) struct LimitRow {
+    pub(crate) held_until: Option<Timestamp>,
+    pub(crate) breaker: BreakerState,
+}
+
+/// The statement reading a limit's row, with `$tail` after it.
+macro_rules! limit_row {
+    ($tail:literal) => {
+        concat!(
+            "SELECT held_until, breaker_failures, breaker_open_until, breaker_cooldown_ms,
+                    breaker_probe
+             FROM limits WHERE name = ?1",
+            $tail
+        )
+    };
+}
+
+fn read_row(r: &Row<'_>) -> Result<LimitRow, StoreError> {
+    let breaker = BreakerState {
+        failures: r.get(1)?,
+        open_until: r.get(2)?,
+        cooldown_ms: r.get(3)?,
+        probe: r.get(4)?,
+    };
+    Ok(LimitRow { held_until: r.get(0)?, breaker })
+}
+
+/// The limit's row as it stands, unlocked (a limit never used has none: nothing held, its
+/// breaker closed).
+pub(crate) fn load_row(db: Db<'_>, name: &str) -> Result<LimitRow, StoreError> {
+    Ok(db.opt(limit_row!(""), ps![name], read_row)?.unwrap_or_default())
+}
+
+/// The limit's row (created on first use), locked until the transaction ends on PostgreSQL.
+pub(crate) fn lock_row(db: Db<'_>, name: &str) -> Result<LimitRow, StoreError> {
+    let sql = db.pick(limit_row!(""), limit_row!(" FOR UPDATE"));
+    if let Some(row) = db.opt(sql, ps![name], read_row)? {
         return Ok(row);
     }
     db.exec("INSERT INTO limits (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", ps![name])?;
-    db.one(sql, ps![name], read)
+    db.one(sql, ps![name], read_row)
 }
+
+/// Writes the limit's breaker's state (its row locked by [`lock_row`]).
+pub(crate) fn save_breaker(db: Db<'_>, name: &str, s: &BreakerState) -> Result<(), StoreError> {
+    db.exec(
+        "UPDATE limits SET breaker_failures = ?2, breaker_open_until = ?3,
+                           breaker_cooldown_ms = ?4, breaker_probe = ?5
+         WHERE name = ?1",
+        ps![name, s.failures, s.open_until, s.cooldown_ms, s.probe],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

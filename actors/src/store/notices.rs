@@ -13,9 +13,16 @@ pub(crate) enum Notice {
     /// The daily cap stopped a claim for the first time this UTC day.
     CapHit { spent_usd: f64, cap_usd: f64, day: String },
     /// The breaker opened, for `reason` (consecutive failures, a failed probe, an auth failure).
-    BreakerOpened { key: String, reason: &'static str, failures: u32, cooldown_ms: i64 },
+    /// `limit`: the `[[limit]]`'s own breaker; `None`: the global one.
+    BreakerOpened {
+        key: String,
+        limit: Option<String>,
+        reason: &'static str,
+        failures: u32,
+        cooldown_ms: i64,
+    },
     /// The breaker's probe succeeded.
-    BreakerClosed { key: String },
+    BreakerClosed { key: String, limit: Option<String> },
 }
 
 impl Notice {
@@ -25,11 +32,13 @@ impl Notice {
                 warn_event!("cap_hit", cost_usd = spent_usd, cap_usd = cap_usd, day = %day,
                     reason = "no job is claimed until the next UTC day, or until the cap is raised");
             }
-            Notice::BreakerOpened { key, reason, failures, cooldown_ms } => {
-                warn_event!("breaker_opened", key = %key, reason = reason, failures = failures,
-                    delay_ms = cooldown_ms);
+            Notice::BreakerOpened { key, limit, reason, failures, cooldown_ms } => {
+                warn_event!("breaker_opened", key = %key, limit = limit.as_deref(),
+                    reason = reason, failures = failures, delay_ms = cooldown_ms);
             }
-            Notice::BreakerClosed { key } => event!("breaker_closed", key = %key),
+            Notice::BreakerClosed { key, limit } => {
+                event!("breaker_closed", key = %key, limit = limit.as_deref())
+            }
         }
     }
 }

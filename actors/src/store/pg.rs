@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("pg/0004_attempt_details.sql"),
     include_str!("pg/0005_waits_cancel.sql"),
     include_str!("pg/0006_limits.sql"),
+    include_str!("pg/0007_limit_probe.sql"),
 ];
 
 pub(crate) mod scratch;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::db::{Db, ps};
 use super::fail::{self, FailKind, Failed};
 use super::ledger::{self, Charge};
-use super::{StoreCtx, gates, limits};
+use super::{StoreCtx, breaker, limits};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::policy::backoff::backoff;
@@ -58,7 +58,7 @@ pub(crate) fn run(
     // The attempt is not counted, but what it spent is, under the attempt it ran as.
     ledger::record(db, key, attempts + 1, charge, now)?;
     // Neither a success nor a failure: a breaker probe that snoozed frees the probe's slot.
-    gates::released(db, key)?;
+    breaker::released(db, key)?;
     let held = delay.and(limits::held(charge));
     let delay = delay.unwrap_or_else(|| backoff(ctx.retry.base, ctx.retry.cap, attempts));
     let at = now + delay;

@@ -7,7 +7,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use super::op::{Args, EnqueueArgs, ProbeArgs, Reply, SetPausedArgs};
-use super::{EngineConfig, StoreCtx, StoreState, gates, open, retry_transient};
+use super::{EngineConfig, StoreCtx, StoreState, breaker, open, retry_transient};
 use crate::clock::Timestamp;
 use crate::config::Synchronous;
 use crate::error::StoreError;
@@ -54,7 +54,8 @@ fn open_breaker(
     then: impl Fn(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
 ) {
     let probe = ProbeArgs(Box::new(move |c, ctx| {
-        gates::failed(c.into(), ctx, "flaky", Timestamp::from_millis(1_000))?;
+        let now = Timestamp::from_millis(1_000);
+        breaker::failed(c.into(), ctx, "flaky", breaker::Trip::AfterThreshold, now)?;
         then(c)
     }));
     let (reply, _answer) = ractor::concurrency::oneshot();

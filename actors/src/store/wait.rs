@@ -14,7 +14,7 @@ use serde_json::json;
 use super::db::{Db, ps};
 use super::fail::{self, FailKind, Failed};
 use super::ledger::{self, Charge};
-use super::{StoreCtx, alerts, gates};
+use super::{StoreCtx, alerts, breaker};
 use crate::alerts::AlertKind;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -63,7 +63,7 @@ pub(crate) fn run(
     let Some(attempts) = attempts else { return Ok(Waited::LeaseLost) };
     // Not an attempt counted, but what it spent is, as a snooze's is.
     ledger::record(db, key, attempts + 1, charge, now)?;
-    gates::released(db, key)?;
+    breaker::released(db, key)?;
     let clear = "lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL";
     if db.exists("SELECT 1 FROM steps WHERE job_key = ?1 AND name = ?2", ps![key, wait.name])? {
         db.exec(
@@ -208,7 +208,7 @@ pub(crate) fn cancel(
         if done.changed() {
             if was == Some(JobStatus::Running) {
                 // A breaker probe cancelled frees the probe's slot.
-                gates::released(db, &done.key)?;
+                breaker::released(db, &done.key)?;
             }
             db.exec(
                 "UPDATE jobs SET status = 'cancelled', finished_at = ?2, updated_at = ?2,

@@ -3,14 +3,19 @@
 
 use std::time::Duration;
 
-use super::{Admission, Gate, admit, current, failed, released, save, start_probe, succeeded};
+use super::{Admission, Gate, admit, current, save, start_probe};
 use crate::clock::Timestamp;
 use crate::policy::breaker::BreakerState;
 use crate::store::StoreCtx;
 use crate::store::both::on_both;
+use crate::store::breaker::{Trip, released, succeeded};
 use crate::store::db::{Db, ps};
 use crate::store::lease::tests::at;
 use crate::store::ledger::{self, Charge};
+
+fn failed(db: Db<'_>, ctx: &StoreCtx, key: &str, now: Timestamp) {
+    crate::store::breaker::failed(db, ctx, key, Trip::AfterThreshold, now).unwrap();
+}
 
 fn breaker(db: Db<'_>) -> BreakerState {
     super::load_control(db).unwrap().breaker
@@ -42,10 +47,10 @@ fn breaker_config(c: &mut crate::config::EngineConfig) {
 #[test]
 fn consecutive_failures_open_the_breaker_and_owe_one_alert() {
     on_both("gates::breaker_opens", breaker_config, |db, ctx| {
-        failed(db, ctx, "k1", at(1_000)).unwrap();
+        failed(db, ctx, "k1", at(1_000));
         assert_eq!(breaker(db).failures, 1);
         assert_eq!(probe(admit(db, ctx, at(1_000)).unwrap()), Some(false), "still closed");
-        failed(db, ctx, "k2", at(2_000)).unwrap();
+        failed(db, ctx, "k2", at(2_000));
         assert_eq!(breaker(db).open_until, Some(at(12_000)));
         assert_eq!(gated(admit(db, ctx, at(5_000)).unwrap()), Some(Some(at(12_000))));
         assert_eq!(alerts(db, "breaker_opened"), 1);
