@@ -125,7 +125,11 @@ crate::both_stores! {
     assert_eq!(keys(&list("?key=b&status=pending").expect(200).body), Vec::<String>::new());
     assert_eq!(keys(&list("?key=nope").expect(200).body), Vec::<String>::new());
     let bad = list("?status=dead").expect(400);
-    assert!(bad.body.contains("is not one of pending, running, done"), "{}", bad.body);
+    assert!(
+        bad.body.contains("is not one of pending, running, waiting, done, cancelled"),
+        "{}",
+        bad.body
+    );
     server.stop();
     }
 }

@@ -147,6 +147,17 @@ crate::both_stores! {
     }
     let done = seen.keep(server.request("GET", "/jobs/done%20one", &with, b"")).expect(200);
     assert!(!done.body.contains("Waits for") && !done.body.contains("data-command"), "{}", done.body);
+
+    // Both lists filter by every status, waiting included, as `jobs --status` does.
+    let waiting = seen.keep(server.request("GET", "/api/jobs?status=waiting", &[AUTH], b""));
+    let waiting = waiting.expect(200).json();
+    assert_eq!(waiting, cli_json(&w, &["jobs", "--status", "waiting", "--json"]));
+    assert_eq!(waiting.as_array().map(Vec::len), Some(1), "{waiting}");
+    let none = seen.keep(server.request("GET", "/api/jobs?status=cancelled", &[AUTH], b""));
+    assert_eq!(none.expect(200).json(), serde_json::json!([]));
+    let listed = seen.keep(server.request("GET", "/jobs?status=waiting", &with, b"")).expect(200);
+    assert!(listed.body.contains("<option value=\"waiting\" selected>"), "{}", listed.body);
+    assert!(listed.body.contains(&escaped(key)) && !listed.body.contains("done one"), "{}", listed.body);
     assert!(!done.body.contains("<dt>Limit</dt>"), "{}", done.body);
     assert_no_secret("job page", &seen.0);
     }

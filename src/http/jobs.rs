@@ -105,14 +105,14 @@ pub async fn show(
     Ok(Json(shown_json(&job, &steps)))
 }
 
-/// `?status=pending|running|done&queue=Q&prefix=P&limit=N&cursor=C` (limit 100 by default,
+/// `?status=pending|running|waiting|done|cancelled&queue=Q&prefix=P&limit=N&cursor=C` (limit 100 by default,
 /// as `jobs`).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Filter {
-    /// `pending`, `running` or `done`.
-    #[param(pattern = "^(pending|running|done)$")]
+    /// `pending`, `running`, `waiting`, `done` or `cancelled`.
+    #[param(pattern = "^(pending|running|waiting|done|cancelled)$")]
     status: Option<String>,
     /// Jobs of this queue.
     queue: Option<String>,
@@ -144,14 +144,9 @@ pub async fn list(
     let Query(filter) = filter.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = match filter.status.as_deref() {
         None => None,
-        Some("pending") => Some(JobStatus::Pending),
-        Some("running") => Some(JobStatus::Running),
-        Some("done") => Some(JobStatus::Done),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "status {other:?} is not one of pending, running, done"
-            )));
-        }
+        Some(word) => Some(JobStatus::parse(word).ok_or_else(|| {
+            ApiError::bad_request(format!("status {word:?} is not one of {}", JobStatus::known()))
+        })?),
     };
     let limit = params::limit(filter.limit)?;
     let after = cursor::given(filter.cursor.as_deref()).map(cursor::parse_jobs).transpose()?;

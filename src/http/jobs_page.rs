@@ -60,13 +60,13 @@ pub async fn list(
     };
     let status = match filter.status.as_str() {
         "" => None,
-        "pending" => Some(JobStatus::Pending),
-        "running" => Some(JobStatus::Running),
-        "done" => Some(JobStatus::Done),
-        other => {
-            let text = format!("Status {other:?} is not one of pending, running, done.");
-            return Ok(page::message(StatusCode::BAD_REQUEST, "Jobs", &viewer, &text));
-        }
+        word => match JobStatus::parse(word) {
+            Some(status) => Some(status),
+            None => {
+                let text = format!("Status {word:?} is not one of {}.", JobStatus::known());
+                return Ok(page::message(StatusCode::BAD_REQUEST, "Jobs", &viewer, &text));
+            }
+        },
     };
     let queue = Some(filter.queue.trim().to_owned()).filter(|q| !q.is_empty());
     let key = Some(filter.key.clone()).filter(|k| !k.is_empty());
@@ -109,7 +109,7 @@ pub async fn list(
 
 /// The filters as a GET form, holding what was asked.
 fn filter_form(filter: &Filter) -> String {
-    let options = page::options(&["pending", "running", "done"], &filter.status);
+    let options = page::options(&JobStatus::ALL.map(JobStatus::as_str), &filter.status);
     format!(
         "<form method=\"get\" action=\"/jobs\" role=\"search\">\
          <label for=\"status\">Status</label><select id=\"status\" name=\"status\">{options}</select>\

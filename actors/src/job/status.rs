@@ -31,15 +31,23 @@ impl JobStatus {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(JobStatus::Pending),
-            "running" => Some(JobStatus::Running),
-            "done" => Some(JobStatus::Done),
-            "waiting" => Some(JobStatus::Waiting),
-            "cancelled" => Some(JobStatus::Cancelled),
-            _ => None,
-        }
+    /// Every status, in the order a job may pass through them.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Waiting,
+        JobStatus::Done,
+        JobStatus::Cancelled,
+    ];
+
+    /// The status a word names; `None` for any other word.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Every word, comma-separated, for messages about another one.
+    pub fn known() -> String {
+        Self::ALL.map(JobStatus::as_str).join(", ")
     }
 }
 
