@@ -18,6 +18,19 @@ fn marks(w: &Workdir) -> Vec<(String, String, u64)> {
         .collect()
 }
 
+/// A database whose config has [`LIMITS`] and a breaker cooldown of an hour, and a handler
+/// that marks each start and fails `o1` with `error_class` `auth` while `condition` holds.
+fn auth_refused_for_o1(w: &Workdir, condition: &str) -> std::path::PathBuf {
+    w.run(&["init"]).expect(0);
+    w.write("nightshift.toml", &format!("{LIMITS}\n[breaker]\ncooldown = \"1h\"\n"));
+    let body = format!(
+        "{MARK}mark start\n\
+         if [ \"$NIGHTSHIFT_KEY\" = o1 ] && {condition}; then \
+         echo '{{\"error_class\": \"auth\"}}'; exit 1; fi"
+    );
+    w.script("agent.sh", &body)
+}
+
 const MARK: &str = "mark() { echo \"$1 $NIGHTSHIFT_KEY $(date +%s%3N)\" >> marks.txt; }\n";
 
 crate::both_stores! {
@@ -78,15 +91,7 @@ crate::both_stores! {
 crate::both_stores! {
     #[test]
     fn an_auth_failure_opens_its_limits_breaker_and_not_the_global_one(w: Workdir) {
-    w.run(&["init"]).expect(0);
-    w.write("nightshift.toml", &format!("{LIMITS}\n[breaker]\ncooldown = \"1h\"\n"));
-    let agent = w.script(
-        "agent.sh",
-        &format!(
-            "{MARK}mark start\n\
-             if [ \"$NIGHTSHIFT_KEY\" = o1 ]; then echo '{{\"error_class\": \"auth\"}}'; exit 1; fi"
-        ),
-    );
+    let agent = auth_refused_for_o1(&w, "true");
     w.run(&["enqueue", "o1", "{}", "--limit", "openai", "--priority", "9"]).expect(0);
     w.run(&["enqueue", "o2", "{}", "--limit", "openai"]).expect(0);
     w.run(&["enqueue", "a1", "{}", "--limit", "anthropic"]).expect(0);
@@ -224,5 +229,30 @@ crate::both_stores! {
     let json: serde_json::Value =
         serde_json::from_str(&w.run(&["status", "--json"]).expect(0).stdout).unwrap();
     assert_eq!(json["limits"][0]["breaker"], "closed");
+    }
+}
+
+crate::both_stores! {
+    #[test]
+    fn a_replayed_dead_letter_keeps_its_limit_and_its_replay_closes_that_limits_breaker(w: Workdir) {
+    // o1's credentials are refused until `fixed` exists: its one attempt opens openai's breaker
+    // and dead-letters it.
+    let agent = auth_refused_for_o1(&w, "[ ! -e fixed ]");
+    let agent = agent.to_str().unwrap();
+    w.run(&["enqueue", "o1", "{}", "--limit", "openai", "--max-attempts", "1", "--priority", "9"]).expect(0);
+    w.run(&["enqueue", "o2", "{}", "--limit", "openai"]).expect(0);
+    w.run(&["run", "--once", "--workers", "1", "--wait", "0s", "--", agent]).expect(0);
+    assert_eq!(w.count("SELECT count(*) FROM dead_letter WHERE key = 'o1' AND limit_name = 'openai'"), 1);
+    assert_eq!(w.text("SELECT status FROM jobs WHERE key = 'o2'"), "pending", "openai is held");
+    assert_eq!(w.count("SELECT count(*) FROM limits WHERE breaker_open_until IS NOT NULL"), 1);
+
+    // The cause fixed, the replay puts o1 back under its limit and closes that limit's breaker.
+    w.write("fixed", "");
+    w.run(&["dlq", "replay", "o1"]).expect(0);
+    assert_eq!(w.text("SELECT limit_name FROM jobs WHERE key = 'o1'"), "openai");
+    assert_eq!(w.count("SELECT count(*) FROM limits WHERE breaker_open_until IS NOT NULL"), 0);
+    w.run(&["run", "--once", "--workers", "1", "--wait", "0s", "--", agent]).expect(0);
+    let done = w.rows("SELECT key FROM jobs WHERE status = 'done' ORDER BY key");
+    assert_eq!(done, [["o1"], ["o2"]]);
     }
 }

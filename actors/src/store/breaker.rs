@@ -60,6 +60,12 @@ impl Breaker<'_> {
         }
     }
 
+    /// Closes it and forgets its count, cooldown and probe (an operator replayed jobs).
+    /// Writes constants, so it needs no lock.
+    pub(crate) fn reset(self, db: Db<'_>) -> Result<(), StoreError> {
+        self.save(db, &BreakerState::default())
+    }
+
     fn limit(self) -> Option<String> {
         match self {
             Breaker::Global => None,

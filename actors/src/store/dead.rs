@@ -1,6 +1,7 @@
 //! The dead letter: read, replay (back to `jobs` with attempts reset, due at once) and purge.
 //! Each moves or deletes rows in one transaction, so a key is never in both tables nor lost.
 
+use super::breaker::Breaker;
 use super::db::{Clauses, Db, Row, ps};
 use super::op::ReplaySteps;
 use crate::clock::Timestamp;
@@ -75,8 +76,18 @@ pub(crate) fn replay(
     }
     if !keys.is_empty() {
         // A replay is an operator saying the cause is fixed: failures counted before the fix
-        // must not open (or keep open) the breaker on the replayed jobs' first new failure.
-        super::gates::reset_breaker(db)?;
+        // must not open (or keep open) the breaker on the replayed jobs' first new failure,
+        // the global one nor those of the limits they count against.
+        Breaker::Global.reset(db)?;
+        let mut limits = std::collections::BTreeSet::new();
+        for key in &keys {
+            let name: Option<Option<String>> =
+                db.opt("SELECT limit_name FROM jobs WHERE key = ?1", ps![key], |r| r.get(0))?;
+            limits.extend(name.flatten());
+        }
+        for name in limits {
+            super::limits::close_breaker(db, &name, now)?;
+        }
         db.notify()?;
     }
     Ok(keys)
@@ -88,8 +99,9 @@ fn revive(db: Db<'_>, which: &Selector, now: Timestamp) -> Result<Vec<String>, S
     for key in &keys {
         db.exec(
             "INSERT INTO jobs (key, queue, payload, status, attempts, max_attempts, priority, run_at,
-                               timeout_ms, created_at, updated_at)
-             SELECT key, queue, payload, 'pending', 0, max_attempts, priority, ?2, timeout_ms, ?2, ?2
+                               timeout_ms, created_at, updated_at, limit_name)
+             SELECT key, queue, payload, 'pending', 0, max_attempts, priority, ?2, timeout_ms, ?2, ?2,
+                    limit_name
              FROM dead_letter WHERE key = ?1",
             ps![key, now],
         )?;

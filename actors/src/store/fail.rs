@@ -235,8 +235,9 @@ fn bury(
     let died = now.as_secs();
     db.exec(
         "INSERT INTO dead_letter (key, queue, payload, error, attempts, max_attempts, priority,
-                                  timeout_ms, died, errors, reason)
-         SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6
+                                  timeout_ms, died, errors, reason, limit_name)
+         SELECT key, queue, payload, ?2, ?3, max_attempts, priority, timeout_ms, ?4, ?5, ?6,
+                limit_name
          FROM jobs WHERE key = ?1",
         ps![key, error, attempts, died, errors, reason],
     )?;

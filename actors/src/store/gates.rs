@@ -186,12 +186,6 @@ pub(crate) fn start_probe(db: Db<'_>, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Closes the breaker and forgets its count and cooldown (an operator replayed jobs). Writes
-/// constants, so it needs no lock.
-pub(crate) fn reset_breaker(db: Db<'_>) -> Result<(), StoreError> {
-    save(db, &BreakerState::default())
-}
-
 /// The daily cap that holds claims, and who set it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CapInForce {

@@ -8,6 +8,7 @@
 //! configured, and skips only the limits that are full when some are.
 
 use super::StoreCtx;
+use super::breaker::Breaker;
 use super::db::{Db, Row, ps};
 use super::ledger::Charge;
 use crate::clock::{Timestamp, utc_day};
@@ -122,6 +123,21 @@ pub(crate) fn postpone(db: Db<'_>, name: &str, until: Timestamp) -> Result<(), S
         "UPDATE jobs SET run_at = ?2 WHERE status = 'pending' AND limit_name = ?1 AND run_at < ?2",
         ps![name, until],
     )?;
+    Ok(())
+}
+
+/// Closes `name`'s breaker (an operator replayed its jobs: the cause is fixed) and makes due
+/// now the jobs its opening postponed to the end of its cooldown.
+pub(crate) fn close_breaker(db: Db<'_>, name: &str, now: Timestamp) -> Result<(), StoreError> {
+    let open_until = load_row(db, name)?.breaker.open_until;
+    Breaker::Limit(name).reset(db)?;
+    if let Some(until) = open_until.filter(|t| *t > now) {
+        db.exec(
+            "UPDATE jobs SET run_at = ?3
+             WHERE status = 'pending' AND limit_name = ?1 AND run_at = ?2",
+            ps![name, until, now],
+        )?;
+    }
     Ok(())
 }
 

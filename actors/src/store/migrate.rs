@@ -44,7 +44,7 @@ const TABLES: [(&str, &str, &str); 5] = [
     (
         "dead_letter",
         "key, queue, payload, error, attempts, max_attempts, priority, timeout_ms, died, errors, \
-         reason",
+         reason, limit_name",
         "died, key",
     ),
     (

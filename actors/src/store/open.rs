@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_waits_cancel.sql"),
     include_str!("migrations/0011_limits.sql"),
     include_str!("migrations/0012_limit_probe.sql"),
+    include_str!("migrations/0013_dead_limit.sql"),
 ];
 
 /// The first bytes of every SQLite database file.

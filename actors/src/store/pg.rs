@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("pg/0005_waits_cancel.sql"),
     include_str!("pg/0006_limits.sql"),
     include_str!("pg/0007_limit_probe.sql"),
+    include_str!("pg/0008_dead_limit.sql"),
 ];
 
 pub(crate) mod scratch;
