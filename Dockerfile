@@ -19,7 +19,10 @@ RUN mkdir -p src actors/src \
     && touch actors/src/lib.rs \
     && cargo build --release --locked -p nightshift
 
-# The real sources. `touch` makes them newer than the stubs, so Cargo rebuilds them.
+# The real sources. `touch` makes them newer than the stubs, so Cargo rebuilds them. build.rs
+# hands link/hot-symbols.txt to the linker (the functions a short run touches, together).
+COPY build.rs ./
+COPY link link
 COPY src src
 COPY actors actors
 COPY examples examples
