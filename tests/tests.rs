@@ -25,6 +25,8 @@ mod engine_cost;
 mod engine_snooze;
 // Failure classes' effects, and the ledger's model and tokens.
 mod engine_classes;
+// Provider limits: concurrency, a snooze's hold, a limit's queues, its own breaker and probe.
+mod engine_limits;
 // Memoized steps through `Job::step`: run once, paid once, counted names, stale attempts refused.
 mod engine_steps;
 mod engine_waits;

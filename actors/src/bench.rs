@@ -72,7 +72,7 @@ impl StoreOps {
         let round = Round { claim: Some((self.claim.clone(), n)), ..Round::default() };
         let claimed = self.round(round)?.claimed;
         match claimed {
-            Some(Ok(Claim::Jobs(jobs))) => {
+            Some(Ok(Claim::Jobs { jobs, .. })) => {
                 Ok(jobs.into_iter().map(|c| (c.job.key, c.token)).collect())
             }
             Some(Ok(Claim::Gated { .. })) => Err(StoreError::Inconsistent(

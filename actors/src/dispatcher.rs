@@ -92,12 +92,13 @@ pub(crate) struct DispatcherState {
     in_round: VecDeque<InRound>,
     round_queued: bool,
     /// Whether a claim may find something: false after a claim came back short or gated,
-    /// until something may be due again (a Wake, an enqueue).
+    /// until something may be due again (a Wake, an enqueue, with `[[limit]]`s an attempt
+    /// that ends).
     due: bool,
     /// Whether the last claim found a gate closed (cleared by a claim that was let through).
     gated: bool,
-    /// Counts the Wakes and enqueues: a claim that came back short says nothing is due only
-    /// if none arrived while it was in flight.
+    /// Counts the Wakes and enqueues (and, with `[[limit]]`s, the attempts that end): a claim
+    /// that came back short says nothing is due only if none arrived while it was in flight.
     wakes: u64,
     ahead: Ahead,
     stopping: bool,
@@ -156,6 +157,13 @@ impl Actor for Dispatcher {
                     let ok = matches!(ended.settle, Settle::Complete { .. });
                     st.ahead.finished(ended.duration, ok);
                     st.ended.push(ended);
+                    if !self.shared.config.limits.is_empty() {
+                        // An attempt that ends frees a place in its `[[limit]]` (or settles its
+                        // breaker's probe): the jobs a claim left behind for a full limit may
+                        // be claimed in the round that settles it, not at the next rescan.
+                        st.due = true;
+                        st.wakes += 1;
+                    }
                 }
                 st.idle.retain(|(i, _)| *i != id);
                 st.idle.push((id, worker));

@@ -64,7 +64,12 @@ impl Dispatcher {
             let _ = reply.send(inserted);
         }
         match out.claimed {
-            Some(Ok(Claim::Jobs(jobs))) => {
+            Some(Ok(Claim::Jobs { jobs, postponed_to })) => {
+                // Jobs of a full limit wait for it to lift by itself: the Retry scheduler's
+                // timer wakes for them then, not the next rescan.
+                if let Some(at) = postponed_to {
+                    self.notices.retry_due(at);
+                }
                 // The first claim let through after a gate: enqueuers that saw the gate closed
                 // did not wake us, so claim once more before believing nothing is due.
                 let reopened = std::mem::replace(&mut st.gated, false);

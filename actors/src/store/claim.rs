@@ -33,7 +33,10 @@ pub(crate) struct ClaimArgs {
 #[derive(Debug, Clone)]
 pub(crate) enum Claim {
     /// Run these (as many as asked for, or fewer when fewer are due; none when none is).
-    Jobs(Vec<Claimed>),
+    /// `postponed_to`: the earliest time a full `[[limit]]` lifts by itself (a hold, its rate
+    /// window, its breaker's cooldown), when this claim postponed jobs of it to then: the Retry
+    /// scheduler's timer must wake for them, or they would wait for the next rescan.
+    Jobs { jobs: Vec<Claimed>, postponed_to: Option<Timestamp> },
     /// A gate holds every claim, until `until` when it lifts by itself.
     Gated { until: Option<Timestamp> },
 }
@@ -53,7 +56,7 @@ pub(crate) fn run(
         // Nothing to take, but the caller holds jobs claimed ahead: is a gate closed now?
         return Ok(match gates::current(db, ctx, now)? {
             Some(gate) => Claim::Gated { until: gate.until() },
-            None => Claim::Jobs(Vec::new()),
+            None => Claim::Jobs { jobs: Vec::new(), postponed_to: None },
         });
     }
     let probe = match gates::admit(db, ctx, now)? {
@@ -86,11 +89,11 @@ pub(crate) fn run(
             Ok(row)
         },
     )?;
-    let mut claimed = Vec::with_capacity(rows.len());
+    let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
-        claimed.push(take(db, args, row, probe, now)?);
+        jobs.push(take(db, args, row, probe, now)?);
     }
-    Ok(Claim::Jobs(claimed))
+    Ok(Claim::Jobs { jobs, postponed_to: None })
 }
 
 /// A due row as the claim reads it.
@@ -135,9 +138,12 @@ fn limited(
     now: Timestamp,
 ) -> Result<Claim, StoreError> {
     let mut rooms = limits::rooms(db, ctx, now)?;
+    let mut postponed_to: Option<Timestamp> = None;
     for room in rooms.iter().filter(|r| r.left == 0) {
-        if let Some(until) = room.lifts_at {
-            limits::postpone(db, &room.name, until)?;
+        if let Some(until) = room.lifts_at
+            && limits::postpone(db, &room.name, until)? > 0
+        {
+            postponed_to = Some(postponed_to.map_or(until, |t| t.min(until)));
         }
     }
     let mut claimed = Vec::new();
@@ -184,7 +190,7 @@ fn limited(
             break;
         }
     }
-    Ok(Claim::Jobs(claimed))
+    Ok(Claim::Jobs { jobs: claimed, postponed_to })
 }
 
 /// The earliest `run_at` among pending jobs.

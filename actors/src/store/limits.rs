@@ -117,13 +117,12 @@ pub(crate) fn took(
 }
 
 /// Jobs of a full limit that lifts at a known time are due then, not now: the Retry scheduler
-/// wakes for them, and claims meanwhile do not read them again.
-pub(crate) fn postpone(db: Db<'_>, name: &str, until: Timestamp) -> Result<(), StoreError> {
+/// wakes for them, and claims meanwhile do not read them again. Answers how many it moved.
+pub(crate) fn postpone(db: Db<'_>, name: &str, until: Timestamp) -> Result<u64, StoreError> {
     db.exec(
         "UPDATE jobs SET run_at = ?2 WHERE status = 'pending' AND limit_name = ?1 AND run_at < ?2",
         ps![name, until],
-    )?;
-    Ok(())
+    )
 }
 
 /// Closes `name`'s breaker (an operator replayed its jobs: the cause is fixed) and makes due
@@ -150,7 +149,8 @@ pub(crate) fn hold(db: Db<'_>, name: &str, until: Timestamp) -> Result<(), Store
          WHERE name = ?1 AND (held_until IS NULL OR held_until < ?2)",
         ps![name, until],
     )?;
-    postpone(db, name, until)
+    postpone(db, name, until)?;
+    Ok(())
 }
 
 /// The limit a handler's `retry_after_s` named, to hold whole.

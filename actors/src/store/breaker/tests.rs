@@ -40,7 +40,7 @@ fn claim_all(db: Db<'_>, ctx: &StoreCtx, now: Timestamp) -> Vec<Taken> {
         lease: Duration::from_secs(300),
         timeout: Duration::from_secs(5),
     };
-    let Claim::Jobs(jobs) = claim::run(db, ctx, &args, 16, now).unwrap() else {
+    let Claim::Jobs { jobs, .. } = claim::run(db, ctx, &args, 16, now).unwrap() else {
         panic!("claims gated")
     };
     jobs.into_iter().map(|c| (c.job.key, c.token)).collect()

@@ -31,7 +31,7 @@ pub(crate) fn claimed(db: Db<'_>, ctx: &StoreCtx, keys: &[&str], now: Timestamp)
         lease: Duration::from_secs(30),
         timeout: Duration::from_secs(5),
     };
-    let Claim::Jobs(mut jobs) = claim::run(db, ctx, &args, 16, now).unwrap() else {
+    let Claim::Jobs { mut jobs, .. } = claim::run(db, ctx, &args, 16, now).unwrap() else {
         panic!("claims gated")
     };
     jobs.sort_by(|a, b| a.job.key.cmp(&b.job.key));
